@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages imgbuild and its tests drive. Idempotent: packages already present are
+# skipped, and apt is only consulted when something is missing.
+set -euo pipefail
+
+packages=(
+  squashfs-tools   # mksquashfs: builds /usr images
+  mtools           # mcopy/mmd: fills the ESP inside the image at an offset
+  dosfstools       # mkfs.vfat, fsck.vfat
+  qemu-utils       # qemu-img
+  qemu-system-x86  # qemu-system-x86_64 for boot tests
+  ovmf             # UEFI firmware
+  cryptsetup-bin   # veritysetup: reference judge
+  gdisk            # sgdisk: reference judge
+  cgpt             # ChromeOS GPT tool: reference judge, and slot selection in the test initramfs
+  fdisk            # sfdisk --json: reference judge
+  systemd-boot-efi # linuxx64.efi.stub for Unified Kernel Images
+  binutils         # objcopy, for inspecting UKIs in tests
+  busybox-static   # the test initramfs userland
+  cpio             # packs the test initramfs
+  kmod             # modinfo/depmod data when building the boot kit
+  xz-utils zstd    # unpacking kernel modules
+  time             # /usr/bin/time for peak RSS in the benchmark
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,101 @@
+/**
+ * Typed access to the 64-bit GPT partition attribute field. The A/B boot bits (priority 48-51,
+ * tries 52-55, successful 56) are shared by ChromeOS cgpt, Flatcar's GRUB gptprio and Bottlerocket;
+ * the UEFI and Discoverable Partitions bits are the standard ones.
+ */
+import { UsageError } from '../errors.js';
+
+export const ATTR = {
+  required: 0,
+  noBlockIo: 1,
+  legacyBiosBootable: 2,
+  priority: 48, // 4 bits
+  tries: 52, // 4 bits
+  successful: 56,
+  /** ChromeOS error counter / Bottlerocket "has booted ever". */
+  errorCounter: 57,
+  growFs: 59,
+  readOnly: 60,
+  noAuto: 63,
+} as const;
+
+export type FlagName = 'required' | 'noBlockIo' | 'legacyBiosBootable' | 'successful' | 'errorCounter' | 'growFs' | 'readOnly' | 'noAuto';
+export const FLAG_NAMES: readonly FlagName[] = ['required', 'noBlockIo', 'legacyBiosBootable', 'successful', 'errorCounter', 'growFs', 'readOnly', 'noAuto'];
+
+export function getFlag(attrs: bigint, flag: FlagName): boolean {
+  return ((attrs >> BigInt(ATTR[flag])) & 1n) === 1n;
+}
+
+export function setFlag(attrs: bigint, flag: FlagName, on: boolean): bigint {
+  const bit = 1n << BigInt(ATTR[flag]);
+  return on ? attrs | bit : attrs & ~bit;
+}
+
+function getNibble(attrs: bigint, shift: number): number {
+  return Number((attrs >> BigInt(shift)) & 0xfn);
+}
+
+function setNibble(attrs: bigint, shift: number, value: number, name: string): bigint {
+  if (!Number.isInteger(value) || value < 0 || value > 15) {
+    throw new UsageError(`${name} must be an integer 0-15, got ${value}`);
+  }
+  return (attrs & ~(0xfn << BigInt(shift))) | (BigInt(value) << BigInt(shift));
+}
+
+/** The A/B boot bits as a value: what the slot state machine works on. */
+export interface BootBits {
+  priority: number;
+  tries: number;
+  successful: boolean;
+}
+
+export function getBootBits(attrs: bigint): BootBits {
+  return {
+    priority: getNibble(attrs, ATTR.priority),
+    tries: getNibble(attrs, ATTR.tries),
+    successful: getFlag(attrs, 'successful'),
+  };
+}
+
+/** Writes the boot bits into `attrs`, leaving every other bit as it was. */
+export function setBootBits(attrs: bigint, bits: BootBits): bigint {
+  let a = setNibble(attrs, ATTR.priority, bits.priority, 'priority');
+  a = setNibble(a, ATTR.tries, bits.tries, 'tries');
+  return setFlag(a, 'successful', bits.successful);
+}
+
+/** A slot can boot when it has priority and either tries left or a successful boot behind it. */
+export function canBoot(bits: BootBits): boolean {
+  return bits.priority > 0 && (bits.tries > 0 || bits.successful);
+}
+
+/** Decoded view of every named bit, for `gpt show --json`. */
+export function describeAttributes(attrs: bigint): Record<string, number | boolean | string> {
+  const out: Record<string, number | boolean | string> = { raw: '0x' + attrs.toString(16).padStart(16, '0') };
+  for (const f of FLAG_NAMES) out[f] = getFlag(attrs, f);
+  const b = getBootBits(attrs);
+  out.priority = b.priority;
+  out.tries = b.tries;
+  return out;
+}
+
+/** Parses attribute input from a layout: a number, a hex string, or a list of names / key=value. */
+export function parseAttributes(spec: unknown): bigint {
+  if (spec === undefined || spec === null) return 0n;
+  if (typeof spec === 'number') return BigInt(spec);
+  if (typeof spec === 'string') {
+    if (!/^(0x[0-9a-f]+|\d+)$/i.test(spec)) throw new UsageError(`bad attribute value ${JSON.stringify(spec)}`);
+    return BigInt(spec);
+  }
+  if (typeof spec === 'object' && !Array.isArray(spec)) {
+    let a = 0n;
+    for (const [k, v] of Object.entries(spec as Record<string, unknown>)) {
+      if (k === 'priority' || k === 'tries') a = setNibble(a, ATTR[k], Number(v), k);
+      else if ((FLAG_NAMES as readonly string[]).includes(k)) a = setFlag(a, k as FlagName, Boolean(v));
+      else if (k === 'bits' && Array.isArray(v)) for (const bit of v) a |= 1n << BigInt(Number(bit));
+      else throw new UsageError(`unknown attribute ${JSON.stringify(k)}`);
+    }
+    return a;
+  }
+  throw new UsageError(`bad attributes ${JSON.stringify(spec)}`);
+}

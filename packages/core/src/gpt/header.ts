@@ -1,0 +1,79 @@
+/** Pure codec for the GPT header (UEFI 2.10 §5.3.2). No I/O. */
+import CRC32 from 'crc-32';
+import { CorruptError } from '../errors.js';
+import { decodeGuid, encodeGuid } from '../guid.js';
+
+export const GPT_SIGNATURE = 'EFI PART';
+export const GPT_REVISION = 0x00010000;
+export const GPT_HEADER_SIZE = 92;
+
+export interface GptHeader {
+  myLba: number;
+  alternateLba: number;
+  firstUsableLba: number;
+  lastUsableLba: number;
+  diskGuid: string;
+  entriesLba: number;
+  entryCount: number;
+  entrySize: number;
+  entriesCrc32: number;
+}
+
+export function crc32(buf: Uint8Array): number {
+  return CRC32.buf(buf) >>> 0;
+}
+
+/** Encodes a header into one sector of `sectorSize` bytes (the tail is zero), CRC filled in. */
+export function encodeHeader(h: GptHeader, sectorSize: number): Buffer {
+  const b = Buffer.alloc(sectorSize);
+  b.write(GPT_SIGNATURE, 0, 'latin1'); // 0..8 signature
+  b.writeUInt32LE(GPT_REVISION, 8); // 8..12 revision 1.0
+  b.writeUInt32LE(GPT_HEADER_SIZE, 12); // 12..16 header size
+  // 16..20 header CRC32, computed below over the header with this field zero; 20..24 reserved
+  b.writeBigUInt64LE(BigInt(h.myLba), 24); // 24..32 this header's LBA
+  b.writeBigUInt64LE(BigInt(h.alternateLba), 32); // 32..40 the other header's LBA
+  b.writeBigUInt64LE(BigInt(h.firstUsableLba), 40); // 40..48
+  b.writeBigUInt64LE(BigInt(h.lastUsableLba), 48); // 48..56 (inclusive)
+  encodeGuid(h.diskGuid).copy(b, 56); // 56..72 disk GUID
+  b.writeBigUInt64LE(BigInt(h.entriesLba), 72); // 72..80 partition entry array LBA
+  b.writeUInt32LE(h.entryCount, 80); // 80..84 number of entries
+  b.writeUInt32LE(h.entrySize, 84); // 84..88 size of one entry
+  b.writeUInt32LE(h.entriesCrc32 >>> 0, 88); // 88..92 entry array CRC32
+  b.writeUInt32LE(crc32(b.subarray(0, GPT_HEADER_SIZE)), 16);
+  return b;
+}
+
+/**
+ * Decodes and checks the parts of a header that need no context: signature, revision, size, CRC and
+ * basic sanity of the entry array description. Position checks are the reader's.
+ */
+export function decodeHeader(b: Uint8Array, what = 'GPT header'): GptHeader {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (buf.length < GPT_HEADER_SIZE) throw new CorruptError(`${what}: truncated (${buf.length} bytes)`);
+  if (buf.toString('latin1', 0, 8) !== GPT_SIGNATURE) throw new CorruptError(`${what}: no "EFI PART" signature`);
+  const revision = buf.readUInt32LE(8);
+  if (revision !== GPT_REVISION) throw new CorruptError(`${what}: unsupported revision 0x${revision.toString(16)}`);
+  const size = buf.readUInt32LE(12);
+  if (size < GPT_HEADER_SIZE || size > buf.length) throw new CorruptError(`${what}: bad header size ${size}`);
+  const stored = buf.readUInt32LE(16);
+  const copy = Buffer.from(buf.subarray(0, size));
+  copy.writeUInt32LE(0, 16);
+  if (crc32(copy) !== stored) throw new CorruptError(`${what}: header CRC32 mismatch`);
+  const h: GptHeader = {
+    myLba: Number(buf.readBigUInt64LE(24)),
+    alternateLba: Number(buf.readBigUInt64LE(32)),
+    firstUsableLba: Number(buf.readBigUInt64LE(40)),
+    lastUsableLba: Number(buf.readBigUInt64LE(48)),
+    diskGuid: decodeGuid(buf, 56),
+    entriesLba: Number(buf.readBigUInt64LE(72)),
+    entryCount: buf.readUInt32LE(80),
+    entrySize: buf.readUInt32LE(84),
+    entriesCrc32: buf.readUInt32LE(88),
+  };
+  if (h.entrySize < 128 || h.entrySize % 8 !== 0 || h.entrySize > 4096) {
+    throw new CorruptError(`${what}: bad partition entry size ${h.entrySize}`);
+  }
+  if (h.entryCount === 0 || h.entryCount > 65536) throw new CorruptError(`${what}: bad partition entry count ${h.entryCount}`);
+  if (h.firstUsableLba > h.lastUsableLba) throw new CorruptError(`${what}: first usable LBA ${h.firstUsableLba} > last usable ${h.lastUsableLba}`);
+  return h;
+}

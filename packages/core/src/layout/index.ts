@@ -1,0 +1,4 @@
+export * from './builtin.js';
+export * from './load.js';
+export * from './plan.js';
+export * from './spec.js';

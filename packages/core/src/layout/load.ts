@@ -1,0 +1,36 @@
+/** Resolves a layout argument: a built-in name or a JSON file. */
+import { promises as fsp } from 'node:fs';
+import { LayoutError } from '../errors.js';
+import { BUILTIN_LAYOUTS, BUILTIN_LAYOUT_NAMES } from './builtin.js';
+import { planLayout, type LayoutPlan } from './plan.js';
+import type { LayoutSpec } from './spec.js';
+
+export async function loadLayoutSpec(nameOrFile: string): Promise<{ spec: LayoutSpec; source: string }> {
+  const builtin = BUILTIN_LAYOUTS[nameOrFile];
+  if (builtin) return { spec: builtin, source: nameOrFile };
+  let text: string;
+  try {
+    text = await fsp.readFile(nameOrFile, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !/[./]/.test(nameOrFile)) {
+      throw new LayoutError(`unknown layout "${nameOrFile}" (built-in: ${BUILTIN_LAYOUT_NAMES.join(', ')}; or a path to a JSON file)`);
+    }
+    throw new LayoutError(`cannot read layout: ${(e as Error).message}`, { file: nameOrFile });
+  }
+  try {
+    return { spec: JSON.parse(text) as LayoutSpec, source: nameOrFile };
+  } catch (e) {
+    throw new LayoutError(`not valid JSON: ${(e as Error).message}`, { file: nameOrFile });
+  }
+}
+
+export async function loadLayout(nameOrFile: string): Promise<LayoutPlan> {
+  const { spec, source } = await loadLayoutSpec(nameOrFile);
+  try {
+    return planLayout(spec, source);
+  } catch (e) {
+    if (e instanceof LayoutError && !BUILTIN_LAYOUTS[nameOrFile]) throw new LayoutError(e.message, { file: nameOrFile });
+    throw e;
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Turns a layout spec into exact sectors (a plan) and a plan into a GPT table. Pure: every check a
+ * layout can fail is here, with an error naming the partition and the rule.
+ */
+import { LayoutError } from '../errors.js';
+import { deriveUuid, isGuid, normalizeGuid, uuidToBytes } from '../guid.js';
+import { parseAttributes } from '../gpt/attributes.js';
+import { arraySectors, DEFAULT_ENTRY_COUNT, emptyTable, ENTRY_SIZE, type GptTable } from '../gpt/table.js';
+import { resolveType, typeName } from '../gpt/types.js';
+import { ROLES, sizeToSectors, type LayoutSpec, type Role } from './spec.js';
+
+export type Slot = 'A' | 'B';
+
+export interface PlannedPartition {
+  number: number;
+  label: string;
+  type: string;
+  typeAlias?: string;
+  /** Fixed by the layout, or undefined (then derived from the seed when a table is made). */
+  uuid?: string;
+  role: Role;
+  slot?: Slot;
+  startLba: number;
+  /** Inclusive. */
+  endLba: number;
+  sectors: number;
+  sizeBytes: number;
+  offsetBytes: number;
+  attributes: bigint;
+}
+
+export interface LayoutPlan {
+  name: string;
+  description?: string;
+  sectorSize: number;
+  alignmentSectors: number;
+  totalSectors: number;
+  diskBytes: number;
+  diskGuid?: string;
+  entryCount: number;
+  firstUsableLba: number;
+  lastUsableLba: number;
+  partitions: PlannedPartition[];
+}
+
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+function fail(where: string, msg: string): never {
+  throw new LayoutError(`${where}: ${msg}`);
+}
+
+function slotOf(label: string): Slot | undefined {
+  const m = /[-_]([AB])$/i.exec(label);
+  return m ? (m[1].toUpperCase() as Slot) : undefined;
+}
+
+export function planLayout(spec: LayoutSpec, source = spec.name ?? 'layout'): LayoutPlan {
+  if (!spec || typeof spec !== 'object' || !Array.isArray(spec.partitions)) fail(source, 'a layout needs a "partitions" array');
+  const sectorSize = spec.sectorSize ?? 512;
+  if (sectorSize !== 512 && sectorSize !== 4096) fail(source, `sectorSize must be 512 or 4096, got ${sectorSize}`);
+  const alignmentSectors = spec.alignment === undefined ? (2 * 1024 * 1024) / sectorSize : sizeToSectors(spec.alignment, sectorSize, `${source}: alignment`);
+  if (alignmentSectors === 'rest' || alignmentSectors < 1) fail(source, 'alignment must be a positive size');
+  const entryCount = spec.entryCount ?? DEFAULT_ENTRY_COUNT;
+  if (!Number.isInteger(entryCount) || entryCount < 4 || entryCount > 1024) fail(source, `entryCount must be 4-1024, got ${entryCount}`);
+  const gptSectors = arraySectors(entryCount, ENTRY_SIZE, sectorSize);
+  const firstUsableLba = 2 + gptSectors;
+
+  let fixedTotal: number | undefined;
+  if (spec.diskSize !== undefined && spec.diskSize !== 'auto') {
+    const s = sizeToSectors(spec.diskSize, sectorSize, `${source}: diskSize`);
+    if (s === 'rest') fail(source, 'diskSize cannot be "rest"');
+    fixedTotal = s;
+  }
+  const diskGuid = spec.diskGuid === undefined ? undefined : isGuid(spec.diskGuid) ? normalizeGuid(spec.diskGuid) : fail(source, `diskGuid ${JSON.stringify(spec.diskGuid)} is not a GUID`);
+
+  const seenNumbers = new Set<number>();
+  const seenLabels = new Set<string>();
+  const planned: PlannedPartition[] = [];
+  let cursor = firstUsableLba;
+  spec.partitions.forEach((p, i) => {
+    const where = `${source}: partition ${p?.number ?? `#${i + 1}`}${p?.label ? ` (${p.label})` : ''}`;
+    if (!Number.isInteger(p.number) || p.number < 1 || p.number > entryCount) fail(where, `number must be 1-${entryCount}`);
+    if (seenNumbers.has(p.number)) fail(where, `duplicate partition number ${p.number}`);
+    seenNumbers.add(p.number);
+    if (typeof p.label !== 'string' || p.label.length === 0) fail(where, 'needs a label');
+    if (Buffer.byteLength(p.label, 'utf16le') > 72) fail(where, 'label is longer than 36 UTF-16 code units');
+    if (seenLabels.has(p.label)) fail(where, `duplicate label ${p.label}`);
+    seenLabels.add(p.label);
+    const type = typeof p.type === 'string' ? resolveType(p.type) : undefined;
+    if (!type) fail(where, `unknown partition type ${JSON.stringify(p.type)} (use a GUID or an alias such as efi, flatcar-usr, usr-x86-64)`);
+    const role: Role = p.role ?? 'data';
+    if (!ROLES.includes(role)) fail(where, `unknown role ${JSON.stringify(p.role)} (one of ${ROLES.join(', ')})`);
+    if (p.uuid !== undefined && !isGuid(p.uuid)) fail(where, `uuid ${JSON.stringify(p.uuid)} is not a GUID`);
+    let attributes: bigint;
+    try {
+      attributes = parseAttributes(p.attributes);
+    } catch (e) {
+      fail(where, (e as Error).message);
+    }
+    const size = sizeToSectors(p.size, sectorSize, where);
+    const start = p.start ?? alignUp(cursor, alignmentSectors);
+    if (!Number.isSafeInteger(start) || start < firstUsableLba) fail(where, `starts at sector ${start}, before the first usable sector ${firstUsableLba}`);
+    if (start % alignmentSectors !== 0) fail(where, `start sector ${start} is not aligned to ${alignmentSectors} sectors`);
+    let sectors: number;
+    if (size === 'rest') {
+      if (i !== spec.partitions.length - 1) fail(where, 'only the last partition may take the "rest" of the disk');
+      if (fixedTotal === undefined) fail(where, 'size "rest" needs a fixed diskSize');
+      sectors = fixedTotal - 2 - gptSectors - start + 1;
+      sectors -= sectors % alignmentSectors;
+      if (sectors <= 0) fail(where, 'no room left for it');
+    } else sectors = size;
+    if (planned.some((q) => start <= q.endLba && start + sectors - 1 >= q.startLba)) {
+      const q = planned.find((q) => start <= q.endLba && start + sectors - 1 >= q.startLba)!;
+      fail(where, `overlaps partition ${q.number} (${q.label}, sectors ${q.startLba}-${q.endLba})`);
+    }
+    planned.push({
+      number: p.number,
+      label: p.label,
+      type,
+      typeAlias: typeName(type),
+      uuid: p.uuid ? normalizeGuid(p.uuid) : undefined,
+      role,
+      slot: role === 'usr-slot' ? slotOf(p.label) : undefined,
+      startLba: start,
+      endLba: start + sectors - 1,
+      sectors,
+      sizeBytes: sectors * sectorSize,
+      offsetBytes: start * sectorSize,
+      attributes,
+    });
+    cursor = start + sectors;
+  });
+
+  const lastEnd = Math.max(firstUsableLba, ...planned.map((p) => p.endLba + 1));
+  const totalSectors = fixedTotal ?? alignUp(lastEnd + gptSectors + 1, alignmentSectors);
+  const lastUsableLba = totalSectors - 2 - gptSectors;
+  for (const p of planned) {
+    if (p.endLba > lastUsableLba) fail(`${source}: partition ${p.number} (${p.label})`, `ends at sector ${p.endLba}, beyond the last usable sector ${lastUsableLba} of a ${totalSectors}-sector disk`);
+  }
+  checkSlots(planned, source);
+  return {
+    name: spec.name ?? source,
+    description: spec.description,
+    sectorSize,
+    alignmentSectors,
+    totalSectors,
+    diskBytes: totalSectors * sectorSize,
+    diskGuid,
+    entryCount,
+    firstUsableLba,
+    lastUsableLba,
+    partitions: planned,
+  };
+}
+
+function checkSlots(planned: PlannedPartition[], source: string): void {
+  const slots = planned.filter((p) => p.role === 'usr-slot');
+  if (slots.length === 0) return;
+  if (slots.length !== 2) fail(source, `usr-slot partitions come in a pair (A and B); found ${slots.length}: ${slots.map((s) => s.label).join(', ')}`);
+  const [a, b] = slots;
+  if (!a.slot || !b.slot || a.slot === b.slot) fail(source, `slot partitions must be labelled ...-A and ...-B; found ${a.label} and ${b.label}`);
+  if (a.type !== b.type) fail(source, `slot partitions ${a.label} and ${b.label} must share one type`);
+  if (a.sectors !== b.sectors) fail(source, `slot partitions ${a.label} and ${b.label} must be the same size (${a.sizeBytes} vs ${b.sizeBytes} bytes)`);
+}
+
+/** The slot partitions of a plan, A first. */
+export function slotPartitions(plan: LayoutPlan): Record<Slot, PlannedPartition> {
+  const a = plan.partitions.find((p) => p.role === 'usr-slot' && p.slot === 'A');
+  const b = plan.partitions.find((p) => p.role === 'usr-slot' && p.slot === 'B');
+  if (!a || !b) throw new LayoutError(`layout ${plan.name} has no USR-A/USR-B slot pair`);
+  return { A: a, B: b };
+}
+
+/**
+ * The partition UUID systemd-repart would derive: HMAC-SHA256(seed, type UUID bytes [|| le64 n]) as
+ * a v4 UUID, where n counts earlier partitions of the same type.
+ */
+export function derivePartitionUuid(seed: string, type: string, n: number): string {
+  const msg = [uuidToBytes(type)];
+  if (n > 0) {
+    const c = Buffer.alloc(8);
+    c.writeBigUInt64LE(BigInt(n));
+    msg.push(c);
+  }
+  return deriveUuid(seed, Buffer.concat(msg));
+}
+
+export function deriveDiskGuid(seed: string): string {
+  return deriveUuid(seed, 'disk-guid');
+}
+
+/** A GPT for the plan: fixed GUIDs as given, the rest derived from `seed`. */
+export function planToTable(plan: LayoutPlan, seed: string): GptTable {
+  const t = emptyTable(plan.sectorSize, plan.totalSectors, plan.diskGuid ?? deriveDiskGuid(seed), plan.entryCount);
+  const perType = new Map<string, number>();
+  for (const p of plan.partitions) {
+    const n = perType.get(p.type) ?? 0;
+    perType.set(p.type, n + 1);
+    t.entries[p.number - 1] = {
+      type: p.type,
+      uuid: p.uuid ?? derivePartitionUuid(seed, p.type, n),
+      firstLba: p.startLba,
+      lastLba: p.endLba,
+      attributes: p.attributes,
+      name: p.label,
+    };
+  }
+  return t;
+}

@@ -1,0 +1,114 @@
+/**
+ * The tiny storage interface every on-disk writer goes through, so codecs stay pure and tests can
+ * inject faults. A SubStorage is a window on a byte range of another storage (a partition inside a
+ * disk image) and lets verity and the ESP code work in place without copying.
+ */
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+
+export interface Storage {
+  readonly size: number;
+  readAt(offset: number, length: number): Promise<Buffer>;
+  writeAt(offset: number, data: Uint8Array): Promise<void>;
+  /** Durably persist what was written so far (fsync on files). */
+  sync(): Promise<void>;
+}
+
+function checkRange(s: Storage, offset: number, length: number, what: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > s.size) {
+    throw new RangeError(`${what} of ${length} bytes at ${offset} is outside the storage of ${s.size} bytes`);
+  }
+}
+
+export class FileStorage implements Storage {
+  private constructor(
+    private readonly fh: FileHandle,
+    public readonly path: string,
+    public size: number,
+  ) {}
+
+  /** Opens an existing file; `writable` opens read-write. */
+  static async open(path: string, writable = false): Promise<FileStorage> {
+    const fh = await fsp.open(path, writable ? 'r+' : 'r');
+    const st = await fh.stat();
+    return new FileStorage(fh, path, st.size);
+  }
+
+  /** Creates (or truncates) a sparse file of `size` bytes. */
+  static async create(path: string, size: number, exclusive = true): Promise<FileStorage> {
+    const fh = await fsp.open(path, exclusive ? 'wx+' : 'w+');
+    await fh.truncate(size);
+    return new FileStorage(fh, path, size);
+  }
+
+  async readAt(offset: number, length: number): Promise<Buffer> {
+    checkRange(this, offset, length, 'read');
+    const buf = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  async writeAt(offset: number, data: Uint8Array): Promise<void> {
+    checkRange(this, offset, data.length, 'write');
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.fh.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+/** In-memory storage, for tests and for building tables before they touch a disk. */
+export class MemoryStorage implements Storage {
+  readonly buffer: Buffer;
+  constructor(sizeOrBuffer: number | Buffer) {
+    this.buffer = typeof sizeOrBuffer === 'number' ? Buffer.alloc(sizeOrBuffer) : sizeOrBuffer;
+  }
+  get size(): number {
+    return this.buffer.length;
+  }
+  async readAt(offset: number, length: number): Promise<Buffer> {
+    checkRange(this, offset, length, 'read');
+    return Buffer.from(this.buffer.subarray(offset, offset + length));
+  }
+  async writeAt(offset: number, data: Uint8Array): Promise<void> {
+    checkRange(this, offset, data.length, 'write');
+    this.buffer.set(data, offset);
+  }
+  async sync(): Promise<void> {}
+}
+
+/** A byte-range view of another storage: offsets are relative to `start`. */
+export class SubStorage implements Storage {
+  constructor(
+    private readonly parent: Storage,
+    readonly start: number,
+    readonly size: number,
+  ) {
+    checkRange(parent, start, size, 'sub-range');
+  }
+  readAt(offset: number, length: number): Promise<Buffer> {
+    checkRange(this, offset, length, 'read');
+    return this.parent.readAt(this.start + offset, length);
+  }
+  writeAt(offset: number, data: Uint8Array): Promise<void> {
+    checkRange(this, offset, data.length, 'write');
+    return this.parent.writeAt(this.start + offset, data);
+  }
+  sync(): Promise<void> {
+    return this.parent.sync();
+  }
+}

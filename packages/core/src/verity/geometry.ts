@@ -1,0 +1,121 @@
+/**
+ * The one place the dm-verity hash-area geometry is computed (as cryptsetup's hash_levels): how many
+ * levels, where each level starts and how many hash blocks it holds. Used both to size partitions
+ * (layout planning) and to write/verify trees, so the two can never disagree.
+ */
+import { UsageError } from '../errors.js';
+
+export type VerityHash = 'sha256' | 'sha512' | 'sha1';
+
+export interface VerityParams {
+  hash: VerityHash;
+  dataBlockSize: number;
+  hashBlockSize: number;
+  /** 1 = normal (salt first, digests padded to a power of two), 0 = Chrome OS (block first, packed). */
+  hashType: 0 | 1;
+  /** Whether a 512-byte superblock precedes the tree. */
+  superblock: boolean;
+}
+
+export const DEFAULT_VERITY_PARAMS: VerityParams = {
+  hash: 'sha256',
+  dataBlockSize: 4096,
+  hashBlockSize: 4096,
+  hashType: 1,
+  superblock: true,
+};
+
+export const DIGEST_SIZE: Readonly<Record<VerityHash, number>> = { sha1: 20, sha256: 32, sha512: 64 };
+
+export const SUPERBLOCK_SIZE = 512;
+
+export interface VerityLevel {
+  /** 0 is the leaf level (hashes of data blocks); the last is the top (one block). */
+  level: number;
+  /** First hash block of the level, counted in hash blocks from the hash offset. */
+  startBlock: number;
+  blocks: number;
+}
+
+export interface VerityGeometry {
+  params: VerityParams;
+  dataBlocks: number;
+  digestSize: number;
+  /** Bytes one digest occupies in a hash block (padded to a power of two for hash type 1). */
+  digestSlot: number;
+  hashesPerBlock: number;
+  hashesPerBlockBits: number;
+  /** Levels, leaf first. Empty when there is a single data block. */
+  levels: VerityLevel[];
+  /** Hash blocks the superblock occupies at the start of the hash area (0 or 1+). */
+  superblockBlocks: number;
+  /** Total bytes of the hash area: superblock blocks plus every level. */
+  hashAreaSize: number;
+}
+
+function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+export function checkParams(p: VerityParams): void {
+  for (const [name, v] of [['data block size', p.dataBlockSize], ['hash block size', p.hashBlockSize]] as const) {
+    if (!isPow2(v) || v < 512 || v > 512 * 1024) throw new UsageError(`${name} must be a power of two from 512 to 524288, got ${v}`);
+  }
+  if (!(p.hash in DIGEST_SIZE)) throw new UsageError(`unsupported hash algorithm ${p.hash}`);
+  if (p.hashType !== 0 && p.hashType !== 1) throw new UsageError(`hash type must be 0 or 1, got ${p.hashType}`);
+}
+
+export function verityGeometry(dataBlocks: number, params: VerityParams = DEFAULT_VERITY_PARAMS): VerityGeometry {
+  checkParams(params);
+  if (!Number.isSafeInteger(dataBlocks) || dataBlocks < 1) throw new UsageError(`data must hold at least one block, got ${dataBlocks}`);
+  const digestSize = DIGEST_SIZE[params.hash];
+  const digestSlot = 2 ** Math.ceil(Math.log2(digestSize));
+  const hashesPerBlockBits = Math.floor(Math.log2(params.hashBlockSize / digestSlot));
+  const hashesPerBlock = 2 ** hashesPerBlockBits;
+  const superblockBlocks = params.superblock ? Math.ceil(SUPERBLOCK_SIZE / params.hashBlockSize) : 0;
+
+  let levelCount = 0;
+  while (hashesPerBlockBits * levelCount < 64 && Math.floor((dataBlocks - 1) / 2 ** (hashesPerBlockBits * levelCount)) > 0) levelCount++;
+
+  // Stored top-down: the top level first, right after the superblock; the leaf level last.
+  const levels: VerityLevel[] = new Array(levelCount);
+  let position = superblockBlocks;
+  for (let i = levelCount - 1; i >= 0; i--) {
+    const blocks = Math.ceil(dataBlocks / 2 ** ((i + 1) * hashesPerBlockBits));
+    levels[i] = { level: i, startBlock: position, blocks };
+    position += blocks;
+  }
+  return {
+    params,
+    dataBlocks,
+    digestSize,
+    digestSlot: params.hashType === 1 ? digestSlot : digestSize,
+    hashesPerBlock,
+    hashesPerBlockBits,
+    levels,
+    superblockBlocks,
+    hashAreaSize: position * params.hashBlockSize,
+  };
+}
+
+/** Bytes of hash area (superblock included when configured) needed for `dataBytes` of data. */
+export function verityHashAreaSize(dataBytes: number, params: VerityParams = DEFAULT_VERITY_PARAMS): number {
+  return verityGeometry(Math.ceil(dataBytes / params.dataBlockSize), params).hashAreaSize;
+}
+
+/**
+ * The largest number of data blocks whose data plus hash area fit in `areaBytes` (a slot partition),
+ * the Flatcar way of fixing the hash offset per partition size (1 GiB → 260094 blocks).
+ */
+export function maxDataBlocks(areaBytes: number, params: VerityParams = DEFAULT_VERITY_PARAMS): number {
+  let lo = 1;
+  let hi = Math.floor(areaBytes / params.dataBlockSize);
+  const fits = (n: number) => n * params.dataBlockSize + verityGeometry(n, params).hashAreaSize <= areaBytes;
+  if (hi < 1 || !fits(lo)) throw new UsageError(`an area of ${areaBytes} bytes cannot hold data and its hash tree`);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
