@@ -4,3 +4,6 @@ export * from './storage.js';
 export * from './gpt/index.js';
 export * from './layout/index.js';
 export * from './verity/geometry.js';
+export * from './atomic.js';
+export * from './progress.js';
+export * from './image/gpt-image.js';

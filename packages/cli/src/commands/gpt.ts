@@ -1,0 +1,72 @@
+import { createGptImage, describeAttributes, FileStorage, partitions, readGpt, repairGpt, typeName } from '@imgbuild/core';
+import { printJson } from '../output.js';
+
+export async function create(opts: { layout: string; seed?: string; output: string; force?: boolean; json?: boolean }): Promise<void> {
+  const r = await createGptImage({ layout: opts.layout, seed: opts.seed, output: opts.output, force: !!opts.force });
+  if (opts.json) return printJson({ output: opts.output, layout: r.plan.name, seed: r.seed, diskGuid: r.table.diskGuid, bytes: r.plan.diskBytes });
+  process.stdout.write(`wrote ${opts.output}: layout ${r.plan.name}, ${r.plan.totalSectors} sectors, disk GUID ${r.table.diskGuid}\n`);
+}
+
+export async function show(image: string, opts: { json?: boolean }): Promise<void> {
+  const s = await FileStorage.open(image);
+  try {
+    const r = await readGpt(s);
+    const t = r.table;
+    const parts = partitions(t).map((p) => ({
+      number: p.number,
+      label: p.name,
+      type: p.type,
+      typeAlias: typeName(p.type) ?? null,
+      uuid: p.uuid,
+      firstLba: p.firstLba,
+      lastLba: p.lastLba,
+      sectors: p.lastLba - p.firstLba + 1,
+      attributes: describeAttributes(p.attributes),
+    }));
+    if (opts.json) {
+      return printJson({
+        image,
+        source: r.source,
+        needsRepair: r.needsRepair,
+        primaryError: r.primaryError ?? null,
+        backupError: r.backupError ?? null,
+        copiesDiffer: r.copiesDiffer,
+        sectorSize: t.sectorSize,
+        totalSectors: t.totalSectors,
+        diskGuid: t.diskGuid,
+        firstUsableLba: t.firstUsableLba,
+        lastUsableLba: t.lastUsableLba,
+        entryCount: t.entryCount,
+        partitions: parts,
+      });
+    }
+    const out = [
+      `${image}: GPT read from the ${r.source} copy${r.needsRepair ? ' (needs repair: run imgbuild gpt repair)' : ''}`,
+      ...(r.primaryError ? [`  primary: ${r.primaryError}`] : []),
+      ...(r.backupError ? [`  backup: ${r.backupError}`] : []),
+      `disk GUID ${t.diskGuid}, ${t.totalSectors} sectors of ${t.sectorSize} bytes, usable ${t.firstUsableLba}-${t.lastUsableLba}`,
+      '',
+      ' #  label        first      last       uuid                                  prio tries ok type',
+    ];
+    for (const p of parts) {
+      const a = p.attributes;
+      out.push(
+        `${String(p.number).padStart(2)}  ${p.label.padEnd(12)} ${String(p.firstLba).padEnd(10)} ${String(p.lastLba).padEnd(10)} ${p.uuid}  ${String(a.priority).padStart(4)} ${String(a.tries).padStart(5)} ${a.successful ? ' 1' : ' 0'} ${p.typeAlias ?? p.type}`,
+      );
+    }
+    process.stdout.write(out.join('\n') + '\n');
+  } finally {
+    await s.close();
+  }
+}
+
+export async function repair(image: string, opts: { json?: boolean }): Promise<void> {
+  const s = await FileStorage.open(image, true);
+  try {
+    const r = await repairGpt(s);
+    if (opts.json) return printJson({ image, ...r });
+    process.stdout.write(r.repaired ? `${image}: repaired from the ${r.source} copy (${r.fixed.join('; ')})\n` : `${image}: both GPT copies are valid; nothing to do\n`);
+  } finally {
+    await s.close();
+  }
+}

@@ -1,0 +1,53 @@
+import { BUILTIN_LAYOUTS, formatBytes, loadLayout, type LayoutPlan } from '@imgbuild/core';
+import { printJson } from '../output.js';
+
+export function planToJson(plan: LayoutPlan) {
+  return {
+    name: plan.name,
+    description: plan.description,
+    sectorSize: plan.sectorSize,
+    alignmentSectors: plan.alignmentSectors,
+    totalSectors: plan.totalSectors,
+    diskBytes: plan.diskBytes,
+    firstUsableLba: plan.firstUsableLba,
+    lastUsableLba: plan.lastUsableLba,
+    partitions: plan.partitions.map((p) => ({
+      number: p.number,
+      label: p.label,
+      type: p.type,
+      typeAlias: p.typeAlias,
+      uuid: p.uuid ?? null,
+      role: p.role,
+      slot: p.slot ?? null,
+      startLba: p.startLba,
+      endLba: p.endLba,
+      sectors: p.sectors,
+      offsetBytes: p.offsetBytes,
+      sizeBytes: p.sizeBytes,
+      attributes: '0x' + p.attributes.toString(16).padStart(16, '0'),
+    })),
+  };
+}
+
+export async function show(name: string, opts: { json?: boolean }): Promise<void> {
+  const plan = await loadLayout(name);
+  if (opts.json) return printJson(planToJson(plan));
+  const lines = [
+    `layout ${plan.name}${plan.description ? `: ${plan.description}` : ''}`,
+    `disk ${plan.totalSectors} sectors of ${plan.sectorSize} bytes (${formatBytes(plan.diskBytes)}), alignment ${plan.alignmentSectors} sectors`,
+    '',
+    ' #  label        role        start      end        size        type',
+  ];
+  for (const p of plan.partitions) {
+    lines.push(
+      `${String(p.number).padStart(2)}  ${p.label.padEnd(12)} ${p.role.padEnd(11)} ${String(p.startLba).padEnd(10)} ${String(p.endLba).padEnd(10)} ${formatBytes(p.sizeBytes).padEnd(11)} ${p.typeAlias ?? p.type}`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export async function list(opts: { json?: boolean }): Promise<void> {
+  const rows = Object.entries(BUILTIN_LAYOUTS).map(([name, l]) => ({ name, description: l.description ?? '' }));
+  if (opts.json) return printJson(rows);
+  process.stdout.write(rows.map((r) => `${r.name.padEnd(14)} ${r.description}`).join('\n') + '\n');
+}

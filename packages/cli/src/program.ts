@@ -1,0 +1,185 @@
+/**
+ * Every imgbuild command in one list. Each action lazily imports `commands/<name>.js`, so a command
+ * only loads what it uses; one catch maps errors to exit codes (0 ok, 1 failed, 2 usage).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_FAILED, EXIT_USAGE, errorLine, exitCodeFor } from './output.js';
+
+type Action = (...args: any[]) => Promise<number | void>;
+const lazy = (name: string, fn = 'run'): Action => async (...args: any[]) => {
+  const mod = await import(`./commands/${name}.js`);
+  return mod[fn](...args);
+};
+
+let exitCode = 0;
+function act(a: Action): (...args: any[]) => Promise<void> {
+  return async (...args: any[]) => {
+    const code = await a(...args);
+    if (typeof code === 'number') exitCode = code;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('imgbuild')
+    .description('Build immutable-OS disk images: GPT with USR-A/USR-B slots, dm-verity, A/B updates with rollback')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const layout = program.command('layout').description('inspect declarative disk layouts');
+  layout
+    .command('show')
+    .description('print the planned geometry of a layout (built-in name or JSON file)')
+    .argument('<layout>', 'built-in layout (flatcar, flatcar-2025, mini) or a JSON file')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('layout', 'show')));
+  layout.command('list').description('list the built-in layouts').option('--json', 'machine-readable output').action(act(lazy('layout', 'list')));
+
+  const gpt = program.command('gpt').description('create, inspect and repair GUID partition tables');
+  gpt
+    .command('create')
+    .description('write a sparse disk image holding only the GPT of a layout')
+    .requiredOption('--layout <layout>', 'built-in layout or JSON file')
+    .option('--seed <seed>', 'seed for every GUID the layout does not fix (default: derived from the layout)')
+    .requiredOption('-o, --output <file>', 'image to create')
+    .option('--force', 'overwrite an existing output')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('gpt', 'create')));
+  gpt
+    .command('show')
+    .description('print the partition table as read, with attribute bits decoded')
+    .argument('<image>', 'disk image')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('gpt', 'show')));
+  gpt
+    .command('repair')
+    .description('rewrite a damaged GPT copy (primary or backup) from the good one')
+    .argument('<image>', 'disk image')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('gpt', 'repair')));
+
+  const verity = program.command('verity').description('dm-verity hash trees, byte-identical to veritysetup');
+  verity
+    .command('format')
+    .description('compute the hash tree of <data> and write it to <hashfile> or after the data at --hash-offset')
+    .argument('<data>', 'data file (or image)')
+    .argument('[hashfile]', 'separate hash file (default: same file as the data, at --hash-offset)')
+    .option('--hash-offset <bytes>', 'byte offset of the hash area in the hash file')
+    .option('--data-offset <bytes>', 'byte offset of the data area in the data file', '0')
+    .option('--data-blocks <n>', 'number of data blocks (default: the whole data file)')
+    .option('--salt <hex|->', 'salt in hex, or - for none (default: derived from --seed, or random)')
+    .option('--seed <seed>', 'derive salt and UUID from this seed (reproducible)')
+    .option('--no-superblock', 'do not write the verity superblock')
+    .option('--hash <alg>', 'sha256, sha512 or sha1', 'sha256')
+    .option('--format <type>', 'hash type: 1 normal, 0 Chrome OS', '1')
+    .option('--data-block-size <n>', 'data block size', '4096')
+    .option('--hash-block-size <n>', 'hash block size', '4096')
+    .option('--uuid <uuid>', 'superblock UUID')
+    .option('--pad', 'accept data whose size is not a multiple of the block size (the last block is zero padded)')
+    .option('-j, --jobs <n>', 'worker threads (default: number of cores)')
+    .option('--force', 'overwrite an existing separate hash file')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('verity', 'format')));
+  program
+    .command('verity-verify')
+    .description('check data against its hash tree and root hash (parameters from the superblock)')
+    .argument('<data>', 'data file, or a disk image with --slot')
+    .requiredOption('--root-hash <hex>', 'expected root hash')
+    .option('--hash-file <file>', 'separate hash file')
+    .option('--hash-offset <bytes>', 'byte offset of the hash area (same file as the data)')
+    .option('--slot <slot>', 'on a disk image: the USR slot (A, B, USR-A or a partition number)')
+    .option('--data-blocks <n>', 'data blocks (needed with --no-superblock)')
+    .option('--no-superblock', 'the hash area has no superblock (give every parameter)')
+    .option('--salt <hex|->', 'salt (only with --no-superblock)')
+    .option('--hash <alg>', 'hash algorithm (only with --no-superblock)', 'sha256')
+    .option('--data-block-size <n>', 'data block size (only with --no-superblock)', '4096')
+    .option('--hash-block-size <n>', 'hash block size (only with --no-superblock)', '4096')
+    .option('-j, --jobs <n>', 'worker threads (default: number of cores)')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('verity', 'verify')));
+
+  program
+    .command('build')
+    .description('build a bootable A/B disk image from a /usr squashfs')
+    .option('--from <squashfs>', '/usr filesystem image (squashfs or erofs)')
+    .option('--from-dir <dir>', 'a /usr tree to pack with mksquashfs (reproducibly)')
+    .requiredOption('--kernel <vmlinuz>', 'kernel image (bzImage with EFI stub)')
+    .requiredOption('--initrd <initrd>', 'initramfs that selects the slot and opens dm-verity')
+    .option('--layout <layout>', 'built-in layout or JSON file', 'mini')
+    .addOption(new Option('--format <format>', 'output format').choices(['raw', 'qemu_uefi']).default('raw'))
+    .option('--seed <seed>', 'seed for every GUID, salt and volume id (default: derived from the inputs)')
+    .option('--cmdline <args>', 'extra kernel command line arguments', '')
+    .addOption(new Option('--boot-style <style>', 'extra boot files').choices(['uki', 'flatcar']).default('uki'))
+    .option('--os-release <file>', 'os-release embedded in the UKI (default: /usr/lib/os-release of the input, else generated)')
+    .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi)')
+    .option('--force', 'overwrite an existing output')
+    .option('--json', 'machine-readable output (the manifest)')
+    .action(act(lazy('build')));
+
+  program
+    .command('update')
+    .description('write a new /usr into the inactive slot, carry its root hash on the command line, and mark it to boot next (once)')
+    .argument('<image>', 'raw image or qemu_uefi bundle folder')
+    .requiredOption('--from <squashfs>', 'new /usr filesystem image')
+    .option('--kernel <vmlinuz>', 'new kernel (default: keep the one in the image)')
+    .option('--initrd <initrd>', 'new initramfs (default: keep the one in the image)')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('update')));
+
+  const slot = program.command('slot').description('inspect and change the A/B slot attributes (priority, tries, successful)');
+  slot.command('status').description('per slot priority, tries, successful, bootable; which boots next').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'status')));
+  slot
+    .command('next')
+    .description('perform one boot-time selection on the image as firmware would (decrements tries) and print the chosen slot')
+    .argument('<image>')
+    .addOption(new Option('--variant <variant>', 'selection rules').choices(['flatcar', 'chromeos']).default('flatcar'))
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('slot', 'next')));
+  slot.command('prioritize').description("make a slot boot next (cgpt's prioritize)").argument('<image>').argument('<slot>', 'A, B, USR-A or a partition number').option('--json', 'machine-readable output').action(act(lazy('slot', 'prioritize')));
+  slot.command('mark-successful').description('mark a slot as booted successfully (successful 1, tries 0, prioritized)').argument('<image>').argument('<slot>').option('--json', 'machine-readable output').action(act(lazy('slot', 'markSuccessful')));
+  slot.command('upgrade').description('mark the slot as freshly written (successful 0, tries 1, prioritized)').argument('<image>').argument('<slot>').option('--json', 'machine-readable output').action(act(lazy('slot', 'upgrade')));
+  slot.command('rollback').description('make the other slot boot next (it must be bootable)').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'rollback')));
+  slot.command('cancel-upgrade').description('undo a pending upgrade: the active slot boots next again').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'cancelUpgrade')));
+  slot
+    .command('set')
+    .description('set raw slot bits')
+    .argument('<image>')
+    .argument('<slot>')
+    .option('--priority <n>', 'priority 0-15')
+    .option('--tries <n>', 'tries 0-15')
+    .option('--successful <0|1>', 'successful bit')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('slot', 'set')));
+
+  program
+    .command('qemu')
+    .description('boot an image (or qemu_uefi bundle) under qemu with OVMF and report the boot marker')
+    .argument('<image>', 'raw image, qcow2, or qemu_uefi bundle folder')
+    .option('--timeout <seconds>', 'give up after this long', '300')
+    .option('--log <file>', 'write the serial console here')
+    .option('--memory <MiB>', 'guest memory', '512')
+    .option('--accel <accel>', 'qemu accelerator (tcg, or kvm:tcg)', 'tcg')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('qemu')));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  exitCode = 0;
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; any other commander complaint is a usage error (already printed)
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    process.stderr.write(`imgbuild: ${errorLine(e)}\n`);
+    if (process.env.IMGBUILD_DEBUG) console.error(e);
+    return exitCodeFor(e) ?? EXIT_FAILED;
+  }
+}
+
+export { Option };

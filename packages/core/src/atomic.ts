@@ -1,0 +1,63 @@
+/**
+ * "Nothing half-written": outputs are built under a temporary name beside the target and renamed into
+ * place at the end. On failure, and on SIGINT/SIGTERM, the temporary is removed.
+ */
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import fse from 'fs-extra';
+import { ImgbuildError } from './errors.js';
+
+const pending = new Set<string>();
+let handlersInstalled = false;
+
+function installSignalHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const p of pending) fse.removeSync(p);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+export async function assertWritableTarget(target: string, force: boolean): Promise<void> {
+  if (!force && (await fse.pathExists(target))) {
+    throw new ImgbuildError('output exists (use --force to overwrite)', { file: target });
+  }
+  if (!(await fse.pathExists(dirname(target)))) throw new ImgbuildError('output folder does not exist', { file: target });
+}
+
+/** A temporary path beside `target` (same filesystem, so the final rename is atomic). */
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Runs `build(tmp)` and renames `tmp` to `target` when it succeeds. `tmp` may be a file or a folder.
+ * Refuses an existing target unless `force`.
+ */
+export async function withAtomicOutput<T>(target: string, force: boolean, build: (tmp: string) => Promise<T>): Promise<T> {
+  await assertWritableTarget(target, force);
+  const tmp = tempPathFor(target);
+  installSignalHandlers();
+  pending.add(tmp);
+  try {
+    const result = await build(tmp);
+    if (force) await fse.remove(target);
+    await fse.rename(tmp, target);
+    return result;
+  } catch (e) {
+    await fse.remove(tmp);
+    throw e;
+  } finally {
+    pending.delete(tmp);
+  }
+}
+
+/** Registers an extra path to remove if the process is interrupted (sidecar files). */
+export function trackTemporary(path: string): () => void {
+  installSignalHandlers();
+  pending.add(path);
+  return () => pending.delete(path);
+}
