@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 600_000,
+    // Two cores: integration tests drive external tools and qemu; keep the machine from thrashing.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
