@@ -7,3 +7,4 @@ export * from './verity/geometry.js';
 export * from './atomic.js';
 export * from './progress.js';
 export * from './image/gpt-image.js';
+export * from './slot/index.js';

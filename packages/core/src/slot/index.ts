@@ -1,0 +1,3 @@
+export * from './prioritize.js';
+export * from './state.js';
+export * from './image.js';

@@ -1,0 +1,277 @@
+/**
+ * The A/B slot state machine over an in-memory GPT. Pure: no I/O; every transition returns a new table
+ * and leaves its input alone. Writing the result is one separate call (see image.ts).
+ *
+ * The slots are the partitions whose type is a /usr type (flatcar-usr or usr-x86-64) and whose label
+ * ends in -A / -B (or _A / _B). Table order (= partition number order) breaks priority ties.
+ *
+ * Boot bits per slot: priority (0-15, 0 = never boot), tries (0-15), successful. A slot can boot when
+ * priority > 0 and (tries > 0 or successful). The slot that boots next is the highest-priority bootable
+ * slot, the lower partition number on a tie (Flatcar GRUB gptprio.next; vboot's kernel selection is
+ * the same). That slot is called "active"; the other is "inactive", where an updater writes.
+ *
+ * Transitions (each guard fails with a SlotError naming the unmet precondition and the values):
+ *   next            one boot-time selection (decrements tries on the chosen slot)
+ *   prioritize      cgpt's prioritize over the two slots
+ *   markSuccessful  successful 1, tries 0, prioritize                      guard: none (see below)
+ *   upgrade         successful 0, tries 1, prioritize       guard: not the active successful slot
+ *   rollback        the inactive slot goes on top            guard: an active slot; the other can boot
+ *   cancelUpgrade   the pending (unsuccessful) slot gets priority 0 and tries 0; the other on top
+ *                                                            guard: a pending slot; the other can boot
+ *   setSlotBits     raw bits, range checked (UsageError)
+ */
+import { SlotError, UsageError } from '../errors.js';
+import { getBootBits, setBootBits, type BootBits } from '../gpt/attributes.js';
+import { cloneTable, type GptTable } from '../gpt/table.js';
+import { TYPE_ALIASES } from '../gpt/types.js';
+import type { Slot } from '../layout/plan.js';
+import { cgptPrioritize, MAX_PRIORITY } from './prioritize.js';
+
+export type { Slot };
+export const SLOTS: readonly Slot[] = ['A', 'B'];
+export type Variant = 'flatcar' | 'chromeos';
+
+/** Partition types that hold a /usr slot. */
+export const SLOT_TYPES: readonly string[] = [TYPE_ALIASES['flatcar-usr'], TYPE_ALIASES['usr-x86-64']];
+
+export function otherSlot(s: Slot): Slot {
+  return s === 'A' ? 'B' : 'A';
+}
+
+/** One slot as read from the table. */
+export interface SlotInfo extends BootBits {
+  slot: Slot;
+  /** Partition number (1-based). */
+  number: number;
+  label: string;
+  uuid: string;
+  canBoot: boolean;
+}
+
+export interface SlotStatus {
+  /** Both slots, in table order. */
+  slots: SlotInfo[];
+  /** The slot `next` would choose (without changing anything), or null when none can boot. */
+  next: Slot | null;
+}
+
+function slotOfLabel(label: string): Slot | undefined {
+  const m = /[-_]([AB])$/i.exec(label);
+  return m ? (m[1].toUpperCase() as Slot) : undefined;
+}
+
+const bitsText = (b: BootBits) => `priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0}`;
+const describe = (s: SlotInfo) => `${s.slot} (${s.label}, partition ${s.number}: ${bitsText(s)})`;
+
+function bootable(b: BootBits): boolean {
+  return b.priority > 0 && (b.tries > 0 || b.successful);
+}
+
+/** The two slot partitions of a table, in table order. SlotError when there is not exactly one A and one B. */
+export function findSlots(table: GptTable): SlotInfo[] {
+  const found: SlotInfo[] = [];
+  table.entries.forEach((e, i) => {
+    if (!SLOT_TYPES.includes(e.type)) return;
+    const slot = slotOfLabel(e.name);
+    if (!slot) return;
+    const other = found.find((f) => f.slot === slot);
+    if (other) throw new SlotError(`two partitions are slot ${slot}: ${other.number} (${other.label}) and ${i + 1} (${e.name})`);
+    const bits = getBootBits(e.attributes);
+    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, ...bits, canBoot: bootable(bits) });
+  });
+  for (const s of SLOTS) {
+    if (!found.some((f) => f.slot === s)) {
+      throw new SlotError(`no slot ${s}: need a /usr partition (type flatcar-usr or usr-x86-64) labelled ...-${s}`);
+    }
+  }
+  return found;
+}
+
+function slotInfo(table: GptTable, slot: Slot): SlotInfo {
+  return findSlots(table).find((s) => s.slot === slot)!;
+}
+
+/** Highest priority among bootable slots; the lower partition number wins a tie (gptprio.next). */
+function choose(slots: SlotInfo[]): SlotInfo | undefined {
+  let best: SlotInfo | undefined;
+  for (const s of slots) if (s.canBoot && s.priority > (best?.priority ?? 0)) best = s;
+  return best;
+}
+
+export function slotStatus(table: GptTable): SlotStatus {
+  const slots = findSlots(table);
+  return { slots, next: choose(slots)?.slot ?? null };
+}
+
+/** The slot that boots next ("active"), or null when none can boot. */
+export function activeSlot(table: GptTable): Slot | null {
+  return slotStatus(table).next;
+}
+
+/** The slot that does not boot next: where an updater writes. SlotError when no slot can boot. */
+export function inactiveSlot(table: GptTable): Slot {
+  const st = slotStatus(table);
+  if (!st.next) throw new SlotError(`no slot can boot, so none is active: ${st.slots.map(describe).join('; ')}`);
+  return otherSlot(st.next);
+}
+
+/** A copy of `table` with `slot`'s boot bits changed (other attribute bits kept). */
+function withBits(table: GptTable, slot: Slot, change: Partial<BootBits>): GptTable {
+  const t = cloneTable(table);
+  const info = slotInfo(t, slot);
+  const e = t.entries[info.number - 1];
+  e.attributes = setBootBits(e.attributes, { ...getBootBits(e.attributes), ...change });
+  return t;
+}
+
+/** True when the boot bits of the slots differ between two tables. */
+function bitsDiffer(a: GptTable, b: GptTable): boolean {
+  return a.entries.some((e, i) => e.attributes !== b.entries[i].attributes);
+}
+
+export interface NextResult {
+  /** The slot chosen to boot, or null when none can boot (then nothing changes). */
+  slot: Slot | null;
+  /** Its partition number, or null. */
+  number: number | null;
+  table: GptTable;
+  /** Whether the table had to be written (a try was used up). */
+  changed: boolean;
+}
+
+/**
+ * One boot-time selection, as firmware does it. Flatcar (GRUB gptprio.next): tries decremented on the
+ * chosen slot when > 0, whether or not it is successful. ChromeOS (vboot): nothing changes when the
+ * chosen slot is successful; otherwise tries decremented, and using the last try also sets priority 0.
+ */
+export function next(table: GptTable, opts: { variant?: Variant } = {}): NextResult {
+  const variant = opts.variant ?? 'flatcar';
+  if (variant !== 'flatcar' && variant !== 'chromeos') throw new UsageError(`unknown variant "${String(variant)}" (flatcar or chromeos)`);
+  const chosen = choose(findSlots(table));
+  if (!chosen) return { slot: null, number: null, table: cloneTable(table), changed: false };
+  let after: Partial<BootBits> = {};
+  if (variant === 'flatcar') {
+    if (chosen.tries > 0) after = { tries: chosen.tries - 1 };
+  } else if (!chosen.successful) {
+    after = chosen.tries > 1 ? { tries: chosen.tries - 1 } : { tries: 0, priority: 0 };
+  }
+  const t = withBits(table, chosen.slot, after);
+  return { slot: chosen.slot, number: chosen.number, table: t, changed: bitsDiffer(table, t) };
+}
+
+/**
+ * Sets new priorities on the partitions numbered `members` (cgpt's prioritize), putting partition
+ * `chosen` on top. The general form behind `prioritize`; with cgpt's kernel partitions as members it
+ * is exactly `cgpt prioritize -i chosen [-P maxPriority]`.
+ */
+export function prioritizePartitions(table: GptTable, members: readonly number[], chosen: number, maxPriority?: number): GptTable {
+  const idx = members.indexOf(chosen);
+  if (idx < 0) throw new SlotError(`partition ${chosen} is not one of the partitions to prioritize (${members.join(', ')})`);
+  const entries = members.map((n) => table.entries[n - 1]);
+  const prios = cgptPrioritize(entries.map((e) => getBootBits(e.attributes).priority), idx, maxPriority);
+  const t = cloneTable(table);
+  members.forEach((n, i) => {
+    const e = t.entries[n - 1];
+    e.attributes = setBootBits(e.attributes, { ...getBootBits(e.attributes), priority: prios[i] });
+  });
+  return t;
+}
+
+/** cgpt's prioritize over the two slots: `slot` on top. No precondition. */
+export function prioritize(table: GptTable, slot: Slot): GptTable {
+  const slots = findSlots(table);
+  return prioritizePartitions(table, slots.map((s) => s.number), slots.find((s) => s.slot === slot)!.number);
+}
+
+/**
+ * After a healthy boot: successful 1, tries 0, then prioritize. No precondition beyond the slot
+ * existing: like Flatcar's flatcar-setgoodroot it trusts the caller that this slot is the one that
+ * booted (the table does not record which slot booted last; under ChromeOS rules a slot that booted on
+ * its last try already has priority 0 and must still be markable).
+ */
+export function markSuccessful(table: GptTable, slot: Slot): GptTable {
+  return prioritize(withBits(table, slot, { successful: true, tries: 0 }), slot);
+}
+
+/**
+ * After writing a new /usr into `slot`: successful 0, tries 1, then prioritize, so that it boots next
+ * exactly once. Guard: `slot` is not the active slot (the one that boots next) while successful —
+ * that is the known-good system the update must not overwrite.
+ */
+export function upgrade(table: GptTable, slot: Slot): GptTable {
+  const st = slotStatus(table);
+  const s = st.slots.find((x) => x.slot === slot)!;
+  if (st.next === slot && s.successful) {
+    throw new SlotError(`cannot upgrade slot ${slot}: it is the active successful slot ${describe(s)}; upgrade the inactive slot ${otherSlot(slot)}`);
+  }
+  return prioritize(withBits(table, slot, { successful: false, tries: 1 }), slot);
+}
+
+/**
+ * Make the inactive slot boot next (cgpt prioritize on it: it gets 2, the active one 1).
+ * Guards: some slot is active; the other slot can boot.
+ */
+export function rollback(table: GptTable): GptTable {
+  const st = slotStatus(table);
+  if (!st.next) throw new SlotError(`cannot roll back: no slot can boot: ${st.slots.map(describe).join('; ')}`);
+  const target = st.slots.find((s) => s.slot !== st.next)!;
+  if (!target.canBoot) {
+    throw new SlotError(`cannot roll back to slot ${target.slot}: it cannot boot (needs priority > 0 and tries > 0 or successful 1): ${describe(target)}`);
+  }
+  return prioritize(table, target.slot);
+}
+
+/**
+ * Undo a pending upgrade. The pending slot is one with successful 0 and priority > 0 (upgraded, not
+ * yet marked successful; the higher priority one if both are); it gets priority 0 and tries 0, and the
+ * other slot is prioritized. Guards: there is a pending slot; the other slot can boot.
+ */
+export function cancelUpgrade(table: GptTable): GptTable {
+  const slots = findSlots(table);
+  let pending: SlotInfo | undefined;
+  for (const s of slots) if (!s.successful && s.priority > (pending?.priority ?? 0)) pending = s;
+  if (!pending) {
+    throw new SlotError(`no pending upgrade to cancel (a slot with successful 0 and priority > 0): ${slots.map(describe).join('; ')}`);
+  }
+  const keep = slots.find((s) => s !== pending)!;
+  if (!keep.canBoot) {
+    throw new SlotError(`cannot cancel the upgrade of slot ${pending.slot}: the other slot cannot boot: ${describe(keep)}`);
+  }
+  return prioritize(withBits(table, pending.slot, { priority: 0, tries: 0 }), keep.slot);
+}
+
+export interface SlotBitsChange {
+  priority?: number;
+  tries?: number;
+  successful?: boolean;
+}
+
+/** Sets raw boot bits on a slot. Values are checked: priority and tries integers 0-15 (UsageError). */
+export function setSlotBits(table: GptTable, slot: Slot, change: SlotBitsChange): GptTable {
+  for (const k of ['priority', 'tries'] as const) {
+    const v = change[k];
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > MAX_PRIORITY)) throw new UsageError(`${k} must be an integer 0-15, got ${v}`);
+  }
+  if (change.successful !== undefined && typeof change.successful !== 'boolean') throw new UsageError(`successful must be 0 or 1, got ${String(change.successful)}`);
+  const defined = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) as Partial<BootBits>;
+  return withBits(table, slot, defined);
+}
+
+/**
+ * Parses a slot name: `A`/`B` (any case), a slot label such as `USR-A`, or a slot's partition number.
+ * UsageError for anything else.
+ */
+export function resolveSlot(table: GptTable, name: string): Slot {
+  const slots = findSlots(table);
+  const n = String(name).trim();
+  const upper = n.toUpperCase();
+  if (upper === 'A' || upper === 'B') return upper;
+  const byLabel = slots.find((s) => s.label.toUpperCase() === upper);
+  if (byLabel) return byLabel.slot;
+  if (/^\d+$/.test(n)) {
+    const byNumber = slots.find((s) => s.number === Number(n));
+    if (byNumber) return byNumber.slot;
+  }
+  const known = slots.map((s) => `${s.slot}, ${s.label} or ${s.number}`).join('; ');
+  throw new UsageError(`unknown slot "${name}" (expected ${known})`);
+}
