@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# The boot kit: a test kernel and initramfs for booting imgbuild images under qemu, built only from
+# Debian packages.
+#
+#   bash hack/bootkit.sh            # prints ... kernel=<abs path> / initrd=<abs path> as its last two lines
+#
+# - Kernel and modules come from the linux-image-*-amd64 package that the linux-image-amd64
+#   metapackage currently depends on: `apt-get download` + `dpkg -x`, never installed.
+# - Userland: busybox (busybox-static), cgpt (cgpt) and veritysetup (cryptsetup-bin) as installed on
+#   this machine (hack/install-deps.sh), with the shared libraries ldd reports, placed in /lib,
+#   /lib/x86_64-linux-gnu and /lib64 (never /usr: /init mounts the verified /usr over it).
+# - /init is hack/initramfs/init (see docs/boot.md).
+# - The cpio is reproducible: sorted names, mtimes = SOURCE_DATE_EPOCH, owner root, newc, gzip -n.
+#
+# Cached under .cache/bootkit/ (override with BOOTKIT_CACHE): the extracted kernel per package
+# version, and the kit per key = hash(kernel package+version, every file put into the initramfs, this
+# script). A rerun with everything present only recomputes the key. Safe to run concurrently (flock).
+set -euo pipefail
+umask 022
+export LC_ALL=C
+
+die() { echo "bootkit: error: $*" >&2; exit 1; }
+log() { echo "bootkit: $*" >&2; }
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${BOOTKIT_CACHE:-$ROOT/.cache/bootkit}
+SDE=${SOURCE_DATE_EPOCH:-1700000000}
+INITSRC=$ROOT/hack/initramfs
+USR_TYPE_MODULES=(virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring virtio virtio_pci virtio_blk
+  dm-mod dm-bufio reed_solomon dm-verity squashfs)
+OPTIONAL_MODULES=(erofs) # loaded when present; lets /usr be an erofs image too
+
+for t in apt-get apt-cache dpkg dpkg-deb depmod cpio gzip ldd sha256sum flock find sort; do
+  command -v "$t" >/dev/null || die "'$t' not found (install Debian packages: bash hack/install-deps.sh)"
+done
+BUSYBOX=/usr/bin/busybox
+CGPT=$(command -v cgpt || true)
+VERITYSETUP=$(command -v veritysetup || true)
+[ -x "$BUSYBOX" ] || die "$BUSYBOX missing: apt-get install busybox-static (or bash hack/install-deps.sh)"
+"$BUSYBOX" --help 2>&1 | head -1 | grep -q BusyBox || die "$BUSYBOX is not busybox"
+ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked: install busybox-static, not busybox"
+[ -n "$CGPT" ] || die "cgpt missing: apt-get install cgpt (or bash hack/install-deps.sh)"
+[ -n "$VERITYSETUP" ] || die "veritysetup missing: apt-get install cryptsetup-bin (or bash hack/install-deps.sh)"
+[ -f "$INITSRC/init" ] || die "$INITSRC/init missing"
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
+
+# --- which kernel package ----------------------------------------------------------------------
+kernel_pkg() {
+  apt-cache depends linux-image-amd64 2>/dev/null | awk '/^ *Depends: linux-image-[0-9].*-amd64$/ { print $2; exit }'
+}
+PKG=$(kernel_pkg)
+if [ -z "$PKG" ]; then
+  log "no package lists for linux-image-amd64; running apt-get update"
+  apt-get update -qq >&2 || die "apt-get update failed (need root and access to the Debian mirrors)"
+  PKG=$(kernel_pkg)
+fi
+[ -n "$PKG" ] || die "cannot find the kernel package linux-image-amd64 depends on (apt-cache depends linux-image-amd64)"
+VER=$(apt-cache show --no-all-versions "$PKG" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+[ -n "$VER" ] || die "apt-cache knows no version of $PKG"
+KVER=${PKG#linux-image-}
+
+# --- kernel + modules, extracted once per package version ---------------------------------------
+KDIR=$CACHE/kernel/${PKG}_${VER}
+if [ ! -f "$KDIR/.complete" ]; then
+  log "fetching $PKG $VER"
+  rm -rf "$KDIR" "$KDIR.tmp"
+  mkdir -p "$KDIR.tmp/deb"
+  download() { (cd "$KDIR.tmp/deb" && apt-get download "$PKG=$VER" >&2 2>"$KDIR.tmp/apt.err"); }
+  if ! download; then
+    log "apt-get download failed ($(tail -1 "$KDIR.tmp/apt.err")); running apt-get update and retrying"
+    apt-get update -qq >&2 || die "apt-get update failed"
+    download || die "apt-get download $PKG=$VER failed: $(cat "$KDIR.tmp/apt.err")"
+  fi
+  deb=$(ls "$KDIR.tmp"/deb/*.deb)
+  dpkg -x "$deb" "$KDIR.tmp/x" || die "dpkg -x $deb failed"
+  [ -f "$KDIR.tmp/x/boot/vmlinuz-$KVER" ] || die "$deb holds no boot/vmlinuz-$KVER"
+  MODROOT=$KDIR.tmp/x/lib/modules/$KVER
+  [ -d "$MODROOT" ] || MODROOT=$KDIR.tmp/x/usr/lib/modules/$KVER
+  [ -d "$MODROOT" ] || die "$deb holds no lib/modules/$KVER"
+  depmod -b "${MODROOT%/lib/modules/$KVER}" "$KVER" || die "depmod failed"
+  mkdir -p "$KDIR.tmp/out/modules"
+  cp "$KDIR.tmp/x/boot/vmlinuz-$KVER" "$KDIR.tmp/out/vmlinuz"
+  cp "$MODROOT/modules.dep" "$MODROOT/modules.builtin" "$KDIR.tmp/out/"
+  # keep the modules we may need (and everything they depend on), decompressed
+  for m in "${USR_TYPE_MODULES[@]}" "${OPTIONAL_MODULES[@]}"; do
+    n=${m//-/_}
+    awk -F: -v a="$m" -v b="$n" '{ f = $1; sub(/.*\//, "", f); sub(/\.ko(\.(xz|zst|gz))?$/, "", f);
+      g = f; gsub(/-/, "_", g); if (g == b) { print $0 } }' "$MODROOT/modules.dep"
+  done | tr ' :' '\n\n' | grep -E '\.ko' | sort -u | while read -r rel; do
+    mkdir -p "$KDIR.tmp/out/modules/$(dirname "$rel")"
+    case "$rel" in
+      *.ko.xz) xz -dc "$MODROOT/$rel" >"$KDIR.tmp/out/modules/${rel%.xz}" ;;
+      *.ko.zst) zstd -qdc "$MODROOT/$rel" >"$KDIR.tmp/out/modules/${rel%.zst}" ;;
+      *.ko.gz) gzip -dc "$MODROOT/$rel" >"$KDIR.tmp/out/modules/${rel%.gz}" ;;
+      *) cp "$MODROOT/$rel" "$KDIR.tmp/out/modules/$rel" ;;
+    esac
+  done
+  sed -E 's/\.ko\.(xz|zst|gz)/.ko/g' "$MODROOT/modules.dep" >"$KDIR.tmp/out/modules.dep"
+  echo "$PKG $VER" >"$KDIR.tmp/out/package"
+  touch "$KDIR.tmp/out/.complete"
+  mv "$KDIR.tmp/out" "$KDIR"
+  rm -rf "$KDIR.tmp"
+fi
+
+# --- module load order: modules.dep, dependencies first ------------------------------------------
+declare -A DEP SEEN BYNAME
+while IFS=: read -r mod deps; do
+  DEP[$mod]=$deps
+  b=${mod##*/}; b=${b%.ko}; BYNAME[${b//-/_}]=$mod
+done <"$KDIR/modules.dep"
+ORDER=()
+path_of() { local n=${1//-/_}; echo "${BYNAME[$n]:-}"; } # module name (- or _) -> path in modules.dep
+visit() {
+  local p=$1 d i
+  [ -n "${SEEN[$p]:-}" ] && return
+  SEEN[$p]=1
+  local -a ds=(${DEP[$p]})
+  for ((i = ${#ds[@]} - 1; i >= 0; i--)); do visit "${ds[i]}"; done # modprobe loads the list's end first
+  ORDER+=("$p")
+}
+for m in "${USR_TYPE_MODULES[@]}"; do
+  p=$(path_of "$m")
+  if [ -z "$p" ]; then
+    grep -qE "/${m}\.ko|/${m//-/_}\.ko" "$KDIR/modules.builtin" && continue # built into the kernel
+    die "module $m is neither in modules.dep nor built into $KVER"
+  fi
+  visit "$p"
+done
+OPTIONAL_ORDER=()
+for m in "${OPTIONAL_MODULES[@]}"; do
+  p=$(path_of "$m")
+  [ -n "$p" ] || continue
+  before=${#ORDER[@]}
+  visit "$p"
+  OPTIONAL_ORDER+=("${ORDER[@]:before}")
+  ORDER=("${ORDER[@]:0:before}")
+done
+
+# --- userland files: busybox, cgpt, veritysetup and their libraries -----------------------------
+libs_of() { ldd "$1" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(0x/ { print $1 }'; }
+mapfile -t LIBS < <( { libs_of "$CGPT"; libs_of "$VERITYSETUP"; } | sort -u)
+[ ${#LIBS[@]} -gt 0 ] || die "ldd found no libraries for $CGPT / $VERITYSETUP"
+for l in "${LIBS[@]}"; do [ -f "$l" ] || die "library $l (from ldd) not found"; done
+
+# --- cache key --------------------------------------------------------------------------------
+KEY=$( {
+  echo "$PKG $VER $SDE"
+  sha256sum "${BASH_SOURCE[0]}" "$BUSYBOX" "$CGPT" "$VERITYSETUP" "${LIBS[@]}" | awk '{ print $1 }'
+  (cd "$INITSRC" && find . -type f | sort | xargs sha256sum)
+  printf '%s\n' "${ORDER[@]}" "${OPTIONAL_ORDER[@]}"
+} | sha256sum | cut -c1-16)
+OUT=$CACHE/kit-$KEY
+if [ ! -f "$OUT/.complete" ]; then
+  log "building initramfs (key $KEY)"
+  rm -rf "$OUT" "$OUT.tmp"
+  S=$OUT.tmp/root
+  mkdir -p "$S"/{bin,sbin,dev,proc,sys,run,tmp,usr,etc,lib/modules,lib/x86_64-linux-gnu,lib64}
+  chmod 1777 "$S/tmp"
+  install -m 0755 "$BUSYBOX" "$S/bin/busybox"
+  for a in $("$BUSYBOX" --list); do
+    [ "$a" = busybox ] || ln -s busybox "$S/bin/$a"
+  done
+  install -m 0755 "$CGPT" "$S/sbin/cgpt"
+  install -m 0755 "$VERITYSETUP" "$S/sbin/veritysetup"
+  for l in "${LIBS[@]}"; do
+    case "$l" in
+      */ld-linux*.so*) install -m 0755 "$l" "$S/lib64/$(basename "$l")" ;;
+      *) install -m 0644 "$l" "$S/lib/x86_64-linux-gnu/$(basename "$l")" ;;
+    esac
+  done
+  : >"$S/lib/modules/load.order"
+  for p in "${ORDER[@]}"; do
+    install -m 0644 "$KDIR/modules/$p" "$S/lib/modules/$(basename "$p")"
+    basename "$p" >>"$S/lib/modules/load.order"
+  done
+  : >"$S/lib/modules/optional.order"
+  for p in "${OPTIONAL_ORDER[@]}"; do
+    [ -f "$S/lib/modules/$(basename "$p")" ] || install -m 0644 "$KDIR/modules/$p" "$S/lib/modules/$(basename "$p")"
+    basename "$p" >>"$S/lib/modules/optional.order"
+  done
+  echo "$KVER" >"$S/lib/modules/kernel.release"
+  (cd "$INITSRC" && find . -type f | sort) | while read -r f; do
+    mkdir -p "$S/$(dirname "$f")"
+    if [ -x "$INITSRC/$f" ]; then mode=0755; else mode=0644; fi
+    install -m "$mode" "$INITSRC/$f" "$S/$f"
+  done
+  chmod 0755 "$S/init"
+  printf 'root:x:0:0:root:/:/bin/sh\n' >"$S/etc/passwd"
+  printf 'root:x:0:\n' >"$S/etc/group"
+  find "$S" -exec touch -h -d "@$SDE" {} +
+  (cd "$S" && find . -mindepth 1 -print0 | sort -z |
+    cpio --null --reproducible --quiet -o -H newc -R 0:0) | gzip -n -9 >"$OUT.tmp/initrd.img"
+  cp "$KDIR/vmlinuz" "$OUT.tmp/vmlinuz"
+  {
+    echo "kernel_package=$PKG"
+    echo "kernel_version=$VER"
+    echo "source_date_epoch=$SDE"
+    echo "initrd_sha256=$(sha256sum "$OUT.tmp/initrd.img" | cut -d' ' -f1)"
+    echo "kernel_sha256=$(sha256sum "$OUT.tmp/vmlinuz" | cut -d' ' -f1)"
+  } >"$OUT.tmp/kit.info"
+  rm -rf "$S"
+  touch "$OUT.tmp/.complete"
+  mv "$OUT.tmp" "$OUT"
+  log "initramfs $(du -k "$OUT/initrd.img" | cut -f1) KiB, modules: $(printf '%s ' "${ORDER[@]##*/}")"
+fi
+ln -sfn "kit-$KEY" "$CACHE/current.tmp" && mv -T "$CACHE/current.tmp" "$CACHE/current"
+
+echo "kernel=$OUT/vmlinuz"
+echo "initrd=$OUT/initrd.img"
