@@ -8,3 +8,4 @@ export * from './atomic.js';
 export * from './progress.js';
 export * from './image/gpt-image.js';
 export * from './slot/index.js';
+export * from './qemu/index.js';

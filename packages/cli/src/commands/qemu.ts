@@ -1,0 +1,46 @@
+import { formatBootFailure, formatBootMarker, runQemu, UsageError } from '@imgbuild/core';
+import { EXIT_FAILED, EXIT_OK, printJson } from '../output.js';
+
+interface QemuOpts {
+  timeout?: string;
+  log?: string;
+  memory?: string;
+  accel?: string;
+  json?: boolean;
+}
+
+function positive(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
+  return n;
+}
+
+/** `imgbuild qemu <image|bundle>`: one boot; exit 0 only when a healthy (ok or none) boot was seen. */
+export async function run(image: string, opts: QemuOpts): Promise<number> {
+  const timeoutMs = positive('timeout', opts.timeout, 300) * 1000;
+  const memoryMiB = Math.round(positive('memory', opts.memory, 512));
+  const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg' });
+  const healthy = !!r.marker && r.marker.health !== 'fail';
+  if (opts.json) {
+    printJson({
+      image,
+      slot: r.marker?.slot ?? '',
+      usrhash: r.marker?.usrhash ?? '',
+      version: r.marker?.version ?? '',
+      health: r.marker?.health ?? 'fail',
+      healthy,
+      failure: r.failure,
+      logPath: r.logPath ?? null,
+      durationMs: r.durationMs,
+      exitCode: r.exitCode,
+      timedOut: r.timedOut,
+    });
+  } else {
+    if (r.marker) process.stdout.write(formatBootMarker(r.marker) + '\n');
+    if (r.failure) process.stdout.write(formatBootFailure(r.failure) + '\n');
+    const where = r.logPath ? `; console log: ${r.logPath}` : '';
+    process.stderr.write(`imgbuild: boot ${healthy ? 'healthy' : 'not healthy'} after ${(r.durationMs / 1000).toFixed(1)} s${where}\n`);
+  }
+  return healthy ? EXIT_OK : EXIT_FAILED;
+}

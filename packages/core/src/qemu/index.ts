@@ -1,0 +1,2 @@
+export * from './marker.js';
+export * from './run.js';

@@ -1,0 +1,179 @@
+/**
+ * Boots a disk image under qemu through OVMF and the image's own ESP (no -kernel shortcut) and reads
+ * the boot marker that the test initramfs prints on the serial console.
+ *
+ * Always TCG by default: on the machines this runs on, OVMF under KVM dies with an emulation failure.
+ * The OVMF variables are copied fresh for every boot, so no boot entry survives from one to the next and
+ * the firmware falls back to EFI/BOOT/BOOTX64.EFI. The image itself is opened read-write: the initramfs
+ * changes the GPT attribute bits on it (tries, successful, priority), exactly as on a real machine.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join, resolve } from 'node:path';
+import { InputError, ToolError } from '../errors.js';
+import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
+
+export const DEFAULT_OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const DEFAULT_OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+export interface RunQemuOptions {
+  /** Raw or qcow2 disk image, or a qemu_uefi bundle folder (`<name>.qcow2`, `<name>_efi_code.fd`, `<name>_efi_vars.fd`). */
+  image: string;
+  /** Default: from the extension (.qcow2 → qcow2, anything else raw); a bundle is always qcow2. */
+  format?: 'raw' | 'qcow2';
+  /** OVMF code (read-only pflash). Default: the bundle's, else /usr/share/OVMF/OVMF_CODE_4M.fd. */
+  ovmfCode?: string;
+  /** OVMF variables template; copied to a temp file for every boot. Default: the bundle's, else OVMF_VARS_4M.fd. */
+  ovmfVars?: string;
+  memoryMiB?: number;
+  /** qemu is killed after this long. Default 300 000. */
+  timeoutMs?: number;
+  /** Keep the serial console here (otherwise it goes to a temp file that is removed). */
+  logPath?: string;
+  /** `-machine q35,accel=<accel>`. Default tcg. */
+  accel?: string;
+  /** Default qemu-system-x86_64. */
+  qemuBinary?: string;
+  /** Extra qemu arguments, appended. */
+  extraArgs?: string[];
+}
+
+export interface QemuRunResult {
+  marker: BootMarker | null;
+  /** The initramfs's failure line; or `timeout` / `no-marker` when neither line was printed. */
+  failure: BootFailure | null;
+  /** The serial console. */
+  log: string;
+  logPath?: string;
+  durationMs: number;
+  /** qemu's exit code; null when it was killed. */
+  exitCode: number | null;
+  timedOut: boolean;
+  /** The command that was run. */
+  argv: string[];
+}
+
+export interface BootTarget {
+  image: string;
+  format: 'raw' | 'qcow2';
+  ovmfCode: string;
+  ovmfVars: string;
+  /** Set when `image` was a qemu_uefi bundle folder. */
+  bundle?: string;
+}
+
+/** Resolves an image file or a qemu_uefi bundle folder into the disk and firmware files to boot. */
+export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'format' | 'ovmfCode' | 'ovmfVars'>): Promise<BootTarget> {
+  const path = resolve(opts.image);
+  let st;
+  try {
+    st = await fsp.stat(path);
+  } catch {
+    throw new InputError('no such image or bundle folder', { file: opts.image });
+  }
+  if (st.isDirectory()) {
+    const names = (await fsp.readdir(path)).filter((f) => f.endsWith('.qcow2'));
+    if (names.length !== 1) throw new InputError(`a qemu_uefi bundle folder holds exactly one .qcow2; found ${names.length}`, { file: opts.image });
+    const name = names[0].slice(0, -'.qcow2'.length);
+    const code = join(path, `${name}_efi_code.fd`);
+    const vars = join(path, `${name}_efi_vars.fd`);
+    return {
+      image: join(path, names[0]),
+      format: 'qcow2',
+      ovmfCode: opts.ovmfCode ?? ((await exists(code)) ? code : DEFAULT_OVMF_CODE),
+      ovmfVars: opts.ovmfVars ?? ((await exists(vars)) ? vars : DEFAULT_OVMF_VARS),
+      bundle: path,
+    };
+  }
+  return {
+    image: path,
+    format: opts.format ?? (extname(path).toLowerCase() === '.qcow2' ? 'qcow2' : 'raw'),
+    ovmfCode: opts.ovmfCode ?? DEFAULT_OVMF_CODE,
+    ovmfVars: opts.ovmfVars ?? DEFAULT_OVMF_VARS,
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fsp.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The qemu command line for one boot (pure). */
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string }): string[] {
+  return [
+    '-machine', `q35,accel=${t.accel}`,
+    '-m', String(t.memoryMiB),
+    '-nic', 'none',
+    '-display', 'none',
+    '-serial', `file:${t.serialLog}`,
+    '-monitor', 'none',
+    '-no-reboot',
+    '-drive', `if=pflash,format=raw,readonly=on,file=${t.ovmfCode}`,
+    '-drive', `if=pflash,format=raw,file=${t.varsCopy}`,
+    '-drive', `file=${t.image},format=${t.format},if=virtio`,
+  ];
+}
+
+/** Boots once and returns what the console said. Rejects only when qemu cannot be started at all. */
+export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
+  const t = await resolveBootTarget(opts);
+  for (const [what, f] of [['OVMF code', t.ovmfCode], ['OVMF variables', t.ovmfVars]] as const) {
+    if (!(await exists(f))) throw new InputError(`${what} not found (install the ovmf package, or run hack/install-deps.sh)`, { file: f });
+  }
+  const timeoutMs = opts.timeoutMs ?? 300_000;
+  const work = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-qemu-'));
+  try {
+    const varsCopy = join(work, 'efi_vars.fd');
+    await fsp.copyFile(t.ovmfVars, varsCopy);
+    await fsp.chmod(varsCopy, 0o644);
+    const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
+    await fsp.writeFile(serialLog, '');
+    const argv = [
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg' }),
+      ...(opts.extraArgs ?? []),
+    ];
+    const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
+    const start = Date.now();
+    const { exitCode, timedOut, stderr } = await spawnWithTimeout(bin, argv, timeoutMs);
+    const durationMs = Date.now() - start;
+    const log = await fsp.readFile(serialLog, 'latin1');
+    let { marker, failure } = parseBootMarker(log);
+    if (!marker && !failure) {
+      const tail = log.trim().split(/\r?\n/).slice(-3).join(' | ').slice(0, 400);
+      failure = timedOut
+        ? { reason: 'timeout', detail: `no boot marker within ${Math.round(timeoutMs / 1000)} s; console ends: ${tail}` }
+        : { reason: 'no-marker', detail: `qemu exited ${exitCode} without a boot marker${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}; console ends: ${tail}` };
+    }
+    return { marker, failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv] };
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
+
+function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let timedOut = false;
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
+      if (stderr.length < 65536) stderr += d;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+    }, timeoutMs);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new ToolError(e.code === 'ENOENT' ? `${bin} not found (install qemu-system-x86, or run hack/install-deps.sh)` : `${bin}: ${e.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ exitCode: code, timedOut, stderr });
+    });
+  });
+}
