@@ -143,7 +143,7 @@ describe('imgbuild slot: scenarios', () => {
       [4, '-T', '3'],
       [4, '-S', '1'],
     ] as const) {
-      expect((await tool('cgpt', ['show', '-i', String(part), flag, image])).stdout.trim()).toBe(want);
+      expect(String((await tool('cgpt', ['show', '-i', String(part), flag, image])).stdout).trim()).toBe(want);
     }
   });
 });
