@@ -24,6 +24,7 @@ import {
   prioritizePartitions,
   rollback,
   setSlotBits,
+  slotStatus,
   upgrade,
   type Slot,
 } from '../packages/core/src/slot/index.js';
@@ -117,6 +118,34 @@ describe('cgpt reads what our slot operations write', () => {
       for (const n of [3, 4]) expect(await cgptBits(image, n)).toEqual(tableBits(t, n));
     }
     expect(applied).toBeGreaterThan(20);
+  });
+});
+
+describe('we read what cgpt writes', () => {
+  it('cgpt add -P/-T/-S on the slots: our status and next agree', async () => {
+    const image = join(dir, 'cgpt-add.img');
+    await createGptImage({ layout: 'mini', output: image, seed: 'cgpt-add' });
+    const rand = rng(5);
+    for (let i = 0; i < 20; i++) {
+      const want: Record<number, Bits> = {};
+      for (const n of [3, 4]) {
+        want[n] = { priority: rand(16), tries: rand(16), successful: rand(2) === 1 };
+        await execa('cgpt', ['add', '-i', String(n), '-P', String(want[n].priority), '-T', String(want[n].tries), '-S', want[n].successful ? '1' : '0', image]);
+      }
+      const t = await readTable(image);
+      const st = slotStatus(t);
+      for (const s of st.slots) expect({ priority: s.priority, tries: s.tries, successful: s.successful }).toEqual(want[s.number]);
+      const bootable = (b: Bits) => b.priority > 0 && (b.tries > 0 || b.successful);
+      const expected = [3, 4].filter((n) => bootable(want[n])).sort((x, y) => want[y].priority - want[x].priority || x - y)[0];
+      expect(st.next).toBe(expected === 3 ? 'A' : expected === 4 ? 'B' : null);
+    }
+  });
+  it('the real cgpt prioritize refuses our /usr-typed slots (it acts on ChromeOS kernels only)', async () => {
+    const image = join(dir, 'cgpt-refuses.img');
+    await createGptImage({ layout: 'mini', output: image, seed: 'cgpt-refuses' });
+    const r = await execa('cgpt', ['prioritize', '-i', '4', image], { reject: false });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/not a ChromeOS kernel/);
   });
 });
 

@@ -19,6 +19,14 @@
  *   cancelUpgrade   the pending (unsuccessful) slot gets priority 0 and tries 0; the other on top
  *                                                            guard: a pending slot; the other can boot
  *   setSlotBits     raw bits, range checked (UsageError)
+ *
+ * Where this differs from the references on purpose:
+ *   - prioritize groups the two slots only (cgpt groups every ChromeOS kernel partition; the general
+ *     form is `prioritizePartitions`, identical to `cgpt prioritize -i N` on any member set).
+ *   - upgrade follows update_engine (any slot but the active successful one), not Bottlerocket's
+ *     upgrade-to-inactive, which first needs mark-inactive-valid (tries > 0, priority 0).
+ *   - cancelUpgrade zeroes tries as well as priority on the pending slot (it no longer looks
+ *     half-installed) and prioritizes the kept slot, which therefore gets 1 rather than Bottlerocket's 2.
  */
 import { SlotError, UsageError } from '../errors.js';
 import { getBootBits, setBootBits, type BootBits } from '../gpt/attributes.js';
