@@ -37,7 +37,7 @@ BUSYBOX=/usr/bin/busybox
 CGPT=$(command -v cgpt || true)
 VERITYSETUP=$(command -v veritysetup || true)
 [ -x "$BUSYBOX" ] || die "$BUSYBOX missing: apt-get install busybox-static (or bash hack/install-deps.sh)"
-"$BUSYBOX" --help 2>&1 | head -1 | grep -q BusyBox || die "$BUSYBOX is not busybox"
+case "$("$BUSYBOX" --help 2>&1 || true)" in *BusyBox*) ;; *) die "$BUSYBOX is not busybox" ;; esac
 ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked: install busybox-static, not busybox"
 [ -n "$CGPT" ] || die "cgpt missing: apt-get install cgpt (or bash hack/install-deps.sh)"
 [ -n "$VERITYSETUP" ] || die "veritysetup missing: apt-get install cryptsetup-bin (or bash hack/install-deps.sh)"
@@ -49,7 +49,7 @@ flock 9
 
 # --- which kernel package ----------------------------------------------------------------------
 kernel_pkg() {
-  apt-cache depends linux-image-amd64 2>/dev/null | awk '/^ *Depends: linux-image-[0-9].*-amd64$/ { print $2; exit }'
+  apt-cache depends linux-image-amd64 2>/dev/null | awk '/^ *Depends: linux-image-[0-9].*-amd64$/ && !n++ { print $2 }'
 }
 PKG=$(kernel_pkg)
 if [ -z "$PKG" ]; then
@@ -58,7 +58,7 @@ if [ -z "$PKG" ]; then
   PKG=$(kernel_pkg)
 fi
 [ -n "$PKG" ] || die "cannot find the kernel package linux-image-amd64 depends on (apt-cache depends linux-image-amd64)"
-VER=$(apt-cache show --no-all-versions "$PKG" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+VER=$(apt-cache show --no-all-versions "$PKG" 2>/dev/null | awk '/^Version:/ && !n++ { print $2 }')
 [ -n "$VER" ] || die "apt-cache knows no version of $PKG"
 KVER=${PKG#linux-image-}
 
