@@ -1,0 +1,125 @@
+/**
+ * Boot tests: real images from `imgbuild build`/`imgbuild update` booted under qemu (TCG, OVMF, the
+ * image's own ESP and UKI) with the boot kit's Debian kernel and initramfs. Seven boots of ≈ 9 s each.
+ *
+ * One image walks the whole A/B story in order (build → boot A → update v2 → boot B → update v3 with a
+ * failing health check → boot A unmarked → fallback to B); copies of it at the right moments serve the
+ * corruption, wrong-hash and rollback cases.
+ */
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { imgbuild, tempDir } from '../helpers.js';
+import { boot, bootKit, durations, env, flipFileByte, readManifest, rewriteEsp, slotStatus, usrImage, type Kit } from './boot.js';
+
+const dir = tempDir('imgbuild-boot-');
+const img = join(dir, 'disk.raw');
+let kit: Kit;
+let v1: { path: string; tag: Buffer };
+let v2: { path: string; tag: Buffer };
+let v3: { path: string; tag: Buffer };
+
+const cp = (from: string, to: string) => execa('cp', ['--sparse=always', from, to]).then(() => execa('cp', [`${from}.manifest.json`, `${to}.manifest.json`]));
+
+beforeAll(async () => {
+  kit = await bootKit();
+  v1 = await usrImage(dir, '1', 0);
+  v2 = await usrImage(dir, '2', 0);
+  v3 = await usrImage(dir, '3', 1);
+  const r = await imgbuild(['build', '--from', v1.path, '--kernel', kit.kernel, '--initrd', kit.initrd, '--layout', 'mini', '-o', img, '--seed', 'boot-test'], { env });
+  expect(r.exitCode, String(r.stderr)).toBe(0);
+}, 900_000);
+
+afterAll(() => {
+  if (durations.length) console.log(`boot durations (s): ${durations.map((d) => (d / 1000).toFixed(1)).join(' ')}`);
+});
+
+// Skipped until `imgbuild build` and `imgbuild update` land (see docs/boot.md).
+describe.skip('boot', { timeout: 600_000 }, () => {
+  it('1. a fresh image boots slot A with the root hash of its manifest and marks it good', async () => {
+    const m = readManifest(img);
+    // copies for the corruption and wrong-hash cases, before the first boot touches the bits
+    await cp(img, join(dir, 'corrupt.raw'));
+    await cp(img, join(dir, 'wronghash.raw'));
+    const { json, exitCode } = await boot(img, 'fresh');
+    expect(json.failure).toBeNull();
+    expect(json).toMatchObject({ slot: 'A', usrhash: m.slots.A.rootHash, version: '1', health: 'ok' });
+    expect(exitCode).toBe(0);
+    const st = await slotStatus(img);
+    expect(st.A).toMatchObject({ priority: 1, tries: 0, successful: true });
+    expect(st.next).toBe('A');
+  });
+
+  it('2. one flipped byte inside a file of USR-A is caught by dm-verity: no healthy boot', async () => {
+    const bad = join(dir, 'corrupt.raw');
+    flipFileByte(bad, readManifest(bad), 'USR-A', v1.tag);
+    const { json, exitCode, log } = await boot(bad, 'corrupt');
+    expect(json.health).not.toBe('ok');
+    expect(json.failure?.reason).toBe('read-error');
+    expect(log).toMatch(/verity: .*data block \d+ is corrupted/);
+    expect(exitCode).not.toBe(0);
+  });
+
+  it('3. a wrong root hash on the command line: slot A does not boot', async () => {
+    const bad = join(dir, 'wronghash.raw');
+    const m = readManifest(bad);
+    const good = m.slots.A.rootHash;
+    const wrong = good.slice(0, 10) + (good[10] === '0' ? '1' : '0') + good.slice(11);
+    const files = await rewriteEsp(bad, m, good, wrong);
+    expect(files.length).toBeGreaterThan(0);
+    const { json, exitCode, log } = await boot(bad, 'wronghash');
+    expect(json.slot).toBe('');
+    expect(json.failure?.reason).toMatch(/^(mount|verity-open|read-error)$/);
+    expect(log).toMatch(/verity: .*(metadata|data) block \d+ is corrupted/);
+    expect(exitCode).not.toBe(0);
+  });
+
+  it('4. update with v2: the next boot runs B, reports v2 and marks B successful', async () => {
+    const u = await imgbuild(['update', img, '--from', v2.path], { env });
+    expect(u.exitCode, String(u.stderr)).toBe(0);
+    const m = readManifest(img);
+    const before = await slotStatus(img);
+    expect(before.B).toMatchObject({ priority: 2, tries: 1, successful: false });
+    const { json, exitCode } = await boot(img, 'v2');
+    expect(json).toMatchObject({ slot: 'B', version: '2', health: 'ok', usrhash: m.slots.B.rootHash });
+    expect(exitCode).toBe(0);
+    const st = await slotStatus(img);
+    expect(st.B).toMatchObject({ priority: 2, tries: 0, successful: true });
+    expect(st.A).toMatchObject({ priority: 1, successful: true });
+    expect(st.next).toBe('B');
+    await cp(img, join(dir, 'rollback.raw'));
+  });
+
+  it('5. update with a v3 whose health check fails: A runs v3 unmarked, the next boot falls back to B', async () => {
+    const u = await imgbuild(['update', img, '--from', v3.path], { env });
+    expect(u.exitCode, String(u.stderr)).toBe(0);
+    const first = await boot(img, 'v3');
+    expect(first.json).toMatchObject({ slot: 'A', version: '3', health: 'fail' });
+    expect(first.exitCode).not.toBe(0);
+    expect(first.log).toContain('health check of 3: exit 1');
+    const st = await slotStatus(img);
+    // why it will not boot again: tries used up, never marked successful
+    expect(st.A).toMatchObject({ tries: 0, successful: false, canBoot: false });
+    expect(st.B).toMatchObject({ successful: true, canBoot: true });
+    expect(st.next).toBe('B');
+    const second = await boot(img, 'fallback');
+    expect(second.json).toMatchObject({ slot: 'B', version: '2', health: 'ok' });
+    expect(second.exitCode).toBe(0);
+    const after = await slotStatus(img);
+    expect(after.next).toBe('B');
+    expect(after.A.successful).toBe(false);
+  });
+
+  it('6. slot rollback: the next boot runs the other slot', async () => {
+    const rb = join(dir, 'rollback.raw'); // B (v2) running and good, A (v1) good
+    const r = await imgbuild(['slot', 'rollback', rb, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect((await slotStatus(rb)).next).toBe('A');
+    const { json, exitCode } = await boot(rb, 'rollback');
+    expect(json).toMatchObject({ slot: 'A', version: '1', health: 'ok' });
+    expect(exitCode).toBe(0);
+    const st = await slotStatus(rb);
+    expect(st.A).toMatchObject({ priority: 2, successful: true });
+    expect(st.B).toMatchObject({ priority: 1, successful: true });
+  });
+});
