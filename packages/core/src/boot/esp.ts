@@ -1,0 +1,282 @@
+/**
+ * The EFI System Partition, written inside a disk image file at a byte offset: no loop devices, no
+ * mounts. Formatting is `mkfs.vfat`, file operations are mtools (mmd, mcopy, mdir), all through execa.
+ *
+ * Reproducibility (the same inputs give the same bytes, whenever and wherever they run):
+ * - The ESP's byte range is zeroed first (only the 1 MiB chunks that are not already zero are
+ *   written, so a sparse image stays sparse), so old data in free clusters cannot leak through.
+ * - `mkfs.vfat --invariant` comes BEFORE `-i <id>`: --invariant also sets the volume id (0x1234ABCD)
+ *   and, given after -i, silently overrides it. `-h <offset sectors>` records the partition start as
+ *   hidden sectors, `--mbr=n` keeps a fake MBR out of the boot sector.
+ * - Files are staged in a temp folder with mtime = sourceDateEpoch and copied with `mcopy -m`; every
+ *   mtools call runs with SOURCE_DATE_EPOCH (mmd otherwise stamps directories with the current time)
+ *   and TZ=UTC (FAT times are local times). Directories are made, and files copied, one at a time in
+ *   sorted path order, so directory entry order never depends on readdir order.
+ * - FAT times have a 2-second resolution; an odd sourceDateEpoch is rounded down the same way each run.
+ *
+ * The label defaults to 'EFI-SYSTEM' (10 characters, so it fits FAT's 11 without truncation); labels
+ * are restricted to A-Z 0-9 space _ - (uppercase only: FAT stores labels in upper case).
+ * The ESP must be at least ESP_MIN_BYTES (33 MiB): below ~32.5 MiB mkfs.vfat cannot give FAT32 its
+ * minimum of 65525 clusters even with 512-byte clusters, and firmware may then read it as FAT16.
+ *
+ * Paths are relative, '/'-separated (e.g. ESP_BOOT_PATH); FAT is case-insensitive, so two paths that
+ * differ only in case are refused. `replaceEspFiles` is not atomic (mcopy -o deletes then writes): a
+ * crash in the middle can leave a file missing.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { InputError, ToolError } from '../errors.js';
+
+export const ESP_BOOT_PATH = 'EFI/BOOT/BOOTX64.EFI';
+export const ESP_DEFAULT_LABEL = 'EFI-SYSTEM';
+export const ESP_MIN_BYTES = 33 * 1024 * 1024;
+const SECTOR = 512;
+/** FAT can store 1980-01-01 .. 2107-12-31. */
+const FAT_EPOCH_MIN = 315_532_800;
+const FAT_EPOCH_MAX = 4_354_819_198;
+
+export interface EspFile {
+  /** Relative path inside the ESP, e.g. 'EFI/BOOT/BOOTX64.EFI'. */
+  path: string;
+  data: Buffer;
+}
+
+export interface MakeEspOptions {
+  /** Disk image file; it must already be at least offsetBytes + sizeBytes long. */
+  image: string;
+  /** Start of the ESP in the image (multiple of 512). */
+  offsetBytes: number;
+  /** Size of the ESP (multiple of 512, ≥ ESP_MIN_BYTES); a trailing odd 512-byte sector stays unused. */
+  sizeBytes: number;
+  /** FAT volume serial number (32-bit), e.g. from espVolumeId(seed). */
+  volumeId: number;
+  /** Volume label, ≤ 11 characters of A-Z 0-9 space _ -. Default ESP_DEFAULT_LABEL. */
+  label?: string;
+  files: EspFile[];
+  /** Timestamp (seconds since the epoch) given to every file and directory. */
+  sourceDateEpoch: number;
+}
+
+export interface EspEntry {
+  /** Relative path, e.g. 'EFI/BOOT' or 'EFI/BOOT/BOOTX64.EFI'. */
+  path: string;
+  kind: 'file' | 'dir';
+}
+
+/** A FAT volume id derived from a seed string (first 4 bytes of its SHA-256). */
+export function espVolumeId(seed: string): number {
+  return createHash('sha256').update(seed).digest().readUInt32BE(0);
+}
+
+// --- validation -------------------------------------------------------------------------------------
+
+function checkPath(p: string): string[] {
+  const parts = p.split('/');
+  const bad = (why: string) => new InputError(`ESP path ${JSON.stringify(p)}: ${why}`);
+  if (p.length === 0 || p.startsWith('/')) throw bad('must be relative and not empty');
+  for (const c of parts) {
+    if (c === '' || c === '.' || c === '..') throw bad('empty, "." or ".." component');
+    if (c.length > 255) throw bad('component longer than 255 characters');
+    // FAT forbids "*/:<>?\| and control characters; [ and ] are refused too because mtools globs them.
+    if (/[\x00-\x1f"*:<>?\\|[\]]/.test(c)) throw bad('character not allowed on FAT (or globbed by mtools)');
+    if (/[. ]$/.test(c)) throw bad('component ends with "." or " "');
+  }
+  return parts;
+}
+
+function checkFiles(files: EspFile[]): { files: EspFile[]; dirs: string[] } {
+  const seen = new Map<string, string>();
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = checkPath(f.path);
+    const key = f.path.toUpperCase();
+    if (seen.has(key)) throw new InputError(`ESP path ${JSON.stringify(f.path)} given twice (FAT is case-insensitive)`);
+    seen.set(key, f.path);
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  for (const d of dirs) {
+    if (seen.has(d.toUpperCase())) throw new InputError(`ESP path ${JSON.stringify(d)} is both a file and a folder`);
+  }
+  const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return { files: [...files].sort((a, b) => byPath(a.path, b.path)), dirs: [...dirs].sort(byPath) };
+}
+
+function checkEpoch(sde: number): void {
+  if (!Number.isInteger(sde) || sde < FAT_EPOCH_MIN || sde > FAT_EPOCH_MAX) {
+    throw new InputError(`sourceDateEpoch ${sde} is outside what FAT can store (1980-01-01 .. 2107-12-31)`);
+  }
+}
+
+function checkOffset(offsetBytes: number): void {
+  if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes % SECTOR !== 0) {
+    throw new InputError(`ESP offset ${offsetBytes} is not a non-negative multiple of ${SECTOR}`);
+  }
+}
+
+// --- tools --------------------------------------------------------------------------------------------
+
+function toolEnv(sourceDateEpoch?: number): Record<string, string> {
+  const env: Record<string, string> = { MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', LC_ALL: 'C', MTOOLSRC: '/dev/null' };
+  if (sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(sourceDateEpoch);
+  return env;
+}
+
+interface RunResult {
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs a tool; throws a one-line ToolError naming the image on failure (or when it is not installed). */
+async function run(cmd: string, args: string[], image: string, env: Record<string, string>, pkg: string): Promise<RunResult> {
+  const r = await execa(cmd, args, { env, reject: false, encoding: 'buffer', stdin: 'ignore' });
+  const stderr = Buffer.from(r.stderr).toString('utf8');
+  if ((r as { code?: string }).code === 'ENOENT') throw new ToolError(`${cmd} not found (install ${pkg})`, { file: image });
+  if (r.exitCode !== 0) {
+    const line = stderr.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? `exit code ${r.exitCode ?? r.signal}`;
+    throw new ToolError(`${cmd} failed: ${line}`, { file: image });
+  }
+  return { stdout: Buffer.from(r.stdout), stderr };
+}
+
+const mtools = (image: string, offsetBytes: number) => `${image}@@${offsetBytes}`;
+
+/** Zeroes [offset, offset+size) of the image, writing only chunks that are not already zero. */
+async function zeroRange(image: string, offsetBytes: number, sizeBytes: number): Promise<void> {
+  const chunk = 1024 * 1024;
+  const buf = Buffer.alloc(chunk);
+  const zeros = Buffer.alloc(chunk);
+  const fh = await fsp.open(image, 'r+');
+  try {
+    for (let pos = offsetBytes, end = offsetBytes + sizeBytes; pos < end; pos += chunk) {
+      const len = Math.min(chunk, end - pos);
+      const { bytesRead } = await fh.read(buf, 0, len, pos);
+      if (bytesRead !== len) throw new InputError(`image shorter than the ESP range (short read at ${pos})`, { file: image });
+      if (!buf.subarray(0, len).equals(zeros.subarray(0, len))) await fh.write(zeros, 0, len, pos);
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes the files into a fresh temp folder with mtime = sourceDateEpoch; returns their staged paths. */
+async function stage<T>(files: EspFile[], sde: number, use: (staged: string[]) => Promise<T>): Promise<T> {
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-esp-'));
+  try {
+    const staged: string[] = [];
+    for (const [i, f] of files.entries()) {
+      const p = join(dir, `f${i}`);
+      await fsp.writeFile(p, f.data);
+      await fsp.utimes(p, sde, sde);
+      staged.push(p);
+    }
+    return await use(staged);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function copyIn(image: string, offsetBytes: number, files: EspFile[], dirs: string[], sde: number, overwrite: boolean): Promise<void> {
+  const env = toolEnv(sde);
+  const target = mtools(image, offsetBytes);
+  if (dirs.length > 0) await run('mmd', ['-i', target, ...dirs.map((d) => `::/${d}`)], image, env, 'mtools');
+  await stage(files, sde, async (staged) => {
+    for (const [i, f] of files.entries()) {
+      await run('mcopy', ['-m', ...(overwrite ? ['-o'] : []), '-i', target, staged[i], `::/${f.path}`], image, env, 'mtools');
+    }
+  });
+}
+
+// --- API ------------------------------------------------------------------------------------------------
+
+/** Formats a FAT32 ESP inside `image` at `offsetBytes` and writes `files` into it, reproducibly. */
+export async function makeEsp(opts: MakeEspOptions): Promise<void> {
+  const { image, offsetBytes, sizeBytes, volumeId, sourceDateEpoch } = opts;
+  const label = opts.label ?? ESP_DEFAULT_LABEL;
+  checkOffset(offsetBytes);
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes % SECTOR !== 0) throw new InputError(`ESP size ${sizeBytes} is not a multiple of ${SECTOR}`, { file: image });
+  if (sizeBytes < ESP_MIN_BYTES) {
+    throw new InputError(`ESP of ${sizeBytes} bytes is too small for FAT32 (needs at least ${ESP_MIN_BYTES / 1024 / 1024} MiB)`, { file: image });
+  }
+  if (!Number.isInteger(volumeId) || volumeId < 0 || volumeId > 0xffff_ffff) throw new InputError(`FAT volume id ${volumeId} is not a 32-bit unsigned integer`);
+  if (!/^[A-Z0-9 _-]{1,11}$/.test(label)) throw new InputError(`FAT label ${JSON.stringify(label)}: 1..11 characters of A-Z 0-9 space _ -`);
+  checkEpoch(sourceDateEpoch);
+  const { files, dirs } = checkFiles(opts.files);
+  let size: number;
+  try {
+    size = (await fsp.stat(image)).size;
+  } catch (e) {
+    throw new InputError(`cannot open image: ${(e as Error).message}`, { file: image, cause: e });
+  }
+  if (size < offsetBytes + sizeBytes) {
+    throw new InputError(`image is ${size} bytes, the ESP range ends at ${offsetBytes + sizeBytes}`, { file: image });
+  }
+
+  await zeroRange(image, offsetBytes, sizeBytes);
+  const sectors = String(offsetBytes / SECTOR);
+  const args = ['-F', '32', '-S', String(SECTOR), '--invariant', '-i', volumeId.toString(16).padStart(8, '0'), '-h', sectors, '--mbr=n', '-n', label, '--offset', sectors, image, String(Math.floor(sizeBytes / 1024))];
+  const r = await run('mkfs.vfat', args, image, toolEnv(), 'dosfstools');
+  if (/less then suggested minimum|less than suggested minimum/i.test(r.stderr)) {
+    throw new InputError(`ESP of ${sizeBytes} bytes is too small for FAT32 (mkfs.vfat: too few clusters)`, { file: image });
+  }
+  await copyIn(image, offsetBytes, files, dirs, sourceDateEpoch, false);
+}
+
+/**
+ * Writes `files` into an existing ESP, overwriting files of the same name and creating missing
+ * folders. Not atomic (see the module comment).
+ */
+export async function replaceEspFiles(image: string, offsetBytes: number, files: EspFile[], sourceDateEpoch: number): Promise<void> {
+  checkOffset(offsetBytes);
+  checkEpoch(sourceDateEpoch);
+  const checked = checkFiles(files);
+  const existing = await listEsp(image, offsetBytes);
+  const kinds = new Map(existing.map((e) => [e.path.toUpperCase(), e.kind]));
+  for (const d of checked.dirs) {
+    if (kinds.get(d.toUpperCase()) === 'file') throw new InputError(`ESP has a file where folder ${d} is needed`, { file: image });
+  }
+  for (const f of checked.files) {
+    if (kinds.get(f.path.toUpperCase()) === 'dir') throw new InputError(`ESP has a folder where file ${f.path} is to go`, { file: image });
+  }
+  const missing = checked.dirs.filter((d) => !kinds.has(d.toUpperCase()));
+  await copyIn(image, offsetBytes, checked.files, missing, sourceDateEpoch, true);
+}
+
+/** Reads one file out of the ESP. InputError when it is not there. */
+export async function readEspFile(image: string, offsetBytes: number, path: string): Promise<Buffer> {
+  checkOffset(offsetBytes);
+  checkPath(path);
+  const entries = await listEsp(image, offsetBytes);
+  const hit = entries.find((e) => e.path.toUpperCase() === path.toUpperCase());
+  if (hit === undefined || hit.kind !== 'file') throw new InputError(`ESP has no file ${path}`, { file: image });
+  const r = await run('mcopy', ['-n', '-i', mtools(image, offsetBytes), `::/${path}`, '-'], image, toolEnv(), 'mtools');
+  return r.stdout;
+}
+
+/** Every file and folder of the ESP, sorted by path (long names as stored). */
+export async function listEsp(image: string, offsetBytes: number): Promise<EspEntry[]> {
+  checkOffset(offsetBytes);
+  try {
+    await fsp.access(image);
+  } catch (e) {
+    throw new InputError(`cannot open image: ${(e as Error).message}`, { file: image, cause: e });
+  }
+  let out: string;
+  try {
+    out = (await run('mdir', ['-/', '-b', '-a', '-i', mtools(image, offsetBytes), '::/'], image, toolEnv(), 'mtools')).stdout.toString('utf8');
+  } catch (e) {
+    // An empty root makes `mdir -b` fail with 'File "::/" not found'.
+    if (e instanceof ToolError && /File "::\/" not found/.test(e.message)) return [];
+    throw e;
+  }
+  const entries: EspEntry[] = [];
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('::/')) continue;
+    const p = line.slice(3);
+    entries.push(p.endsWith('/') ? { path: p.slice(0, -1), kind: 'dir' } : { path: p, kind: 'file' });
+  }
+  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

@@ -1,0 +1,3 @@
+export * from './pe.js';
+export * from './uki.js';
+export * from './esp.js';

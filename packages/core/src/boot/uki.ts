@@ -1,0 +1,191 @@
+/**
+ * Unified Kernel Images: the systemd EFI stub with the kernel, initrd, command line and os-release
+ * added as PE sections. Pure: buffers in, buffers out; the same inputs give the same bytes.
+ *
+ * What `buildUki` does to the stub (systemd-stub 252 reads the sections by name from its own loaded
+ * image, at ImageBase + VirtualAddress, VirtualSize bytes):
+ * - Sections are added in the order `.osrel`, `.cmdline`, [`.uname`], `.linux`, `.initrd` (the order
+ *   that booted here; `.uname` sits where ukify puts it, before the payloads). A section whose content
+ *   is empty is left out (an empty `.cmdline` lets the stub accept a command line from the loader).
+ * - Each one's VirtualAddress is the end of the previous section (the stub's last one for the first)
+ *   rounded up to max(SectionAlignment, 4 KiB); VirtualSize is the exact length (no NUL is added: the
+ *   stub copies `.cmdline` by its size and terminates the copy itself). Raw data starts at the end of
+ *   the stub's last raw data rounded up to FileAlignment, SizeOfRawData is padded with zeros to it.
+ * - Header room: the new section headers go right after the stub's. They must fit before SizeOfHeaders
+ *   and before the first section's raw data, over bytes that are zero. Debian's 252 stub has room for 7
+ *   more; if a stub has none, buildUki fails with InputError rather than shifting every section (which
+ *   would mean rewriting file offsets inside debug directories we do not otherwise need to parse).
+ * - Signed stubs: anything after the last section's raw data (an Authenticode certificate table or
+ *   other overlay) is dropped and the certificate directory zeroed: adding sections invalidates the
+ *   signature anyway; sign the UKI afterwards.
+ * - NumberOfSections, SizeOfImage and SizeOfInitializedData are updated; CheckSum is recomputed with the
+ *   standard PE algorithm (deterministic, and right for tools that check it).
+ * - Only x86-64 stubs and x86 bzImage kernels are accepted (that is what systemd-stub 252's EFI handover
+ *   path boots).
+ */
+import { CorruptError, InputError } from '../errors.js';
+import {
+  alignUp,
+  decodePe,
+  encodeSectionHeader,
+  peChecksum,
+  peSectionData,
+  PE_DIR_SECURITY,
+  PE_MACHINE_X86_64,
+  PE_MAGIC_PE32_PLUS,
+  PE_SCN_READONLY_DATA,
+  PE_SECTION_HEADER_SIZE,
+  type PeSection,
+} from './pe.js';
+
+/** systemd-boot-efi's stub on Debian. */
+export const DEFAULT_UKI_STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub';
+/** Section VirtualAddresses are aligned to at least this (page size), whatever the stub's SectionAlignment. */
+export const UKI_MIN_SECTION_ALIGNMENT = 4096;
+/** Used when buildUki is given no osRelease: systemd-boot lists a UKI in EFI/Linux/ only with a `.osrel`. */
+export const DEFAULT_UKI_OS_RELEASE = 'NAME="imgbuild"\nID=imgbuild\nPRETTY_NAME="imgbuild"\n';
+/** Names of the sections buildUki adds, in the order it adds them. */
+export const UKI_SECTIONS = ['.osrel', '.cmdline', '.uname', '.linux', '.initrd'] as const;
+export type UkiSectionName = (typeof UKI_SECTIONS)[number];
+
+export interface UkiInput {
+  /** The systemd EFI stub (e.g. the contents of DEFAULT_UKI_STUB). */
+  stub: Buffer;
+  /** An x86 bzImage (vmlinuz). */
+  kernel: Buffer;
+  /** Initramfs; may be empty (then no `.initrd`). */
+  initrd: Buffer;
+  /** Kernel command line, stored as-is (UTF-8, no NUL added). */
+  cmdline: string;
+  /** os-release contents; default DEFAULT_UKI_OS_RELEASE. */
+  osRelease?: string;
+  /** `uname -r` of the kernel; `.uname` is added only when given. */
+  uname?: string;
+}
+
+export interface UkiContents {
+  /** Every section of the image (stub ones too), cut to VirtualSize. Views into the input buffer. */
+  sections: Record<string, Buffer>;
+  /** `.cmdline` with trailing NULs removed; '' when there is none. */
+  cmdline: string;
+  osRelease?: string;
+  uname?: string;
+  /** `.linux`. */
+  kernel: Buffer;
+  /** `.initrd`; empty when there is none. */
+  initrd: Buffer;
+}
+
+/** Checks the x86 boot protocol header of a bzImage: boot_flag 0xAA55 at 0x1fe, "HdrS" at 0x202. */
+function checkBzImage(kernel: Buffer): void {
+  if (kernel.length < 0x260 || kernel.readUInt16LE(0x1fe) !== 0xaa55 || kernel.toString('latin1', 0x202, 0x206) !== 'HdrS') {
+    throw new InputError('kernel is not an x86 bzImage (no boot_flag 0xAA55 / "HdrS" boot protocol header)');
+  }
+}
+
+/** Builds a UKI from the stub and the payloads. Throws InputError for an unsuitable stub or kernel. */
+export function buildUki(input: UkiInput): Buffer {
+  let pe;
+  try {
+    pe = decodePe(input.stub);
+  } catch (e) {
+    throw new InputError(`stub is not a PE image: ${(e as Error).message}`, { cause: e });
+  }
+  if (pe.magic !== PE_MAGIC_PE32_PLUS || pe.machine !== PE_MACHINE_X86_64) {
+    throw new InputError(`stub is not an x86-64 PE32+ image (machine 0x${pe.machine.toString(16)}, magic 0x${pe.magic.toString(16)})`);
+  }
+  const taken = pe.sections.find((s) => (UKI_SECTIONS as readonly string[]).includes(s.name));
+  if (taken) throw new InputError(`stub already has a ${taken.name} section (is it a UKI already?)`);
+  if (pe.pointerToSymbolTable !== 0) throw new InputError('stub has a COFF symbol table; strip it first');
+  checkBzImage(input.kernel);
+  if (input.cmdline.includes('\0')) throw new InputError('kernel command line contains a NUL character');
+
+  const payloads: Array<[UkiSectionName, Buffer]> = [
+    ['.osrel', Buffer.from(input.osRelease ?? DEFAULT_UKI_OS_RELEASE, 'utf8')],
+    ['.cmdline', Buffer.from(input.cmdline, 'utf8')],
+    ['.uname', Buffer.from(input.uname ?? '', 'utf8')],
+    ['.linux', input.kernel],
+    ['.initrd', input.initrd],
+  ];
+  const adding = payloads.filter(([, data]) => data.length > 0);
+
+  // Room for the new section headers.
+  const tableEnd = pe.offsets.sectionTable + pe.sections.length * PE_SECTION_HEADER_SIZE;
+  const newTableEnd = tableEnd + adding.length * PE_SECTION_HEADER_SIZE;
+  const firstRaw = Math.min(pe.sizeOfHeaders, ...pe.sections.filter((s) => s.sizeOfRawData > 0).map((s) => s.pointerToRawData));
+  if (newTableEnd > firstRaw || input.stub.subarray(tableEnd, newTableEnd).some((b) => b !== 0)) {
+    throw new InputError(
+      `stub has no room for ${adding.length} more section headers (table would end at ${newTableEnd}, headers area ends at ${firstRaw})`,
+    );
+  }
+
+  // Where the stub ends, in memory and in the file (anything after the last raw data is dropped).
+  const secAlign = Math.max(pe.sectionAlignment, UKI_MIN_SECTION_ALIGNMENT);
+  const memEnd = Math.max(...pe.sections.map((s) => s.virtualAddress + Math.max(s.virtualSize, s.sizeOfRawData)));
+  const fileEnd = Math.max(pe.sizeOfHeaders, ...pe.sections.map((s) => s.pointerToRawData + s.sizeOfRawData));
+  if (fileEnd > input.stub.length) throw new InputError(`stub truncated: section data ends at ${fileEnd}, file has ${input.stub.length} bytes`);
+
+  let va = alignUp(memEnd, secAlign);
+  let fileOff = alignUp(fileEnd, pe.fileAlignment);
+  const headers: PeSection[] = [];
+  for (const [name, data] of adding) {
+    const sizeOfRawData = alignUp(data.length, pe.fileAlignment);
+    headers.push({
+      name,
+      virtualSize: data.length,
+      virtualAddress: va,
+      sizeOfRawData,
+      pointerToRawData: fileOff,
+      pointerToRelocations: 0,
+      pointerToLinenumbers: 0,
+      numberOfRelocations: 0,
+      numberOfLinenumbers: 0,
+      characteristics: PE_SCN_READONLY_DATA,
+    });
+    va = alignUp(va + data.length, secAlign);
+    fileOff += sizeOfRawData;
+  }
+  if (fileOff > 0xffff_ffff || va > 0xffff_ffff) throw new InputError('UKI would exceed 4 GiB');
+
+  const out = Buffer.alloc(fileOff); // zero-filled: all padding is zeros
+  input.stub.copy(out, 0, 0, fileEnd);
+  headers.forEach((h, i) => {
+    encodeSectionHeader(h).copy(out, tableEnd + i * PE_SECTION_HEADER_SIZE);
+    adding[i][1].copy(out, h.pointerToRawData);
+  });
+  const last = headers[headers.length - 1];
+  out.writeUInt16LE(pe.sections.length + headers.length, pe.offsets.numberOfSections);
+  out.writeUInt32LE(alignUp(last.virtualAddress + last.virtualSize, pe.sectionAlignment), pe.offsets.sizeOfImage);
+  const addedData = headers.reduce((n, h) => n + h.sizeOfRawData, 0);
+  out.writeUInt32LE((pe.sizeOfInitializedData + addedData) >>> 0, pe.offsets.sizeOfInitializedData);
+  if (pe.dataDirectories.length > PE_DIR_SECURITY) out.fill(0, pe.offsets.dataDirectories + PE_DIR_SECURITY * 8, pe.offsets.dataDirectories + PE_DIR_SECURITY * 8 + 8);
+  out.writeUInt32LE(peChecksum(out, pe.offsets.checksum), pe.offsets.checksum);
+  return out;
+}
+
+function text(b: Buffer | undefined): string | undefined {
+  return b === undefined ? undefined : b.toString('utf8').replace(/\0+$/, '');
+}
+
+/**
+ * Reads a UKI back: every section, and the payloads by name. Throws CorruptError when the buffer is not
+ * a PE image and InputError when it has no `.linux` section (not a UKI).
+ */
+export function readUki(buf: Buffer): UkiContents {
+  const pe = decodePe(buf);
+  const sections: Record<string, Buffer> = {};
+  for (const s of pe.sections) {
+    if (s.name in sections) throw new CorruptError(`PE image has two ${s.name} sections`);
+    sections[s.name] = peSectionData(buf, s);
+  }
+  const kernel = sections['.linux'];
+  if (kernel === undefined) throw new InputError('not a UKI: no .linux section');
+  return {
+    sections,
+    cmdline: text(sections['.cmdline']) ?? '',
+    osRelease: text(sections['.osrel']),
+    uname: text(sections['.uname']),
+    kernel,
+    initrd: sections['.initrd'] ?? Buffer.alloc(0),
+  };
+}
