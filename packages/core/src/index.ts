@@ -9,3 +9,4 @@ export * from './progress.js';
 export * from './image/gpt-image.js';
 export * from './slot/index.js';
 export * from './qemu/index.js';
+export * from './boot/index.js';
