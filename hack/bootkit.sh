@@ -207,6 +207,9 @@ if [ ! -f "$OUT/.complete" ]; then
   log "initramfs $(du -k "$OUT/initrd.img" | cut -f1) KiB, modules: $(printf '%s ' "${ORDER[@]##*/}")"
 fi
 ln -sfn "kit-$KEY" "$CACHE/current.tmp" && mv -T "$CACHE/current.tmp" "$CACHE/current"
+# keep the three most recent kits (each ≈ 14 MB); a changed input makes a new one
+touch "$OUT"
+ls -1dt "$CACHE"/kit-* 2>/dev/null | grep -v '\.tmp$' | tail -n +4 | while read -r old; do rm -rf "$old"; done
 
 echo "kernel=$OUT/vmlinuz"
 echo "initrd=$OUT/initrd.img"
