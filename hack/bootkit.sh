@@ -18,10 +18,13 @@
 set -euo pipefail
 umask 022
 export LC_ALL=C
+export PATH=$PATH:/usr/sbin:/sbin # depmod, veritysetup for non-root users
 
 die() { echo "bootkit: error: $*" >&2; exit 1; }
 log() { echo "bootkit: $*" >&2; }
 
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo # only for apt-get update
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${BOOTKIT_CACHE:-$ROOT/.cache/bootkit}
 SDE=${SOURCE_DATE_EPOCH:-1700000000}
@@ -54,7 +57,7 @@ kernel_pkg() {
 PKG=$(kernel_pkg)
 if [ -z "$PKG" ]; then
   log "no package lists for linux-image-amd64; running apt-get update"
-  apt-get update -qq >&2 || die "apt-get update failed (need root and access to the Debian mirrors)"
+  $SUDO apt-get update -qq >&2 || die "apt-get update failed (need root and access to the Debian mirrors)"
   PKG=$(kernel_pkg)
 fi
 [ -n "$PKG" ] || die "cannot find the kernel package linux-image-amd64 depends on (apt-cache depends linux-image-amd64)"
@@ -71,7 +74,7 @@ if [ ! -f "$KDIR/.complete" ]; then
   download() { (cd "$KDIR.tmp/deb" && apt-get download "$PKG=$VER" >&2 2>"$KDIR.tmp/apt.err"); }
   if ! download; then
     log "apt-get download failed ($(tail -1 "$KDIR.tmp/apt.err")); running apt-get update and retrying"
-    apt-get update -qq >&2 || die "apt-get update failed"
+    $SUDO apt-get update -qq >&2 || die "apt-get update failed"
     download || die "apt-get download $PKG=$VER failed: $(cat "$KDIR.tmp/apt.err")"
   fi
   deb=$(ls "$KDIR.tmp"/deb/*.deb)
