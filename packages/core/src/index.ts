@@ -3,7 +3,7 @@ export * from './guid.js';
 export * from './storage.js';
 export * from './gpt/index.js';
 export * from './layout/index.js';
-export * from './verity/geometry.js';
+export * from './verity/index.js';
 export * from './atomic.js';
 export * from './progress.js';
 export * from './image/gpt-image.js';

@@ -119,3 +119,37 @@ export function maxDataBlocks(areaBytes: number, params: VerityParams = DEFAULT_
   }
   return lo;
 }
+
+/** The geometry placed at a concrete hash offset: absolute byte offsets of the tree and every level. */
+export interface VerityLayout extends VerityGeometry {
+  /** Absolute byte offset of the hash area (where the superblock goes, if any). */
+  hashOffset: number;
+  /** Absolute byte offset of the first tree block (the top level). */
+  treeOffset: number;
+  /** Absolute byte offset of each level, leaf first (parallel to `levels`). */
+  levelOffsets: number[];
+  /** Absolute byte offset just past the hash area. */
+  end: number;
+  /** Bytes from `hashOffset` to `end`. */
+  size: number;
+}
+
+/**
+ * Places the geometry at `hashOffset` as veritysetup does: with a superblock the offset must be a
+ * multiple of 512 and the tree starts at the first hash-block boundary of the file after the 512-byte
+ * superblock (`ceil((offset + 512) / hash_block_size)`), which for an unaligned offset is less than a
+ * whole hash block later. Without a superblock veritysetup silently rounds an unaligned offset *down*
+ * (writing before it); we refuse such an offset instead.
+ */
+export function verityLayout(dataBlocks: number, params: VerityParams, hashOffset: number): VerityLayout {
+  const g = verityGeometry(dataBlocks, params);
+  const hbs = params.hashBlockSize;
+  if (!Number.isSafeInteger(hashOffset) || hashOffset < 0) throw new UsageError(`hash offset must be a non-negative integer, got ${hashOffset}`);
+  if (params.superblock && hashOffset % 512 !== 0) throw new UsageError(`hash offset ${hashOffset} is not a multiple of 512`);
+  if (!params.superblock && hashOffset % hbs !== 0) throw new UsageError(`hash offset ${hashOffset} is not a multiple of the hash block size ${hbs} (needed without a superblock)`);
+  const treeOffset = params.superblock ? Math.ceil((hashOffset + SUPERBLOCK_SIZE) / hbs) * hbs : hashOffset;
+  const levelOffsets = g.levels.map((l) => treeOffset + (l.startBlock - g.superblockBlocks) * hbs);
+  const treeBlocks = g.levels.reduce((n, l) => n + l.blocks, 0);
+  const end = treeOffset + treeBlocks * hbs;
+  return { ...g, hashOffset, treeOffset, levelOffsets, end, size: end - hashOffset };
+}

@@ -1,0 +1,354 @@
+/**
+ * `formatVerity`: writes the hash area of a data range exactly as `veritysetup format` does, and
+ * `verifyVerity`: checks a data range against its hash area and root hash. Both validate every input
+ * before the first write (nothing is written on a bad input); a new separate hash file is built under
+ * a temporary name and renamed into place; an existing one (or the data file itself, the Flatcar
+ * layout) is written in place at the hash offset, tree first and superblock last.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { tempPathFor, trackTemporary } from '../atomic.js';
+import { CorruptError, InputError, UsageError } from '../errors.js';
+import { normalizeGuid } from '../guid.js';
+import type { ProgressFn } from '../progress.js';
+import { DEFAULT_VERITY_PARAMS, DIGEST_SIZE, SUPERBLOCK_SIZE, checkParams, verityLayout, type VerityLayout, type VerityParams } from './geometry.js';
+import { MAX_SALT_SIZE, decodeVeritySuperblock, encodeVeritySuperblock, superblockParams, type VeritySuperblock } from './superblock.js';
+import { runTree, type VerityFailure } from './tree.js';
+
+export interface FormatVerityOptions {
+  dataPath: string;
+  /** Byte offset of the data area in the data file (a partition inside an image). Default 0. */
+  dataOffset?: number;
+  /** Default: the whole data file from dataOffset (up to hashOffset when the hash is in the same file). */
+  dataBlocks?: number;
+  /** Default: dataPath (the hash area goes after the data in the same file). */
+  hashPath?: string;
+  /** Absolute byte offset of the hash area in the hash file (veritysetup --hash-offset). Default: 0
+   * for a separate file, the end of the data (rounded up to a hash block) for the same file. */
+  hashOffset?: number;
+  params?: Partial<VerityParams>;
+  /** undefined: 32 random bytes; null: no salt (veritysetup --salt -). */
+  salt?: Buffer | null;
+  /** Superblock UUID; default a random v4 UUID. */
+  uuid?: string;
+  /** Absolute byte offset the hash area must end by (e.g. the end of a partition); checked before writing. */
+  hashLimit?: number;
+  /** Accept data whose size is not a multiple of the data block size (the last block is zero padded). */
+  pad?: boolean;
+  /** Worker threads (default: os.availableParallelism()). */
+  jobs?: number;
+  onProgress?: ProgressFn;
+}
+
+export interface FormatVerityResult {
+  rootHash: string;
+  salt: string;
+  uuid?: string;
+  /** Bytes from hashOffset to the end of the hash area (superblock and its block included). */
+  hashAreaSize: number;
+  dataBlocks: number;
+  hashOffset: number;
+  params: VerityParams;
+}
+
+export interface VerifyVerityOptions {
+  dataPath: string;
+  dataOffset?: number;
+  /** Default: dataPath. */
+  hashPath?: string;
+  /** Absolute byte offset of the hash area (the superblock, if any). Default 0. */
+  hashOffset?: number;
+  /** Expected root hash, hex. */
+  rootHash: string;
+  /** Without a superblock these describe the tree; with one, any given must match it. */
+  params?: Partial<VerityParams>;
+  salt?: Buffer | null;
+  dataBlocks?: number;
+  /** With a superblock: the UUID it must carry (the root hash does not cover it). */
+  uuid?: string;
+  jobs?: number;
+  onProgress?: ProgressFn;
+}
+
+export type VerifyVerityResult =
+  | { ok: true; rootHash: string; salt: string; uuid?: string; dataBlocks: number; hashOffset: number; hashAreaSize: number; params: VerityParams }
+  | VerityFailure;
+
+function checkOffset(v: number | undefined, name: string): number {
+  if (v === undefined) return 0;
+  if (!Number.isSafeInteger(v) || v < 0) throw new UsageError(`${name} must be a non-negative integer, got ${v}`);
+  return v;
+}
+
+function checkJobs(j: number | undefined): number {
+  if (j === undefined) return availableParallelism();
+  if (!Number.isInteger(j) || j < 1 || j > 256) throw new UsageError(`jobs must be an integer from 1 to 256, got ${j}`);
+  return j;
+}
+
+function checkSalt(s: Buffer | null | undefined): Buffer {
+  if (s === null) return Buffer.alloc(0);
+  if (s === undefined) return randomBytes(32);
+  if (s.length > MAX_SALT_SIZE) throw new UsageError(`salt of ${s.length} bytes is longer than ${MAX_SALT_SIZE}`);
+  return Buffer.from(s);
+}
+
+function checkRootHash(h: string): Buffer {
+  if (!/^([0-9a-f]{2})+$/i.test(h)) throw new UsageError(`root hash must be hex, got "${h}"`);
+  return Buffer.from(h, 'hex');
+}
+
+/** File size, with a missing or unreadable file reported as InputError naming it. */
+async function fileSize(path: string, what: string): Promise<number> {
+  try {
+    const fh = await fsp.open(path, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() && !st.isBlockDevice()) throw new InputError(`${what} is not a regular file`, { file: path });
+      return st.isFile() ? st.size : Number((await fh.stat({ bigint: true })).size);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new InputError(err.code === 'ENOENT' ? `${what} does not exist` : `cannot read ${what}: ${err.code ?? err.message}`, { file: path, cause: e });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function samePath(a: string, b: string): boolean {
+  return resolve(a) === resolve(b);
+}
+
+/**
+ * How many data blocks the data range holds. `limit` is where the data area must end (the hash
+ * offset when it follows the data in the same file).
+ */
+function countDataBlocks(dataPath: string, avail: number, bs: number, pad: boolean): number {
+  if (avail <= 0) throw new InputError('no data at the given data offset', { file: dataPath });
+  if (avail % bs !== 0 && !pad) {
+    throw new InputError(`data size ${avail} is not a multiple of the data block size ${bs} (use --pad to zero pad the last block)`, { file: dataPath });
+  }
+  return Math.ceil(avail / bs);
+}
+
+function overlaps(aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+  return aStart < bEnd && bStart < aEnd;
+}
+
+export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerityResult> {
+  // 1. Every input is checked before anything is written.
+  const params: VerityParams = { ...DEFAULT_VERITY_PARAMS, ...o.params };
+  checkParams(params);
+  const dbs = params.dataBlockSize;
+  const dataOffset = checkOffset(o.dataOffset, 'data offset');
+  const hashPath = o.hashPath ?? o.dataPath;
+  const same = samePath(hashPath, o.dataPath);
+  const salt = checkSalt(o.salt);
+  const uuid = params.superblock ? normalizeGuid(o.uuid ?? randomUUID()) : undefined;
+  const jobs = checkJobs(o.jobs);
+  if (o.hashOffset !== undefined) checkOffset(o.hashOffset, 'hash offset');
+
+  const dataSize = await fileSize(o.dataPath, 'data file');
+  if (dataOffset > dataSize) throw new InputError(`data offset ${dataOffset} is beyond the end of the file (${dataSize} bytes)`, { file: o.dataPath });
+  const end = same && o.hashOffset !== undefined && o.hashOffset > dataOffset ? Math.min(dataSize, o.hashOffset) : dataSize;
+  let dataBlocks: number;
+  if (o.dataBlocks !== undefined) {
+    dataBlocks = o.dataBlocks;
+    if (!Number.isSafeInteger(dataBlocks) || dataBlocks < 1) throw new UsageError(`data blocks must be a positive integer, got ${dataBlocks}`);
+    const have = dataSize - dataOffset;
+    const need = dataBlocks * dbs;
+    if (have < need && !(o.pad && have > need - dbs)) {
+      throw new InputError(`data holds ${have} bytes from offset ${dataOffset}, less than ${dataBlocks} blocks of ${dbs}`, { file: o.dataPath });
+    }
+  } else {
+    dataBlocks = countDataBlocks(o.dataPath, end - dataOffset, dbs, !!o.pad);
+  }
+  const dataEnd = dataOffset + dataBlocks * dbs;
+  const align = params.superblock ? 512 : params.hashBlockSize;
+  const hashOffset = o.hashOffset ?? (same ? Math.ceil(dataEnd / align) * align : 0);
+  const layout = verityLayout(dataBlocks, params, hashOffset);
+  if (same && overlaps(dataOffset, dataEnd, hashOffset, layout.end)) {
+    throw new InputError(`hash area ${hashOffset}..${layout.end} overlaps the data area ${dataOffset}..${dataEnd}`, { file: o.dataPath });
+  }
+  if (o.hashLimit !== undefined && layout.end > o.hashLimit) {
+    throw new InputError(`hash area ${hashOffset}..${layout.end} does not fit: it must end by ${o.hashLimit}`, { file: hashPath });
+  }
+  if (!same && !(await exists(hashPath)) && !(await exists(dirname(hashPath)))) {
+    throw new InputError('folder of the hash file does not exist', { file: hashPath });
+  }
+
+  // 2. Build: a new separate hash file under a temporary name, otherwise in place.
+  const fresh = !same && !(await exists(hashPath));
+  const target = fresh ? tempPathFor(hashPath) : hashPath;
+  const untrack = fresh ? trackTemporary(target) : () => {};
+  try {
+    const fh = await fsp.open(target, fresh ? 'wx+' : 'r+').catch((e: NodeJS.ErrnoException) => {
+      throw new InputError(`cannot write the hash file: ${e.code ?? e.message}`, { file: hashPath, cause: e });
+    });
+    try {
+      if ((await fh.stat()).size < layout.end) await fh.truncate(layout.end);
+      const sb: VeritySuperblock | undefined = params.superblock
+        ? { version: 1, hashType: params.hashType, uuid: uuid!, hash: params.hash, dataBlockSize: dbs, hashBlockSize: params.hashBlockSize, dataBlocks, salt }
+        : undefined;
+      const outcome = await runTree({
+        mode: 'create',
+        layout,
+        hasher: { hash: params.hash, hashType: params.hashType, hashBlockSize: params.hashBlockSize, salt },
+        dataPath: o.dataPath,
+        dataOffset,
+        hashPath: target,
+        jobs,
+        onProgress: o.onProgress,
+      });
+      if (!outcome.ok) throw new Error(`internal: create reported ${outcome.message}`);
+      if (sb) {
+        // The superblock, then zeros up to the first tree block (the rest of its hash block).
+        const head = Buffer.alloc(layout.treeOffset - hashOffset);
+        encodeVeritySuperblock(sb).copy(head, 0);
+        await fh.write(head, 0, head.length, hashOffset);
+      }
+      await fh.sync();
+      if (fresh) await fsp.rename(target, hashPath);
+      return {
+        rootHash: outcome.rootHash.toString('hex'),
+        salt: salt.toString('hex'),
+        ...(uuid ? { uuid } : {}),
+        hashAreaSize: layout.size,
+        dataBlocks,
+        hashOffset,
+        params,
+      };
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if (fresh) await fsp.rm(target, { force: true });
+    throw e;
+  } finally {
+    untrack();
+  }
+}
+
+/** Reads and decodes the superblock at `offset` of `path` (CorruptError when there is none). */
+export async function readVeritySuperblock(path: string, offset = 0): Promise<VeritySuperblock> {
+  const size = await fileSize(path, 'hash file');
+  if (offset + SUPERBLOCK_SIZE > size) throw new CorruptError(`no verity superblock at ${offset}: the file has ${size} bytes`, { file: path });
+  const fh = await fsp.open(path, 'r');
+  try {
+    const b = Buffer.alloc(SUPERBLOCK_SIZE);
+    await fh.read(b, 0, SUPERBLOCK_SIZE, offset);
+    return decodeVeritySuperblock(b, path);
+  } finally {
+    await fh.close();
+  }
+}
+
+function fail(region: VerityFailure['region'], message: string): VerityFailure {
+  return { ok: false, region, message };
+}
+
+/** The parameters of the tree: from the superblock when there is one (checked against any given). */
+async function treeParameters(o: VerifyVerityOptions, hashPath: string, hashOffset: number): Promise<
+  { params: VerityParams; salt: Buffer; dataBlocks: number | undefined; uuid?: string } | VerityFailure
+> {
+  const given: VerityParams = { ...DEFAULT_VERITY_PARAMS, ...o.params };
+  checkParams(given);
+  if (!given.superblock) {
+    if (o.salt === undefined) throw new UsageError('without a superblock the salt must be given (null for none)');
+    return { params: given, salt: checkSalt(o.salt), dataBlocks: o.dataBlocks };
+  }
+  let sb: VeritySuperblock;
+  try {
+    sb = await readVeritySuperblock(hashPath, hashOffset);
+  } catch (e) {
+    if (e instanceof CorruptError) return fail('superblock', e.message);
+    throw e;
+  }
+  const p = superblockParams(sb);
+  const differs: string[] = [];
+  for (const k of ['hash', 'dataBlockSize', 'hashBlockSize', 'hashType'] as const) {
+    if (o.params?.[k] !== undefined && o.params[k] !== p[k]) differs.push(`${k} ${p[k]} (expected ${o.params[k]})`);
+  }
+  if (o.dataBlocks !== undefined && o.dataBlocks !== sb.dataBlocks) differs.push(`data blocks ${sb.dataBlocks} (expected ${o.dataBlocks})`);
+  if (o.salt !== undefined && !(o.salt ?? Buffer.alloc(0)).equals(sb.salt)) differs.push(`salt ${sb.salt.toString('hex') || '-'} (expected ${o.salt?.toString('hex') || '-'})`);
+  if (o.uuid !== undefined && normalizeGuid(o.uuid) !== sb.uuid) differs.push(`uuid ${sb.uuid} (expected ${normalizeGuid(o.uuid)})`);
+  if (differs.length) return fail('superblock', `verity superblock: ${differs.join(', ')}`);
+  return { params: p, salt: sb.salt, dataBlocks: sb.dataBlocks, uuid: sb.uuid };
+}
+
+export async function verifyVerity(o: VerifyVerityOptions): Promise<VerifyVerityResult> {
+  const expected = checkRootHash(o.rootHash);
+  const dataOffset = checkOffset(o.dataOffset, 'data offset');
+  const hashOffset = checkOffset(o.hashOffset, 'hash offset');
+  const hashPath = o.hashPath ?? o.dataPath;
+  const jobs = checkJobs(o.jobs);
+  const dataSize = await fileSize(o.dataPath, 'data file');
+  const hashSize = samePath(hashPath, o.dataPath) ? dataSize : await fileSize(hashPath, 'hash file');
+
+  const tp = await treeParameters(o, hashPath, hashOffset);
+  if ('ok' in tp) return tp;
+  const { params, salt } = tp;
+  const dbs = params.dataBlockSize;
+  const end = samePath(hashPath, o.dataPath) && hashOffset > dataOffset ? Math.min(dataSize, hashOffset) : dataSize;
+  const dataBlocks = tp.dataBlocks ?? countDataBlocks(o.dataPath, end - dataOffset, dbs, false);
+  if (expected.length !== DIGEST_SIZE[params.hash]) {
+    throw new UsageError(`root hash has ${expected.length} bytes, ${params.hash} digests have ${DIGEST_SIZE[params.hash]}`);
+  }
+  let layout: VerityLayout;
+  try {
+    layout = verityLayout(dataBlocks, params, hashOffset);
+  } catch (e) {
+    if (e instanceof UsageError && params.superblock) return fail('superblock', `verity superblock: ${e.message}`);
+    throw e;
+  }
+  // A final partial data block (formatted with --pad) reads as zero padded; anything shorter is an error.
+  if (dataSize - dataOffset <= (dataBlocks - 1) * dbs) {
+    throw new InputError(`data holds ${Math.max(0, dataSize - dataOffset)} bytes from offset ${dataOffset}, less than ${dataBlocks} blocks of ${dbs}`, { file: o.dataPath });
+  }
+  if (hashSize < layout.end) throw new InputError(`hash area needs ${layout.end} bytes, the file has ${hashSize}`, { file: hashPath });
+  if (params.superblock) {
+    // The rest of the superblock's hash block must be zero (veritysetup writes zeros there).
+    const fh = await fsp.open(hashPath, 'r');
+    try {
+      const gap = Buffer.alloc(layout.treeOffset - hashOffset - SUPERBLOCK_SIZE);
+      await fh.read(gap, 0, gap.length, hashOffset + SUPERBLOCK_SIZE);
+      if (gap.some((b) => b !== 0)) return fail('superblock', 'the hash block holding the verity superblock is not zero after it');
+    } finally {
+      await fh.close();
+    }
+  }
+  const outcome = await runTree({
+    mode: 'verify',
+    layout,
+    hasher: { hash: params.hash, hashType: params.hashType, hashBlockSize: params.hashBlockSize, salt },
+    dataPath: o.dataPath,
+    dataOffset,
+    hashPath,
+    jobs,
+    onProgress: o.onProgress,
+    rootHash: expected,
+  });
+  if (!outcome.ok) return outcome;
+  return {
+    ok: true,
+    rootHash: outcome.rootHash.toString('hex'),
+    salt: salt.toString('hex'),
+    ...(tp.uuid ? { uuid: tp.uuid } : {}),
+    dataBlocks,
+    hashOffset,
+    hashAreaSize: layout.size,
+    params,
+  };
+}

@@ -1,0 +1,5 @@
+export * from './geometry.js';
+export * from './superblock.js';
+export { TreeHasher, type HasherConfig } from './hasher.js';
+export type { VerityFailure, VerityRegion } from './tree.js';
+export * from './format.js';

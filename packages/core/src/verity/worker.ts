@@ -1,0 +1,27 @@
+/**
+ * Worker thread entry: opens its own descriptors on the source and destination files and runs level
+ * units from the shared counter (see `runUnits`). Progress goes into its own slot of a shared
+ * Float64Array; mismatches and errors are posted back once at the end.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { LevelWorker, runUnits, type LevelJob } from './level.js';
+
+interface WorkerInput {
+  job: LevelJob;
+  control: Int32Array;
+  progress: Float64Array;
+  slot: number;
+}
+
+const { job, control, progress, slot } = workerData as WorkerInput;
+const src = openSync(job.srcPath, 'r');
+const dst = openSync(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
+try {
+  const w = new LevelWorker({ ...job, hasher: { ...job.hasher, salt: Buffer.from(job.hasher.salt) } }, src, dst);
+  const mismatches = await runUnits(w, control, (n) => (progress[slot] += n));
+  parentPort!.postMessage({ mismatches });
+} finally {
+  closeSync(src);
+  closeSync(dst);
+}
