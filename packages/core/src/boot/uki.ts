@@ -15,7 +15,9 @@
  *   and before the first section's raw data, over bytes that are zero. Debian's 252 stub has room for 7
  *   more; if a stub has none, buildUki fails with InputError rather than shifting every section (which
  *   would mean rewriting file offsets inside debug directories we do not otherwise need to parse).
- * - Signed stubs: anything after the last section's raw data (an Authenticode certificate table or
+ * - A COFF symbol table (the 252 stub has one after its last section) and its string table are moved
+ *   to the end of the UKI, PointerToSymbolTable updated, so `objdump -t` still works.
+ * - Signed stubs: anything else after the last section's raw data (an Authenticode certificate table or
  *   other overlay) is dropped and the certificate directory zeroed: adding sections invalidates the
  *   signature anyway; sign the UKI afterwards.
  * - NumberOfSections, SizeOfImage and SizeOfInitializedData are updated; CheckSum is recomputed with the
@@ -96,7 +98,6 @@ export function buildUki(input: UkiInput): Buffer {
   }
   const taken = pe.sections.find((s) => (UKI_SECTIONS as readonly string[]).includes(s.name));
   if (taken) throw new InputError(`stub already has a ${taken.name} section (is it a UKI already?)`);
-  if (pe.pointerToSymbolTable !== 0) throw new InputError('stub has a COFF symbol table; strip it first');
   checkBzImage(input.kernel);
   if (input.cmdline.includes('\0')) throw new InputError('kernel command line contains a NUL character');
 
@@ -145,10 +146,16 @@ export function buildUki(input: UkiInput): Buffer {
     va = alignUp(va + data.length, secAlign);
     fileOff += sizeOfRawData;
   }
-  if (fileOff > 0xffff_ffff || va > 0xffff_ffff) throw new InputError('UKI would exceed 4 GiB');
+  const symbols = coffSymbols(input.stub, pe.pointerToSymbolTable, pe.numberOfSymbols, fileEnd);
+  const symbolsAt = fileOff;
+  if (fileOff + symbols.length > 0xffff_ffff || va > 0xffff_ffff) throw new InputError('UKI would exceed 4 GiB');
 
-  const out = Buffer.alloc(fileOff); // zero-filled: all padding is zeros
+  const out = Buffer.alloc(fileOff + symbols.length); // zero-filled: all padding is zeros
   input.stub.copy(out, 0, 0, fileEnd);
+  if (symbols.length > 0) {
+    symbols.copy(out, symbolsAt);
+    out.writeUInt32LE(symbolsAt, pe.peOffset + 4 + 8); // COFF 8..12 PointerToSymbolTable
+  }
   headers.forEach((h, i) => {
     encodeSectionHeader(h).copy(out, tableEnd + i * PE_SECTION_HEADER_SIZE);
     adding[i][1].copy(out, h.pointerToRawData);
@@ -161,6 +168,19 @@ export function buildUki(input: UkiInput): Buffer {
   if (pe.dataDirectories.length > PE_DIR_SECURITY) out.fill(0, pe.offsets.dataDirectories + PE_DIR_SECURITY * 8, pe.offsets.dataDirectories + PE_DIR_SECURITY * 8 + 8);
   out.writeUInt32LE(peChecksum(out, pe.offsets.checksum), pe.offsets.checksum);
   return out;
+}
+
+/**
+ * The COFF symbol table and the string table after it (the 252 stub keeps one after its last section),
+ * or an empty buffer. buildUki moves it to the end of the UKI, after the new sections.
+ */
+function coffSymbols(stub: Buffer, pointer: number, count: number, sectionsEnd: number): Buffer {
+  if (pointer === 0) return Buffer.alloc(0);
+  const symEnd = pointer + count * 18;
+  if (pointer < sectionsEnd || symEnd + 4 > stub.length) throw new InputError(`stub's COFF symbol table (at ${pointer}) is not where expected; strip it first`);
+  const strLen = stub.readUInt32LE(symEnd);
+  if (strLen < 4 || symEnd + strLen > stub.length) throw new InputError(`stub's COFF string table (at ${symEnd}) is damaged; strip it first`);
+  return stub.subarray(pointer, symEnd + strLen);
 }
 
 function text(b: Buffer | undefined): string | undefined {
