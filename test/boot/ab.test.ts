@@ -1,6 +1,6 @@
 /**
  * Boot tests: real images from `imgbuild build`/`imgbuild update` booted under qemu (TCG, OVMF, the
- * image's own ESP and UKI) with the boot kit's Debian kernel and initramfs. Seven boots of ≈ 9 s each.
+ * image's own ESP and UKI) with the boot kit's Debian kernel and initramfs. Eight boots of ≈ 9 s each.
  *
  * One image walks the whole A/B story in order (build → boot A → update v2 → boot B → update v3 with a
  * failing health check → boot A unmarked → fallback to B); copies of it at the right moments serve the
@@ -8,6 +8,7 @@
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { imgbuild, tempDir } from '../helpers.js';
 import { boot, bootKit, durations, env, flipFileByte, readManifest, rewriteEsp, slotStatus, usrImage, type Kit } from './boot.js';
@@ -121,5 +122,19 @@ describe.skip('boot', { timeout: 600_000 }, () => {
     const st = await slotStatus(rb);
     expect(st.A).toMatchObject({ priority: 2, successful: true });
     expect(st.B).toMatchObject({ priority: 1, successful: true });
+  });
+
+  it('7. a qemu_uefi bundle boots from its folder, with a fresh copy of its vars file', async () => {
+    const out = join(dir, 'bundle');
+    const r = await imgbuild(['build', '--from', v1.path, '--kernel', kit.kernel, '--initrd', kit.initrd, '--layout', 'mini', '--format', 'qemu_uefi', '-o', out, '--seed', 'boot-test'], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const vars = readdirSync(out).find((f) => f.endsWith('_efi_vars.fd'))!;
+    const before = readFileSync(join(out, vars));
+    const { json, exitCode } = await boot(out, 'bundle');
+    const manifest = readdirSync(out).find((f) => f.endsWith('.manifest.json'))!;
+    const m = JSON.parse(readFileSync(join(out, manifest), 'utf8')) as { slots: { A: { rootHash: string } } };
+    expect(json).toMatchObject({ slot: 'A', version: '1', health: 'ok', usrhash: m.slots.A.rootHash });
+    expect(exitCode).toBe(0);
+    expect(readFileSync(join(out, vars)).equals(before)).toBe(true);
   });
 });
