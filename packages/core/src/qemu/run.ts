@@ -162,6 +162,9 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number): Promi
     child.stderr.on('data', (d: string) => {
       if (stderr.length < 65536) stderr += d;
     });
+    // never leave qemu running behind a dying parent
+    const onExit = () => child.kill('SIGKILL');
+    process.once('exit', onExit);
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGTERM');
@@ -169,10 +172,12 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number): Promi
     }, timeoutMs);
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      process.removeListener('exit', onExit);
       reject(new ToolError(e.code === 'ENOENT' ? `${bin} not found (install qemu-system-x86, or run hack/install-deps.sh)` : `${bin}: ${e.message}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      process.removeListener('exit', onExit);
       resolvePromise({ exitCode: code, timedOut, stderr });
     });
   });
