@@ -1,0 +1,200 @@
+/**
+ * `imgbuild verity format` and `imgbuild verity-verify`: thin wrappers over formatVerity/verifyVerity.
+ * Bad flags are UsageError (exit 2); unusable inputs and failed verification exit 1 with one line
+ * naming the file.
+ */
+import { existsSync } from 'node:fs';
+import {
+  DEFAULT_VERITY_PARAMS,
+  deriveBytes,
+  deriveUuid,
+  FileStorage,
+  findSlots,
+  formatVerity,
+  ImgbuildError,
+  maxDataBlocks,
+  readGpt,
+  resolveSlot,
+  UsageError,
+  VerityMismatchError,
+  verifyVerity,
+  type VerityHash,
+  type VerityParams,
+} from '@imgbuild/core';
+import { EXIT_FAILED, printJson, progressBar } from '../output.js';
+
+interface TreeFlags {
+  hash?: string;
+  format?: string;
+  dataBlockSize?: string;
+  hashBlockSize?: string;
+  superblock?: boolean;
+  salt?: string;
+  dataBlocks?: string;
+  hashOffset?: string;
+  jobs?: string;
+  json?: boolean;
+}
+
+interface FormatFlags extends TreeFlags {
+  dataOffset?: string;
+  seed?: string;
+  uuid?: string;
+  pad?: boolean;
+  force?: boolean;
+}
+
+interface VerifyFlags extends TreeFlags {
+  rootHash: string;
+  hashFile?: string;
+  slot?: string;
+}
+
+function int(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name} must be a non-negative integer, got "${v}"`);
+  return Number(v);
+}
+
+function salt(v: string | undefined): Buffer | null | undefined {
+  if (v === undefined) return undefined;
+  if (v === '-') return null;
+  if (!/^([0-9a-fA-F]{2})*$/.test(v) || v.length === 0) throw new UsageError(`--salt must be hex (an even number of digits) or -, got "${v}"`);
+  return Buffer.from(v, 'hex');
+}
+
+function params(f: TreeFlags): VerityParams {
+  const hash = f.hash ?? DEFAULT_VERITY_PARAMS.hash;
+  if (!['sha256', 'sha512', 'sha1'].includes(hash)) throw new UsageError(`--hash must be sha256, sha512 or sha1, got "${hash}"`);
+  if (f.format !== undefined && f.format !== '0' && f.format !== '1') throw new UsageError(`--format must be 0 or 1, got "${f.format}"`);
+  return {
+    hash: hash as VerityHash,
+    hashType: f.format === '0' ? 0 : 1,
+    dataBlockSize: int('data-block-size', f.dataBlockSize) ?? DEFAULT_VERITY_PARAMS.dataBlockSize,
+    hashBlockSize: int('hash-block-size', f.hashBlockSize) ?? DEFAULT_VERITY_PARAMS.hashBlockSize,
+    superblock: f.superblock !== false,
+  };
+}
+
+function jobs(v: string | undefined): number | undefined {
+  const j = int('jobs', v);
+  if (j === 0) throw new UsageError('--jobs must be at least 1');
+  return j;
+}
+
+export async function format(data: string, hashfile: string | undefined, opts: FormatFlags): Promise<void> {
+  const p = params(opts);
+  let s = salt(opts.salt);
+  let uuid = opts.uuid;
+  if (opts.seed !== undefined) {
+    // systemd-repart's derivation: salt = HMAC-SHA256(seed, "verity-salt").
+    if (s === undefined) s = deriveBytes(opts.seed, 'verity-salt', 32);
+    uuid ??= deriveUuid(opts.seed, 'verity-uuid');
+  }
+  if (hashfile !== undefined && existsSync(hashfile) && !opts.force) {
+    throw new ImgbuildError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
+  }
+  const bar = progressBar(!opts.json);
+  let r;
+  try {
+    r = await formatVerity({
+      dataPath: data,
+      dataOffset: int('data-offset', opts.dataOffset),
+      dataBlocks: int('data-blocks', opts.dataBlocks),
+      hashPath: hashfile ?? data,
+      hashOffset: int('hash-offset', opts.hashOffset),
+      params: p,
+      salt: s,
+      uuid,
+      pad: !!opts.pad,
+      jobs: jobs(opts.jobs),
+      onProgress: bar,
+    });
+  } finally {
+    bar.finish();
+  }
+  const out = {
+    dataFile: data,
+    hashFile: hashfile ?? data,
+    rootHash: r.rootHash,
+    salt: r.salt === '' ? '-' : r.salt,
+    uuid: r.uuid ?? null,
+    hashOffset: r.hashOffset,
+    hashAreaSize: r.hashAreaSize,
+    dataBlocks: r.dataBlocks,
+    dataBlockSize: r.params.dataBlockSize,
+    hashBlockSize: r.params.hashBlockSize,
+    hash: r.params.hash,
+    hashType: r.params.hashType,
+    superblock: r.params.superblock,
+  };
+  if (opts.json) return printJson(out);
+  process.stdout.write(
+    [
+      `Root hash:       ${out.rootHash}`,
+      `Salt:            ${out.salt}`,
+      ...(out.uuid ? [`UUID:            ${out.uuid}`] : []),
+      `Hash type:       ${out.hashType}`,
+      `Hash algorithm:  ${out.hash}`,
+      `Data blocks:     ${out.dataBlocks}`,
+      `Data block size: ${out.dataBlockSize}`,
+      `Hash block size: ${out.hashBlockSize}`,
+      `Hash offset:     ${out.hashOffset}`,
+      `Hash area size:  ${out.hashAreaSize}`,
+    ].join('\n') + '\n',
+  );
+}
+
+/** Where the slot partition's data and hash area are in a disk image (Flatcar: hash at a fixed offset). */
+async function slotRange(image: string, name: string, relHashOffset: number | undefined): Promise<{ dataOffset: number; hashOffset: number; partition: number }> {
+  const s = await FileStorage.open(image);
+  try {
+    const { table } = await readGpt(s);
+    const slot = resolveSlot(table, name);
+    const info = findSlots(table).find((x) => x.slot === slot)!;
+    const e = table.entries[info.number - 1];
+    const start = e.firstLba * table.sectorSize;
+    const bytes = (e.lastLba - e.firstLba + 1) * table.sectorSize;
+    const rel = relHashOffset ?? maxDataBlocks(bytes) * DEFAULT_VERITY_PARAMS.dataBlockSize;
+    if (rel >= bytes) throw new UsageError(`--hash-offset ${rel} is beyond the end of partition ${info.number} (${bytes} bytes)`);
+    return { dataOffset: start, hashOffset: start + rel, partition: info.number };
+  } finally {
+    await s.close();
+  }
+}
+
+export async function verify(data: string, opts: VerifyFlags): Promise<number | void> {
+  const p = params(opts);
+  const relOffset = int('hash-offset', opts.hashOffset);
+  if (opts.slot !== undefined && opts.hashFile !== undefined) throw new UsageError('--slot and --hash-file exclude each other');
+  if (opts.slot === undefined && opts.hashFile === undefined && relOffset === undefined) {
+    throw new UsageError('say where the hash area is: --hash-file, --hash-offset or --slot');
+  }
+  if (!p.superblock && opts.salt === undefined) throw new UsageError('--no-superblock needs --salt (- for none)');
+  const where = opts.slot !== undefined ? await slotRange(data, opts.slot, relOffset) : { dataOffset: 0, hashOffset: relOffset ?? 0, partition: undefined };
+  const bar = progressBar(!opts.json);
+  let r;
+  try {
+    r = await verifyVerity({
+      dataPath: data,
+      dataOffset: where.dataOffset,
+      hashPath: opts.hashFile ?? data,
+      hashOffset: where.hashOffset,
+      rootHash: opts.rootHash,
+      // With a superblock it is the authority; the flags only describe a tree without one.
+      ...(p.superblock ? {} : { params: p, salt: salt(opts.salt), dataBlocks: int('data-blocks', opts.dataBlocks) }),
+      ...(p.superblock && opts.dataBlocks !== undefined ? { dataBlocks: int('data-blocks', opts.dataBlocks) } : {}),
+      jobs: jobs(opts.jobs),
+      onProgress: bar,
+    });
+  } finally {
+    bar.finish();
+  }
+  const what = where.partition !== undefined ? `partition ${where.partition}: ` : '';
+  if (opts.json) {
+    printJson({ dataFile: data, hashFile: opts.hashFile ?? data, dataOffset: where.dataOffset, hashOffset: where.hashOffset, ...r });
+    return r.ok ? undefined : EXIT_FAILED;
+  }
+  if (!r.ok) throw new VerityMismatchError(`${what}verification failed (${r.region}): ${r.message}`, { file: data });
+  process.stdout.write(`${data}: ${what}verified: root hash ${r.rootHash}, ${r.dataBlocks} data blocks of ${r.params.dataBlockSize} bytes\n`);
+}
