@@ -131,7 +131,7 @@ interface RunResult {
 
 /** Runs a tool; throws a one-line ToolError naming the image on failure (or when it is not installed). */
 async function run(cmd: string, args: string[], image: string, env: Record<string, string>, pkg: string): Promise<RunResult> {
-  const r = await execa(cmd, args, { env, reject: false, encoding: 'buffer', stdin: 'ignore' });
+  const r = await execa(cmd, args, { env, reject: false, encoding: 'buffer', stdin: 'ignore', stripFinalNewline: false });
   const stderr = Buffer.from(r.stderr).toString('utf8');
   if ((r as { code?: string }).code === 'ENOENT') throw new ToolError(`${cmd} not found (install ${pkg})`, { file: image });
   if (r.exitCode !== 0) {
@@ -252,8 +252,15 @@ export async function readEspFile(image: string, offsetBytes: number, path: stri
   const entries = await listEsp(image, offsetBytes);
   const hit = entries.find((e) => e.path.toUpperCase() === path.toUpperCase());
   if (hit === undefined || hit.kind !== 'file') throw new InputError(`ESP has no file ${path}`, { file: image });
-  const r = await run('mcopy', ['-n', '-i', mtools(image, offsetBytes), `::/${path}`, '-'], image, toolEnv(), 'mtools');
-  return r.stdout;
+  // Through a temp file rather than stdout: no output size limit, no newline stripping.
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-esp-'));
+  try {
+    const out = join(dir, 'file');
+    await run('mcopy', ['-n', '-i', mtools(image, offsetBytes), `::/${path}`, out], image, toolEnv(), 'mtools');
+    return await fsp.readFile(out);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Every file and folder of the ESP, sorted by path (long names as stored). */

@@ -1,0 +1,230 @@
+/**
+ * The ESP writer judged by fsck.vfat, sgdisk and mtools' own listing: reproducible to the byte (at
+ * different times, in different folders, over dirty bytes), the rest of the image untouched, files
+ * read back, replace for the updater, minimum size.
+ */
+import { describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import {
+  ESP_BOOT_PATH,
+  ESP_MIN_BYTES,
+  espVolumeId,
+  listEsp,
+  makeEsp,
+  readEspFile,
+  replaceEspFiles,
+  type EspFile,
+} from '../packages/core/src/boot/index.js';
+import { InputError, ToolError } from '../packages/core/src/errors.js';
+import { tempDir, tool } from './helpers.js';
+
+const dir = tempDir('imgbuild-esp-');
+const MiB = 1024 * 1024;
+const SDE = 1700000000; // 2023-11-14 22:13:20 UTC
+const ESP_OFF = 2048 * 512;
+const ESP_SIZE = 64 * MiB;
+
+const files: EspFile[] = [
+  { path: ESP_BOOT_PATH, data: randomBytes(300_000) },
+  { path: 'loader/entries/imgbuild-usr-a.conf', data: Buffer.from('title imgbuild A\nlinux /vmlinuz\n') },
+  { path: 'EFI/Linux/imgbuild.efi', data: randomBytes(70_000) },
+  { path: 'loader/loader.conf', data: Buffer.from('timeout 0\n') },
+  { path: 'README.TXT', data: Buffer.alloc(0) },
+];
+
+/** A 128 MiB image with a GPT (ESP at 1 MiB, 64 MiB; a second partition after it), random bytes elsewhere. */
+async function gptImage(name: string): Promise<string> {
+  const img = join(dir, name);
+  writeFileSync(img, Buffer.alloc(0));
+  await tool('truncate', ['-s', '128M', img]);
+  await tool('sgdisk', ['-n', '1:2048:+64M', '-t', '1:ef00', '-c', '1:EFI-SYSTEM', '-n', '2:0:0', '-t', '2:8300', img]);
+  // Recognisable bytes in the second partition, right after the ESP.
+  const fd = openSync(img, 'r+');
+  writeSync(fd, Buffer.alloc(MiB, 0xa5), 0, MiB, ESP_OFF + ESP_SIZE);
+  closeSync(fd);
+  return img;
+}
+
+function readRange(img: string, off: number, len: number): Buffer {
+  const b = Buffer.alloc(len);
+  const fd = openSync(img, 'r');
+  readSync(fd, b, 0, len, off);
+  closeSync(fd);
+  return b;
+}
+
+function outsideEspHash(img: string): string {
+  const all = readFileSync(img);
+  return createHash('sha256').update(all.subarray(0, ESP_OFF)).update(all.subarray(ESP_OFF + ESP_SIZE)).digest('hex');
+}
+
+async function fsckRange(img: string, off: number, len: number): Promise<void> {
+  const part = join(dir, `fsck-${randomBytes(4).toString('hex')}.fat`);
+  writeFileSync(part, readRange(img, off, len));
+  const r = await execa('fsck.vfat', ['-n', '-v', part], { reject: false });
+  expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+  expect(String(r.stdout)).not.toMatch(/differ|dirty|mark|invalid|lost/i);
+}
+
+const make = (image: string, extra: Partial<Parameters<typeof makeEsp>[0]> = {}) =>
+  makeEsp({ image, offsetBytes: ESP_OFF, sizeBytes: ESP_SIZE, volumeId: espVolumeId('seed-1'), files, sourceDateEpoch: SDE, ...extra });
+
+describe('makeEsp', () => {
+  it('is reproducible: same inputs, different times, folders and prior contents → same bytes', { timeout: 60_000 }, async () => {
+    mkdirSync(join(dir, 'one'));
+    mkdirSync(join(dir, 'two'));
+    const a = await gptImage('one/a.img');
+    const b = await gptImage('two/b.img');
+    // Dirty the ESP range of b first: none of it may survive.
+    const fd = openSync(b, 'r+');
+    writeSync(fd, randomBytes(4 * MiB), 0, 4 * MiB, ESP_OFF + 10 * MiB);
+    closeSync(fd);
+    await make(a);
+    await new Promise((r) => setTimeout(r, 2100)); // FAT times have a 2 s resolution
+    // Files given in another order: the result must not depend on it.
+    await make(b, { files: [...files].reverse() });
+    expect(readRange(a, ESP_OFF, ESP_SIZE).equals(readRange(b, ESP_OFF, ESP_SIZE))).toBe(true);
+    const c = await gptImage('c.img');
+    await make(c, { volumeId: espVolumeId('seed-2') });
+    expect(readRange(a, ESP_OFF, ESP_SIZE).equals(readRange(c, ESP_OFF, ESP_SIZE))).toBe(false);
+  });
+
+  it('passes fsck.vfat -n, leaves the rest of the image (GPT, next partition) untouched', async () => {
+    const img = await gptImage('fsck.img');
+    const before = outsideEspHash(img);
+    await make(img);
+    expect(outsideEspHash(img)).toBe(before);
+    const v = await tool('sgdisk', ['-v', img]);
+    expect(String(v.stdout)).toMatch(/No problems found/);
+    await fsckRange(img, ESP_OFF, ESP_SIZE);
+  });
+
+  it('writes FAT32 with our volume id, label, hidden sectors, and every time = SOURCE_DATE_EPOCH', async () => {
+    const img = await gptImage('fields.img');
+    await make(img, { volumeId: 0xdeadbeef });
+    const boot = readRange(img, ESP_OFF, 512);
+    expect(boot.toString('latin1', 0x52, 0x5a)).toBe('FAT32   '); // BS_FilSysType
+    expect(boot.readUInt32LE(0x43)).toBe(0xdeadbeef); // BS_VolID
+    expect(boot.toString('latin1', 0x47, 0x52)).toBe('EFI-SYSTEM '); // BS_VolLab
+    expect(boot.readUInt32LE(0x1c)).toBe(2048); // BPB_HiddSec = partition start
+    expect(boot.readUInt16LE(0x1fe)).toBe(0xaa55);
+    const listing = String((await execa('mdir', ['-/', '-a', '-i', `${img}@@${ESP_OFF}`, '::/'], { env: { MTOOLS_SKIP_CHECK: '1', TZ: 'UTC' } })).stdout);
+    const dates = [...listing.matchAll(/(\d{4}-\d\d-\d\d)\s+(\d+:\d\d)/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(dates.length).toBeGreaterThan(10);
+    expect(new Set(dates)).toEqual(new Set(['2023-11-14 22:13']));
+    expect(listing).toMatch(/Volume Serial Number is DEAD-BEEF/);
+  });
+
+  it('reads every file back and lists the tree', async () => {
+    const img = await gptImage('read.img');
+    await make(img);
+    for (const f of files) expect((await readEspFile(img, ESP_OFF, f.path)).equals(f.data), f.path).toBe(true);
+    // FAT is case-insensitive.
+    expect((await readEspFile(img, ESP_OFF, 'efi/boot/bootx64.efi')).equals(files[0].data)).toBe(true);
+    expect(await listEsp(img, ESP_OFF)).toEqual([
+      { path: 'EFI', kind: 'dir' },
+      { path: 'EFI/BOOT', kind: 'dir' },
+      { path: 'EFI/BOOT/BOOTX64.EFI', kind: 'file' },
+      { path: 'EFI/Linux', kind: 'dir' },
+      { path: 'EFI/Linux/imgbuild.efi', kind: 'file' },
+      { path: 'README.TXT', kind: 'file' },
+      { path: 'loader', kind: 'dir' },
+      { path: 'loader/entries', kind: 'dir' },
+      { path: 'loader/entries/imgbuild-usr-a.conf', kind: 'file' },
+      { path: 'loader/loader.conf', kind: 'file' },
+    ]);
+    await expect(readEspFile(img, ESP_OFF, 'EFI/BOOT/NOPE.EFI')).rejects.toThrow(InputError);
+    await expect(readEspFile(img, ESP_OFF, 'EFI/BOOT')).rejects.toThrow(/no file EFI\/BOOT/);
+  });
+
+  it('lists an empty ESP as empty', async () => {
+    const img = await gptImage('empty.img');
+    await make(img, { files: [] });
+    expect(await listEsp(img, ESP_OFF)).toEqual([]);
+    await fsckRange(img, ESP_OFF, ESP_SIZE);
+  });
+
+  it('sizes: 64 MiB and ESP_MIN_BYTES are FAT32-able, smaller is refused clearly', async () => {
+    const img = join(dir, 'sizes.img');
+    writeFileSync(img, Buffer.alloc(0));
+    await tool('truncate', ['-s', '80M', img]);
+    await make(img, { sizeBytes: ESP_MIN_BYTES });
+    expect(readRange(img, ESP_OFF, 512).toString('latin1', 0x52, 0x5a)).toBe('FAT32   ');
+    await fsckRange(img, ESP_OFF, ESP_MIN_BYTES);
+    await expect(make(img, { sizeBytes: 32 * MiB })).rejects.toThrow(/too small for FAT32/);
+    await expect(make(img, { sizeBytes: 32 * MiB })).rejects.toBeInstanceOf(InputError);
+    await expect(make(img, { sizeBytes: 80 * MiB })).rejects.toThrow(/ESP range ends at/);
+    await expect(make(img, { sizeBytes: ESP_SIZE + 100 })).rejects.toThrow(/multiple of 512/);
+    await expect(make(img, { offsetBytes: 1000 })).rejects.toThrow(/multiple of 512/);
+  });
+
+  it('refuses bad labels, ids, times and paths before touching the image', async () => {
+    const img = join(dir, 'refuse.img');
+    writeFileSync(img, Buffer.alloc(0));
+    await tool('truncate', ['-s', '80M', img]);
+    const before = readFileSync(img);
+    await expect(make(img, { label: 'TOO-LONG-LABEL' })).rejects.toThrow(/FAT label/);
+    await expect(make(img, { label: 'lower' })).rejects.toThrow(/FAT label/);
+    await expect(make(img, { volumeId: 2 ** 32 })).rejects.toThrow(/32-bit/);
+    await expect(make(img, { sourceDateEpoch: 0 })).rejects.toThrow(/FAT can store/);
+    for (const path of ['/abs', 'a//b', '../x', 'a/./b', 'a:b', 'x*', 'trailing.', '']) {
+      await expect(make(img, { files: [{ path, data: Buffer.alloc(1) }] }), path).rejects.toThrow(InputError);
+    }
+    await expect(make(img, { files: [{ path: 'A.TXT', data: Buffer.alloc(1) }, { path: 'a.txt', data: Buffer.alloc(1) }] })).rejects.toThrow(/twice/);
+    await expect(make(img, { files: [{ path: 'A', data: Buffer.alloc(1) }, { path: 'A/B', data: Buffer.alloc(1) }] })).rejects.toThrow(/both a file and a folder/);
+    await expect(make(join(dir, 'missing.img'))).rejects.toThrow(/cannot open image/);
+    expect(readFileSync(img).equals(before)).toBe(true);
+  });
+
+  it('a tool failure is a one-line ToolError naming the image', async () => {
+    const img = join(dir, 'notfat.img');
+    writeFileSync(img, Buffer.alloc(4 * MiB));
+    const e = await listEsp(img, 0).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ToolError);
+    expect((e as ToolError).file).toBe(img);
+    expect((e as ToolError).message).toMatch(/^mdir failed: /);
+    expect((e as ToolError).message).not.toContain('\n');
+  });
+});
+
+describe('replaceEspFiles', () => {
+  const newUki = randomBytes(450_000);
+  const update: EspFile[] = [
+    { path: ESP_BOOT_PATH, data: newUki },
+    { path: 'loader/entries/imgbuild-usr-b.conf', data: Buffer.from('title imgbuild B\n') },
+    { path: 'EFI/imgbuild/state/slot', data: Buffer.from('B\n') },
+  ];
+
+  it('overwrites and adds files, keeps the rest, stays clean and reproducible', { timeout: 60_000 }, async () => {
+    const a = await gptImage('rep-a.img');
+    const b = await gptImage('rep-b.img');
+    await make(a);
+    await make(b);
+    const before = outsideEspHash(a);
+    await replaceEspFiles(a, ESP_OFF, update, SDE + 10);
+    await new Promise((r) => setTimeout(r, 2100));
+    await replaceEspFiles(b, ESP_OFF, [...update].reverse(), SDE + 10);
+    expect(readRange(a, ESP_OFF, ESP_SIZE).equals(readRange(b, ESP_OFF, ESP_SIZE))).toBe(true);
+    expect(outsideEspHash(a)).toBe(before);
+    await fsckRange(a, ESP_OFF, ESP_SIZE);
+    for (const f of update) expect((await readEspFile(a, ESP_OFF, f.path)).equals(f.data), f.path).toBe(true);
+    expect((await readEspFile(a, ESP_OFF, 'loader/entries/imgbuild-usr-a.conf')).equals(files[1].data)).toBe(true);
+    const paths = (await listEsp(a, ESP_OFF)).map((e) => e.path);
+    expect(paths.filter((p) => p.toUpperCase() === ESP_BOOT_PATH)).toEqual([ESP_BOOT_PATH]);
+    expect(paths).toContain('EFI/imgbuild/state');
+    // Replacing with a smaller file frees clusters; fsck still clean.
+    await replaceEspFiles(a, ESP_OFF, [{ path: ESP_BOOT_PATH, data: Buffer.from('tiny') }], SDE);
+    expect(String(await readEspFile(a, ESP_OFF, ESP_BOOT_PATH))).toBe('tiny');
+    await fsckRange(a, ESP_OFF, ESP_SIZE);
+  });
+
+  it('refuses to put a file where a folder is, and vice versa', async () => {
+    const img = await gptImage('rep-conflict.img');
+    await make(img);
+    await expect(replaceEspFiles(img, ESP_OFF, [{ path: 'EFI/BOOT', data: Buffer.alloc(1) }], SDE)).rejects.toThrow(/folder where file/);
+    await expect(replaceEspFiles(img, ESP_OFF, [{ path: 'README.TXT/x', data: Buffer.alloc(1) }], SDE)).rejects.toThrow(/file where folder/);
+  });
+});
