@@ -69,6 +69,61 @@ async function fsckRange(img: string, off: number, len: number): Promise<void> {
   expect(String(r.stdout)).not.toMatch(/differ|dirty|mark|invalid|lost/i);
 }
 
+
+interface FatDirEntry {
+  path: string;
+  attr: number;
+  crtTimeTenth: number;
+  crtTime: number;
+  crtDate: number;
+  accDate: number;
+  wrtTime: number;
+  wrtDate: number;
+}
+
+/** Every short directory entry of a FAT32 volume (the test's own reader: boot sector, FAT chains, dirs). */
+function fatEntries(fs: Buffer): FatDirEntry[] {
+  const bps = fs.readUInt16LE(11);
+  const spc = fs[13];
+  const reserved = fs.readUInt16LE(14);
+  const nfats = fs[16];
+  const fatSz = fs.readUInt32LE(36);
+  const rootCluster = fs.readUInt32LE(44);
+  const dataStart = (reserved + nfats * fatSz) * bps;
+  const clusterBytes = bps * spc;
+  const chain = (c: number): Buffer => {
+    const parts: Buffer[] = [];
+    for (let n = c; n >= 2 && n < 0x0ffffff8; n = fs.readUInt32LE(reserved * bps + n * 4) & 0x0fffffff) {
+      parts.push(fs.subarray(dataStart + (n - 2) * clusterBytes, dataStart + (n - 1) * clusterBytes));
+    }
+    return Buffer.concat(parts);
+  };
+  const out: FatDirEntry[] = [];
+  const walk = (cluster: number, prefix: string) => {
+    const d = chain(cluster);
+    for (let o = 0; o + 32 <= d.length; o += 32) {
+      if (d[o] === 0) break;
+      const attr = d[o + 11];
+      if (d[o] === 0xe5 || attr === 0x0f) continue;
+      const name = d.toString('latin1', o, o + 11);
+      out.push({ path: prefix + name, attr, crtTimeTenth: d[o + 13], crtTime: d.readUInt16LE(o + 14), crtDate: d.readUInt16LE(o + 16), accDate: d.readUInt16LE(o + 18), wrtTime: d.readUInt16LE(o + 22), wrtDate: d.readUInt16LE(o + 24) });
+      const child = (d.readUInt16LE(o + 20) << 16) | d.readUInt16LE(o + 26);
+      if (attr & 0x10 && !name.startsWith('.')) walk(child, `${prefix}${name.trim()}/`);
+    }
+  };
+  walk(rootCluster, '');
+  return out;
+}
+
+/** FAT date and time of a UTC epoch. */
+function fatStamp(epoch: number): { date: number; time: number } {
+  const t = new Date(epoch * 1000);
+  return {
+    date: ((t.getUTCFullYear() - 1980) << 9) | ((t.getUTCMonth() + 1) << 5) | t.getUTCDate(),
+    time: (t.getUTCHours() << 11) | (t.getUTCMinutes() << 5) | (t.getUTCSeconds() >> 1),
+  };
+}
+
 const make = (image: string, extra: Partial<Parameters<typeof makeEsp>[0]> = {}) =>
   makeEsp({ image, offsetBytes: ESP_OFF, sizeBytes: ESP_SIZE, volumeId: espVolumeId('seed-1'), files, sourceDateEpoch: SDE, ...extra });
 
@@ -116,6 +171,28 @@ describe('makeEsp', () => {
     expect(dates.length).toBeGreaterThan(10);
     expect(new Set(dates)).toEqual(new Set(['2023-11-14 22:13']));
     expect(listing).toMatch(/Volume Serial Number is DEAD-BEEF/);
+  });
+
+  it('stamps no current time anywhere: creation, access and write times of every entry come from SOURCE_DATE_EPOCH', async () => {
+    const img = await gptImage('stamps.img');
+    await make(img);
+    await replaceEspFiles(img, ESP_OFF, [{ path: 'EFI/new/x.txt', data: Buffer.from('x') }, { path: ESP_BOOT_PATH, data: Buffer.from('y') }], SDE);
+    const entries = fatEntries(readRange(img, ESP_OFF, ESP_SIZE));
+    const { date, time } = fatStamp(SDE);
+    const stamped = entries.filter((e) => (e.attr & 0x08) === 0); // not the volume label (mkfs --invariant fixes that one)
+    expect(stamped.map((e) => e.path.replace(/\s+/g, ' ').trim())).toContain('EFI/NEW/X TXT');
+    expect(stamped.length).toBe(6 + 6 * 3); // 6 files; 6 folders, each with its "." and ".."
+    for (const e of stamped) {
+      expect({ path: e.path, wrt: [e.wrtDate, e.wrtTime], acc: e.accDate, crt: [e.crtDate, e.crtTime] }).toEqual({
+        path: e.path,
+        wrt: [date, time],
+        acc: date,
+        crt: [date, time],
+      });
+    }
+    const label = entries.filter((e) => e.attr & 0x08);
+    expect(label.map((e) => e.path.trim())).toEqual(['EFI-SYSTEM']);
+    expect(label[0].wrtDate).not.toBe(fatStamp(Math.floor(Date.now() / 1000)).date);
   });
 
   it('reads every file back and lists the tree', async () => {
