@@ -16,6 +16,7 @@ import {
   makeEsp,
   readEspFile,
   replaceEspFiles,
+  sectorsPerCluster,
   type EspFile,
 } from '../packages/core/src/boot/index.js';
 import { InputError, ToolError } from '../packages/core/src/errors.js';
@@ -236,6 +237,24 @@ describe('makeEsp', () => {
     await expect(make(img, { sizeBytes: 80 * MiB })).rejects.toThrow(/ESP range ends at/);
     await expect(make(img, { sizeBytes: ESP_SIZE + 100 })).rejects.toThrow(/multiple of 512/);
     await expect(make(img, { offsetBytes: 1000 })).rejects.toThrow(/multiple of 512/);
+  });
+
+  it('is really FAT32 (≥ 65525 clusters) at every size, including 256 MiB where mkfs.vfat alone falls short', { timeout: 120_000 }, async () => {
+    const img = join(dir, 'clusters.img');
+    writeFileSync(img, Buffer.alloc(0));
+    await tool('truncate', ['-s', `${1024 + 2}M`, img]);
+    for (const mib of [33, 64, 100, 255, 256, 257, 512, 1024]) {
+      const size = mib * MiB;
+      await make(img, { sizeBytes: size, files: [{ path: 'EFI/BOOT/BOOTX64.EFI', data: Buffer.from(`size ${mib}`) }] });
+      const bs = readRange(img, ESP_OFF, 512);
+      const spc = bs[13];
+      const clusters = Math.floor((bs.readUInt32LE(0x20) - bs.readUInt16LE(0x0e) - bs[0x10] * bs.readUInt32LE(0x24)) / spc);
+      expect(clusters, `${mib} MiB`).toBeGreaterThanOrEqual(65525);
+      expect(spc, `${mib} MiB`).toBe(sectorsPerCluster(size));
+      expect(String(await readEspFile(img, ESP_OFF, ESP_BOOT_PATH))).toBe(`size ${mib}`);
+      if (mib <= 256) await fsckRange(img, ESP_OFF, size);
+    }
+    expect(sectorsPerCluster(1024 * MiB)).toBe(8); // 4 KiB clusters once there is room
   });
 
   it('refuses bad labels, ids, times and paths before touching the image', async () => {

@@ -16,8 +16,9 @@
  *
  * The label defaults to 'EFI-SYSTEM' (10 characters, so it fits FAT's 11 without truncation); labels
  * are restricted to A-Z 0-9 space _ - (uppercase only: FAT stores labels in upper case).
- * The ESP must be at least ESP_MIN_BYTES (33 MiB): below ~32.5 MiB mkfs.vfat cannot give FAT32 its
- * minimum of 65525 clusters even with 512-byte clusters, and firmware may then read it as FAT16.
+ * The ESP must be at least ESP_MIN_BYTES (33 MiB): below ~32.5 MiB FAT32 cannot have its minimum of
+ * 65525 clusters even with 512-byte clusters, and firmware (and mtools) would read it as FAT16. The
+ * cluster size is chosen by sectorsPerCluster(), not left to mkfs.vfat (see there).
  *
  * Paths are relative, '/'-separated (e.g. ESP_BOOT_PATH); FAT is case-insensitive, so two paths that
  * differ only in case are refused. `replaceEspFiles` is not atomic (mcopy -o deletes then writes): a
@@ -34,6 +35,7 @@ export const ESP_BOOT_PATH = 'EFI/BOOT/BOOTX64.EFI';
 export const ESP_DEFAULT_LABEL = 'EFI-SYSTEM';
 export const ESP_MIN_BYTES = 33 * 1024 * 1024;
 const SECTOR = 512;
+const FAT32_MIN_CLUSTERS = 65525;
 /** FAT can store 1980-01-01 .. 2107-12-31. */
 const FAT_EPOCH_MIN = 315_532_800;
 const FAT_EPOCH_MAX = 4_354_819_198;
@@ -114,6 +116,23 @@ function checkOffset(offsetBytes: number): void {
   if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes % SECTOR !== 0) {
     throw new InputError(`ESP offset ${offsetBytes} is not a non-negative multiple of ${SECTOR}`);
   }
+}
+
+/**
+ * Sectors per cluster: the largest of 8, 4, 2, 1 (4 KiB clusters preferred) that still gives FAT32 its
+ * minimum of 65525 clusters. mkfs.vfat's own choice does not: at 256 MiB it picks 4 KiB clusters, ends
+ * up with ~65 400 and only warns, and mtools then reads the volume as FAT16 ("No directory slots").
+ * The estimate is conservative: 32 reserved sectors, two FATs sized for every sector, and one more
+ * cluster for mkfs.vfat aligning the data area.
+ */
+export function sectorsPerCluster(sizeBytes: number): number {
+  const sectors = Math.floor(sizeBytes / SECTOR);
+  for (const spc of [8, 4, 2, 1]) {
+    const fatSectors = Math.ceil(((sectors / spc + 2) * 4) / SECTOR);
+    const clusters = Math.floor((sectors - 32 - spc - 2 * fatSectors) / spc);
+    if (clusters >= FAT32_MIN_CLUSTERS + 16) return spc;
+  }
+  return 1;
 }
 
 // --- tools --------------------------------------------------------------------------------------------
@@ -217,7 +236,7 @@ export async function makeEsp(opts: MakeEspOptions): Promise<void> {
 
   await zeroRange(image, offsetBytes, sizeBytes);
   const sectors = String(offsetBytes / SECTOR);
-  const args = ['-F', '32', '-S', String(SECTOR), '--invariant', '-i', volumeId.toString(16).padStart(8, '0'), '-h', sectors, '--mbr=n', '-n', label, '--offset', sectors, image, String(Math.floor(sizeBytes / 1024))];
+  const args = ['-F', '32', '-S', String(SECTOR), '-s', String(sectorsPerCluster(sizeBytes)), '--invariant', '-i', volumeId.toString(16).padStart(8, '0'), '-h', sectors, '--mbr=n', '-n', label, '--offset', sectors, image, String(Math.floor(sizeBytes / 1024))];
   const r = await run('mkfs.vfat', args, image, toolEnv(), 'dosfstools');
   if (/less then suggested minimum|less than suggested minimum/i.test(r.stderr)) {
     throw new InputError(`ESP of ${sizeBytes} bytes is too small for FAT32 (mkfs.vfat: too few clusters)`, { file: image });
