@@ -79,7 +79,7 @@ export interface UkiContents {
 }
 
 /** Checks the x86 boot protocol header of a bzImage: boot_flag 0xAA55 at 0x1fe, "HdrS" at 0x202. */
-function checkBzImage(kernel: Buffer): void {
+export function checkBzImage(kernel: Buffer): void {
   if (kernel.length < 0x260 || kernel.readUInt16LE(0x1fe) !== 0xaa55 || kernel.toString('latin1', 0x202, 0x206) !== 'HdrS') {
     throw new InputError('kernel is not an x86 bzImage (no boot_flag 0xAA55 / "HdrS" boot protocol header)');
   }

@@ -34,9 +34,12 @@ export async function probeUsrImage(path: string): Promise<{ fsType: UsrFsType; 
 export async function mksquashfsReproducible(dir: string, out: string, sourceDateEpoch: number): Promise<void> {
   const st = await fsp.stat(dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new InputError('not a directory', { file: dir });
+  // mksquashfs refuses SOURCE_DATE_EPOCH in its environment together with the explicit time options.
+  const { SOURCE_DATE_EPOCH: _ignored, ...env } = process.env;
   const r = await execa('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-mkfs-time', String(sourceDateEpoch), '-all-time', String(sourceDateEpoch), '-no-xattrs'], {
     reject: false,
-    env: { SOURCE_DATE_EPOCH: String(sourceDateEpoch) },
+    env,
+    extendEnv: false,
   });
   if (r.exitCode !== 0) throw new ToolError(`mksquashfs failed: ${String(r.stderr).trim().split('\n').pop()}`, { file: dir });
 }

@@ -1,0 +1,55 @@
+import { buildImage, type BuildOptions } from '@imgbuild/core';
+import { printJson, progressBar } from '../output.js';
+
+interface Opts {
+  from?: string;
+  fromDir?: string;
+  kernel: string;
+  initrd: string;
+  layout: string;
+  format: 'raw' | 'qemu_uefi';
+  seed?: string;
+  cmdline: string;
+  bootStyle: 'uki' | 'flatcar';
+  osRelease?: string;
+  output?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+export async function run(opts: Opts): Promise<void> {
+  const progress = progressBar(!opts.json);
+  const output = opts.output ?? (opts.format === 'qemu_uefi' ? 'image_qemu_uefi' : 'image.raw');
+  const o: BuildOptions = {
+    from: opts.from,
+    fromDir: opts.fromDir,
+    kernel: opts.kernel,
+    initrd: opts.initrd,
+    layout: opts.layout,
+    format: opts.format,
+    seed: opts.seed,
+    cmdline: opts.cmdline,
+    bootStyle: opts.bootStyle,
+    osRelease: opts.osRelease,
+    output,
+    force: opts.force,
+    onProgress: progress,
+  };
+  try {
+    const r = await buildImage(o);
+    progress.finish();
+    if (opts.json) return printJson({ output: r.output, manifestPath: r.manifestPath, ...r.manifest });
+    const a = r.manifest.slots.A!;
+    process.stdout.write(
+      [
+        `built ${r.output} (${opts.format}, layout ${r.manifest.layout})`,
+        `  USR-A root hash ${a.rootHash}`,
+        `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
+        `  image sha256 ${r.manifest.image.sha256}`,
+        `  manifest ${r.manifestPath}`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    progress.finish();
+  }
+}

@@ -1,0 +1,21 @@
+import { updateImage } from '@imgbuild/core';
+import { printJson, progressBar } from '../output.js';
+
+export async function run(image: string, opts: { from: string; kernel?: string; initrd?: string; json?: boolean }): Promise<void> {
+  const progress = progressBar(!opts.json);
+  try {
+    const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, onProgress: progress });
+    progress.finish();
+    if (opts.json) return printJson({ image, slot: r.slot, rootHash: r.rootHash, before: r.before, after: r.after, manifestPath: r.manifestPath });
+    const b = r.after.slots.find((s) => s.slot === r.slot)!;
+    process.stdout.write(
+      [
+        `updated ${image}: slot ${r.slot} (${b.label}) now holds ${opts.from}`,
+        `  root hash ${r.rootHash}`,
+        `  slot ${r.slot}: priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0} — boots next, once; the boot marks it successful or falls back`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    progress.finish();
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * `imgbuild build`: a bootable A/B disk image from a /usr filesystem image. Everything is built in a
+ * temporary file beside the target and renamed at the end; every random value comes from the seed.
+ */
+import { promises as fsp } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { execa } from 'execa';
+import { withAtomicOutput } from '../atomic.js';
+import { ESP_BOOT_PATH, espVolumeId, makeEsp } from '../boot/index.js';
+import { UsageError } from '../errors.js';
+import { writeGpt } from '../gpt/io.js';
+import { partitions } from '../gpt/table.js';
+import { loadLayout } from '../layout/load.js';
+import { planToTable, slotPartitions, type LayoutPlan, type PlannedPartition } from '../layout/plan.js';
+import type { ProgressFn } from '../progress.js';
+import { FileStorage } from '../storage.js';
+import { defaultSeed } from './gpt-image.js';
+import { defaultOsRelease, espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
+import { DEFAULT_CONSOLE_ARGS, formatCmdline } from './cmdline.js';
+import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ImageManifest, type SlotManifest } from './manifest.js';
+import { writeQemuBundle } from './qemu-bundle.js';
+import { checkUsrFits, slotHashOffset, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
+import { mksquashfsReproducible, probeUsrImage } from './usr-image.js';
+
+/** FAT cannot date anything before 1980; this is the timestamp used when SOURCE_DATE_EPOCH is unset. */
+export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
+
+export type ImageFormat = 'raw' | 'qemu_uefi';
+
+export interface BuildOptions {
+  /** A squashfs/erofs image of /usr. */
+  from?: string;
+  /** A folder holding the contents of /usr, packed with mksquashfs. */
+  fromDir?: string;
+  kernel: string;
+  initrd: string;
+  layout?: string | LayoutPlan;
+  format?: ImageFormat;
+  seed?: string;
+  /** Extra kernel command line arguments. */
+  cmdline?: string;
+  bootStyle?: BootStyle;
+  osRelease?: string;
+  output: string;
+  force?: boolean;
+  sourceDateEpoch?: number;
+  jobs?: number;
+  ukiStub?: string;
+  ovmfCode?: string;
+  ovmfVars?: string;
+  onProgress?: ProgressFn;
+}
+
+export interface BuildResult {
+  manifest: ImageManifest;
+  output: string;
+  manifestPath: string;
+}
+
+export function sourceDateEpochFromEnv(): number {
+  const v = process.env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return DEFAULT_SOURCE_DATE_EPOCH;
+  if (!/^\d+$/.test(v)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(v)}`);
+  return Math.max(Number(v), DEFAULT_SOURCE_DATE_EPOCH);
+}
+
+/** A readable VERSION_ID from the image's lib/os-release, when unsquashfs can get at it. */
+async function usrVersion(usrPath: string, fsType: string): Promise<string | undefined> {
+  if (fsType !== 'squashfs') return undefined;
+  const r = await execa('unsquashfs', ['-cat', usrPath, 'lib/os-release'], { reject: false });
+  if (r.exitCode !== 0) return undefined;
+  const m = /^VERSION_ID=["']?([^"'\n]*)["']?$/m.exec(String(r.stdout));
+  return m?.[1];
+}
+
+export function espPartition(plan: LayoutPlan): PlannedPartition {
+  const esp = plan.partitions.find((p) => p.role === 'esp');
+  if (!esp) throw new UsageError(`layout ${plan.name} has no ESP (role "esp")`);
+  return esp;
+}
+
+export async function buildImage(o: BuildOptions): Promise<BuildResult> {
+  if (!!o.from === !!o.fromDir) throw new UsageError('give exactly one of --from <squashfs> or --from-dir <dir>');
+  const format = o.format ?? 'raw';
+  const style = o.bootStyle ?? 'uki';
+  const sde = o.sourceDateEpoch ?? sourceDateEpochFromEnv();
+  const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
+  const slots = slotPartitions(plan);
+  const esp = espPartition(plan);
+
+  // Inputs first: every bad input fails before anything is written.
+  const scratch = await mkdtemp(join(tmpdir(), 'imgbuild-'));
+  try {
+    let usrPath = o.from!;
+    if (o.fromDir) {
+      usrPath = join(scratch, 'usr.squashfs');
+      await mksquashfsReproducible(o.fromDir, usrPath, sde);
+    }
+    const usr = await probeUsrImage(usrPath);
+    checkUsrFits(usr.bytes, slots.A, usrPath);
+    const kernel = await readKernel(o.kernel);
+    const initrd = await readBootInput(o.initrd, 'initrd');
+    const stub = await readUkiStub(o.ukiStub);
+    const osRelease = o.osRelease ? (await readBootInput(o.osRelease, 'os-release')).toString('utf8') : defaultOsRelease();
+    const usrSha = await sha256File(usrPath);
+    const kernelSha = sha256Buffer(kernel);
+    const initrdSha = sha256Buffer(initrd);
+    const extra = [...DEFAULT_CONSOLE_ARGS, ...(o.cmdline ?? '').split(/\s+/).filter(Boolean)];
+    const seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, extra.join(' '), style, String(sde));
+    const table = planToTable(plan, seed);
+    const partuuid = (n: number) => table.entries[n - 1].uuid;
+    const version = await usrVersion(usrPath, usr.fsType);
+
+    const buildRaw = async (imagePath: string) => {
+      const disk = await FileStorage.create(imagePath, plan.diskBytes);
+      try {
+        await writeGpt(disk, table, { protectiveMbr: true });
+      } finally {
+        await disk.close();
+      }
+      const secrets = slotVeritySecrets(seed, 'A', usrSha);
+      const v = await writeUsrToSlot({ imagePath, partition: slots.A, usrPath, usrBytes: usr.bytes, ...secrets, jobs: o.jobs, onProgress: o.onProgress });
+      const hashOffset = slotHashOffset(slots.A.sizeBytes);
+      const cmdline = formatCmdline({ slots: { A: { partuuid: partuuid(slots.A.number), rootHash: v.rootHash } }, hashOffset, extra });
+      const files = espFiles({ inputs: { kernel, initrd, stub, osRelease }, cmdline, style, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset });
+      o.onProgress?.(0, 1, 'ESP');
+      await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde });
+      o.onProgress?.(1, 1, 'ESP');
+      const slotA: SlotManifest = {
+        partition: slots.A.number,
+        label: slots.A.label,
+        partuuid: partuuid(slots.A.number),
+        rootHash: v.rootHash,
+        salt: v.salt,
+        hashOffset: v.hashOffset,
+        hashAreaSize: v.hashAreaSize,
+        dataBlocks: v.dataBlocks,
+        dataBytes: usr.bytes,
+        fsType: usr.fsType,
+        source: { name: basename(o.from ?? o.fromDir!), sha256: usrSha, bytes: usr.bytes },
+        ...(version !== undefined ? { version } : {}),
+      };
+      const manifest: ImageManifest = {
+        manifestVersion: 1,
+        tool: 'imgbuild 0.1.0',
+        format,
+        layout: plan.name,
+        seed,
+        sourceDateEpoch: sde,
+        disk: { guid: table.diskGuid, sectorSize: plan.sectorSize, totalSectors: plan.totalSectors, bytes: plan.diskBytes },
+        partitions: partitions(table).map((p) => ({
+          number: p.number,
+          label: p.name,
+          type: p.type,
+          uuid: p.uuid,
+          startLba: p.firstLba,
+          sizeBytes: (p.lastLba - p.firstLba + 1) * plan.sectorSize,
+          role: plan.partitions.find((q) => q.number === p.number)!.role,
+        })),
+        slots: { A: slotA },
+        boot: { style, espPath: ESP_BOOT_PATH, cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha, ukiSha256: sha256Buffer(files[0].data) },
+        image: { name: basename(o.output), sha256: '', bytes: plan.diskBytes },
+        history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde }],
+      };
+      o.onProgress?.(0, 1, 'sha256');
+      manifest.image.sha256 = await sha256File(imagePath);
+      return manifest;
+    };
+
+    if (format === 'raw') {
+      const manifestPath = manifestPathFor(o.output);
+      const manifest = await withAtomicOutput(o.output, !!o.force, async (tmp) => {
+        const m = await buildRaw(tmp);
+        await withAtomicOutput(manifestPath, true, (mtmp) => fsp.writeFile(mtmp, encodeManifest(m)));
+        return m;
+      });
+      return { manifest, output: o.output, manifestPath };
+    }
+
+    // qemu_uefi: a folder; the raw image is built in scratch space and converted.
+    const name = basename(o.output);
+    let manifestPath = '';
+    const manifest = await withAtomicOutput(o.output, !!o.force, async (tmpDir) => {
+      await fsp.mkdir(tmpDir);
+      const raw = join(scratch, `${name}.raw`);
+      const m = await buildRaw(raw);
+      o.onProgress?.(0, 1, 'qcow2');
+      const p = await writeQemuBundle(raw, tmpDir, name, { ovmfCode: o.ovmfCode, ovmfVars: o.ovmfVars });
+      await rm(raw, { force: true });
+      m.image = { name: `${name}.raw`, sha256: m.image.sha256, bytes: m.image.bytes, qcow2: { name: basename(p.qcow2), sha256: await sha256File(p.qcow2) } };
+      await fsp.writeFile(p.manifest, encodeManifest(m));
+      manifestPath = join(o.output, basename(p.manifest));
+      return m;
+    });
+    return { manifest, output: o.output, manifestPath };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Writes a /usr image into a slot partition and its dm-verity hash area after it, the Flatcar way:
+ * data at the partition start, superblock and tree at a hash offset fixed by the layout (the largest
+ * data area whose tree still fits), so the offset never moves between builds and updates.
+ */
+import { createReadStream } from 'node:fs';
+import { InputError } from '../errors.js';
+import { deriveBytes, deriveUuid } from '../guid.js';
+import type { PlannedPartition, Slot } from '../layout/plan.js';
+import type { ProgressFn } from '../progress.js';
+import { FileStorage } from '../storage.js';
+import { DEFAULT_VERITY_PARAMS, maxDataBlocks, verityGeometry } from '../verity/geometry.js';
+import { formatVerity } from '../verity/index.js';
+
+const BLOCK = DEFAULT_VERITY_PARAMS.dataBlockSize;
+
+/** Bytes from a slot partition's start to its verity superblock. */
+export function slotHashOffset(partitionBytes: number): number {
+  return maxDataBlocks(partitionBytes) * BLOCK;
+}
+
+/** Throws a one-line error saying by how much `usrBytes` is too large for the slot. */
+export function checkUsrFits(usrBytes: number, partition: Pick<PlannedPartition, 'label' | 'sizeBytes'>, file: string): void {
+  const room = slotHashOffset(partition.sizeBytes);
+  const need = Math.ceil(usrBytes / BLOCK) * BLOCK;
+  if (need > room) {
+    throw new InputError(`too large for ${partition.label} by ${need - room} bytes (${need} bytes of data; the slot holds ${room} besides its hash tree)`, { file });
+  }
+}
+
+export interface SlotWriteResult {
+  rootHash: string;
+  salt: string;
+  hashOffset: number;
+  hashAreaSize: number;
+  dataBlocks: number;
+}
+
+/** The verity salt and superblock UUID of a slot, derived from the seed so builds are reproducible. */
+export function slotVeritySecrets(seed: string, slot: Slot, usrSha256: string): { salt: Buffer; uuid: string } {
+  const label = `verity-salt:${slot}:${usrSha256}`;
+  return { salt: deriveBytes(seed, label, 32), uuid: deriveUuid(seed, `verity-uuid:${slot}:${usrSha256}`) };
+}
+
+export async function writeUsrToSlot(opts: {
+  imagePath: string;
+  partition: Pick<PlannedPartition, 'label' | 'offsetBytes' | 'sizeBytes'>;
+  usrPath: string;
+  usrBytes: number;
+  salt: Buffer;
+  uuid: string;
+  jobs?: number;
+  onProgress?: ProgressFn;
+}): Promise<SlotWriteResult> {
+  const { partition, usrBytes } = opts;
+  checkUsrFits(usrBytes, partition, opts.usrPath);
+  const hashOffset = slotHashOffset(partition.sizeBytes);
+  const dataBlocks = Math.ceil(usrBytes / BLOCK);
+  const geometry = verityGeometry(dataBlocks);
+  if (hashOffset + geometry.hashAreaSize > partition.sizeBytes) throw new InputError(`hash area does not fit ${partition.label}`, { file: opts.usrPath });
+
+  const disk = await FileStorage.open(opts.imagePath, true);
+  try {
+    let at = 0;
+    for await (const chunk of createReadStream(opts.usrPath, { highWaterMark: 8 << 20 })) {
+      const buf = chunk as Buffer;
+      await disk.writeAt(partition.offsetBytes + at, buf);
+      at += buf.length;
+      opts.onProgress?.(at, usrBytes, 'copy /usr');
+    }
+    if (at !== usrBytes) throw new InputError(`changed while being read (${at} of ${usrBytes} bytes)`, { file: opts.usrPath });
+    // The tail of the last block may hold a previous occupant's bytes: verity covers it, so zero it.
+    const tail = dataBlocks * BLOCK - usrBytes;
+    if (tail > 0) await disk.writeAt(partition.offsetBytes + usrBytes, Buffer.alloc(tail));
+    await disk.sync();
+  } finally {
+    await disk.close();
+  }
+  const r = await formatVerity({
+    dataPath: opts.imagePath,
+    dataOffset: partition.offsetBytes,
+    dataBlocks,
+    hashPath: opts.imagePath,
+    hashOffset: partition.offsetBytes + hashOffset,
+    salt: opts.salt,
+    uuid: opts.uuid,
+    jobs: opts.jobs,
+    onProgress: opts.onProgress ? (d, t) => opts.onProgress!(d, t, 'verity') : undefined,
+  });
+  return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks };
+}

@@ -1,0 +1,151 @@
+/**
+ * `imgbuild update`: the offline updater. Writes a new /usr into the inactive slot and marks it to be
+ * tried once. Order of writes, so an interruption at any point leaves the previous slot bootable and
+ * next:
+ *   1. clear the inactive slot's bits (it can no longer be chosen while it is half-written);
+ *   2. write the /usr image and its verity hash area into the slot;
+ *   3. rewrite the UKI on the ESP with both slots' root hashes (the active slot's is unchanged);
+ *   4. the flip: `upgrade` the slot (successful 0, tries 1, prioritized), one crash-safe GPT write.
+ * A qemu_uefi bundle is converted to raw beside its qcow2, updated, and converted back; the new qcow2
+ * replaces the old one by rename, so the bundle is never half-updated.
+ */
+import { promises as fsp } from 'node:fs';
+import { basename } from 'node:path';
+import { trackTemporary, tempPathFor } from '../atomic.js';
+import { ESP_BOOT_PATH, readEspFile, readUki, replaceEspFiles } from '../boot/index.js';
+import { InputError } from '../errors.js';
+import { readGpt } from '../gpt/io.js';
+import { partitions, type GptTable } from '../gpt/table.js';
+import type { ProgressFn } from '../progress.js';
+import { applySlotTransition, inactiveSlot, setSlotBits, slotStatus, upgrade, type SlotStatus } from '../slot/index.js';
+import { FileStorage } from '../storage.js';
+import type { Slot } from '../layout/plan.js';
+import { espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
+import { formatCmdline, parseCmdline } from './cmdline.js';
+import { encodeManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
+import { convertImage, findBundle } from './qemu-bundle.js';
+import { slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
+import { probeUsrImage } from './usr-image.js';
+import { sourceDateEpochFromEnv } from './build.js';
+
+export interface UpdateOptions {
+  /** A raw image, or a qemu_uefi bundle folder. */
+  image: string;
+  from: string;
+  kernel?: string;
+  initrd?: string;
+  ukiStub?: string;
+  jobs?: number;
+  onProgress?: ProgressFn;
+}
+
+export interface UpdateResult {
+  slot: Slot;
+  rootHash: string;
+  before: SlotStatus;
+  after: SlotStatus;
+  manifest: ImageManifest;
+  manifestPath: string;
+}
+
+async function readTable(imagePath: string): Promise<GptTable> {
+  const s = await FileStorage.open(imagePath);
+  try {
+    return (await readGpt(s)).table;
+  } finally {
+    await s.close();
+  }
+}
+
+export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
+  const st = await fsp.stat(o.image).catch(() => {
+    throw new InputError('no such image', { file: o.image });
+  });
+  if (!st.isDirectory()) return updateRaw(o, o.image, manifestPathFor(o.image));
+
+  const bundle = await findBundle(o.image);
+  const raw = tempPathFor(bundle.qcow2) + '.raw';
+  const qcow2 = tempPathFor(bundle.qcow2);
+  const untrackRaw = trackTemporary(raw);
+  const untrackQcow2 = trackTemporary(qcow2);
+  try {
+    await convertImage(bundle.qcow2, 'qcow2', raw, 'raw');
+    const r = await updateRaw(o, raw, bundle.manifest, basename(bundle.qcow2));
+    await convertImage(raw, 'raw', qcow2, 'qcow2');
+    r.manifest.image.qcow2 = { name: basename(bundle.qcow2), sha256: await sha256File(qcow2) };
+    await fsp.rename(qcow2, bundle.qcow2);
+    await fsp.writeFile(bundle.manifest, encodeManifest(r.manifest));
+    return r;
+  } finally {
+    await fsp.rm(raw, { force: true });
+    await fsp.rm(qcow2, { force: true });
+    untrackRaw();
+    untrackQcow2();
+  }
+}
+
+async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: string, displayName = basename(imagePath)): Promise<UpdateResult> {
+  const manifest = await readManifest(manifestPath);
+  const usr = await probeUsrImage(o.from);
+  const table = await readTable(imagePath);
+  const before = slotStatus(table);
+  const slot = inactiveSlot(table);
+  const slotNumber = before.slots.find((s) => s.slot === slot)!.number;
+  const part = partitions(table).find((p) => p.number === slotNumber)!;
+  const partition = { label: part.name, offsetBytes: part.firstLba * table.sectorSize, sizeBytes: (part.lastLba - part.firstLba + 1) * table.sectorSize };
+  const esp = manifest.partitions.find((p) => p.role === 'esp');
+  if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
+  const espOffset = esp.startLba * table.sectorSize;
+
+  // Everything that can fail on bad input is read before the first write.
+  const uki = readUki(await readEspFile(imagePath, espOffset, ESP_BOOT_PATH));
+  const kernel = o.kernel ? await readKernel(o.kernel) : uki.sections['.linux'];
+  const initrd = o.initrd ? await readBootInput(o.initrd, 'initrd') : uki.sections['.initrd'];
+  if (!kernel || !initrd) throw new InputError('the UKI on the ESP lacks .linux or .initrd; pass --kernel and --initrd', { file: imagePath });
+  const stub = await readUkiStub(o.ukiStub);
+  const usrSha = await sha256File(o.from);
+
+  // 1. The slot about to be overwritten must not be chosen while it is half-written.
+  await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
+  // 2. Data and hash tree.
+  const secrets = slotVeritySecrets(manifest.seed, slot, usrSha);
+  const v = await writeUsrToSlot({ imagePath, partition, usrPath: o.from, usrBytes: usr.bytes, ...secrets, jobs: o.jobs, onProgress: o.onProgress });
+  // 3. The command line now carries the new slot's hash; the active slot's stays as it was.
+  const cmd = parseCmdline(uki.cmdline);
+  cmd.slots[slot] = { partuuid: part.uuid, rootHash: v.rootHash };
+  cmd.hashOffset = v.hashOffset;
+  const cmdline = formatCmdline(cmd);
+  const hashes: Partial<Record<Slot, string>> = {};
+  for (const s of ['A', 'B'] as Slot[]) if (cmd.slots[s]) hashes[s] = cmd.slots[s]!.rootHash;
+  const files = espFiles({
+    inputs: { kernel, initrd, stub, osRelease: uki.osRelease ?? '' },
+    cmdline,
+    style: manifest.boot.style as BootStyle,
+    slotHashes: hashes,
+    cmdlineExtra: cmd.extra.join(' '),
+    hashOffset: v.hashOffset,
+  });
+  await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
+  // 4. The flip, last.
+  const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
+
+  manifest.slots[slot] = {
+    partition: part.number,
+    label: part.name,
+    partuuid: part.uuid,
+    rootHash: v.rootHash,
+    salt: v.salt,
+    hashOffset: v.hashOffset,
+    hashAreaSize: v.hashAreaSize,
+    dataBlocks: v.dataBlocks,
+    dataBytes: usr.bytes,
+    fsType: usr.fsType,
+    source: { name: basename(o.from), sha256: usrSha, bytes: usr.bytes },
+  };
+  manifest.boot = { ...manifest.boot, cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ukiSha256: sha256Buffer(files[0].data) };
+  manifest.image = { ...manifest.image, name: manifest.image.name ?? displayName, sha256: await sha256File(imagePath) };
+  manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
+  await fsp.writeFile(manifestPath + '.tmp', encodeManifest(manifest));
+  await fsp.rename(manifestPath + '.tmp', manifestPath);
+  return { slot, rootHash: v.rootHash, before, after: flip.after, manifest, manifestPath };
+}
