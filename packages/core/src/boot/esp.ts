@@ -20,8 +20,8 @@
  * 65525 clusters even with 512-byte clusters, and firmware (and mtools) would read it as FAT16. The
  * cluster size is chosen by sectorsPerCluster(), not left to mkfs.vfat (see there).
  *
- * Paths are relative, '/'-separated (e.g. ESP_BOOT_PATH); FAT is case-insensitive, so two paths that
- * differ only in case are refused. `replaceEspFiles` is not atomic (mcopy -o deletes then writes): a
+ * Paths are relative, '/'-separated printable ASCII (e.g. ESP_BOOT_PATH); FAT is case-insensitive, so
+ * two paths that differ only in case are refused. `replaceEspFiles` is not atomic (mcopy -o deletes then writes): a
  * crash in the middle can leave a file missing.
  */
 import { createHash } from 'node:crypto';
@@ -83,7 +83,9 @@ function checkPath(p: string): string[] {
     if (c === '' || c === '.' || c === '..') throw bad('empty, "." or ".." component');
     if (c.length > 255) throw bad('component longer than 255 characters');
     // FAT forbids "*/:<>?\| and control characters; [ and ] are refused too because mtools globs them.
-    if (/[\x00-\x1f"*:<>?\\|[\]]/.test(c)) throw bad('character not allowed on FAT (or globbed by mtools)');
+    // Printable ASCII only (long names of other characters would depend on mtools' locale); FAT forbids
+    // "*/:<>?\| ; [ and ] are refused too because mtools globs them.
+    if (/[^\x20-\x7e]|["*:<>?\\|[\]]/.test(c)) throw bad('only printable ASCII, without "*:<>?\\|[] (FAT and mtools)');
     if (/[. ]$/.test(c)) throw bad('component ends with "." or " "');
   }
   return parts;
@@ -137,8 +139,12 @@ export function sectorsPerCluster(sizeBytes: number): number {
 
 // --- tools --------------------------------------------------------------------------------------------
 
+/**
+ * The whole environment of every tool run (the caller's is not inherited: MTOOLS_* variables such as
+ * MTOOLS_NO_VFAT or MTOOLS_DOTTED_DIR would change what is written or how mdir prints).
+ */
 function toolEnv(sourceDateEpoch?: number): Record<string, string> {
-  const env: Record<string, string> = { MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', LC_ALL: 'C', MTOOLSRC: '/dev/null' };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', LC_ALL: 'C', MTOOLSRC: '/dev/null' };
   if (sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(sourceDateEpoch);
   return env;
 }
@@ -150,7 +156,7 @@ interface RunResult {
 
 /** Runs a tool; throws a one-line ToolError naming the image on failure (or when it is not installed). */
 async function run(cmd: string, args: string[], image: string, env: Record<string, string>, pkg: string): Promise<RunResult> {
-  const r = await execa(cmd, args, { env, reject: false, encoding: 'buffer', stdin: 'ignore', stripFinalNewline: false });
+  const r = await execa(cmd, args, { env, extendEnv: false, reject: false, encoding: 'buffer', stdin: 'ignore', stripFinalNewline: false });
   const stderr = Buffer.from(r.stderr).toString('utf8');
   if ((r as { code?: string }).code === 'ENOENT') throw new ToolError(`${cmd} not found (install ${pkg})`, { file: image });
   if (r.exitCode !== 0) {
@@ -160,7 +166,11 @@ async function run(cmd: string, args: string[], image: string, env: Record<strin
   return { stdout: Buffer.from(r.stdout), stderr };
 }
 
-const mtools = (image: string, offsetBytes: number) => `${image}@@${offsetBytes}`;
+/** mtools' `image@@offset` drive syntax; an image path containing "@@" would be ambiguous. */
+function mtools(image: string, offsetBytes: number): string {
+  if (image.includes('@@')) throw new InputError('image path contains "@@", which mtools cannot take', { file: image });
+  return `${image}@@${offsetBytes}`;
+}
 
 /** Zeroes [offset, offset+size) of the image, writing only chunks that are not already zero. */
 async function zeroRange(image: string, offsetBytes: number, sizeBytes: number): Promise<void> {
@@ -224,6 +234,7 @@ export async function makeEsp(opts: MakeEspOptions): Promise<void> {
   if (!/^[A-Z0-9 _-]{1,11}$/.test(label)) throw new InputError(`FAT label ${JSON.stringify(label)}: 1..11 characters of A-Z 0-9 space _ -`);
   checkEpoch(sourceDateEpoch);
   const { files, dirs } = checkFiles(opts.files);
+  mtools(image, offsetBytes); // refuses an image path mtools cannot take, before anything is written
   let size: number;
   try {
     size = (await fsp.stat(image)).size;
