@@ -145,6 +145,34 @@ describe.skipIf(!haveStub)('UKI judged by binutils', () => {
     expect(t.split('\n').slice(2)).toEqual(s.split('\n').slice(2));
   });
 
+  it('readUki reads a UKI made the classic way, by objcopy --add-section (what the updater may find on old images)', async () => {
+    const put = (name: string, data: Buffer) => {
+      const f = join(dir, `in${name}`);
+      writeFileSync(f, data);
+      return f;
+    };
+    const osrel = put('.osrel', Buffer.from('ID=objcopy\n'));
+    const cmd = put('.cmdline', Buffer.from(cmdline + '\0'));
+    const lin = put('.linux', kernel);
+    const ird = put('.initrd', initrd);
+    const out = join(dir, 'objcopy.efi');
+    await tool('objcopy', [
+      '--add-section', `.osrel=${osrel}`, '--change-section-vma', '.osrel=0x20000',
+      '--add-section', `.cmdline=${cmd}`, '--change-section-vma', '.cmdline=0x30000',
+      '--add-section', `.linux=${lin}`, '--change-section-vma', '.linux=0x2000000',
+      '--add-section', `.initrd=${ird}`, '--change-section-vma', '.initrd=0x3000000',
+      DEFAULT_UKI_STUB, out,
+    ]);
+    const r = readUki(readFileSync(out));
+    expect(r.cmdline).toBe(cmdline); // the trailing NUL objcopy users often add is dropped
+    expect(r.osRelease).toBe('ID=objcopy\n');
+    expect(r.kernel.subarray(0, kernel.length).equals(kernel)).toBe(true);
+    expect(r.initrd.subarray(0, initrd.length).equals(initrd)).toBe(true);
+    // objcopy records the exact sizes too.
+    expect(r.kernel.length).toBe(kernel.length);
+    expect(r.initrd.length).toBe(initrd.length);
+  });
+
   it('objcopy can itself read and rewrite the UKI (it is a well-formed PE)', async () => {
     const out = join(dir, 'rewritten.efi');
     await tool('objcopy', [file, out]);
