@@ -13,7 +13,7 @@ import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
 import { trackTemporary, tempPathFor } from '../atomic.js';
 import { ESP_BOOT_PATH, readEspFile, readUki, replaceEspFiles } from '../boot/index.js';
-import { InputError } from '../errors.js';
+import { InputError, SlotError } from '../errors.js';
 import { readGpt } from '../gpt/io.js';
 import { partitions, type GptTable } from '../gpt/table.js';
 import type { ProgressFn } from '../progress.js';
@@ -70,7 +70,7 @@ export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
   const untrackQcow2 = trackTemporary(qcow2);
   try {
     await convertImage(bundle.qcow2, 'qcow2', raw, 'raw');
-    const r = await updateRaw(o, raw, bundle.manifest, basename(bundle.qcow2));
+    const r = await updateRaw(o, raw, bundle.manifest);
     await convertImage(raw, 'raw', qcow2, 'qcow2');
     r.manifest.image.qcow2 = { name: basename(bundle.qcow2), sha256: await sha256File(qcow2) };
     await fsp.rename(qcow2, bundle.qcow2);
@@ -84,12 +84,20 @@ export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
   }
 }
 
-async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: string, displayName = basename(imagePath)): Promise<UpdateResult> {
+async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: string, displayName = o.image): Promise<UpdateResult> {
   const manifest = await readManifest(manifestPath);
   const usr = await probeUsrImage(o.from);
   const table = await readTable(imagePath);
   const before = slotStatus(table);
   const slot = inactiveSlot(table);
+  const active = before.slots.find((s) => s.slot === before.next)!;
+  if (!active.successful) {
+    // Overwriting the other slot now would destroy the only slot known to boot.
+    throw new SlotError(
+      `slot ${active.slot} holds an update that has not booted successfully yet (priority ${active.priority}, tries ${active.tries}, successful 0); boot it first, or run imgbuild slot cancel-upgrade`,
+      { file: displayName },
+    );
+  }
   const slotNumber = before.slots.find((s) => s.slot === slot)!.number;
   const part = partitions(table).find((p) => p.number === slotNumber)!;
   const partition = { label: part.name, offsetBytes: part.firstLba * table.sectorSize, sizeBytes: (part.lastLba - part.firstLba + 1) * table.sectorSize };
@@ -143,7 +151,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     source: { name: basename(o.from), sha256: usrSha, bytes: usr.bytes },
   };
   manifest.boot = { ...manifest.boot, cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ukiSha256: sha256Buffer(files[0].data) };
-  manifest.image = { ...manifest.image, name: manifest.image.name ?? displayName, sha256: await sha256File(imagePath) };
+  manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
   await fsp.writeFile(manifestPath + '.tmp', encodeManifest(manifest));
   await fsp.rename(manifestPath + '.tmp', manifestPath);

@@ -1,0 +1,193 @@
+/** `imgbuild update`: the inactive slot gets the new /usr, the command line both hashes, the flip last. */
+import { describe, expect, it, beforeAll } from 'vitest';
+import { execa } from 'execa';
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { imgbuild, ROOT, tempDir, tool, CLI } from './helpers.js';
+
+const dir = tempDir('imgbuild-update-');
+const kernel = join(dir, 'vmlinuz');
+const kernel2 = join(dir, 'vmlinuz-2');
+const initrd = join(dir, 'initrd.img');
+const env = { SOURCE_DATE_EPOCH: '1700000000' };
+const usr = (v: string) => join(dir, `usr-${v}.squashfs`);
+
+function fakeBzImage(): Buffer {
+  const k = randomBytes(200_000);
+  k.writeUInt16LE(0xaa55, 0x1fe);
+  k.write('HdrS', 0x202, 'latin1');
+  return k;
+}
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const manifest = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
+
+async function makeUsr(version: string): Promise<void> {
+  const tree = join(dir, `tree-${version}`);
+  cpSync(join(ROOT, 'examples/usr'), tree, { recursive: true });
+  writeFileSync(join(tree, 'lib/os-release'), `ID=imgbuild-example\nVERSION_ID=${version}\n`);
+  writeFileSync(join(tree, 'share/imgbuild-example/version'), version.repeat(5000));
+  await tool('mksquashfs', [tree, usr(version), '-noappend', '-all-root', '-quiet', '-mkfs-time', '1700000000', '-all-time', '1700000000']);
+}
+
+async function status(img: string) {
+  const r = await imgbuild(['slot', 'status', img, '--json']);
+  expect(r.exitCode, String(r.stderr)).toBe(0);
+  return JSON.parse(String(r.stdout)) as { next: string; slots: Array<{ slot: string; priority: number; tries: number; successful: boolean; canBoot: boolean; number: number }> };
+}
+
+async function uki(img: string, espOffset: number): Promise<{ cmdline: string; linux: Buffer }> {
+  const out = join(dir, `uki-${Math.random().toString(16).slice(2)}`);
+  await tool('mcopy', ['-n', '-i', `${img}@@${espOffset}`, '::EFI/BOOT/BOOTX64.EFI', out], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  await tool('objcopy', ['-O', 'binary', '--only-section=.cmdline', out, `${out}.cmd`]);
+  await tool('objcopy', ['-O', 'binary', '--only-section=.linux', out, `${out}.linux`]);
+  return { cmdline: readFileSync(`${out}.cmd`, 'utf8').replace(/\0+$/, ''), linux: readFileSync(`${out}.linux`) };
+}
+
+async function veritysetupVerifies(img: string, m: any, slot: 'A' | 'B'): Promise<boolean> {
+  const p = m.partitions.find((x: any) => x.number === m.slots[slot].partition);
+  const part = join(dir, `slot-${slot}.part`);
+  await tool('dd', [`if=${img}`, `of=${part}`, 'bs=1M', `skip=${p.startLba * 512}`, `count=${p.sizeBytes}`, 'iflag=skip_bytes,count_bytes', 'status=none']);
+  const r = await tool('veritysetup', ['verify', part, part, m.slots[slot].rootHash, `--hash-offset=${m.slots[slot].hashOffset}`], { reject: false });
+  return r.exitCode === 0;
+}
+
+beforeAll(async () => {
+  writeFileSync(kernel, fakeBzImage());
+  writeFileSync(kernel2, fakeBzImage());
+  writeFileSync(initrd, randomBytes(50_000));
+  await Promise.all(['1', '2', '3'].map(makeUsr));
+});
+
+describe('update of a raw image', () => {
+  const img = join(dir, 'disk.raw');
+  let m1: any;
+
+  beforeAll(async () => {
+    const r = await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--seed', 'u', '-o', img], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    m1 = manifest(`${img}.manifest.json`);
+  });
+
+  it('writes v2 into B, keeps A, and makes B next with one try', async () => {
+    const r = await imgbuild(['update', img, '--from', usr('2'), '--json'], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(JSON.parse(String(r.stdout)).slot).toBe('B');
+    const st = await status(img);
+    expect(st.next).toBe('B');
+    expect(st.slots.find((s) => s.slot === 'B')).toMatchObject({ priority: 2, tries: 1, successful: false, canBoot: true });
+    expect(st.slots.find((s) => s.slot === 'A')).toMatchObject({ priority: 1, successful: true, canBoot: true });
+    const cg = async (n: number, f: string) => String((await tool('cgpt', ['show', '-i', String(n), f, img])).stdout).trim();
+    expect([await cg(4, '-P'), await cg(4, '-T'), await cg(4, '-S')]).toEqual(['2', '1', '0']);
+    expect(String((await tool('sgdisk', ['-v', img])).stdout)).toMatch(/No problems found/);
+  });
+
+  it('records B in the manifest; veritysetup accepts both slots with their hashes', async () => {
+    const m = manifest(`${img}.manifest.json`);
+    expect(m.slots.A.rootHash).toBe(m1.slots.A.rootHash);
+    expect(m.slots.B.rootHash).not.toBe(m.slots.A.rootHash);
+    expect(m.slots.B.source.sha256).toBe(sha256(readFileSync(usr('2'))));
+    expect(m.history.map((h: any) => `${h.action}:${h.slot}`)).toEqual(['build:A', 'update:B']);
+    expect(await veritysetupVerifies(img, m, 'A')).toBe(true);
+    expect(await veritysetupVerifies(img, m, 'B')).toBe(true);
+    expect(m.image.sha256).toBe(sha256(readFileSync(img)));
+  });
+
+  it("puts both slots' hashes on the UKI's command line and keeps the kernel", async () => {
+    const m = manifest(`${img}.manifest.json`);
+    const esp = m.partitions.find((p: any) => p.role === 'esp');
+    const u = await uki(img, esp.startLba * 512);
+    expect(u.cmdline).toBe(m.boot.cmdline);
+    expect(u.cmdline).toContain(`verity.usrhash.A=${m.slots.A.rootHash}`);
+    expect(u.cmdline).toContain(`verity.usrhash.B=${m.slots.B.rootHash}`);
+    expect(u.cmdline).toContain(`verity.usr.B=PARTUUID=${m.slots.B.partuuid}`);
+    expect(u.cmdline).not.toMatch(/verity\.usrhash=/);
+    expect(sha256(u.linux)).toBe(m1.boot.kernelSha256);
+  });
+
+  it('refuses to overwrite the only good slot while an update is pending', async () => {
+    const before = readFileSync(img);
+    const r = await imgbuild(['update', img, '--from', usr('3')], { env });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/has not booted successfully yet/);
+    expect(readFileSync(img).equals(before)).toBe(true);
+  });
+
+  it('after B is marked good, the next update goes to A, with a new kernel when given', async () => {
+    expect((await imgbuild(['slot', 'next', img])).exitCode).toBe(0);
+    expect((await imgbuild(['slot', 'mark-successful', img, 'B'])).exitCode).toBe(0);
+    const r = await imgbuild(['update', img, '--from', usr('3'), '--kernel', kernel2], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const st = await status(img);
+    expect(st.next).toBe('A');
+    expect(st.slots.find((s) => s.slot === 'A')).toMatchObject({ priority: 2, tries: 1, successful: false });
+    const m = manifest(`${img}.manifest.json`);
+    const esp = m.partitions.find((p: any) => p.role === 'esp');
+    expect(sha256((await uki(img, esp.startLba * 512)).linux)).toBe(sha256(readFileSync(kernel2)));
+    expect(await veritysetupVerifies(img, m, 'A')).toBe(true);
+    expect(m.slots.A.source.sha256).toBe(sha256(readFileSync(usr('3'))));
+  });
+
+  it('a bad input changes nothing', async () => {
+    const fresh = join(dir, 'bad-input.raw');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '-o', fresh], { env })).exitCode).toBe(0);
+    const before = readFileSync(fresh);
+    const r = await imgbuild(['update', fresh, '--from', kernel], { env });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr).trim().split('\n')).toHaveLength(1);
+    expect(String(r.stderr)).toMatch(/vmlinuz: not a squashfs/);
+    expect(readFileSync(fresh).equals(before)).toBe(true);
+  });
+});
+
+describe('an interrupted update', () => {
+  it('leaves slot A bootable and next, wherever it is cut (SIGKILL at several points)', async () => {
+    const base = join(dir, 'cut-base.raw');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--seed', 'cut', '-o', base], { env })).exitCode).toBe(0);
+    const m = manifest(`${base}.manifest.json`);
+    let cutBeforeFlip = 0;
+    for (const delayMs of [150, 300, 450, 600, 800, 1100, 1500, 3000]) {
+      const img = join(dir, `cut-${delayMs}.raw`);
+      copyFileSync(base, img);
+      copyFileSync(`${base}.manifest.json`, `${img}.manifest.json`);
+      const child = execa('node', [CLI, 'update', img, '--from', usr('2')], { env, reject: false });
+      await new Promise((r) => setTimeout(r, delayMs));
+      child.kill('SIGKILL');
+      await child;
+      const st = await status(img);
+      expect(st.slots.find((s) => s.slot === 'A')!.canBoot).toBe(true);
+      expect(await veritysetupVerifies(img, m, 'A')).toBe(true);
+      if (st.next === 'A') cutBeforeFlip++;
+      else {
+        // The flip happened, so everything before it is complete: B verifies with the hash on the UKI.
+        expect(st.next).toBe('B');
+        const esp = m.partitions.find((p: any) => p.role === 'esp');
+        const hashB = /verity\.usrhash\.B=([0-9a-f]+)/.exec((await uki(img, esp.startLba * 512)).cmdline)![1];
+        const withB = { ...m, slots: { ...m.slots, B: { ...m.slots.A, partition: m.partitions.find((p: any) => p.label === 'USR-B').number, rootHash: hashB } } };
+        expect(await veritysetupVerifies(img, withB, 'B')).toBe(true);
+      }
+      expect(String((await tool('sgdisk', ['-v', img])).stdout)).toMatch(/No problems found/);
+    }
+    expect(cutBeforeFlip).toBeGreaterThan(0);
+  });
+});
+
+describe('update of a qemu_uefi bundle', () => {
+  it('updates the qcow2 in place (convert, update, convert back, rename)', async () => {
+    const out = join(dir, 'vm');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--format', 'qemu_uefi', '-o', out], { env })).exitCode).toBe(0);
+    const r = await imgbuild(['update', out, '--from', usr('2')], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const q = join(out, 'vm.qcow2');
+    expect((await tool('qemu-img', ['check', q], { reject: false })).exitCode).toBe(0);
+    const raw = join(dir, 'vm-back.raw');
+    await tool('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', q, raw]);
+    const st = await status(raw);
+    expect(st.next).toBe('B');
+    const m = manifest(join(out, 'vm.manifest.json'));
+    expect(m.image.sha256).toBe(sha256(readFileSync(raw)));
+    expect(m.image.qcow2.sha256).toBe(sha256(readFileSync(q)));
+    expect(await veritysetupVerifies(raw, m, 'B')).toBe(true);
+  });
+});
+
