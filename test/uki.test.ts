@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { buildUki, decodePe, DEFAULT_UKI_STUB, ESP_BOOT_PATH, makeEsp, readEspFile, readUki } from '../packages/core/src/boot/index.js';
+import { buildUki, decodePe, DEFAULT_UKI_STUB, ESP_BOOT_PATH, makeEsp, readEspFile, readUki, replaceEspFiles } from '../packages/core/src/boot/index.js';
 import { ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-uki-');
@@ -180,36 +180,52 @@ describe.skipIf(!haveStub)('UKI judged by binutils', () => {
   });
 });
 
+/** Boots the disk under OVMF (fresh variables) and returns the /init line and the time to qemu's exit. */
+async function boot(disk: string): Promise<{ line: string | undefined; seconds: number; log: string; timedOut: boolean }> {
+  const vars = join(dir, 'vars.fd');
+  copyFileSync(OVMF_VARS, vars);
+  const t0 = Date.now();
+  const r = await execa(
+    'qemu-system-x86_64',
+    ['-machine', 'q35,accel=tcg', '-m', '512', '-nic', 'none', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
+      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`,
+      '-drive', `file=${disk},format=raw,if=virtio`],
+    { reject: false, timeout: 300_000, stdin: 'ignore', all: true },
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  const log = String(r.all);
+  const line = log.split(/\r?\n/).find((l) => l.startsWith('UKI-OK '))?.trim();
+  console.log(`UKI boot under TCG: ${seconds.toFixed(1)} s to qemu exit (exit code ${r.exitCode})`);
+  return { line, seconds, log, timedOut: Boolean(r.timedOut) };
+}
+
 describe.skipIf(!haveStub || !haveQemu)('UKI boots under OVMF as EFI/BOOT/BOOTX64.EFI', () => {
+  const ESP_OFF = 2048 * 512;
+  const disk = join(dir, 'boot.img');
+
   it('reaches the busybox /init, which prints the embedded command line', { timeout: 900_000 }, async () => {
     const kernel = readFileSync(await findKernel());
-    const marker = `imgbuild.uki=${Date.now().toString(36)}`;
-    const cmdline = `console=ttyS0,115200 panic=-1 ${marker}`;
+    const cmdline = `console=ttyS0,115200 panic=-1 imgbuild.uki=first-${Date.now().toString(36)}`;
     const uki = buildUki({ stub: readFileSync(DEFAULT_UKI_STUB), kernel, initrd: busyboxInitramfs(), cmdline });
 
-    const disk = join(dir, 'boot.img');
     writeFileSync(disk, Buffer.alloc(0));
     await tool('truncate', ['-s', '80M', disk]);
     await tool('sgdisk', ['-n', '1:2048:+64M', '-t', '1:ef00', '-c', '1:EFI-SYSTEM', disk]);
-    await makeEsp({ image: disk, offsetBytes: 2048 * 512, sizeBytes: 64 * 1024 * 1024, volumeId: 0x1b00c0de, files: [{ path: ESP_BOOT_PATH, data: uki }], sourceDateEpoch: 1700000000 });
-    expect((await readEspFile(disk, 2048 * 512, ESP_BOOT_PATH)).equals(uki)).toBe(true);
+    await makeEsp({ image: disk, offsetBytes: ESP_OFF, sizeBytes: 64 * 1024 * 1024, volumeId: 0x1b00c0de, files: [{ path: ESP_BOOT_PATH, data: uki }], sourceDateEpoch: 1700000000 });
+    expect((await readEspFile(disk, ESP_OFF, ESP_BOOT_PATH)).equals(uki)).toBe(true);
 
-    const vars = join(dir, 'vars.fd');
-    copyFileSync(OVMF_VARS, vars);
-    const t0 = Date.now();
-    const r = await execa(
-      'qemu-system-x86_64',
-      ['-machine', 'q35,accel=tcg', '-m', '512', '-nic', 'none', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
-        '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`,
-        '-drive', `file=${disk},format=raw,if=virtio`],
-      { reject: false, timeout: 300_000, stdin: 'ignore', all: true },
-    );
-    const seconds = (Date.now() - t0) / 1000;
-    const log = String(r.all);
-    const line = log.split(/\r?\n/).find((l) => l.startsWith('UKI-OK '));
-    console.log(`UKI boot under TCG: ${seconds.toFixed(1)} s to qemu exit (exit code ${r.exitCode})`);
-    expect(line, log.slice(-3000)).toBeDefined();
-    expect(line!.trim()).toBe(`UKI-OK ${cmdline}`);
+    const r = await boot(disk);
+    expect(r.line, r.log.slice(-3000)).toBe(`UKI-OK ${cmdline}`);
     expect(r.timedOut).toBe(false);
+  });
+
+  it('the updater\'s round trip boots: readUki from the ESP, new command line, buildUki, replaceEspFiles', { timeout: 900_000 }, async () => {
+    const old = readUki(await readEspFile(disk, ESP_OFF, ESP_BOOT_PATH));
+    const cmdline = `${old.cmdline.replace(/imgbuild\.uki=\S+/, '')}imgbuild.uki=second-${Date.now().toString(36)}`;
+    const uki = buildUki({ stub: readFileSync(DEFAULT_UKI_STUB), kernel: old.kernel, initrd: old.initrd, cmdline, osRelease: old.osRelease });
+    await replaceEspFiles(disk, ESP_OFF, [{ path: ESP_BOOT_PATH, data: uki }], 1700000000);
+    const r = await boot(disk);
+    expect(r.line, r.log.slice(-3000)).toBe(`UKI-OK ${cmdline}`);
+    expect((await tool('sgdisk', ['-v', disk])).stdout).toMatch(/No problems found/);
   });
 });
