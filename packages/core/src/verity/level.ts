@@ -7,7 +7,7 @@
  *
  * Used unchanged by the main thread (upper levels, small inputs) and the workers (leaf level).
  */
-import { read, readv, write } from 'node:fs';
+import { read, readv, readvSync, readSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { TreeHasher, type Batch, type HasherConfig } from './hasher.js';
 
@@ -53,11 +53,19 @@ export function levelUnits(job: LevelJob, perBlock: number): { blocksPerUnit: nu
   return { blocksPerUnit, units: Math.ceil(blocks / blocksPerUnit), blocks };
 }
 
-/** Reads into `views` from `pos` until they are full; past the end of the file they are zero filled. */
-export async function readFully(fd: number, views: Buffer[], pos: number): Promise<void> {
+/**
+ * Reads into `views` from `pos` until they are full; past the end of the file they are zero filled.
+ * `sync` reads block the thread: right for a worker, which has nothing else to do (it saves the
+ * thread-pool hand-off); the main thread reads asynchronously to keep its event loop turning.
+ */
+export async function readFully(fd: number, views: Buffer[], pos: number, sync = false): Promise<void> {
   let i = 0;
   while (i < views.length) {
-    const n = views.length - i === 1 ? (await readP(fd, views[i], 0, views[i].length, pos)).bytesRead : (await readvP(fd, views.slice(i, i + IOV_MAX), pos)).bytesRead;
+    const one = views.length - i === 1;
+    const batch = one ? [] : views.slice(i, i + IOV_MAX);
+    const n = sync
+      ? one ? readSync(fd, views[i], 0, views[i].length, pos) : readvSync(fd, batch, pos)
+      : one ? (await readP(fd, views[i], 0, views[i].length, pos)).bytesRead : (await readvP(fd, batch, pos)).bytesRead;
     if (n === 0) {
       for (; i < views.length; i++) views[i].fill(0);
       return;
@@ -89,6 +97,8 @@ export class LevelWorker {
     readonly job: LevelJob,
     private readonly srcFd: number,
     private readonly dstFd: number,
+    /** Blocking reads (in a worker thread). */
+    private readonly sync = false,
   ) {
     this.hasher = new TreeHasher(job.hasher);
     this.layout = levelUnits(job, this.hasher.perBlock);
@@ -123,7 +133,7 @@ export class LevelWorker {
     const readBatch = (k: number, b: Batch) => {
       const first = c0 + k * this.perRead;
       const n = Math.min(this.perRead, c1 - first);
-      return readFully(this.srcFd, hasher.blockViews(b, n), job.srcOffset + first * job.childSize).then(() => n);
+      return readFully(this.srcFd, hasher.blockViews(b, n), job.srcOffset + first * job.childSize, this.sync).then(() => n);
     };
     const reads = Math.ceil((c1 - c0) / this.perRead);
     let pending = readBatch(0, this.batches[0]);
@@ -140,7 +150,7 @@ export class LevelWorker {
       return null;
     }
     const stored = this.stored.subarray(0, outLen);
-    await readFully(this.dstFd, [stored], at);
+    await readFully(this.dstFd, [stored], at, this.sync);
     if (stored.equals(out)) return null;
     let i = 0;
     while (stored[i] === out[i]) i++;

@@ -96,36 +96,48 @@ async function runInThread(job: LevelJob, units: number, progress: Progress): Pr
   }
 }
 
+/** `threads - 1` workers plus this thread, all taking units from one shared counter. */
 async function runInWorkers(job: LevelJob, units: number, threads: number, progress: Progress): Promise<LevelMismatch[]> {
   const control = new Int32Array(new SharedArrayBuffer(8));
   control[1] = units;
   const counts = new Float64Array(new SharedArrayBuffer(8 * threads));
   const base = progress.done;
+  const sum = () => base + counts.reduce((a, b) => a + b, 0);
   const timer = setInterval(() => {
-    progress.done = base + counts.reduce((a, b) => a + b, 0);
+    progress.done = sum();
     progress.report(false);
   }, 100);
   const workers: Worker[] = [];
+  const spawned = Array.from({ length: threads - 1 }, (_, i) => {
+    const w = new Worker(WORKER_URL, { workerData: { job, control, progress: counts, slot: i + 1 } });
+    workers.push(w);
+    return new Promise<LevelMismatch[]>((resolve, reject) => {
+      let got: LevelMismatch[] | undefined;
+      w.on('message', (m: { mismatches: LevelMismatch[] }) => (got = m.mismatches));
+      w.on('error', reject);
+      w.on('exit', (code) => (got ? resolve(got) : reject(new Error(`verity worker exited with code ${code}`))));
+    });
+  });
+  const own = (async () => {
+    const src = await open(job.srcPath, 'r');
+    const dst = await open(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
+    try {
+      return await runUnits(new LevelWorker(job, src.fd, dst.fd), control, (n) => (counts[0] += n));
+    } finally {
+      await src.close();
+      await dst.close();
+    }
+  })();
   try {
-    const results = await Promise.all(
-      Array.from({ length: threads }, (_, slot) => {
-        const w = new Worker(WORKER_URL, { workerData: { job, control, progress: counts, slot } });
-        workers.push(w);
-        return new Promise<LevelMismatch[]>((resolve, reject) => {
-          let got: LevelMismatch[] | undefined;
-          w.on('message', (m: { mismatches: LevelMismatch[] }) => (got = m.mismatches));
-          w.on('error', reject);
-          w.on('exit', (code) => (got ? resolve(got) : reject(new Error(`verity worker exited with code ${code}`))));
-        });
-      }),
-    );
+    const results = await Promise.all([own, ...spawned]);
     return results.flat();
   } catch (e) {
-    await Promise.all(workers.map((w) => w.terminate()));
+    Atomics.store(control, 1, 0); // stop everyone at their next unit
+    await Promise.allSettled([own, ...workers.map((w) => w.terminate())]);
     throw e;
   } finally {
     clearInterval(timer);
-    progress.done = base + counts.reduce((a, b) => a + b, 0);
+    progress.done = sum();
   }
 }
 

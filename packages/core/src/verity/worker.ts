@@ -18,7 +18,7 @@ const { job, control, progress, slot } = workerData as WorkerInput;
 const src = openSync(job.srcPath, 'r');
 const dst = openSync(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
 try {
-  const w = new LevelWorker({ ...job, hasher: { ...job.hasher, salt: Buffer.from(job.hasher.salt) } }, src, dst);
+  const w = new LevelWorker({ ...job, hasher: { ...job.hasher, salt: Buffer.from(job.hasher.salt) } }, src, dst, true);
   const mismatches = await runUnits(w, control, (n) => (progress[slot] += n));
   parentPort!.postMessage({ mismatches });
 } finally {
