@@ -203,23 +203,30 @@ describe.skipIf(!haveStub || !haveQemu)('UKI boots under OVMF as EFI/BOOT/BOOTX6
   const ESP_OFF = 2048 * 512;
   const disk = join(dir, 'boot.img');
 
+  const first = { cmdline: '', uki: Buffer.alloc(0) };
+  let prepared: Promise<void> | undefined;
+  /** The disk of the first boot: GPT, ESP with the UKI as BOOTX64.EFI. Shared, so either test can run alone. */
+  const prepare = () =>
+    (prepared ??= (async () => {
+      const kernel = readFileSync(await findKernel());
+      first.cmdline = `console=ttyS0,115200 panic=-1 imgbuild.uki=first-${Date.now().toString(36)}`;
+      first.uki = buildUki({ stub: readFileSync(DEFAULT_UKI_STUB), kernel, initrd: busyboxInitramfs(), cmdline: first.cmdline });
+      writeFileSync(disk, Buffer.alloc(0));
+      await tool('truncate', ['-s', '80M', disk]);
+      await tool('sgdisk', ['-n', '1:2048:+64M', '-t', '1:ef00', '-c', '1:EFI-SYSTEM', disk]);
+      await makeEsp({ image: disk, offsetBytes: ESP_OFF, sizeBytes: 64 * 1024 * 1024, volumeId: 0x1b00c0de, files: [{ path: ESP_BOOT_PATH, data: first.uki }], sourceDateEpoch: 1700000000 });
+    })());
+
   it('reaches the busybox /init, which prints the embedded command line', { timeout: 900_000 }, async () => {
-    const kernel = readFileSync(await findKernel());
-    const cmdline = `console=ttyS0,115200 panic=-1 imgbuild.uki=first-${Date.now().toString(36)}`;
-    const uki = buildUki({ stub: readFileSync(DEFAULT_UKI_STUB), kernel, initrd: busyboxInitramfs(), cmdline });
-
-    writeFileSync(disk, Buffer.alloc(0));
-    await tool('truncate', ['-s', '80M', disk]);
-    await tool('sgdisk', ['-n', '1:2048:+64M', '-t', '1:ef00', '-c', '1:EFI-SYSTEM', disk]);
-    await makeEsp({ image: disk, offsetBytes: ESP_OFF, sizeBytes: 64 * 1024 * 1024, volumeId: 0x1b00c0de, files: [{ path: ESP_BOOT_PATH, data: uki }], sourceDateEpoch: 1700000000 });
-    expect((await readEspFile(disk, ESP_OFF, ESP_BOOT_PATH)).equals(uki)).toBe(true);
-
+    await prepare();
+    expect((await readEspFile(disk, ESP_OFF, ESP_BOOT_PATH)).equals(first.uki)).toBe(true);
     const r = await boot(disk);
-    expect(r.line, r.log.slice(-3000)).toBe(`UKI-OK ${cmdline}`);
+    expect(r.line, r.log.slice(-3000)).toBe(`UKI-OK ${first.cmdline}`);
     expect(r.timedOut).toBe(false);
   });
 
   it('the updater\'s round trip boots: readUki from the ESP, new command line, buildUki, replaceEspFiles', { timeout: 900_000 }, async () => {
+    await prepare();
     const old = readUki(await readEspFile(disk, ESP_OFF, ESP_BOOT_PATH));
     const cmdline = `${old.cmdline.replace(/imgbuild\.uki=\S+/, '')}imgbuild.uki=second-${Date.now().toString(36)}`;
     const uki = buildUki({ stub: readFileSync(DEFAULT_UKI_STUB), kernel: old.kernel, initrd: old.initrd, cmdline, osRelease: old.osRelease });

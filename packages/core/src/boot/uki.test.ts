@@ -12,6 +12,8 @@ function fakeKernel(size = 0x3210): Buffer {
   const k = Buffer.alloc(size, 0x4b);
   k.writeUInt16LE(0xaa55, 0x1fe);
   k.write('HdrS', 0x202, 'latin1');
+  k.writeUInt16LE(0x20f, 0x206); // boot protocol 2.15
+  k.writeUInt32LE(2047, 0x238); // cmdline_size, as in x86 kernels
   return k;
 }
 
@@ -156,6 +158,8 @@ describe.skipIf(!haveStub)('buildUki / readUki', () => {
     expect(() => buildUki({ stub: Buffer.from('not a pe'), kernel, initrd, cmdline })).toThrow(InputError);
     expect(() => buildUki({ stub, kernel: Buffer.alloc(4096), initrd, cmdline })).toThrow(/bzImage/);
     expect(() => buildUki({ stub, kernel, initrd, cmdline: 'a\0b' })).toThrow(/NUL/);
+    expect(() => buildUki({ stub, kernel, initrd, cmdline: 'x'.repeat(2048) })).toThrow(/2048 bytes, this kernel takes at most 2047/);
+    expect(buildUki({ stub, kernel, initrd, cmdline: 'x'.repeat(2047) }).length).toBeGreaterThan(0);
     expect(() => buildUki({ stub: uki, kernel, initrd, cmdline })).toThrow(/already has a \.osrel/);
     expect(() => readUki(stub)).toThrow(/no \.linux/);
     expect(() => readUki(Buffer.alloc(100))).toThrow(CorruptError);

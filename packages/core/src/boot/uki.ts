@@ -78,11 +78,18 @@ export interface UkiContents {
   initrd: Buffer;
 }
 
-/** Checks the x86 boot protocol header of a bzImage: boot_flag 0xAA55 at 0x1fe, "HdrS" at 0x202. */
-export function checkBzImage(kernel: Buffer): void {
+/**
+ * Checks the x86 boot protocol header of a bzImage (boot_flag 0xAA55 at 0x1fe, "HdrS" at 0x202) and,
+ * when given, that a command line of `cmdlineBytes` fits the kernel's own limit (cmdline_size at 0x238,
+ * boot protocol ≥ 2.06; the kernel would silently cut a longer one). Throws InputError.
+ */
+export function checkBzImage(kernel: Buffer, cmdlineBytes = 0): void {
   if (kernel.length < 0x260 || kernel.readUInt16LE(0x1fe) !== 0xaa55 || kernel.toString('latin1', 0x202, 0x206) !== 'HdrS') {
     throw new InputError('kernel is not an x86 bzImage (no boot_flag 0xAA55 / "HdrS" boot protocol header)');
   }
+  const version = kernel.readUInt16LE(0x206); // boot protocol version
+  const max = version >= 0x206 ? kernel.readUInt32LE(0x238) : 255; // cmdline_size, excluding the NUL
+  if (cmdlineBytes > max) throw new InputError(`kernel command line is ${cmdlineBytes} bytes, this kernel takes at most ${max}`);
 }
 
 /** Builds a UKI from the stub and the payloads. Throws InputError for an unsuitable stub or kernel. */
@@ -98,8 +105,8 @@ export function buildUki(input: UkiInput): Buffer {
   }
   const taken = pe.sections.find((s) => (UKI_SECTIONS as readonly string[]).includes(s.name));
   if (taken) throw new InputError(`stub already has a ${taken.name} section (is it a UKI already?)`);
-  checkBzImage(input.kernel);
   if (input.cmdline.includes('\0')) throw new InputError('kernel command line contains a NUL character');
+  checkBzImage(input.kernel, Buffer.byteLength(input.cmdline, 'utf8'));
 
   const payloads: Array<[UkiSectionName, Buffer]> = [
     ['.osrel', Buffer.from(input.osRelease ?? DEFAULT_UKI_OS_RELEASE, 'utf8')],
