@@ -313,11 +313,17 @@ export async function verifyVerity(o: VerifyVerityOptions): Promise<VerifyVerity
     if (e instanceof UsageError && params.superblock) return fail('superblock', `verity superblock: ${e.message}`);
     throw e;
   }
-  // A final partial data block (formatted with --pad) reads as zero padded; anything shorter is an error.
+  // Sizes: a final partial data block (formatted with --pad) reads as zero padded; anything shorter
+  // fails. When the superblock gave the block count, the superblock is the suspect; otherwise the input.
+  const fromSuperblock = params.superblock && o.dataBlocks === undefined;
+  const short = (msg: string, file: string) => {
+    if (fromSuperblock) return fail('superblock', `verity superblock: ${msg}`);
+    throw new InputError(msg, { file });
+  };
   if (dataSize - dataOffset <= (dataBlocks - 1) * dbs) {
-    throw new InputError(`data holds ${Math.max(0, dataSize - dataOffset)} bytes from offset ${dataOffset}, less than ${dataBlocks} blocks of ${dbs}`, { file: o.dataPath });
+    return short(`${dataBlocks} data blocks of ${dbs} bytes do not fit in the ${Math.max(0, dataSize - dataOffset)} bytes from data offset ${dataOffset}`, o.dataPath);
   }
-  if (hashSize < layout.end) throw new InputError(`hash area needs ${layout.end} bytes, the file has ${hashSize}`, { file: hashPath });
+  if (hashSize < layout.end) return short(`the hash area for ${dataBlocks} data blocks ends at ${layout.end}, past the end of the file (${hashSize} bytes)`, hashPath);
   if (params.superblock) {
     // The rest of the superblock's hash block must be zero (veritysetup writes zeros there).
     const fh = await fsp.open(hashPath, 'r');
