@@ -35,8 +35,7 @@ afterAll(() => {
   if (durations.length) console.log(`boot durations (s): ${durations.map((d) => (d / 1000).toFixed(1)).join(' ')}`);
 });
 
-// Skipped until `imgbuild build` and `imgbuild update` land (see docs/boot.md).
-describe.skip('boot', { timeout: 600_000 }, () => {
+describe('boot', { timeout: 600_000 }, () => {
   it('1. a fresh image boots slot A with the root hash of its manifest and marks it good', async () => {
     const m = readManifest(img);
     // copies for the corruption and wrong-hash cases, before the first boot touches the bits
