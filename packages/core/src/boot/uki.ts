@@ -37,6 +37,7 @@ import {
   PE_MAGIC_PE32_PLUS,
   PE_SCN_READONLY_DATA,
   PE_SECTION_HEADER_SIZE,
+  type PeHeaders,
   type PeSection,
 } from './pe.js';
 
@@ -92,22 +93,64 @@ export function checkBzImage(kernel: Buffer, cmdlineBytes = 0): void {
   if (cmdlineBytes > max) throw new InputError(`kernel command line is ${cmdlineBytes} bytes, this kernel takes at most ${max}`);
 }
 
-/** Builds a UKI from the stub and the payloads. Throws InputError for an unsuitable stub or kernel. */
-export function buildUki(input: UkiInput): Buffer {
-  let pe;
+/** Decodes the stub and checks it can become a UKI. */
+function decodeStub(stub: Buffer): PeHeaders {
+  let pe: PeHeaders;
   try {
-    pe = decodePe(input.stub);
+    pe = decodePe(stub);
   } catch (e) {
     throw new InputError(`stub is not a PE image: ${(e as Error).message}`, { cause: e });
   }
   if (pe.magic !== PE_MAGIC_PE32_PLUS || pe.machine !== PE_MACHINE_X86_64) {
     throw new InputError(`stub is not an x86-64 PE32+ image (machine 0x${pe.machine.toString(16)}, magic 0x${pe.magic.toString(16)})`);
   }
+  if (pe.sections.length === 0) throw new InputError('stub has no sections');
   const taken = pe.sections.find((s) => (UKI_SECTIONS as readonly string[]).includes(s.name));
   if (taken) throw new InputError(`stub already has a ${taken.name} section (is it a UKI already?)`);
+  return pe;
+}
+
+interface UkiPlan {
+  /** Headers of the added sections, in order. */
+  headers: PeSection[];
+  /** File offset of the new section headers (right after the stub's). */
+  tableAt: number;
+  /** Where the stub's headers and section data end in the file: bytes [0, stubEnd) are kept. */
+  stubEnd: number;
+  /** Where the added sections' raw data ends in the file. */
+  dataEnd: number;
+}
+
+/** Places the added sections: headers after the stub's, memory after its last section, file after its data. */
+function planSections(pe: PeHeaders, stub: Buffer, adding: Array<[UkiSectionName, Buffer]>): UkiPlan {
+  const tableAt = pe.offsets.sectionTable + pe.sections.length * PE_SECTION_HEADER_SIZE;
+  const tableEnd = tableAt + adding.length * PE_SECTION_HEADER_SIZE;
+  const firstRaw = Math.min(pe.sizeOfHeaders, ...pe.sections.filter((s) => s.sizeOfRawData > 0).map((s) => s.pointerToRawData));
+  if (tableEnd > firstRaw || stub.subarray(tableAt, tableEnd).some((b) => b !== 0)) {
+    throw new InputError(`stub has no room for ${adding.length} more section headers (table would end at ${tableEnd}, headers area ends at ${firstRaw})`);
+  }
+  const secAlign = Math.max(pe.sectionAlignment, UKI_MIN_SECTION_ALIGNMENT);
+  const memEnd = Math.max(...pe.sections.map((s) => s.virtualAddress + Math.max(s.virtualSize, s.sizeOfRawData)));
+  const stubEnd = Math.max(pe.sizeOfHeaders, ...pe.sections.map((s) => s.pointerToRawData + s.sizeOfRawData));
+  if (stubEnd > stub.length) throw new InputError(`stub truncated: section data ends at ${stubEnd}, file has ${stub.length} bytes`);
+  let va = alignUp(memEnd, secAlign);
+  let fileOff = alignUp(stubEnd, pe.fileAlignment);
+  const headers = adding.map(([name, data]): PeSection => {
+    const h = { name, virtualSize: data.length, virtualAddress: va, sizeOfRawData: alignUp(data.length, pe.fileAlignment), pointerToRawData: fileOff,
+      pointerToRelocations: 0, pointerToLinenumbers: 0, numberOfRelocations: 0, numberOfLinenumbers: 0, characteristics: PE_SCN_READONLY_DATA };
+    va = alignUp(va + data.length, secAlign);
+    fileOff += h.sizeOfRawData;
+    return h;
+  });
+  if (fileOff > 0xffff_ffff || va > 0xffff_ffff) throw new InputError('UKI would exceed 4 GiB');
+  return { headers, tableAt, stubEnd, dataEnd: fileOff };
+}
+
+/** Builds a UKI from the stub and the payloads. Throws InputError for an unsuitable stub or kernel. */
+export function buildUki(input: UkiInput): Buffer {
+  const pe = decodeStub(input.stub);
   if (input.cmdline.includes('\0')) throw new InputError('kernel command line contains a NUL character');
   checkBzImage(input.kernel, Buffer.byteLength(input.cmdline, 'utf8'));
-
   const payloads: Array<[UkiSectionName, Buffer]> = [
     ['.osrel', Buffer.from(input.osRelease ?? DEFAULT_UKI_OS_RELEASE, 'utf8')],
     ['.cmdline', Buffer.from(input.cmdline, 'utf8')],
@@ -116,61 +159,23 @@ export function buildUki(input: UkiInput): Buffer {
     ['.initrd', input.initrd],
   ];
   const adding = payloads.filter(([, data]) => data.length > 0);
+  const plan = planSections(pe, input.stub, adding);
+  const symbols = coffSymbols(input.stub, pe.pointerToSymbolTable, pe.numberOfSymbols, plan.stubEnd);
 
-  // Room for the new section headers.
-  const tableEnd = pe.offsets.sectionTable + pe.sections.length * PE_SECTION_HEADER_SIZE;
-  const newTableEnd = tableEnd + adding.length * PE_SECTION_HEADER_SIZE;
-  const firstRaw = Math.min(pe.sizeOfHeaders, ...pe.sections.filter((s) => s.sizeOfRawData > 0).map((s) => s.pointerToRawData));
-  if (newTableEnd > firstRaw || input.stub.subarray(tableEnd, newTableEnd).some((b) => b !== 0)) {
-    throw new InputError(
-      `stub has no room for ${adding.length} more section headers (table would end at ${newTableEnd}, headers area ends at ${firstRaw})`,
-    );
-  }
-
-  // Where the stub ends, in memory and in the file (anything after the last raw data is dropped).
-  const secAlign = Math.max(pe.sectionAlignment, UKI_MIN_SECTION_ALIGNMENT);
-  const memEnd = Math.max(...pe.sections.map((s) => s.virtualAddress + Math.max(s.virtualSize, s.sizeOfRawData)));
-  const fileEnd = Math.max(pe.sizeOfHeaders, ...pe.sections.map((s) => s.pointerToRawData + s.sizeOfRawData));
-  if (fileEnd > input.stub.length) throw new InputError(`stub truncated: section data ends at ${fileEnd}, file has ${input.stub.length} bytes`);
-
-  let va = alignUp(memEnd, secAlign);
-  let fileOff = alignUp(fileEnd, pe.fileAlignment);
-  const headers: PeSection[] = [];
-  for (const [name, data] of adding) {
-    const sizeOfRawData = alignUp(data.length, pe.fileAlignment);
-    headers.push({
-      name,
-      virtualSize: data.length,
-      virtualAddress: va,
-      sizeOfRawData,
-      pointerToRawData: fileOff,
-      pointerToRelocations: 0,
-      pointerToLinenumbers: 0,
-      numberOfRelocations: 0,
-      numberOfLinenumbers: 0,
-      characteristics: PE_SCN_READONLY_DATA,
-    });
-    va = alignUp(va + data.length, secAlign);
-    fileOff += sizeOfRawData;
-  }
-  const symbols = coffSymbols(input.stub, pe.pointerToSymbolTable, pe.numberOfSymbols, fileEnd);
-  const symbolsAt = fileOff;
-  if (fileOff + symbols.length > 0xffff_ffff || va > 0xffff_ffff) throw new InputError('UKI would exceed 4 GiB');
-
-  const out = Buffer.alloc(fileOff + symbols.length); // zero-filled: all padding is zeros
-  input.stub.copy(out, 0, 0, fileEnd);
-  if (symbols.length > 0) {
-    symbols.copy(out, symbolsAt);
-    out.writeUInt32LE(symbolsAt, pe.peOffset + 4 + 8); // COFF 8..12 PointerToSymbolTable
-  }
-  headers.forEach((h, i) => {
-    encodeSectionHeader(h).copy(out, tableEnd + i * PE_SECTION_HEADER_SIZE);
+  const out = Buffer.alloc(plan.dataEnd + symbols.length); // zero-filled: all padding is zeros
+  input.stub.copy(out, 0, 0, plan.stubEnd);
+  plan.headers.forEach((h, i) => {
+    encodeSectionHeader(h).copy(out, plan.tableAt + i * PE_SECTION_HEADER_SIZE);
     adding[i][1].copy(out, h.pointerToRawData);
   });
-  const last = headers[headers.length - 1];
-  out.writeUInt16LE(pe.sections.length + headers.length, pe.offsets.numberOfSections);
+  if (symbols.length > 0) {
+    symbols.copy(out, plan.dataEnd);
+    out.writeUInt32LE(plan.dataEnd, pe.peOffset + 4 + 8); // COFF 8..12 PointerToSymbolTable
+  }
+  const last = plan.headers[plan.headers.length - 1];
+  const addedData = plan.headers.reduce((n, h) => n + h.sizeOfRawData, 0);
+  out.writeUInt16LE(pe.sections.length + plan.headers.length, pe.offsets.numberOfSections);
   out.writeUInt32LE(alignUp(last.virtualAddress + last.virtualSize, pe.sectionAlignment), pe.offsets.sizeOfImage);
-  const addedData = headers.reduce((n, h) => n + h.sizeOfRawData, 0);
   out.writeUInt32LE((pe.sizeOfInitializedData + addedData) >>> 0, pe.offsets.sizeOfInitializedData);
   if (pe.dataDirectories.length > PE_DIR_SECURITY) out.fill(0, pe.offsets.dataDirectories + PE_DIR_SECURITY * 8, pe.offsets.dataDirectories + PE_DIR_SECURITY * 8 + 8);
   out.writeUInt32LE(peChecksum(out, pe.offsets.checksum), pe.offsets.checksum);
