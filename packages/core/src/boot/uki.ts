@@ -9,7 +9,9 @@
  *   is empty is left out (an empty `.cmdline` lets the stub accept a command line from the loader).
  * - Each one's VirtualAddress is the end of the previous section (the stub's last one for the first)
  *   rounded up to max(SectionAlignment, 4 KiB); VirtualSize is the exact length (no NUL is added: the
- *   stub copies `.cmdline` by its size and terminates the copy itself). Raw data starts at the end of
+ *   252 stub takes `.cmdline` by its VirtualSize and NUL-terminates its copy for the kernel; the boot
+ *   test shows /proc/cmdline equal to it byte for byte. The zero padding after it in file and memory
+ *   also serves readers that stop at a NUL, unless the length is a multiple of 4 KiB). Raw data starts at the end of
  *   the stub's last raw data rounded up to FileAlignment, SizeOfRawData is padded with zeros to it.
  * - Header room: the new section headers go right after the stub's. They must fit before SizeOfHeaders
  *   and before the first section's raw data, over bytes that are zero. Debian's 252 stub has room for 7
