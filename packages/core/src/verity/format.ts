@@ -198,7 +198,7 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
       throw new InputError(`cannot write the hash file: ${e.code ?? e.message}`, { file: hashPath, cause: e });
     });
     try {
-      if ((await fh.stat()).size < layout.end) await fh.truncate(layout.end);
+      if ((await fh.stat()).size < layout.writtenEnd) await fh.truncate(layout.writtenEnd);
       const sb: VeritySuperblock | undefined = params.superblock
         ? { version: 1, hashType: params.hashType, uuid: uuid!, hash: params.hash, dataBlockSize: dbs, hashBlockSize: params.hashBlockSize, dataBlocks, salt }
         : undefined;
@@ -215,7 +215,7 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
       if (!outcome.ok) throw new Error(`internal: create reported ${outcome.message}`);
       if (sb) {
         // The superblock, then zeros up to the first tree block (the rest of its hash block).
-        const head = Buffer.alloc(layout.treeOffset - hashOffset);
+        const head = Buffer.alloc(Math.min(layout.treeOffset, layout.writtenEnd) - hashOffset);
         encodeVeritySuperblock(sb).copy(head, 0);
         await fh.write(head, 0, head.length, hashOffset);
       }
@@ -323,11 +323,12 @@ export async function verifyVerity(o: VerifyVerityOptions): Promise<VerifyVerity
   if (dataSize - dataOffset <= (dataBlocks - 1) * dbs) {
     return short(`${dataBlocks} data blocks of ${dbs} bytes do not fit in the ${Math.max(0, dataSize - dataOffset)} bytes from data offset ${dataOffset}`, o.dataPath);
   }
-  if (hashSize < layout.end) return short(`the hash area for ${dataBlocks} data blocks ends at ${layout.end}, past the end of the file (${hashSize} bytes)`, hashPath);
+  if (hashSize < layout.writtenEnd) return short(`the hash area for ${dataBlocks} data blocks ends at ${layout.writtenEnd}, past the end of the file (${hashSize} bytes)`, hashPath);
   if (params.superblock) {
     // The rest of the superblock's hash block must be zero (veritysetup writes zeros there).
     const fh = await fsp.open(hashPath, 'r');
     try {
+      // (With no tree, a veritysetup file may end inside that block: the missing bytes read as zero.)
       const gap = Buffer.alloc(layout.treeOffset - hashOffset - SUPERBLOCK_SIZE);
       await fh.read(gap, 0, gap.length, hashOffset + SUPERBLOCK_SIZE);
       if (gap.some((b) => b !== 0)) return fail('superblock', 'the hash block holding the verity superblock is not zero after it');

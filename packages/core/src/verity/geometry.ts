@@ -132,6 +132,12 @@ export interface VerityLayout extends VerityGeometry {
   end: number;
   /** Bytes from `hashOffset` to `end`. */
   size: number;
+  /**
+   * Where veritysetup's writes end in a hash *file*: `end`, except when there is no tree (a single
+   * data block), where it writes just the superblock's first min(hash block, 4096) bytes, so its file
+   * is shorter than the superblock's hash block (65536-byte hash blocks: a 4096-byte file).
+   */
+  writtenEnd: number;
 }
 
 /**
@@ -151,5 +157,6 @@ export function verityLayout(dataBlocks: number, params: VerityParams, hashOffse
   const levelOffsets = g.levels.map((l) => treeOffset + (l.startBlock - g.superblockBlocks) * hbs);
   const treeBlocks = g.levels.reduce((n, l) => n + l.blocks, 0);
   const end = treeOffset + treeBlocks * hbs;
-  return { ...g, hashOffset, treeOffset, levelOffsets, end, size: end - hashOffset };
+  const writtenEnd = g.levels.length > 0 || !params.superblock ? end : hashOffset + Math.min(hbs, 4096);
+  return { ...g, hashOffset, treeOffset, levelOffsets, end, size: end - hashOffset, writtenEnd };
 }
