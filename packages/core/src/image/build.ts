@@ -6,7 +6,6 @@ import { promises as fsp } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { execa } from 'execa';
 import { withAtomicOutput } from '../atomic.js';
 import { ESP_BOOT_PATH, espVolumeId, makeEsp } from '../boot/index.js';
 import { UsageError } from '../errors.js';
@@ -19,10 +18,10 @@ import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
 import { defaultOsRelease, espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline } from './cmdline.js';
-import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ImageManifest, type SlotManifest } from './manifest.js';
+import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
-import { checkUsrFits, slotHashOffset, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
-import { mksquashfsReproducible, probeUsrImage } from './usr-image.js';
+import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
+import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
 
 /** FAT cannot date anything before 1980; this is the timestamp used when SOURCE_DATE_EPOCH is unset. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
@@ -64,15 +63,6 @@ export function sourceDateEpochFromEnv(): number {
   if (v === undefined || v === '') return DEFAULT_SOURCE_DATE_EPOCH;
   if (!/^\d+$/.test(v)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(v)}`);
   return Math.max(Number(v), DEFAULT_SOURCE_DATE_EPOCH);
-}
-
-/** A readable VERSION_ID from the image's lib/os-release, when unsquashfs can get at it. */
-async function usrVersion(usrPath: string, fsType: string): Promise<string | undefined> {
-  if (fsType !== 'squashfs') return undefined;
-  const r = await execa('unsquashfs', ['-cat', usrPath, 'lib/os-release'], { reject: false });
-  if (r.exitCode !== 0) return undefined;
-  const m = /^VERSION_ID=["']?([^"'\n]*)["']?$/m.exec(String(r.stdout));
-  return m?.[1];
 }
 
 export function espPartition(plan: LayoutPlan): PlannedPartition {
@@ -128,20 +118,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
       o.onProgress?.(0, 1, 'ESP');
       await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde });
       o.onProgress?.(1, 1, 'ESP');
-      const slotA: SlotManifest = {
-        partition: slots.A.number,
-        label: slots.A.label,
-        partuuid: partuuid(slots.A.number),
-        rootHash: v.rootHash,
-        salt: v.salt,
-        hashOffset: v.hashOffset,
-        hashAreaSize: v.hashAreaSize,
-        dataBlocks: v.dataBlocks,
-        dataBytes: usr.bytes,
-        fsType: usr.fsType,
-        source: { name: basename(o.from ?? o.fromDir!), sha256: usrSha, bytes: usr.bytes },
-        ...(version !== undefined ? { version } : {}),
-      };
+      const slotA = slotManifestEntry({ number: slots.A.number, label: slots.A.label, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!), sha256: usrSha }, version);
       const manifest: ImageManifest = {
         manifestVersion: 1,
         tool: 'imgbuild 0.1.0',

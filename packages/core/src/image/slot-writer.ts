@@ -7,6 +7,8 @@ import { createReadStream } from 'node:fs';
 import { InputError } from '../errors.js';
 import { deriveBytes, deriveUuid } from '../guid.js';
 import type { PlannedPartition, Slot } from '../layout/plan.js';
+import type { SlotManifest } from './manifest.js';
+import type { UsrFsType } from './usr-image.js';
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { DEFAULT_VERITY_PARAMS, maxDataBlocks, verityGeometry } from '../verity/geometry.js';
@@ -88,4 +90,28 @@ export async function writeUsrToSlot(opts: {
     onProgress: opts.onProgress ? (d, t) => opts.onProgress!(d, t, 'verity') : undefined,
   });
   return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks };
+}
+
+/** The manifest's record of what a slot now holds. */
+export function slotManifestEntry(
+  partition: { number: number; label: string; uuid: string },
+  v: SlotWriteResult,
+  usr: { fsType: UsrFsType; bytes: number },
+  source: { name: string; sha256: string },
+  version?: string,
+): SlotManifest {
+  return {
+    partition: partition.number,
+    label: partition.label,
+    partuuid: partition.uuid,
+    rootHash: v.rootHash,
+    salt: v.salt,
+    hashOffset: v.hashOffset,
+    hashAreaSize: v.hashAreaSize,
+    dataBlocks: v.dataBlocks,
+    dataBytes: usr.bytes,
+    fsType: usr.fsType,
+    source: { ...source, bytes: usr.bytes },
+    ...(version !== undefined ? { version } : {}),
+  };
 }

@@ -24,8 +24,8 @@ import { espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from
 import { formatCmdline, parseCmdline } from './cmdline.js';
 import { encodeManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { convertImage, findBundle } from './qemu-bundle.js';
-import { slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
-import { probeUsrImage } from './usr-image.js';
+import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
+import { probeUsrImage, usrVersion } from './usr-image.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -137,19 +137,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   // 4. The flip, last.
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
-  manifest.slots[slot] = {
-    partition: part.number,
-    label: part.name,
-    partuuid: part.uuid,
-    rootHash: v.rootHash,
-    salt: v.salt,
-    hashOffset: v.hashOffset,
-    hashAreaSize: v.hashAreaSize,
-    dataBlocks: v.dataBlocks,
-    dataBytes: usr.bytes,
-    fsType: usr.fsType,
-    source: { name: basename(o.from), sha256: usrSha, bytes: usr.bytes },
-  };
+  manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
   manifest.boot = { ...manifest.boot, cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ukiSha256: sha256Buffer(files[0].data) };
   manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];

@@ -43,3 +43,12 @@ export async function mksquashfsReproducible(dir: string, out: string, sourceDat
   });
   if (r.exitCode !== 0) throw new ToolError(`mksquashfs failed: ${String(r.stderr).trim().split('\n').pop()}`, { file: dir });
 }
+
+/** A readable VERSION_ID from the image's lib/os-release, when unsquashfs can get at it. */
+export async function usrVersion(usrPath: string, fsType: string): Promise<string | undefined> {
+  if (fsType !== 'squashfs') return undefined;
+  const r = await execa('unsquashfs', ['-cat', usrPath, 'lib/os-release'], { reject: false });
+  if (r.exitCode !== 0) return undefined;
+  const m = /^VERSION_ID=["']?([^"'\n]*)["']?$/m.exec(String(r.stdout));
+  return m?.[1];
+}
