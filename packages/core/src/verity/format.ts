@@ -106,8 +106,8 @@ async function fileSize(path: string, what: string): Promise<number> {
     const fh = await fsp.open(path, 'r');
     try {
       const st = await fh.stat();
-      if (!st.isFile() && !st.isBlockDevice()) throw new InputError(`${what} is not a regular file`, { file: path });
-      return st.isFile() ? st.size : Number((await fh.stat({ bigint: true })).size);
+      if (!st.isFile()) throw new InputError(`${what} is not a regular file`, { file: path });
+      return st.size;
     } finally {
       await fh.close();
     }
@@ -198,7 +198,8 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
       throw new InputError(`cannot write the hash file: ${e.code ?? e.message}`, { file: hashPath, cause: e });
     });
     try {
-      if ((await fh.stat()).size < layout.writtenEnd) await fh.truncate(layout.writtenEnd);
+      const sizeBefore = (await fh.stat()).size;
+      if (sizeBefore < layout.writtenEnd) await fh.truncate(layout.writtenEnd);
       const sb: VeritySuperblock | undefined = params.superblock
         ? { version: 1, hashType: params.hashType, uuid: uuid!, hash: params.hash, dataBlockSize: dbs, hashBlockSize: params.hashBlockSize, dataBlocks, salt }
         : undefined;
@@ -215,7 +216,9 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
       if (!outcome.ok) throw new Error(`internal: create reported ${outcome.message}`);
       if (sb) {
         // The superblock, then zeros up to the first tree block (the rest of its hash block).
-        const head = Buffer.alloc(Math.min(layout.treeOffset, layout.writtenEnd) - hashOffset);
+        // (With no tree veritysetup writes only part of that block; an existing file is zeroed up to
+        // the tree offset or its end, so no stale bytes stay next to the superblock.)
+        const head = Buffer.alloc(Math.min(layout.treeOffset, Math.max(layout.writtenEnd, sizeBefore)) - hashOffset);
         encodeVeritySuperblock(sb).copy(head, 0);
         await fh.write(head, 0, head.length, hashOffset);
       }
