@@ -22,6 +22,9 @@ export PATH=$PATH:/usr/sbin:/sbin # depmod, veritysetup for non-root users
 
 die() { echo "bootkit: error: $*" >&2; exit 1; }
 log() { echo "bootkit: $*" >&2; }
+# anything unexpected fails loudly too, naming the command
+set -E
+trap 'rc=$?; echo "bootkit: error: line $LINENO: \`$BASH_COMMAND\` failed (exit $rc)" >&2; exit $rc' ERR
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo # only for apt-get update
@@ -48,20 +51,20 @@ ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked: install b
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
-flock 9
+flock -n 9 || { log "waiting for another bootkit run to finish"; flock 9; }
 
 # --- which kernel package ----------------------------------------------------------------------
 kernel_pkg() {
   apt-cache depends linux-image-amd64 2>/dev/null | awk '/^ *Depends: linux-image-[0-9].*-amd64$/ && !n++ { print $2 }'
 }
-PKG=$(kernel_pkg)
+PKG=$(kernel_pkg || true)
 if [ -z "$PKG" ]; then
   log "no package lists for linux-image-amd64; running apt-get update"
   $SUDO apt-get update -qq >&2 || die "apt-get update failed (need root and access to the Debian mirrors)"
-  PKG=$(kernel_pkg)
+  PKG=$(kernel_pkg || true)
 fi
 [ -n "$PKG" ] || die "cannot find the kernel package linux-image-amd64 depends on (apt-cache depends linux-image-amd64)"
-VER=$(apt-cache show --no-all-versions "$PKG" 2>/dev/null | awk '/^Version:/ && !n++ { print $2 }')
+VER=$(apt-cache show --no-all-versions "$PKG" 2>/dev/null | awk '/^Version:/ && !n++ { print $2 }' || true)
 [ -n "$VER" ] || die "apt-cache knows no version of $PKG"
 KVER=${PKG#linux-image-}
 
@@ -77,7 +80,7 @@ if [ ! -f "$KDIR/.complete" ]; then
     $SUDO apt-get update -qq >&2 || die "apt-get update failed"
     download || die "apt-get download $PKG=$VER failed: $(cat "$KDIR.tmp/apt.err")"
   fi
-  deb=$(ls "$KDIR.tmp"/deb/*.deb)
+  deb=$(ls "$KDIR.tmp"/deb/*.deb) || die "apt-get download left no .deb in $KDIR.tmp/deb"
   dpkg -x "$deb" "$KDIR.tmp/x" || die "dpkg -x $deb failed"
   [ -f "$KDIR.tmp/x/boot/vmlinuz-$KVER" ] || die "$deb holds no boot/vmlinuz-$KVER"
   MODROOT=$KDIR.tmp/x/lib/modules/$KVER
