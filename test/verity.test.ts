@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { randomFillSync } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatVerity, verifyVerity, type VerityHash } from '@imgbuild/core';
+import { DEFAULT_VERITY_PARAMS, formatVerity, verifyVerity, verityLayout, type VerityHash } from '@imgbuild/core';
 import { imgbuild, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-verity-');
@@ -197,3 +197,31 @@ describe('a partition inside a disk image', () => {
     expect(await verifyVerity({ dataPath: img, dataOffset: start, hashOffset, rootHash: r.rootHash })).toMatchObject({ ok: true });
   });
 });
+
+describe('verification in worker threads', () => {
+  it('reports the lowest bad block whichever thread finds one first, and bad leaf hashes as hash', async () => {
+    const blocks = 5000; // 20 MiB: five units, shared between the main thread and a worker
+    const img = join(dir, 'threads.img');
+    writeFileSync(img, readFileSync(DATA).subarray(0, blocks * 4096));
+    const h = join(dir, 'threads.hash');
+    const r = await formatVerity({ dataPath: img, hashPath: h, salt: null, jobs: 2 });
+    const flip = (file: string, at: number) => {
+      const b = readFileSync(file);
+      b[at] ^= 0x80;
+      writeFileSync(file, b);
+    };
+    flip(img, 4321 * 4096 + 5);
+    flip(img, 1234 * 4096 + 9);
+    expect(await verifyVerity({ dataPath: img, hashPath: h, rootHash: r.rootHash, jobs: 2 })).toMatchObject({ ok: false, region: 'data', index: 1234 });
+    flip(img, 4321 * 4096 + 5);
+    flip(img, 1234 * 4096 + 9);
+    const leaf = verityLayoutFor(r.dataBlocks);
+    flip(h, leaf + 30 * 4096 + 100); // leaf hash block 30
+    expect(await verifyVerity({ dataPath: img, hashPath: h, rootHash: r.rootHash, jobs: 2 })).toMatchObject({ ok: false, region: 'hash', level: 0, index: 30 });
+  });
+});
+
+/** Absolute offset of the leaf level for a default-parameter tree at hash offset 0. */
+function verityLayoutFor(blocks: number): number {
+  return verityLayout(blocks, DEFAULT_VERITY_PARAMS, 0).levelOffsets[0];
+}

@@ -131,10 +131,7 @@ function samePath(a: string, b: string): boolean {
   return resolve(a) === resolve(b);
 }
 
-/**
- * How many data blocks the data range holds. `limit` is where the data area must end (the hash
- * offset when it follows the data in the same file).
- */
+/** How many data blocks `avail` bytes hold (a partial last block only with `pad`). */
 function countDataBlocks(dataPath: string, avail: number, bs: number, pad: boolean): number {
   if (avail <= 0) throw new InputError('no data at the given data offset', { file: dataPath });
   if (avail % bs !== 0 && !pad) {
