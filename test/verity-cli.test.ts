@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileStorage, formatVerity, maxDataBlocks, partitions, readGpt } from '@imgbuild/core';
 import { imgbuild, tempDir, tool } from './helpers.js';
@@ -26,7 +26,10 @@ async function refuses(args: string[], code: number, mention: RegExp, watch: str
   const r = await imgbuild(args);
   expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(code);
   expect(oneLine(r.stderr)).toMatch(mention);
-  watch.forEach((f, i) => expect(existsSync(f) ? readFileSync(f) : null, f).toEqual(before[i]));
+  watch.forEach((f, i) => {
+    const now = existsSync(f) ? readFileSync(f) : null;
+    expect(now === null ? before[i] === null : before[i] !== null && now.equals(before[i]!), `${f} unchanged`).toBe(true);
+  });
   expect(readdirSync(dir).sort(), 'no file (or temporary) left behind').toEqual(listing);
   return r;
 }
@@ -80,6 +83,11 @@ describe('verity format', () => {
 
   it('refuses a hash offset inside the data of the same file, leaving it untouched', async () => {
     await refuses(['verity', 'format', data, '--hash-offset', String(100 * 4096), '--data-blocks', '300'], 1, /data\.img: hash area .* overlaps the data area/, [data]);
+    // A link to the data file is the same file, whatever its name.
+    const link = join(dir, 'link.img');
+    symlinkSync(data, link);
+    await refuses(['verity', 'format', data, link, '--force', '--hash-offset', '0'], 1, /data\.img: hash area 0\.\.\d+ overlaps the data area/, [data]);
+    rmSync(link);
   });
 
   it('refuses malformed flags with exit 2, writing nothing', async () => {

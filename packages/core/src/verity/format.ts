@@ -127,8 +127,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function samePath(a: string, b: string): boolean {
-  return resolve(a) === resolve(b);
+/** Whether two paths name one file (same path, or a link to the same inode), so writes could hit the data. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const [x, y] = await Promise.all([fsp.stat(a), fsp.stat(b)]);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
 
 /** How many data blocks `avail` bytes hold (a partial last block only with `pad`). */
@@ -151,7 +158,7 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
   const dbs = params.dataBlockSize;
   const dataOffset = checkOffset(o.dataOffset, 'data offset');
   const hashPath = o.hashPath ?? o.dataPath;
-  const same = samePath(hashPath, o.dataPath);
+  const same = await sameFile(hashPath, o.dataPath);
   const salt = checkSalt(o.salt);
   const uuid = params.superblock ? normalizeGuid(o.uuid ?? randomUUID()) : undefined;
   const jobs = checkJobs(o.jobs);
@@ -295,13 +302,14 @@ export async function verifyVerity(o: VerifyVerityOptions): Promise<VerifyVerity
   const hashPath = o.hashPath ?? o.dataPath;
   const jobs = checkJobs(o.jobs);
   const dataSize = await fileSize(o.dataPath, 'data file');
-  const hashSize = samePath(hashPath, o.dataPath) ? dataSize : await fileSize(hashPath, 'hash file');
+  const same = await sameFile(hashPath, o.dataPath);
+  const hashSize = same ? dataSize : await fileSize(hashPath, 'hash file');
 
   const tp = await treeParameters(o, hashPath, hashOffset);
   if ('ok' in tp) return tp;
   const { params, salt } = tp;
   const dbs = params.dataBlockSize;
-  const end = samePath(hashPath, o.dataPath) && hashOffset > dataOffset ? Math.min(dataSize, hashOffset) : dataSize;
+  const end = same && hashOffset > dataOffset ? Math.min(dataSize, hashOffset) : dataSize;
   const dataBlocks = tp.dataBlocks ?? countDataBlocks(o.dataPath, end - dataOffset, dbs, false);
   if (expected.length !== DIGEST_SIZE[params.hash]) {
     throw new UsageError(`root hash has ${expected.length} bytes, ${params.hash} digests have ${DIGEST_SIZE[params.hash]}`);
