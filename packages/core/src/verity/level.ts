@@ -55,8 +55,9 @@ export function levelUnits(job: LevelJob, perBlock: number): { blocksPerUnit: nu
 
 /**
  * Reads into `views` from `pos` until they are full; past the end of the file they are zero filled.
- * `sync` reads block the thread: right for a worker, which has nothing else to do (it saves the
- * thread-pool hand-off); the main thread reads asynchronously to keep its event loop turning.
+ * `sync` reads block the thread: right for the threads sharing the leaf level, which have nothing
+ * else to do (it saves the thread-pool hand-off); small inputs and upper levels read asynchronously
+ * so the caller's event loop keeps turning.
  */
 export async function readFully(fd: number, views: Buffer[], pos: number, sync = false): Promise<void> {
   let i = 0;
