@@ -19,6 +19,7 @@ let kit: Kit;
 let v1: { path: string; tag: Buffer };
 let v2: { path: string; tag: Buffer };
 let v3: { path: string; tag: Buffer };
+let v0: { path: string; tag: Buffer }; // no health check shipped
 
 const cp = (from: string, to: string) => execa('cp', ['--sparse=always', from, to]).then(() => execa('cp', [`${from}.manifest.json`, `${to}.manifest.json`]));
 
@@ -27,6 +28,7 @@ beforeAll(async () => {
   v1 = await usrImage(dir, '1', 0);
   v2 = await usrImage(dir, '2', 0);
   v3 = await usrImage(dir, '3', 1);
+  v0 = await usrImage(dir, '0', null);
   const r = await imgbuild(['build', '--from', v1.path, '--kernel', kit.kernel, '--initrd', kit.initrd, '--layout', 'mini', '-o', img, '--seed', 'boot-test'], { env });
   expect(r.exitCode, String(r.stderr)).toBe(0);
 }, 900_000);
@@ -123,16 +125,16 @@ describe('boot', { timeout: 600_000 }, () => {
     expect(st.B).toMatchObject({ priority: 1, successful: true });
   });
 
-  it('7. a qemu_uefi bundle boots from its folder, with a fresh copy of its vars file', async () => {
+  it('7. a qemu_uefi bundle boots from its folder, with a fresh copy of its vars file; no health check shipped → none', async () => {
     const out = join(dir, 'bundle');
-    const r = await imgbuild(['build', '--from', v1.path, '--kernel', kit.kernel, '--initrd', kit.initrd, '--layout', 'mini', '--format', 'qemu_uefi', '-o', out, '--seed', 'boot-test'], { env });
+    const r = await imgbuild(['build', '--from', v0.path, '--kernel', kit.kernel, '--initrd', kit.initrd, '--layout', 'mini', '--format', 'qemu_uefi', '-o', out, '--seed', 'boot-test'], { env });
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const vars = readdirSync(out).find((f) => f.endsWith('_efi_vars.fd'))!;
     const before = readFileSync(join(out, vars));
     const { json, exitCode } = await boot(out, 'bundle');
     const manifest = readdirSync(out).find((f) => f.endsWith('.manifest.json'))!;
     const m = JSON.parse(readFileSync(join(out, manifest), 'utf8')) as { slots: { A: { rootHash: string } } };
-    expect(json).toMatchObject({ slot: 'A', version: '1', health: 'ok', usrhash: m.slots.A.rootHash });
+    expect(json).toMatchObject({ slot: 'A', version: '0', health: 'none', usrhash: m.slots.A.rootHash });
     expect(exitCode).toBe(0);
     expect(readFileSync(join(out, vars)).equals(before)).toBe(true);
   });
