@@ -3,7 +3,7 @@
  * Bad flags are UsageError (exit 2); unusable inputs and failed verification exit 1 with one line
  * naming the file.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import {
   DEFAULT_VERITY_PARAMS,
   deriveBytes,
@@ -76,6 +76,17 @@ function params(f: TreeFlags): VerityParams {
   };
 }
 
+/** A progress bar only for inputs that take a noticeable time (and only on a TTY, without --json). */
+function bar(data: string, json: boolean | undefined) {
+  let size = 0;
+  try {
+    size = statSync(data).size;
+  } catch {
+    // the library reports the unreadable file
+  }
+  return progressBar(!json && size >= 256 * 2 ** 20);
+}
+
 function jobs(v: string | undefined): number | undefined {
   const j = int('jobs', v);
   if (j === 0) throw new UsageError('--jobs must be at least 1');
@@ -94,7 +105,7 @@ export async function format(data: string, hashfile: string | undefined, opts: F
   if (hashfile !== undefined && existsSync(hashfile) && !opts.force) {
     throw new ImgbuildError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
   }
-  const bar = progressBar(!opts.json);
+  const progress = bar(data, opts.json);
   let r;
   try {
     r = await formatVerity({
@@ -108,10 +119,10 @@ export async function format(data: string, hashfile: string | undefined, opts: F
       uuid,
       pad: !!opts.pad,
       jobs: jobs(opts.jobs),
-      onProgress: bar,
+      onProgress: progress,
     });
   } finally {
-    bar.finish();
+    progress.finish();
   }
   const out = {
     dataFile: data,
@@ -172,7 +183,7 @@ export async function verify(data: string, opts: VerifyFlags): Promise<number | 
   }
   if (!p.superblock && opts.salt === undefined) throw new UsageError('--no-superblock needs --salt (- for none)');
   const where = opts.slot !== undefined ? await slotRange(data, opts.slot, relOffset) : { dataOffset: 0, hashOffset: relOffset ?? 0, partition: undefined };
-  const bar = progressBar(!opts.json);
+  const progress = bar(data, opts.json);
   let r;
   try {
     r = await verifyVerity({
@@ -185,10 +196,10 @@ export async function verify(data: string, opts: VerifyFlags): Promise<number | 
       ...(p.superblock ? {} : { params: p, salt: salt(opts.salt), dataBlocks: int('data-blocks', opts.dataBlocks) }),
       ...(p.superblock && opts.dataBlocks !== undefined ? { dataBlocks: int('data-blocks', opts.dataBlocks) } : {}),
       jobs: jobs(opts.jobs),
-      onProgress: bar,
+      onProgress: progress,
     });
   } finally {
-    bar.finish();
+    progress.finish();
   }
   const what = where.partition !== undefined ? `partition ${where.partition}: ` : '';
   if (opts.json) {
