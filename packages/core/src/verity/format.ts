@@ -25,8 +25,12 @@ export interface FormatVerityOptions {
   dataBlocks?: number;
   /** Default: dataPath (the hash area goes after the data in the same file). */
   hashPath?: string;
-  /** Absolute byte offset of the hash area in the hash file (veritysetup --hash-offset). Default: 0
-   * for a separate file, the end of the data (rounded up to a hash block) for the same file. */
+  /**
+   * Absolute byte offset of the hash area in the hash file (veritysetup --hash-offset). Default: 0 for
+   * a separate file; for the same file, the end of the data rounded up to 512 bytes (to a hash block
+   * without a superblock). With a superblock it must be a multiple of 512, without one of the hash
+   * block size.
+   */
   hashOffset?: number;
   params?: Partial<VerityParams>;
   /** undefined: 32 random bytes; null: no salt (veritysetup --salt -). */
