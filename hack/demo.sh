@@ -29,6 +29,7 @@ hash=$(node -e 'console.log(require(process.argv[1]).slots.A.rootHash)' "$PWD/$o
 
 step "verify USR-A against the manifest's root hash"
 imgbuild verity-verify "$out/demo.raw" --slot A --root-hash "$hash"
+imgbuild verify "$out/demo.raw"
 imgbuild slot status "$out/demo.raw"
 
 step "boot in qemu (TCG, about 10-30 s)"

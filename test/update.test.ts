@@ -2,7 +2,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { imgbuild, ROOT, tempDir, tool, CLI } from './helpers.js';
 
@@ -191,3 +191,47 @@ describe('update of a qemu_uefi bundle', () => {
   });
 });
 
+
+describe('imgbuild verify', () => {
+  it('accepts a built and an updated image, and a bundle; names the slot a flipped byte breaks', async () => {
+    const img = join(dir, 'verify.raw');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '-o', img], { env })).exitCode).toBe(0);
+    let r = await imgbuild(['verify', img, '--json']);
+    expect(r.exitCode, String(r.stdout)).toBe(0);
+    let j = JSON.parse(String(r.stdout));
+    expect(j.ok).toBe(true);
+    expect(j.imageUnchanged).toBe(true);
+    expect(j.checks.map((c: any) => c.name)).toEqual(['gpt', 'layout', 'slot A', 'cmdline', 'kernel']);
+
+    expect((await imgbuild(['update', img, '--from', usr('2')], { env })).exitCode).toBe(0);
+    r = await imgbuild(['verify', img, '--json']);
+    j = JSON.parse(String(r.stdout));
+    expect(r.exitCode).toBe(0);
+    expect(j.checks.map((c: any) => c.name)).toEqual(['gpt', 'layout', 'slot A', 'slot B', 'cmdline', 'kernel']);
+
+    // One flipped bit inside slot B's data: verify fails and says where.
+    const m = manifest(`${img}.manifest.json`);
+    const b = m.partitions.find((p: any) => p.number === m.slots.B.partition);
+    const fd = openSync(img, 'r+');
+    const at = b.startLba * 512 + 5000;
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, at);
+    byte[0] ^= 0x10;
+    writeSync(fd, byte, 0, 1, at);
+    closeSync(fd);
+    r = await imgbuild(['verify', img, '--json']);
+    expect(r.exitCode).toBe(1);
+    j = JSON.parse(String(r.stdout));
+    expect(j.checks.find((c: any) => c.name === 'slot A').ok).toBe(true);
+    expect(j.checks.find((c: any) => c.name === 'slot B')).toMatchObject({ ok: false });
+    expect(j.checks.find((c: any) => c.name === 'slot B').detail).toMatch(/data block 1\b/);
+  });
+
+  it('verifies a qemu_uefi bundle', async () => {
+    const out = join(dir, 'verify-vm');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--format', 'qemu_uefi', '-o', out], { env })).exitCode).toBe(0);
+    const r = await imgbuild(['verify', out]);
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).toMatch(/ok\s+slot A/);
+  });
+});

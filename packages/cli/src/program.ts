@@ -117,6 +117,14 @@ export function buildProgram(): Command {
     .action(act(lazy('build')));
 
   program
+    .command('verify')
+    .description("prove an image holds what its manifest says: every slot through dm-verity, GPT, the UKI's command line and payloads")
+    .argument('<image>', 'raw image or qemu_uefi bundle folder')
+    .option('--manifest <file>', 'manifest to check against (default: <image>.manifest.json, or the bundle\'s)')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('verify')));
+
+  program
     .command('update')
     .description('write a new /usr into the inactive slot, carry its root hash on the command line, and mark it to boot next (once)')
     .argument('<image>', 'raw image or qemu_uefi bundle folder')

@@ -18,3 +18,4 @@ export * from './image/qemu-bundle.js';
 export * from './image/slot-writer.js';
 export * from './image/update.js';
 export * from './image/usr-image.js';
+export * from './image/verify-image.js';
