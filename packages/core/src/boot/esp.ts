@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../exec.js';
 import { InputError, ToolError } from '../errors.js';
 
 export const ESP_BOOT_PATH = 'EFI/BOOT/BOOTX64.EFI';

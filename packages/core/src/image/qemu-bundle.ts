@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../exec.js';
 import { InputError, ToolError } from '../errors.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';

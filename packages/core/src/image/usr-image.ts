@@ -1,6 +1,6 @@
 /** Checks on a /usr filesystem image, and packing a folder into one reproducibly. */
 import { promises as fsp } from 'node:fs';
-import { execa } from 'execa';
+import { execa } from '../exec.js';
 import { InputError, ToolError } from '../errors.js';
 
 export type UsrFsType = 'squashfs' | 'erofs';
