@@ -17,6 +17,8 @@ function fakeBzImage(): Buffer {
   const k = randomBytes(200_000);
   k.writeUInt16LE(0xaa55, 0x1fe);
   k.write('HdrS', 0x202, 'latin1');
+  k.writeUInt16LE(0x020f, 0x206); // boot protocol 2.15
+  k.writeUInt32LE(2047, 0x238); // cmdline_size
   return k;
 }
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -33,6 +33,8 @@ function fakeKernel(path) {
   randomFillSync(k);
   k.writeUInt16LE(0xaa55, 0x1fe);
   k.write('HdrS', 0x202, 'latin1');
+  k.writeUInt16LE(0x020f, 0x206); // boot protocol 2.15
+  k.writeUInt32LE(2047, 0x238); // cmdline_size
   writeFileSync(path, k);
 }
 
@@ -57,7 +59,8 @@ export async function run({ cli, dir, timeRun, median, log }) {
   const img = join(dir, 'image.raw');
   const hash = join(dir, 'usr.hash');
   const t = { build: [], verity: [], repart: [] };
-  const hasRepart = which('systemd-repart', timeRun);
+  let hasRepart = which('systemd-repart', timeRun);
+  let repartError = '';
   for (let i = 0; i < rounds; i++) {
     rmSync(img, { force: true });
     rmSync(`${img}.manifest.json`, { force: true });
@@ -73,7 +76,13 @@ export async function run({ cli, dir, timeRun, median, log }) {
       }
       const disk = join(dir, 'repart.raw');
       rmSync(disk, { force: true });
-      t.repart.push(timeRun('systemd-repart', ['--empty=create', '--size=auto', `--definitions=${defs}`, '--seed=0e9b3ad4-5b9a-4b7e-a0ea-3f7c4cc8b17a', '--dry-run=no', disk]).secs);
+      try {
+        t.repart.push(timeRun('systemd-repart', ['--empty=create', '--size=auto', `--definitions=${defs}`, '--seed=0e9b3ad4-5b9a-4b7e-a0ea-3f7c4cc8b17a', '--dry-run=no', disk]).secs);
+      } catch (e) {
+        // repart formats verity through loop devices, which some sandboxes do not offer
+        hasRepart = false;
+        repartError = String(e.message).trim().split('\n').filter(Boolean).slice(-2).join(' / ');
+      }
       rmSync(disk, { force: true });
     }
   }
@@ -87,6 +96,8 @@ export async function run({ cli, dir, timeRun, median, log }) {
     const r = median(t.repart);
     log(`  systemd-repart usr + usr-verity     ${r.toFixed(2)} s`);
     log(`  systemd-repart / imgbuild build     ${(r / b).toFixed(2)}x   (target ≥ 5x)`);
+  } else if (repartError) {
+    log(`  systemd-repart: failed on this machine (${repartError}); no comparison`);
   } else {
     log('  systemd-repart: not installed (apt-get install systemd-repart on Debian 13, or systemd on 12), skipped');
   }

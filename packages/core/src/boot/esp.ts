@@ -60,6 +60,8 @@ export interface MakeEspOptions {
   files: EspFile[];
   /** Timestamp (seconds since the epoch) given to every file and directory. */
   sourceDateEpoch: number;
+  /** The caller guarantees the range is all zero already (a freshly created sparse image): skip zeroing. */
+  rangeIsZero?: boolean;
 }
 
 export interface EspEntry {
@@ -245,7 +247,7 @@ export async function makeEsp(opts: MakeEspOptions): Promise<void> {
     throw new InputError(`image is ${size} bytes, the ESP range ends at ${offsetBytes + sizeBytes}`, { file: image });
   }
 
-  await zeroRange(image, offsetBytes, sizeBytes);
+  if (!opts.rangeIsZero) await zeroRange(image, offsetBytes, sizeBytes);
   const sectors = String(offsetBytes / SECTOR);
   const args = ['-F', '32', '-S', String(SECTOR), '-s', String(sectorsPerCluster(sizeBytes)), '--invariant', '-i', volumeId.toString(16).padStart(8, '0'), '-h', sectors, '--mbr=n', '-n', label, '--offset', sectors, image, String(Math.floor(sizeBytes / 1024))];
   const r = await run('mkfs.vfat', args, image, toolEnv(), 'dosfstools');

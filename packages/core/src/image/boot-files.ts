@@ -88,9 +88,18 @@ export function espFiles(opts: {
   slotHashes: Partial<Record<Slot, string>>;
   cmdlineExtra: string;
   hashOffset: number;
+  /** Named in errors about the kernel. */
+  kernelFile?: string;
 }): EspFile[] {
   const { inputs } = opts;
-  const uki = buildUki({ stub: inputs.stub, kernel: inputs.kernel, initrd: inputs.initrd, cmdline: opts.cmdline, osRelease: inputs.osRelease });
+  let uki: Buffer;
+  try {
+    uki = buildUki({ stub: inputs.stub, kernel: inputs.kernel, initrd: inputs.initrd, cmdline: opts.cmdline, osRelease: inputs.osRelease });
+  } catch (e) {
+    // The UKI builder checks the kernel and the command line; say which kernel it was.
+    if (e instanceof InputError && !e.file && opts.kernelFile) throw new InputError(e.message, { file: opts.kernelFile });
+    throw e;
+  }
   const files: EspFile[] = [{ path: ESP_BOOT_PATH, data: uki }];
   if (opts.style === 'flatcar') {
     for (const s of ['A', 'B'] as Slot[]) {

@@ -18,7 +18,7 @@ import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
 import { defaultOsRelease, espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline } from './cmdline.js';
-import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
+import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
@@ -94,29 +94,41 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     const initrd = await readBootInput(o.initrd, 'initrd');
     const stub = await readUkiStub(o.ukiStub);
     const osRelease = o.osRelease ? (await readBootInput(o.osRelease, 'os-release')).toString('utf8') : defaultOsRelease();
-    const usrSha = await sha256File(usrPath);
     const kernelSha = sha256Buffer(kernel);
     const initrdSha = sha256Buffer(initrd);
     const extra = [...DEFAULT_CONSOLE_ARGS, ...(o.cmdline ?? '').split(/\s+/).filter(Boolean)];
-    const seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, extra.join(' '), style, String(sde));
-    const table = planToTable(plan, seed);
-    const partuuid = (n: number) => table.entries[n - 1].uuid;
     const version = await usrVersion(usrPath, usr.fsType);
 
     const buildRaw = async (imagePath: string) => {
-      const disk = await FileStorage.create(imagePath, plan.diskBytes);
+      await (await FileStorage.create(imagePath, plan.diskBytes)).close();
+      // /usr goes in first: it is hashed while copied, and without --seed the seed derives from that hash.
+      let seed = '';
+      const v = await writeUsrToSlot({
+        imagePath,
+        partition: slots.A,
+        usrPath,
+        usrBytes: usr.bytes,
+        secrets: (usrSha) => {
+          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, extra.join(' '), style, String(sde));
+          return slotVeritySecrets(seed, 'A', usrSha);
+        },
+        jobs: o.jobs,
+        onProgress: o.onProgress,
+      });
+      const usrSha = v.usrSha256;
+      const table = planToTable(plan, seed);
+      const partuuid = (n: number) => table.entries[n - 1].uuid;
+      const disk = await FileStorage.open(imagePath, true);
       try {
         await writeGpt(disk, table, { protectiveMbr: true });
       } finally {
         await disk.close();
       }
-      const secrets = slotVeritySecrets(seed, 'A', usrSha);
-      const v = await writeUsrToSlot({ imagePath, partition: slots.A, usrPath, usrBytes: usr.bytes, ...secrets, jobs: o.jobs, onProgress: o.onProgress });
       const hashOffset = slotHashOffset(slots.A.sizeBytes);
       const cmdline = formatCmdline({ slots: { A: { partuuid: partuuid(slots.A.number), rootHash: v.rootHash } }, hashOffset, extra });
-      const files = espFiles({ inputs: { kernel, initrd, stub, osRelease }, cmdline, style, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset });
+      const files = espFiles({ inputs: { kernel, initrd, stub, osRelease }, cmdline, style, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset, kernelFile: o.kernel });
       o.onProgress?.(0, 1, 'ESP');
-      await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde });
+      await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde, rangeIsZero: true });
       o.onProgress?.(1, 1, 'ESP');
       const slotA = slotManifestEntry({ number: slots.A.number, label: slots.A.label, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!), sha256: usrSha }, version);
       const manifest: ImageManifest = {
@@ -141,8 +153,16 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
         image: { name: basename(o.output), sha256: '', bytes: plan.diskBytes },
         history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde }],
       };
-      o.onProgress?.(0, 1, 'sha256');
-      manifest.image.sha256 = await sha256File(imagePath);
+      // Everything ever written: the GPT copies, the ESP, and USR-A's data and hash area. The rest of
+      // this freshly created sparse file is zero, so it is hashed without being read.
+      const sectorsBytes = (n: number) => n * plan.sectorSize;
+      const written: ByteRange[] = [
+        [0, sectorsBytes(plan.firstUsableLba)],
+        [sectorsBytes(plan.lastUsableLba + 1), plan.diskBytes - sectorsBytes(plan.lastUsableLba + 1)],
+        [esp.offsetBytes, esp.sizeBytes],
+        [slots.A.offsetBytes, v.hashOffset + v.hashAreaSize],
+      ];
+      manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);
       return manifest;
     };
 

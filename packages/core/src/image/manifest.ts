@@ -1,9 +1,9 @@
 /** The identity manifest written beside every image: what was built, from what, and its root hashes. */
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { InputError } from '../errors.js';
 import type { Slot } from '../layout/plan.js';
+import type { ProgressFn } from '../progress.js';
 
 export const MANIFEST_VERSION = 1;
 
@@ -51,9 +51,44 @@ export function sha256Buffer(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-export async function sha256File(path: string): Promise<string> {
+/** A byte range of a file: [offset, offset + length). */
+export type ByteRange = readonly [offset: number, length: number];
+
+/**
+ * sha256 of a whole file, read into one reused buffer (streams allocate per chunk, at half the speed).
+ * With `written`, the caller vouches that every byte outside those ranges is zero (a sparse image it
+ * created): those are hashed from a zero buffer instead of read, which spares the kernel from filling
+ * gigabytes of page cache with the holes of a sparse disk image (measured: 14 s → 4.5 s for 8 GiB).
+ */
+export async function sha256File(path: string, onProgress?: ProgressFn, written?: readonly ByteRange[]): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(chunk as Buffer);
+  const fh = await fsp.open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const buf = Buffer.allocUnsafe(8 << 20);
+    const zeros = written ? Buffer.alloc(buf.length) : buf;
+    const ranges = written ? [...written].sort((a, b) => a[0] - b[0]) : [[0, size] as const];
+    let at = 0;
+    const hashZeros = (until: number) => {
+      for (; at < until; at += Math.min(zeros.length, until - at)) h.update(zeros.subarray(0, Math.min(zeros.length, until - at)));
+    };
+    for (const [offset, length] of ranges) {
+      const end = Math.min(size, offset + length);
+      if (end <= at) continue;
+      hashZeros(Math.max(at, offset));
+      while (at < end) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - at), at);
+        if (bytesRead === 0) throw new Error(`${path}: short read at ${at}`);
+        h.update(buf.subarray(0, bytesRead));
+        at += bytesRead;
+        onProgress?.(at, size, 'sha256');
+      }
+    }
+    hashZeros(size);
+    onProgress?.(size, size, 'sha256');
+  } finally {
+    await fh.close();
+  }
   return h.digest('hex');
 }
 

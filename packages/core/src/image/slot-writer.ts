@@ -3,7 +3,8 @@
  * data at the partition start, superblock and tree at a hash offset fixed by the layout (the largest
  * data area whose tree still fits), so the offset never moves between builds and updates.
  */
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import { InputError } from '../errors.js';
 import { deriveBytes, deriveUuid } from '../guid.js';
 import type { PlannedPartition, Slot } from '../layout/plan.js';
@@ -44,16 +45,25 @@ export function slotVeritySecrets(seed: string, slot: Slot, usrSha256: string): 
   return { salt: deriveBytes(seed, label, 32), uuid: deriveUuid(seed, `verity-uuid:${slot}:${usrSha256}`) };
 }
 
+export interface SlotWriteResultWithSource extends SlotWriteResult {
+  /** sha256 of the /usr image, computed while copying it. */
+  usrSha256: string;
+}
+
+/**
+ * Copies the /usr image into the slot (hashing it on the way, so it is read once), then writes its
+ * verity hash area. `secrets` is asked for the salt and superblock UUID once the image's sha256 is
+ * known, since reproducible builds derive them from it.
+ */
 export async function writeUsrToSlot(opts: {
   imagePath: string;
   partition: Pick<PlannedPartition, 'label' | 'offsetBytes' | 'sizeBytes'>;
   usrPath: string;
   usrBytes: number;
-  salt: Buffer;
-  uuid: string;
+  secrets: (usrSha256: string) => { salt: Buffer; uuid: string };
   jobs?: number;
   onProgress?: ProgressFn;
-}): Promise<SlotWriteResult> {
+}): Promise<SlotWriteResultWithSource> {
   const { partition, usrBytes } = opts;
   checkUsrFits(usrBytes, partition, opts.usrPath);
   const hashOffset = slotHashOffset(partition.sizeBytes);
@@ -61,35 +71,45 @@ export async function writeUsrToSlot(opts: {
   const geometry = verityGeometry(dataBlocks);
   if (hashOffset + geometry.hashAreaSize > partition.sizeBytes) throw new InputError(`hash area does not fit ${partition.label}`, { file: opts.usrPath });
 
+  const hash = createHash('sha256');
   const disk = await FileStorage.open(opts.imagePath, true);
+  const src = await fsp.open(opts.usrPath, 'r');
   try {
+    const buf = Buffer.allocUnsafe(8 << 20);
     let at = 0;
-    for await (const chunk of createReadStream(opts.usrPath, { highWaterMark: 8 << 20 })) {
-      const buf = chunk as Buffer;
-      await disk.writeAt(partition.offsetBytes + at, buf);
-      at += buf.length;
+    while (at < usrBytes) {
+      const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, usrBytes - at), at);
+      if (bytesRead === 0) throw new InputError(`changed while being read (${at} of ${usrBytes} bytes)`, { file: opts.usrPath });
+      const chunk = buf.subarray(0, bytesRead);
+      hash.update(chunk);
+      await disk.writeAt(partition.offsetBytes + at, chunk);
+      at += bytesRead;
       opts.onProgress?.(at, usrBytes, 'copy /usr');
     }
-    if (at !== usrBytes) throw new InputError(`changed while being read (${at} of ${usrBytes} bytes)`, { file: opts.usrPath });
     // The tail of the last block may hold a previous occupant's bytes: verity covers it, so zero it.
     const tail = dataBlocks * BLOCK - usrBytes;
     if (tail > 0) await disk.writeAt(partition.offsetBytes + usrBytes, Buffer.alloc(tail));
-    await disk.sync();
+    // No fsync here: a build renames its file into place at the end, and an update's flip is a GPT
+    // write whose fsyncs flush this file's data (and hash area) before the primary header changes.
   } finally {
+    await src.close();
     await disk.close();
   }
+  const usrSha256 = hash.digest('hex');
+  const { salt, uuid } = opts.secrets(usrSha256);
   const r = await formatVerity({
     dataPath: opts.imagePath,
     dataOffset: partition.offsetBytes,
     dataBlocks,
     hashPath: opts.imagePath,
     hashOffset: partition.offsetBytes + hashOffset,
-    salt: opts.salt,
-    uuid: opts.uuid,
+    hashLimit: partition.offsetBytes + partition.sizeBytes,
+    salt,
+    uuid,
     jobs: opts.jobs,
     onProgress: opts.onProgress ? (d, t) => opts.onProgress!(d, t, 'verity') : undefined,
   });
-  return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks };
+  return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks, usrSha256 };
 }
 
 /** The manifest's record of what a slot now holds. */

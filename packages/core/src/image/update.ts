@@ -111,13 +111,20 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const initrd = o.initrd ? await readBootInput(o.initrd, 'initrd') : uki.sections['.initrd'];
   if (!kernel || !initrd) throw new InputError('the UKI on the ESP lacks .linux or .initrd; pass --kernel and --initrd', { file: imagePath });
   const stub = await readUkiStub(o.ukiStub);
-  const usrSha = await sha256File(o.from);
 
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
   // 2. Data and hash tree.
-  const secrets = slotVeritySecrets(manifest.seed, slot, usrSha);
-  const v = await writeUsrToSlot({ imagePath, partition, usrPath: o.from, usrBytes: usr.bytes, ...secrets, jobs: o.jobs, onProgress: o.onProgress });
+  const v = await writeUsrToSlot({
+    imagePath,
+    partition,
+    usrPath: o.from,
+    usrBytes: usr.bytes,
+    secrets: (sha) => slotVeritySecrets(manifest.seed, slot, sha),
+    jobs: o.jobs,
+    onProgress: o.onProgress,
+  });
+  const usrSha = v.usrSha256;
   // 3. The command line now carries the new slot's hash; the active slot's stays as it was.
   const cmd = parseCmdline(uki.cmdline);
   cmd.slots[slot] = { partuuid: part.uuid, rootHash: v.rootHash };
@@ -132,6 +139,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     slotHashes: hashes,
     cmdlineExtra: cmd.extra.join(' '),
     hashOffset: v.hashOffset,
+    kernelFile: o.kernel ?? o.image,
   });
   await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
   // 4. The flip, last.
