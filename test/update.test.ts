@@ -2,7 +2,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, cpSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { imgbuild, ROOT, tempDir, tool, CLI } from './helpers.js';
 
@@ -235,5 +235,20 @@ describe('imgbuild verify', () => {
     const r = await imgbuild(['verify', out]);
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
     expect(String(r.stdout)).toMatch(/ok\s+slot A/);
+  });
+});
+
+describe('slot commands on a qemu_uefi bundle', () => {
+  it('read and change the bits inside the qcow2', async () => {
+    const out = join(dir, 'slot-vm');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--format', 'qemu_uefi', '-o', out], { env })).exitCode).toBe(0);
+    expect((await status(out)).next).toBe('A');
+    expect((await imgbuild(['update', out, '--from', usr('2')], { env })).exitCode).toBe(0);
+    expect((await status(out)).next).toBe('B');
+    const r = await imgbuild(['slot', 'cancel-upgrade', out]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect((await status(out)).next).toBe('A');
+    expect((await tool('qemu-img', ['check', join(out, 'slot-vm.qcow2')], { reject: false })).exitCode).toBe(0);
+    expect(readdirSync(out).filter((f) => f.includes('tmp'))).toEqual([]);
   });
 });

@@ -5,6 +5,9 @@
  */
 import {
   applySlotTransition,
+  FileStorage,
+  InputError,
+  withRawImage,
   cancelUpgrade as cancelUpgradeT,
   markSuccessful as markSuccessfulT,
   next as nextT,
@@ -32,6 +35,21 @@ interface JsonOpt {
 }
 
 const flag = (b: boolean) => (b ? 1 : 0);
+
+/** A raw image, or a qemu_uefi bundle through a raw copy of its qcow2 (written back when changed). */
+async function onImage<T>(image: string, fn: (s: FileStorage) => Promise<T>, writable = true): Promise<T> {
+  return withRawImage(image, writable, async (raw) => {
+    const s = await FileStorage.open(raw, writable).catch((e) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new InputError(code === 'ENOENT' ? 'no such file' : `cannot open image: ${(e as Error).message}`, { file: image });
+    });
+    try {
+      return await fn(s);
+    } finally {
+      await s.close();
+    }
+  });
+}
 
 function slotJson(s: SlotInfo) {
   return { slot: s.slot, number: s.number, label: s.label, uuid: s.uuid, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot };
@@ -72,19 +90,19 @@ function report<R extends TransitionOutput>(image: string, action: string, slot:
 /** Resolves the slot argument against the image's own table, then runs the transition. */
 async function slotTransition(image: string, name: string, action: string, fn: (t: GptTable, slot: Slot) => GptTable, opts: JsonOpt): Promise<void> {
   let slot: Slot | undefined;
-  const r = await applySlotTransition(image, (t) => fn(t, (slot = resolveSlot(t, name))));
+  const r = await onImage(image, (s) => applySlotTransition(s, (t) => fn(t, (slot = resolveSlot(t, name))), { file: image }));
   report(image, action, slot!, r, opts);
 }
 
 export async function status(image: string, opts: JsonOpt): Promise<void> {
-  const { status: st } = await readSlotStatus(image);
+  const { status: st } = await onImage(image, (s) => readSlotStatus(s, { file: image }), false);
   if (opts.json) return printJson({ image, ...statusJson(st) });
   process.stdout.write([`${image}:`, ...statusLines(st)].join('\n') + '\n');
 }
 
 export async function next(image: string, opts: JsonOpt & { variant?: string }): Promise<number | void> {
   const variant = (opts.variant ?? 'flatcar') as Variant;
-  const r = await applySlotTransition(image, (t) => nextT(t, { variant }));
+  const r = await onImage(image, (s) => applySlotTransition(s, (t) => nextT(t, { variant }), { file: image }));
   const res: NextResult = r.result;
   const chosen = res.slot ? r.before.slots.find((s) => s.slot === res.slot)! : undefined;
   const after = res.slot ? r.after.slots.find((s) => s.slot === res.slot)! : undefined;
@@ -126,12 +144,12 @@ export async function upgrade(image: string, name: string, opts: JsonOpt): Promi
 }
 
 export async function rollback(image: string, opts: JsonOpt): Promise<void> {
-  const r = await applySlotTransition(image, rollbackT);
+  const r = await onImage(image, (s) => applySlotTransition(s, rollbackT, { file: image }));
   report(image, 'rollback to', r.after.next, r, opts);
 }
 
 export async function cancelUpgrade(image: string, opts: JsonOpt): Promise<void> {
-  const r = await applySlotTransition(image, cancelUpgradeT);
+  const r = await onImage(image, (s) => applySlotTransition(s, cancelUpgradeT, { file: image }));
   report(image, 'cancel-upgrade', null, r, opts);
 }
 

@@ -3,7 +3,8 @@
  * a per-VM copy of the OVMF variables, and `<name>.sh`, a launch script with Flatcar's habits.
  */
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { trackTemporary } from '../atomic.js';
 import { execa } from '../exec.js';
 import { InputError, ToolError } from '../errors.js';
 
@@ -112,4 +113,31 @@ if [ -n "$CONFIG" ]; then
 fi
 exec qemu-system-x86_64 "$@"
 `;
+}
+
+/**
+ * Runs `fn` on a raw view of `target`: the file itself, or, for a qemu_uefi bundle folder, a raw copy
+ * of its qcow2 beside it. When `writable`, the copy is converted back and renamed over the qcow2, so
+ * the bundle is either entirely old or entirely new.
+ */
+export async function withRawImage<T>(target: string, writable: boolean, fn: (raw: string) => Promise<T>): Promise<T> {
+  const st = await fsp.stat(target).catch(() => undefined);
+  if (!st?.isDirectory()) return fn(target);
+  const bundle = await findBundle(target);
+  const raw = join(dirname(bundle.qcow2), `.${bundle.name}.raw.tmp-${process.pid}`);
+  const qcow2 = `${raw}.qcow2`;
+  const untrack = [trackTemporary(raw), trackTemporary(qcow2)];
+  try {
+    await convertImage(bundle.qcow2, 'qcow2', raw, 'raw');
+    const result = await fn(raw);
+    if (writable) {
+      await convertImage(raw, 'raw', qcow2, 'qcow2');
+      await fsp.rename(qcow2, bundle.qcow2);
+    }
+    return result;
+  } finally {
+    await fsp.rm(raw, { force: true });
+    await fsp.rm(qcow2, { force: true });
+    untrack.forEach((u) => u());
+  }
 }
