@@ -11,7 +11,6 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
-import { trackTemporary, tempPathFor } from '../atomic.js';
 import { ESP_BOOT_PATH, readEspFile, readUki, replaceEspFiles } from '../boot/index.js';
 import { InputError, SlotError } from '../errors.js';
 import { readGpt } from '../gpt/io.js';
@@ -23,7 +22,7 @@ import type { Slot } from '../layout/plan.js';
 import { espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
 import { formatCmdline, parseCmdline } from './cmdline.js';
 import { encodeManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
-import { convertImage, findBundle } from './qemu-bundle.js';
+import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
 import { sourceDateEpochFromEnv } from './build.js';
@@ -64,24 +63,10 @@ export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
   if (!st.isDirectory()) return updateRaw(o, o.image, manifestPathFor(o.image));
 
   const bundle = await findBundle(o.image);
-  const raw = tempPathFor(bundle.qcow2) + '.raw';
-  const qcow2 = tempPathFor(bundle.qcow2);
-  const untrackRaw = trackTemporary(raw);
-  const untrackQcow2 = trackTemporary(qcow2);
-  try {
-    await convertImage(bundle.qcow2, 'qcow2', raw, 'raw');
-    const r = await updateRaw(o, raw, bundle.manifest);
-    await convertImage(raw, 'raw', qcow2, 'qcow2');
-    r.manifest.image.qcow2 = { name: basename(bundle.qcow2), sha256: await sha256File(qcow2) };
-    await fsp.rename(qcow2, bundle.qcow2);
-    await fsp.writeFile(bundle.manifest, encodeManifest(r.manifest));
-    return r;
-  } finally {
-    await fsp.rm(raw, { force: true });
-    await fsp.rm(qcow2, { force: true });
-    untrackRaw();
-    untrackQcow2();
-  }
+  const r = await withRawImage(o.image, true, (raw) => updateRaw(o, raw, bundle.manifest));
+  r.manifest.image.qcow2 = { name: basename(bundle.qcow2), sha256: await sha256File(bundle.qcow2) };
+  await fsp.writeFile(bundle.manifest, encodeManifest(r.manifest));
+  return r;
 }
 
 async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: string, displayName = o.image): Promise<UpdateResult> {

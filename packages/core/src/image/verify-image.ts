@@ -6,8 +6,6 @@
  * bits (tries, successful) by design.
  */
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ESP_BOOT_PATH, readEspFile, readUki } from '../boot/index.js';
 import { readGpt } from '../gpt/io.js';
 import { partitions } from '../gpt/table.js';
@@ -17,7 +15,7 @@ import { FileStorage } from '../storage.js';
 import { verifyVerity } from '../verity/index.js';
 import { parseCmdline } from './cmdline.js';
 import { manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
-import { convertImage, findBundle } from './qemu-bundle.js';
+import { findBundle, withRawImage } from './qemu-bundle.js';
 
 export interface ImageCheck {
   name: string;
@@ -38,14 +36,7 @@ export async function verifyImage(o: { image: string; manifestPath?: string; job
   const st = await fsp.stat(o.image);
   if (!st.isDirectory()) return verifyRaw(o.image, o.manifestPath ?? manifestPathFor(o.image), o);
   const bundle = await findBundle(o.image);
-  const scratch = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-verify-'));
-  try {
-    const raw = join(scratch, `${bundle.name}.raw`);
-    await convertImage(bundle.qcow2, 'qcow2', raw, 'raw');
-    return await verifyRaw(raw, o.manifestPath ?? bundle.manifest, o);
-  } finally {
-    await fsp.rm(scratch, { recursive: true, force: true });
-  }
+  return withRawImage(o.image, false, (raw) => verifyRaw(raw, o.manifestPath ?? bundle.manifest, o));
 }
 
 async function verifyRaw(image: string, manifestPath: string, o: { jobs?: number; onProgress?: ProgressFn }): Promise<VerifyImageResult> {
