@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, cpSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { imgbuild, ROOT, tempDir, tool } from './helpers.js';
+import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-build-');
 const kernel = join(dir, 'vmlinuz');
@@ -36,17 +36,6 @@ interface Manifest {
 
 const readManifest = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Manifest;
 const part = (m: Manifest, label: string) => m.partitions.find((p) => p.label === label)!;
-
-/** Random bytes with an x86 boot protocol header, enough for the UKI builder's checks. */
-function fakeBzImage(): Buffer {
-  const k = randomBytes(300_000);
-  k.write('MZ', 0, 'latin1');
-  k.writeUInt16LE(0xaa55, 0x1fe);
-  k.write('HdrS', 0x202, 'latin1');
-  k.writeUInt16LE(0x020f, 0x206); // boot protocol 2.15
-  k.writeUInt32LE(2047, 0x238); // cmdline_size
-  return k;
-}
 
 beforeAll(async () => {
   // Fake kernel and initrd: the build only packs them into the UKI; booting is test/boot's job.

@@ -1,5 +1,6 @@
 /** Shared helpers for integration tests: run the built CLI and the reference tools, temp folders. */
 import { execa, type Options } from 'execa';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -24,4 +25,18 @@ export function tempDir(prefix = 'imgbuild-test-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   afterAll(() => rmSync(d, { recursive: true, force: true }));
   return d;
+}
+
+/**
+ * Random bytes behind an x86 boot protocol header (boot flag, "HdrS", protocol 2.15, 2047-byte
+ * command line): enough for the UKI builder, for tests that build images without booting them.
+ */
+export function fakeBzImage(size = 200_000): Buffer {
+  const k = randomBytes(size);
+  k.write('MZ', 0, 'latin1');
+  k.writeUInt16LE(0xaa55, 0x1fe);
+  k.write('HdrS', 0x202, 'latin1');
+  k.writeUInt16LE(0x020f, 0x206);
+  k.writeUInt32LE(2047, 0x238);
+  return k;
 }

@@ -203,7 +203,7 @@ describe.skipIf(!haveStub || !haveQemu)('UKI boots under OVMF as EFI/BOOT/BOOTX6
   const ESP_OFF = 2048 * 512;
   const disk = join(dir, 'boot.img');
 
-  const first = { cmdline: '', uki: Buffer.alloc(0) };
+  const first: { cmdline: string; uki: Buffer } = { cmdline: '', uki: Buffer.alloc(0) };
   let prepared: Promise<void> | undefined;
   /** The disk of the first boot: GPT, ESP with the UKI as BOOTX64.EFI. Shared, so either test can run alone. */
   const prepare = () =>

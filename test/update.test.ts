@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, cpSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { imgbuild, ROOT, tempDir, tool, CLI } from './helpers.js';
+import { CLI, fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-update-');
 const kernel = join(dir, 'vmlinuz');
@@ -13,14 +13,6 @@ const initrd = join(dir, 'initrd.img');
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
 const usr = (v: string) => join(dir, `usr-${v}.squashfs`);
 
-function fakeBzImage(): Buffer {
-  const k = randomBytes(200_000);
-  k.writeUInt16LE(0xaa55, 0x1fe);
-  k.write('HdrS', 0x202, 'latin1');
-  k.writeUInt16LE(0x020f, 0x206); // boot protocol 2.15
-  k.writeUInt32LE(2047, 0x238); // cmdline_size
-  return k;
-}
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const manifest = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 

@@ -37,7 +37,7 @@ interface Case {
   jobs?: number;
 }
 
-const SALTS = ['-', 'a5', '0f'.repeat(16), Buffer.alloc(256).map((_, i) => (i * 7 + 3) & 255).toString('hex')];
+const SALTS = ['-', 'a5', '0f'.repeat(16), Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 7 + 3) & 255)).toString('hex')];
 const HASHES: VerityHash[] = ['sha256', 'sha512', 'sha1'];
 const SIZES: [number, number][] = [
   [512, 512],
@@ -99,7 +99,7 @@ function vsParams(c: Case): string[] {
   ];
 }
 
-const rootOf = (out: string) => /Root hash:\s+([0-9a-f]+)/.exec(out)![1];
+const rootOf = (out: unknown) => /Root hash:\s+([0-9a-f]+)/.exec(String(out))![1];
 
 describe('formatVerity is byte-identical to veritysetup format', () => {
   const cases = matrix();
@@ -124,7 +124,7 @@ describe('formatVerity is byte-identical to veritysetup format', () => {
     expect(a.length).toBe(b.length);
     expect(a.equals(b)).toBe(true);
     // veritysetup prints the area size only sometimes; with no tree its file is shorter than the area.
-    const printed = /Hash device size:\s+(\d+)/.exec(vs.stdout);
+    const printed = /Hash device size:\s+(\d+)/.exec(String(vs.stdout));
     expect(r.hashAreaSize).toBe(printed ? Number(printed[1]) : b.length - (c.hashOffset ?? 0));
 
     // Each accepts the other's.

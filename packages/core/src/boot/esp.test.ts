@@ -41,7 +41,7 @@ describe('ESP constants and helpers', () => {
 });
 
 describe('makeEsp validation (before any tool runs or byte is written)', () => {
-  const base = { image: '/nonexistent/disk.img', offsetBytes: MiB, sizeBytes: 64 * MiB, volumeId: 1, files: [], sourceDateEpoch: 1700000000 };
+  const base = { image: '/nonexistent/disk.img', offsetBytes: MiB, sizeBytes: 64 * MiB, volumeId: 1, files: [] as Array<{ path: string; data: Buffer }>, sourceDateEpoch: 1700000000 };
   const cases: Array<[string, Partial<typeof base> & { label?: string; files?: Array<{ path: string; data: Buffer }> }, RegExp]> = [
     ['offset not sector aligned', { offsetBytes: 100 }, /multiple of 512/],
     ['size not sector aligned', { sizeBytes: 64 * MiB + 1 }, /multiple of 512/],
