@@ -110,7 +110,7 @@ export function buildProgram(): Command {
     .option('--seed <seed>', 'seed for every GUID, salt and volume id (default: derived from the inputs)')
     .option('--cmdline <args>', 'extra kernel command line arguments', '')
     .addOption(new Option('--boot-style <style>', 'extra boot files').choices(['uki', 'flatcar']).default('uki'))
-    .option('--os-release <file>', 'os-release embedded in the UKI (default: /usr/lib/os-release of the input, else generated)')
+    .option('--os-release <file>', 'os-release embedded in the UKI (default: a generic imgbuild one; the UKI serves both slots)')
     .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi)')
     .option('--force', 'overwrite an existing output')
     .option('--json', 'machine-readable output (the manifest)')
