@@ -29,10 +29,19 @@ export function progressBar(enabled: boolean): ProgressFn & { finish(): void } {
   const on = enabled && process.stderr.isTTY === true;
   let last = 0;
   let drawn = false;
-  const start = Date.now();
+  let start = Date.now();
+  let currentPhase: string | undefined;
   const fn = ((done: number, total: number, phase = '') => {
     if (!on) return;
     const now = Date.now();
+    if (phase !== currentPhase) {
+      // each phase gets its own line and its own rate
+      if (drawn) process.stderr.write('\n');
+      drawn = false;
+      currentPhase = phase;
+      start = now;
+      last = 0;
+    }
     if (now - last < 100 && done < total) return;
     last = now;
     const frac = total > 0 ? Math.min(1, done / total) : 0;
