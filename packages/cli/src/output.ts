@@ -49,7 +49,7 @@ export function progressBar(enabled: boolean): ProgressFn & { finish(): void } {
     const fill = Math.round(frac * width);
     const secs = (now - start) / 1000;
     const rate = secs > 0 ? done / secs / 1e6 : 0;
-    process.stderr.write(`\r${phase.padEnd(12)} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${rate.toFixed(0)} MB/s `);
+    process.stderr.write(`\r${phase.padEnd(12)} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${total > 1 ? `${rate.toFixed(0)} MB/s` : ""} `);
     drawn = true;
   }) as ProgressFn & { finish(): void };
   fn.finish = () => {
