@@ -193,3 +193,17 @@ describe('verity-verify --slot on a disk image', () => {
     await tool('veritysetup', ['verify', `--hash-offset=${rel}`, part, part, r.rootHash]);
   });
 });
+
+describe('a hash offset inside the data of the same file', () => {
+  it('is refused as veritysetup refuses it, and the data stays as it was', async () => {
+    const f = join(dir, 'overlap-data.bin');
+    const data = randomBytes(3 * 4096);
+    writeFileSync(f, data);
+    const r = await imgbuild(['verity', 'format', f, '--hash-offset', '4096']);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/overlap-data\.bin: .*overlaps the data area/);
+    expect(readFileSync(f).equals(data)).toBe(true);
+    const vs = await tool('veritysetup', ['format', f, f, '--hash-offset=4096'], { reject: false });
+    expect(vs.exitCode).not.toBe(0);
+  });
+});

@@ -170,7 +170,9 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
 
   const dataSize = await fileSize(o.dataPath, 'data file');
   if (dataOffset > dataSize) throw new InputError(`data offset ${dataOffset} is beyond the end of the file (${dataSize} bytes)`, { file: o.dataPath });
-  const end = same && o.hashOffset !== undefined && o.hashOffset > dataOffset ? Math.min(dataSize, o.hashOffset) : dataSize;
+  // Without --data-blocks the data is the whole file, as veritysetup counts it: a hash offset inside it
+  // is then an overlap error, never a silent truncation of the data.
+  const end = dataSize;
   let dataBlocks: number;
   if (o.dataBlocks !== undefined) {
     dataBlocks = o.dataBlocks;
