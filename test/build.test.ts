@@ -5,7 +5,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, cpSync, truncateSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
@@ -173,7 +173,7 @@ describe('qemu_uefi bundle', () => {
 });
 
 describe('--boot-style flatcar', () => {
-  it('adds flatcar/vmlinuz-a with the root hash at 0x40 and a gptprio grub.cfg', async () => {
+  it('adds flatcar/vmlinuz-a with the root hash at 0x40, an initrd and a gptprio grub.cfg', async () => {
     const o = join(dir, 'flatcar-style.raw');
     expect((await build(o, ['--boot-style', 'flatcar'])).exitCode).toBe(0);
     const m = readManifest(`${o}.manifest.json`);
@@ -181,9 +181,29 @@ describe('--boot-style flatcar', () => {
     const at = `${o}@@${esp.startLba * 512}`;
     const k = join(dir, 'vmlinuz-a');
     await tool('mcopy', ['-n', '-i', at, '::flatcar/vmlinuz-a', k], { env: { MTOOLS_SKIP_CHECK: '1' } });
-    expect(readFileSync(k).toString('latin1', 0x40, 0x80)).toBe(m.slots.A.rootHash);
-    const cfg = await tool('mtype', ['-i', at, '::flatcar/grub/grub.cfg'], { env: { MTOOLS_SKIP_CHECK: '1' } });
-    expect(String(cfg.stdout)).toContain('gptprio.next');
+    const a = readFileSync(k);
+    const orig = readFileSync(kernel);
+    expect(a.toString('latin1', 0x40, 0x80)).toBe(m.slots.A.rootHash);
+    // Nothing else changed: the PE header (at 0x80 here) and the boot protocol header are intact.
+    expect(Buffer.concat([a.subarray(0, 0x40), a.subarray(0x80)]).equals(Buffer.concat([orig.subarray(0, 0x40), orig.subarray(0x80)]))).toBe(true);
+    const cfg = String((await tool('mtype', ['-i', at, '::flatcar/grub/grub.cfg'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout);
+    expect(cfg).toContain('gptprio.next');
+    expect(cfg).toContain('initrd /flatcar/initrd');
+    const initrdOnEsp = join(dir, 'flatcar-initrd');
+    await tool('mcopy', ['-n', '-i', at, '::flatcar/initrd', initrdOnEsp], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    expect(sha256(initrdOnEsp)).toBe(sha256(initrd));
+  });
+
+  it("refuses a kernel whose PE header sits where the hash would go, before writing anything", async () => {
+    const k = readFileSync(kernel);
+    k.writeUInt32LE(0x40, 0x3c);
+    const bad = join(dir, 'vmlinuz-pe-at-40');
+    writeFileSync(bad, k);
+    const o = join(dir, 'flatcar-refused.raw');
+    const r = await imgbuild(['build', '--from', usr, '--kernel', bad, '--initrd', initrd, '--boot-style', 'flatcar', '-o', o], { env });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/vmlinuz-pe-at-40: --boot-style flatcar: this kernel's PE header is at 0x40/);
+    expect(existsSync(o)).toBe(false);
   });
 });
 
@@ -215,6 +235,16 @@ describe('bad input: one line, exit 1, nothing left behind', () => {
     writeFileSync(l, JSON.stringify({ partitions: [{ number: 1, label: 'X', type: 'efi', size: '8MiB', role: 'esp' }, { number: 1, label: 'Y', type: 'efi', size: '8MiB' }] }));
     await expectFailure(['--from', usr, '--kernel', kernel, '--initrd', initrd, '--layout', l], /broken-layout\.json.*duplicate partition number 1/);
   });
+  it('an existing manifest is not overwritten without --force either', async () => {
+    const o = join(dir, 'bad', 'fresh.raw');
+    writeFileSync(`${o}.manifest.json`, '{"mine":1}');
+    const r = await imgbuild(['build', '--from', usr, '--kernel', kernel, '--initrd', initrd, '-o', o], { env });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/fresh\.raw\.manifest\.json: output exists/);
+    expect(readFileSync(`${o}.manifest.json`, 'utf8')).toBe('{"mine":1}');
+    expect(existsSync(o)).toBe(false);
+    rmSync(`${o}.manifest.json`);
+  });
   it('output exists, without --force', async () => {
     writeFileSync(join(dir, 'bad', 'keep'), 'x');
     const r = await imgbuild(['build', '--from', usr, '--kernel', kernel, '--initrd', initrd, '-o', join(dir, 'bad', 'keep')], { env });
@@ -223,14 +253,25 @@ describe('bad input: one line, exit 1, nothing left behind', () => {
     expect(readFileSync(join(dir, 'bad', 'keep'), 'utf8')).toBe('x');
     expect(readdirSync(join(dir, 'bad'))).toEqual(['keep']);
   });
-  it('leaves no temporary file when interrupted (SIGINT)', async () => {
+  it('leaves nothing behind when interrupted (SIGINT): no output, no temporary, no scratch', async () => {
+    // 100 MB of /usr keeps the build busy well past the signal.
+    const big = join(dir, 'busy.squashfs');
+    const b = randomBytes(100_000_000);
+    b.write('hsqs', 0, 'latin1');
+    writeFileSync(big, b);
+    const scratch = join(dir, 'scratch-tmp');
+    mkdirSync(scratch);
     const o = join(dir, 'bad', 'interrupted.raw');
-    const child = execa('node', [join(ROOT, 'packages/cli/dist/bin.js'), 'build', '--from', usr, '--kernel', kernel, '--initrd', initrd, '-o', o], { env, reject: false });
-    await new Promise((r) => setTimeout(r, 700));
+    const child = execa('node', [join(ROOT, 'packages/cli/dist/bin.js'), 'build', '--from', big, '--kernel', kernel, '--initrd', initrd, '-o', o], {
+      env: { ...env, TMPDIR: scratch },
+      reject: false,
+    });
+    await new Promise((r) => setTimeout(r, 400));
     child.kill('SIGINT');
-    await child;
-    expect(readdirSync(join(dir, 'bad')).filter((f) => f !== 'keep' && !f.startsWith('interrupted.raw'))).toEqual([]);
-    expect(readdirSync(join(dir, 'bad')).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    const r = await child;
+    expect(r.exitCode, 'the build should still have been running').toBe(130);
+    expect(readdirSync(join(dir, 'bad')).sort()).toEqual(['keep']);
+    expect(readdirSync(scratch)).toEqual([]);
   });
 });
 

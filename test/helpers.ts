@@ -34,6 +34,7 @@ export function tempDir(prefix = 'imgbuild-test-'): string {
 export function fakeBzImage(size = 200_000): Buffer {
   const k = randomBytes(size);
   k.write('MZ', 0, 'latin1');
+  k.writeUInt32LE(0x80, 0x3c); // PE header past 0x40..0x7f, where --boot-style flatcar puts the root hash
   k.writeUInt16LE(0xaa55, 0x1fe);
   k.write('HdrS', 0x202, 'latin1');
   k.writeUInt16LE(0x020f, 0x206);

@@ -2,7 +2,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, cpSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
@@ -140,19 +140,24 @@ describe('an interrupted update', () => {
     expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--seed', 'cut', '-o', base], { env })).exitCode).toBe(0);
     const m = manifest(`${base}.manifest.json`);
     let cutBeforeFlip = 0;
-    for (const delayMs of [150, 300, 450, 600, 800, 1100, 1500, 3000]) {
+    let afterFlip = 0;
+    // The last run is never killed, so the after-the-flip branch is always exercised too.
+    for (const delayMs of [150, 300, 450, 600, 800, 1100, 1500, Infinity]) {
       const img = join(dir, `cut-${delayMs}.raw`);
       copyFileSync(base, img);
       copyFileSync(`${base}.manifest.json`, `${img}.manifest.json`);
       const child = execa('node', [CLI, 'update', img, '--from', usr('2')], { env, reject: false });
-      await new Promise((r) => setTimeout(r, delayMs));
-      child.kill('SIGKILL');
+      if (delayMs !== Infinity) {
+        await new Promise((r) => setTimeout(r, delayMs));
+        child.kill('SIGKILL');
+      }
       await child;
       const st = await status(img);
       expect(st.slots.find((s) => s.slot === 'A')!.canBoot).toBe(true);
       expect(await veritysetupVerifies(img, m, 'A')).toBe(true);
       if (st.next === 'A') cutBeforeFlip++;
       else {
+        afterFlip++;
         // The flip happened, so everything before it is complete: B verifies with the hash on the UKI.
         expect(st.next).toBe('B');
         const esp = m.partitions.find((p: any) => p.role === 'esp');
@@ -163,6 +168,7 @@ describe('an interrupted update', () => {
       expect(String((await tool('sgdisk', ['-v', img])).stdout)).toMatch(/No problems found/);
     }
     expect(cutBeforeFlip).toBeGreaterThan(0);
+    expect(afterFlip).toBeGreaterThan(0);
   });
 });
 
@@ -185,6 +191,27 @@ describe('update of a qemu_uefi bundle', () => {
   });
 });
 
+
+describe('a bundle update that fails while writing the qcow2 back', () => {
+  it('leaves the qcow2 and the manifest exactly as they were, and names the bundle', async () => {
+    const out = join(dir, 'fail-vm');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--format', 'qemu_uefi', '-o', out], { env })).exitCode).toBe(0);
+    const q = join(out, 'fail-vm.qcow2');
+    const before = { qcow2: sha256(readFileSync(q)), manifest: readFileSync(join(out, 'fail-vm.manifest.json'), 'utf8') };
+    // A qemu-img that converts to raw but fails to write qcow2, like a full disk would.
+    const bin = join(dir, 'failing-bin');
+    mkdirSync(bin, { recursive: true });
+    const real = String((await tool('sh', ['-c', 'command -v qemu-img'])).stdout).trim();
+    writeFileSync(join(bin, 'qemu-img'), `#!/bin/sh\ncase "$*" in *"-O qcow2"*) echo "No space left on device" >&2; exit 1;; esac\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const r = await imgbuild(['update', out, '--from', usr('2')], { env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/fail-vm: qemu-img convert failed/);
+    expect(sha256(readFileSync(q))).toBe(before.qcow2);
+    expect(readFileSync(join(out, 'fail-vm.manifest.json'), 'utf8')).toBe(before.manifest);
+    expect(readdirSync(out).filter((f) => f.includes('tmp'))).toEqual([]);
+    expect((await imgbuild(['verify', out])).exitCode).toBe(0);
+  });
+});
 
 describe('imgbuild verify', () => {
   it('accepts a built and an updated image, and a bundle; names the slot a flipped byte breaks', async () => {
@@ -242,5 +269,21 @@ describe('slot commands on a qemu_uefi bundle', () => {
     expect((await status(out)).next).toBe('A');
     expect((await tool('qemu-img', ['check', join(out, 'slot-vm.qcow2')], { reject: false })).exitCode).toBe(0);
     expect(readdirSync(out).filter((f) => f.includes('tmp'))).toEqual([]);
+  });
+});
+
+describe('a damaged manifest', () => {
+  it('is named in a one-line error, and nothing is written', async () => {
+    const img = join(dir, 'bad-manifest.raw');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '-o', img], { env })).exitCode).toBe(0);
+    writeFileSync(`${img}.manifest.json`, '{bad');
+    const before = sha256(readFileSync(img));
+    for (const args of [['update', img, '--from', usr('2')], ['verify', img]]) {
+      const r = await imgbuild(args, { env });
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stderr).trim().split('\n')).toHaveLength(1);
+      expect(String(r.stderr)).toMatch(/bad-manifest\.raw\.manifest\.json: manifest is not valid JSON/);
+    }
+    expect(sha256(readFileSync(img))).toBe(before);
   });
 });

@@ -1,5 +1,6 @@
 /** `imgbuild qemu` without a bootable image: argument errors, missing files, and the timeout path. */
 import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { imgbuild, tempDir } from '../helpers.js';
 
@@ -30,4 +31,16 @@ describe('imgbuild qemu', () => {
     expect(j).toMatchObject({ slot: '', usrhash: '', version: '', health: 'fail', timedOut: true, logPath: join(dir, 'blank.log') });
     expect(j.failure.reason).toBe('timeout');
   }, 60_000);
+});
+
+describe('imgbuild qemu on something that is not a disk', () => {
+  it('says so at once instead of waiting for the timeout', async () => {
+    const f = join(dir, 'not-a-disk.img');
+    writeFileSync(f, Buffer.alloc(1 << 20, 7));
+    const t = Date.now();
+    const r = await imgbuild(['qemu', f]);
+    expect(Date.now() - t).toBeLessThan(10_000);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/not-a-disk\.img: not a disk image: no valid GPT/);
+  });
 });

@@ -44,8 +44,10 @@ export async function withAtomicOutput<T>(target: string, force: boolean, build:
   pending.add(tmp);
   try {
     const result = await build(tmp);
-    if (force) await fse.remove(target);
+    // A file is replaced atomically by the rename itself; a folder cannot be renamed over one.
+    if (force && (await fse.stat(target).catch(() => undefined))?.isDirectory()) await fse.remove(target);
     await fse.rename(tmp, target);
+    await syncDir(dirname(target));
     return result;
   } catch (e) {
     await fse.remove(tmp);
@@ -60,4 +62,36 @@ export function trackTemporary(path: string): () => void {
   installSignalHandlers();
   pending.add(path);
   return () => pending.delete(path);
+}
+
+/** fsync a folder, so a rename into it survives a power cut. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await fse.promises.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes `data` to `path` through a synced temporary beside it and a rename: old or new, never half. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempPathFor(path);
+  const untrack = trackTemporary(tmp);
+  try {
+    const fh = await fse.promises.open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fse.rename(tmp, path);
+    await syncDir(dirname(path));
+  } catch (e) {
+    await fse.remove(tmp);
+    throw e;
+  } finally {
+    untrack();
+  }
 }

@@ -1,4 +1,4 @@
-import { formatBootFailure, formatBootMarker, runQemu, UsageError } from '@imgbuild/core';
+import { CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu, UsageError } from '@imgbuild/core';
 import { EXIT_FAILED, EXIT_OK, printJson } from '../output.js';
 
 interface QemuOpts {
@@ -16,10 +16,26 @@ function positive(name: string, v: string | undefined, dflt: number): number {
   return n;
 }
 
+/** A raw file with no GPT would only sit in the firmware until the timeout: say so at once. */
+async function checkRawDisk(image: string): Promise<void> {
+  const target = await resolveBootTarget({ image });
+  if (target.format !== 'raw') return;
+  const s = await FileStorage.open(target.image);
+  try {
+    await readGpt(s);
+  } catch (e) {
+    if (e instanceof CorruptError) throw new InputError(`not a disk image: ${e.message}`, { file: image });
+    throw e;
+  } finally {
+    await s.close();
+  }
+}
+
 /** `imgbuild qemu <image|bundle>`: one boot; exit 0 only when a healthy (ok or none) boot was seen. */
 export async function run(image: string, opts: QemuOpts): Promise<number> {
   const timeoutMs = positive('timeout', opts.timeout, 300) * 1000;
   const memoryMiB = Math.round(positive('memory', opts.memory, 512));
+  await checkRawDisk(image);
   const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg' });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {

@@ -3,6 +3,9 @@ import { printJson, progressBar } from '../output.js';
 
 export async function run(image: string, opts: { from: string; kernel?: string; initrd?: string; json?: boolean }): Promise<void> {
   const progress = progressBar(!opts.json);
+  if (opts.kernel || opts.initrd) {
+    process.stderr.write('imgbuild: note: the kernel and initrd live in the one UKI that both slots boot; they are not rolled back with the slot\n');
+  }
   try {
     const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, onProgress: progress });
     progress.finish();

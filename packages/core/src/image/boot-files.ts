@@ -59,6 +59,11 @@ export function defaultOsRelease(): string {
 export function flatcarKernel(kernel: Buffer, rootHash: string): Buffer {
   const k = Buffer.from(kernel);
   if (k.length < FLATCAR_KERNEL_HASH_OFFSET + rootHash.length) throw new InputError('kernel too small to carry a root hash');
+  // Recent kernels put their PE header right at 0x40 (e_lfanew, at 0x3c); the hash would wreck it.
+  const peHeader = k.readUInt32LE(0x3c);
+  if (peHeader < FLATCAR_KERNEL_HASH_OFFSET + rootHash.length) {
+    throw new InputError(`--boot-style flatcar: this kernel's PE header is at 0x${peHeader.toString(16)}, where Flatcar's GRUB expects the root hash (0x40-0x7f); use a kernel built with room for it`);
+  }
   k.write(rootHash, FLATCAR_KERNEL_HASH_OFFSET, 'latin1');
   return k;
 }
@@ -76,6 +81,7 @@ else
 fi
 menuentry "imgbuild (USR $usr_uuid)" {
   linux $kernel mount.usr=/dev/mapper/usr verity.usr=PARTUUID=$usr_uuid mount.usrflags=ro verity.usrhashoffset=${hashOffset} ${cmdlineExtra}
+  initrd /flatcar/initrd
 }
 `;
 }
@@ -93,21 +99,25 @@ export function espFiles(opts: {
 }): EspFile[] {
   const { inputs } = opts;
   let uki: Buffer;
+  let flatcar: EspFile[] = [];
   try {
+    if (opts.style === 'flatcar') flatcar = flatcarFiles(opts);
     uki = buildUki({ stub: inputs.stub, kernel: inputs.kernel, initrd: inputs.initrd, cmdline: opts.cmdline, osRelease: inputs.osRelease });
   } catch (e) {
     // The UKI builder checks the kernel and the command line; say which kernel it was.
     if (e instanceof InputError && !e.file && opts.kernelFile) throw new InputError(e.message, { file: opts.kernelFile });
     throw e;
   }
-  const files: EspFile[] = [{ path: ESP_BOOT_PATH, data: uki }];
-  if (opts.style === 'flatcar') {
-    for (const s of ['A', 'B'] as Slot[]) {
-      const h = opts.slotHashes[s];
-      if (h) files.push({ path: `flatcar/vmlinuz-${s.toLowerCase()}`, data: flatcarKernel(inputs.kernel, h) });
-    }
-    files.push({ path: 'flatcar/initrd', data: inputs.initrd });
-    files.push({ path: 'flatcar/grub/grub.cfg', data: Buffer.from(flatcarGrubCfg(opts.cmdlineExtra, opts.hashOffset)) });
+  return [{ path: ESP_BOOT_PATH, data: uki }, ...flatcar];
+}
+
+function flatcarFiles(opts: { inputs: BootInputs; slotHashes: Partial<Record<Slot, string>>; cmdlineExtra: string; hashOffset: number }): EspFile[] {
+  const files: EspFile[] = [];
+  for (const s of ['A', 'B'] as Slot[]) {
+    const h = opts.slotHashes[s];
+    if (h) files.push({ path: `flatcar/vmlinuz-${s.toLowerCase()}`, data: flatcarKernel(opts.inputs.kernel, h) });
   }
+  files.push({ path: 'flatcar/initrd', data: opts.inputs.initrd });
+  files.push({ path: 'flatcar/grub/grub.cfg', data: Buffer.from(flatcarGrubCfg(opts.cmdlineExtra, opts.hashOffset)) });
   return files;
 }

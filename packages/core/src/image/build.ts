@@ -6,9 +6,9 @@ import { promises as fsp } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { withAtomicOutput } from '../atomic.js';
+import { assertWritableTarget, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
 import { ESP_BOOT_PATH, espVolumeId, makeEsp } from '../boot/index.js';
-import { UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { writeGpt } from '../gpt/io.js';
 import { partitions } from '../gpt/table.js';
 import { loadLayout } from '../layout/load.js';
@@ -16,7 +16,7 @@ import { planToTable, slotPartitions, type LayoutPlan, type PlannedPartition } f
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
-import { defaultOsRelease, espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
+import { defaultOsRelease, espFiles, flatcarKernel, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline } from './cmdline.js';
 import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
@@ -81,7 +81,10 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const esp = espPartition(plan);
 
   // Inputs first: every bad input fails before anything is written.
+  const manifestPath = manifestPathFor(o.output);
+  if (format === 'raw') await assertWritableTarget(manifestPath, !!o.force);
   const scratch = await mkdtemp(join(tmpdir(), 'imgbuild-'));
+  const untrackScratch = trackTemporary(scratch); // removed on Ctrl-C too: it may hold a whole raw image
   try {
     let usrPath = o.from!;
     if (o.fromDir) {
@@ -91,6 +94,13 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     const usr = await probeUsrImage(usrPath);
     checkUsrFits(usr.bytes, slots.A, usrPath);
     const kernel = await readKernel(o.kernel);
+    if (style === 'flatcar') {
+      try {
+        flatcarKernel(kernel, '0'.repeat(64)); // fails now, not after the slot is written, if it cannot carry the hash
+      } catch (e) {
+        throw new InputError((e as Error).message, { file: o.kernel });
+      }
+    }
     const initrd = await readBootInput(o.initrd, 'initrd');
     const stub = await readUkiStub(o.ukiStub);
     const osRelease = o.osRelease ? (await readBootInput(o.osRelease, 'os-release')).toString('utf8') : defaultOsRelease();
@@ -167,18 +177,15 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     };
 
     if (format === 'raw') {
-      const manifestPath = manifestPathFor(o.output);
-      const manifest = await withAtomicOutput(o.output, !!o.force, async (tmp) => {
-        const m = await buildRaw(tmp);
-        await withAtomicOutput(manifestPath, true, (mtmp) => fsp.writeFile(mtmp, encodeManifest(m)));
-        return m;
-      });
+      // The image lands first, its manifest right after: a manifest never describes a missing image.
+      const manifest = await withAtomicOutput(o.output, !!o.force, buildRaw);
+      await writeFileAtomic(manifestPath, encodeManifest(manifest));
       return { manifest, output: o.output, manifestPath };
     }
 
     // qemu_uefi: a folder; the raw image is built in scratch space and converted.
     const name = basename(o.output);
-    let manifestPath = '';
+    let bundleManifest = '';
     const manifest = await withAtomicOutput(o.output, !!o.force, async (tmpDir) => {
       await fsp.mkdir(tmpDir);
       const raw = join(scratch, `${name}.raw`);
@@ -188,11 +195,12 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
       await rm(raw, { force: true });
       m.image = { name: `${name}.raw`, sha256: m.image.sha256, bytes: m.image.bytes, qcow2: { name: basename(p.qcow2), sha256: await sha256File(p.qcow2) } };
       await fsp.writeFile(p.manifest, encodeManifest(m));
-      manifestPath = join(o.output, basename(p.manifest));
+      bundleManifest = join(o.output, basename(p.manifest));
       return m;
     });
-    return { manifest, output: o.output, manifestPath };
+    return { manifest, output: o.output, manifestPath: bundleManifest };
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    untrackScratch();
   }
 }

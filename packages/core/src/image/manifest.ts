@@ -107,7 +107,12 @@ export async function readManifest(path: string): Promise<ImageManifest> {
   } catch {
     throw new InputError('no manifest (was this image made by imgbuild build?)', { file: path });
   }
-  const m = JSON.parse(text) as ImageManifest;
+  let m: ImageManifest;
+  try {
+    m = JSON.parse(text) as ImageManifest;
+  } catch (e) {
+    throw new InputError(`manifest is not valid JSON: ${(e as Error).message}`, { file: path });
+  }
   if (m.manifestVersion !== MANIFEST_VERSION) throw new InputError(`unsupported manifest version ${m.manifestVersion}`, { file: path });
   return m;
 }

@@ -4,9 +4,10 @@
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { trackTemporary } from '../atomic.js';
+import { syncDir, trackTemporary } from '../atomic.js';
+import { tmpdir } from 'node:os';
 import { execa } from '../exec.js';
-import { InputError, ToolError } from '../errors.js';
+import { ImgbuildError, InputError, ToolError } from '../errors.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -41,7 +42,9 @@ export async function findBundle(dir: string): Promise<BundlePaths> {
 }
 
 export async function convertImage(from: string, fromFormat: 'raw' | 'qcow2', to: string, toFormat: 'raw' | 'qcow2'): Promise<void> {
-  const r = await execa('qemu-img', ['convert', '-f', fromFormat, '-O', toFormat, from, to], { reject: false });
+  // -t writeback: qemu-img convert does not flush by default, and its output may be renamed over the
+  // only good copy of a disk.
+  const r = await execa('qemu-img', ['convert', '-t', 'writeback', '-f', fromFormat, '-O', toFormat, from, to], { reject: false });
   if (r.exitCode !== 0) throw new ToolError(`qemu-img convert failed: ${String(r.stderr).trim().split('\n').pop()}`, { file: from });
 }
 
@@ -124,19 +127,29 @@ export async function withRawImage<T>(target: string, writable: boolean, fn: (ra
   const st = await fsp.stat(target).catch(() => undefined);
   if (!st?.isDirectory()) return fn(target);
   const bundle = await findBundle(target);
-  const raw = join(dirname(bundle.qcow2), `.${bundle.name}.raw.tmp-${process.pid}`);
+  // A read-only look needs no write access to the bundle; a change is staged beside the qcow2.
+  const scratch = writable ? undefined : await fsp.mkdtemp(join(tmpdir(), 'imgbuild-bundle-'));
+  const raw = scratch ? join(scratch, `${bundle.name}.raw`) : join(dirname(bundle.qcow2), `.${bundle.name}.raw.tmp-${process.pid}`);
   const qcow2 = `${raw}.qcow2`;
-  const untrack = [trackTemporary(raw), trackTemporary(qcow2)];
+  const untrack = [trackTemporary(scratch ?? raw), trackTemporary(qcow2)];
   try {
     await convertImage(bundle.qcow2, 'qcow2', raw, 'raw');
     const result = await fn(raw);
     if (writable) {
       await convertImage(raw, 'raw', qcow2, 'qcow2');
       await fsp.rename(qcow2, bundle.qcow2);
+      await syncDir(dirname(bundle.qcow2));
     }
     return result;
+  } catch (e) {
+    // Errors about the staging copy are about the bundle, as far as the user can tell.
+    if (e instanceof ImgbuildError && (e.file === raw || e.file === qcow2)) {
+      const Ctor = e.constructor as new (m: string, o?: { file?: string; cause?: unknown }) => ImgbuildError;
+      throw new Ctor(e.message, { file: target, cause: e });
+    }
+    throw e;
   } finally {
-    await fsp.rm(raw, { force: true });
+    await fsp.rm(scratch ?? raw, { recursive: true, force: true });
     await fsp.rm(qcow2, { force: true });
     untrack.forEach((u) => u());
   }

@@ -11,6 +11,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
+import { writeFileAtomic } from '../atomic.js';
 import { ESP_BOOT_PATH, readEspFile, readUki, replaceEspFiles } from '../boot/index.js';
 import { InputError, SlotError } from '../errors.js';
 import { readGpt } from '../gpt/io.js';
@@ -63,13 +64,15 @@ export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
   if (!st.isDirectory()) return updateRaw(o, o.image, manifestPathFor(o.image));
 
   const bundle = await findBundle(o.image);
-  const r = await withRawImage(o.image, true, (raw) => updateRaw(o, raw, bundle.manifest));
+  // The manifest is written only once the new qcow2 is in place.
+  const r = await withRawImage(o.image, true, (raw) => updateRaw(o, raw, bundle.manifest, false));
   r.manifest.image.qcow2 = { name: basename(bundle.qcow2), sha256: await sha256File(bundle.qcow2) };
-  await fsp.writeFile(bundle.manifest, encodeManifest(r.manifest));
+  await writeFileAtomic(bundle.manifest, encodeManifest(r.manifest));
   return r;
 }
 
-async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: string, displayName = o.image): Promise<UpdateResult> {
+async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: string, writeManifest = true): Promise<UpdateResult> {
+  const displayName = o.image;
   const manifest = await readManifest(manifestPath);
   const usr = await probeUsrImage(o.from);
   const table = await readTable(imagePath);
@@ -134,7 +137,6 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   manifest.boot = { ...manifest.boot, cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ukiSha256: sha256Buffer(files[0].data) };
   manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
-  await fsp.writeFile(manifestPath + '.tmp', encodeManifest(manifest));
-  await fsp.rename(manifestPath + '.tmp', manifestPath);
+  if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
   return { slot, rootHash: v.rootHash, before, after: flip.after, manifest, manifestPath };
 }
