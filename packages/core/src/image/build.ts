@@ -119,7 +119,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
         usrPath,
         usrBytes: usr.bytes,
         secrets: (usrSha) => {
-          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, extra.join(' '), style, String(sde));
+          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde));
           return slotVeritySecrets(seed, 'A', usrSha);
         },
         jobs: o.jobs,
