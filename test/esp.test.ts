@@ -311,6 +311,7 @@ describe('replaceEspFiles', () => {
     const paths = (await listEsp(a, ESP_OFF)).map((e) => e.path);
     expect(paths.filter((p) => p.toUpperCase() === ESP_BOOT_PATH)).toEqual([ESP_BOOT_PATH]);
     expect(paths).toContain('EFI/imgbuild/state');
+    expect(paths.filter((p) => p.includes('imgbuild-new'))).toEqual([]); // no side copy left behind
     // Replacing with a smaller file frees clusters; fsck still clean.
     await replaceEspFiles(a, ESP_OFF, [{ path: ESP_BOOT_PATH, data: Buffer.from('tiny') }], SDE);
     expect(String(await readEspFile(a, ESP_OFF, ESP_BOOT_PATH))).toBe('tiny');

@@ -21,8 +21,9 @@
  * cluster size is chosen by sectorsPerCluster(), not left to mkfs.vfat (see there).
  *
  * Paths are relative, '/'-separated printable ASCII (e.g. ESP_BOOT_PATH); FAT is case-insensitive, so
- * two paths that differ only in case are refused. `replaceEspFiles` is not atomic (mcopy -o deletes then writes): a
- * crash in the middle can leave a file missing.
+ * two paths that differ only in case are refused. `replaceEspFiles` writes a replaced file in full
+ * under a side name, then deletes the old entry and renames the new one into its place: FAT has no
+ * atomic replace, but a crash can now lose the file only between those two directory updates.
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -34,6 +35,8 @@ import { InputError, ToolError } from '../errors.js';
 export const ESP_BOOT_PATH = 'EFI/BOOT/BOOTX64.EFI';
 export const ESP_DEFAULT_LABEL = 'EFI-SYSTEM';
 export const ESP_MIN_BYTES = 33 * 1024 * 1024;
+/** Side name a replaced file is written under before it takes the old one's place. */
+const REPLACE_SUFFIX = '.imgbuild-new';
 const SECTOR = 512;
 const FAT32_MIN_CLUSTERS = 65525;
 /** FAT can store 1980-01-01 .. 2107-12-31. */
@@ -274,7 +277,20 @@ export async function replaceEspFiles(image: string, offsetBytes: number, files:
     if (kinds.get(f.path.toUpperCase()) === 'dir') throw new InputError(`ESP has a folder where file ${f.path} is to go`, { file: image });
   }
   const missing = checked.dirs.filter((d) => !kinds.has(d.toUpperCase()));
-  await copyIn(image, offsetBytes, checked.files, missing, sourceDateEpoch, true);
+  const replaced = checked.files.filter((f) => kinds.get(f.path.toUpperCase()) === 'file');
+  const added = checked.files.filter((f) => kinds.get(f.path.toUpperCase()) !== 'file');
+  await copyIn(image, offsetBytes, added, missing, sourceDateEpoch, false);
+  // FAT has no atomic replace. Copy the new file in full under a side name first, then drop the old
+  // entry and rename: a crash can then cost the file only between two directory updates, not during
+  // the whole copy (mcopy -o deletes first and writes after).
+  const side = replaced.map((f) => ({ path: `${f.path}${REPLACE_SUFFIX}`, data: f.data }));
+  await copyIn(image, offsetBytes, side, [], sourceDateEpoch, true);
+  const env = toolEnv(sourceDateEpoch);
+  const target = mtools(image, offsetBytes);
+  for (const f of replaced) {
+    await run('mdel', ['-i', target, `::/${f.path}`], image, env, 'mtools');
+    await run('mren', ['-i', target, `::/${f.path}${REPLACE_SUFFIX}`, `::/${f.path}`], image, env, 'mtools');
+  }
 }
 
 /** Reads one file out of the ESP. InputError when it is not there. */
