@@ -2,7 +2,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, cpSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
@@ -285,5 +285,20 @@ describe('a damaged manifest', () => {
       expect(String(r.stderr)).toMatch(/bad-manifest\.raw\.manifest\.json: manifest is not valid JSON/);
     }
     expect(sha256(readFileSync(img))).toBe(before);
+  });
+});
+
+describe('two updaters at once', () => {
+  it('the second is refused while the first holds the lock, and the lock is gone afterwards', async () => {
+    const img = join(dir, 'locked.raw');
+    expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '-o', img], { env })).exitCode).toBe(0);
+    writeFileSync(`${img}.lock`, '12345\n'); // as a running updater would hold it
+    const r = await imgbuild(['update', img, '--from', usr('2')], { env });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/locked\.raw: another imgbuild is changing this image/);
+    expect((await status(img)).next).toBe('A');
+    rmSync(`${img}.lock`);
+    expect((await imgbuild(['update', img, '--from', usr('2')], { env })).exitCode).toBe(0);
+    expect(existsSync(`${img}.lock`)).toBe(false);
   });
 });

@@ -95,3 +95,26 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     untrack();
   }
 }
+
+/**
+ * Runs `fn` holding `<image>.lock` (created exclusively), so two updaters never write the same
+ * inactive slot at once. A lock left by a killed process is named in the error, to be removed by hand.
+ */
+export async function withImageLock<T>(image: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${image.replace(/\/+$/, '')}.lock`;
+  try {
+    await fse.promises.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new ImgbuildError(`another imgbuild is changing this image (lock ${lock}; remove it if none is running)`, { file: image });
+    }
+    throw e;
+  }
+  const untrack = trackTemporary(lock);
+  try {
+    return await fn();
+  } finally {
+    await fse.remove(lock);
+    untrack();
+  }
+}

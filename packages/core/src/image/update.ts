@@ -11,7 +11,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
+import { withImageLock, writeFileAtomic } from '../atomic.js';
 import { ESP_BOOT_PATH, readEspFile, readUki, replaceEspFiles } from '../boot/index.js';
 import { InputError, SlotError } from '../errors.js';
 import { readGpt } from '../gpt/io.js';
@@ -58,6 +58,13 @@ async function readTable(imagePath: string): Promise<GptTable> {
 }
 
 export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
+  await fsp.stat(o.image).catch(() => {
+    throw new InputError('no such image', { file: o.image });
+  });
+  return withImageLock(o.image, () => updateLocked(o));
+}
+
+async function updateLocked(o: UpdateOptions): Promise<UpdateResult> {
   const st = await fsp.stat(o.image).catch(() => {
     throw new InputError('no such image', { file: o.image });
   });
