@@ -14,11 +14,9 @@ import { basename } from 'node:path';
 import { withImageLock, writeFileAtomic } from '../atomic.js';
 import { ESP_BOOT_PATH, readEspFile, readUki, replaceEspFiles } from '../boot/index.js';
 import { InputError, SlotError } from '../errors.js';
-import { readGpt } from '../gpt/io.js';
-import { partitions, type GptTable } from '../gpt/table.js';
+import { partitions } from '../gpt/table.js';
 import type { ProgressFn } from '../progress.js';
-import { applySlotTransition, inactiveSlot, setSlotBits, slotStatus, upgrade, type SlotStatus } from '../slot/index.js';
-import { FileStorage } from '../storage.js';
+import { applySlotTransition, inactiveSlot, readSlotStatus, setSlotBits, upgrade, type SlotStatus } from '../slot/index.js';
 import type { Slot } from '../layout/plan.js';
 import { espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
 import { formatCmdline, parseCmdline } from './cmdline.js';
@@ -48,15 +46,6 @@ export interface UpdateResult {
   manifestPath: string;
 }
 
-async function readTable(imagePath: string): Promise<GptTable> {
-  const s = await FileStorage.open(imagePath);
-  try {
-    return (await readGpt(s)).table;
-  } finally {
-    await s.close();
-  }
-}
-
 export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
   await fsp.stat(o.image).catch(() => {
     throw new InputError('no such image', { file: o.image });
@@ -82,8 +71,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const displayName = o.image;
   const manifest = await readManifest(manifestPath);
   const usr = await probeUsrImage(o.from);
-  const table = await readTable(imagePath);
-  const before = slotStatus(table);
+  const { table, status: before } = await readSlotStatus(imagePath, { file: displayName });
   const slot = inactiveSlot(table);
   const active = before.slots.find((s) => s.slot === before.next)!;
   if (!active.successful) {
