@@ -15,7 +15,8 @@ packages=(
   cgpt             # ChromeOS GPT tool: reference judge, and slot selection in the test initramfs
   fdisk            # sfdisk --json: reference judge
   systemd-boot-efi # linuxx64.efi.stub for Unified Kernel Images
-  binutils         # objcopy, for inspecting UKIs in tests
+  binutils         # objcopy, for inspecting UKIs in tests; turns the selector's ELF into a PE
+  gcc gnu-efi      # the UEFI slot selector (packages/efi-select), C against gnu-efi
   busybox-static   # the test initramfs userland
   cpio             # packs the test initramfs
   kmod             # modinfo/depmod data when building the boot kit
