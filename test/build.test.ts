@@ -30,7 +30,7 @@ interface Manifest {
   disk: { guid: string };
   partitions: Array<{ number: number; label: string; startLba: number; sizeBytes: number; role: string }>;
   slots: Record<string, { rootHash: string; hashOffset: number; partition: number; partuuid: string; dataBlocks: number; source: { sha256: string }; version?: string }>;
-  boot: { cmdline: string; kernelSha256: string; initrdSha256: string };
+  boot: { selector: { path: string; sha256: string }; slots: Record<string, { uki: string; sha256: string; cmdline: string; kernelSha256: string; initrdSha256: string }> };
   image: { sha256: string; qcow2?: { name: string; sha256: string } };
 }
 
@@ -95,26 +95,53 @@ describe('raw image', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
   });
 
-  it('has an ESP that fsck.vfat -n accepts, holding the UKI whose .cmdline carries the root hash', async () => {
+  it("has an ESP that fsck.vfat -n accepts, holding the selector and slot A's own UKI, whose .cmdline names slot A only", async () => {
     const esp = part(m, 'EFI-SYSTEM');
     const espFile = join(dir, 'esp.part');
     await extract(img, esp.startLba * 512, esp.sizeBytes, espFile);
     const fsck = await tool('fsck.vfat', ['-n', espFile], { reject: false });
     expect(fsck.exitCode, String(fsck.stdout)).toBe(0);
-    const uki = join(dir, 'BOOTX64.EFI');
-    await tool('mcopy', ['-n', '-i', espFile, '::EFI/BOOT/BOOTX64.EFI', uki], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    const mt = { env: { MTOOLS_SKIP_CHECK: '1' } };
+    const listing = String((await tool('mdir', ['-i', espFile, '-/', '-b', '::/'], mt)).stdout).split('\n').map((l) => l.trim()).filter((l) => l && !l.endsWith('/'));
+    expect(listing.sort()).toEqual(['::/EFI/BOOT/BOOTX64.EFI', '::/EFI/Linux/imgbuild-usr-a.efi']);
+    const selector = join(dir, 'BOOTX64.EFI');
+    await tool('mcopy', ['-n', '-i', espFile, '::EFI/BOOT/BOOTX64.EFI', selector], mt);
+    expect(m.boot.selector).toEqual({ path: 'EFI/BOOT/BOOTX64.EFI', sha256: sha256(selector) });
+    const uki = join(dir, 'uki-a.efi');
+    expect(m.boot.slots.A.uki).toBe('EFI/Linux/imgbuild-usr-a.efi');
+    expect(m.boot.slots.B).toBeUndefined();
+    await tool('mcopy', ['-n', '-i', espFile, `::${m.boot.slots.A.uki}`, uki], mt);
+    expect(sha256(uki)).toBe(m.boot.slots.A.sha256);
     const cmdFile = join(dir, 'cmdline.bin');
     await tool('objcopy', ['-O', 'binary', '--only-section=.cmdline', uki, cmdFile]);
     const cmdline = readFileSync(cmdFile, 'utf8').replace(/\0+$/, '');
-    expect(cmdline).toBe(m.boot.cmdline);
-    expect(cmdline).toContain(`verity.usrhash=${m.slots.A.rootHash}`);
-    expect(cmdline).toContain(`verity.usr=PARTUUID=${m.slots.A.partuuid}`);
-    expect(cmdline).toContain(`verity.usrhashoffset=${m.slots.A.hashOffset}`);
+    expect(cmdline).toBe(m.boot.slots.A.cmdline);
+    const words = cmdline.split(' ');
+    for (const w of [
+      `usrhash=${m.slots.A.rootHash}`,
+      `verity.usrhash=${m.slots.A.rootHash}`,
+      `verity.usr=PARTUUID=${m.slots.A.partuuid}`,
+      `systemd.verity_usr_data=PARTUUID=${m.slots.A.partuuid}`,
+      `verity.usrhashoffset=${m.slots.A.hashOffset}`,
+      `systemd.verity_usr_options=hash-offset=${m.slots.A.hashOffset}`,
+      'mount.usrfstype=squashfs',
+      'imgbuild.slot=A',
+    ]) {
+      expect(words).toContain(w);
+    }
     const linux = join(dir, 'linux.bin');
     await tool('objcopy', ['-O', 'binary', '--only-section=.linux', uki, linux]);
-    expect(sha256(linux)).toBe(m.boot.kernelSha256);
-    expect(m.boot.kernelSha256).toBe(sha256(kernel));
-    expect(m.boot.initrdSha256).toBe(sha256(initrd));
+    expect(sha256(linux)).toBe(m.boot.slots.A.kernelSha256);
+    expect(m.boot.slots.A.kernelSha256).toBe(sha256(kernel));
+    expect(m.boot.slots.A.initrdSha256).toBe(sha256(initrd));
+  });
+
+  it('refuses a --cmdline that sets a key imgbuild owns, before writing anything', async () => {
+    const out = join(dir, 'a', 'owned.raw');
+    const r = await build(out, ['--cmdline', 'quiet usrhash=0000 mount.usr=/dev/sda1']);
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr).trim()).toBe('imgbuild: --cmdline may not set usrhash, mount.usr: imgbuild writes these from the slot it verifies');
+    expect(existsSync(out)).toBe(false);
   });
 
   it("records the image's own sha256 in the manifest", () => {

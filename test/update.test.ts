@@ -1,4 +1,4 @@
-/** `imgbuild update`: the inactive slot gets the new /usr, the command line both hashes, the flip last. */
+/** `imgbuild update`: the inactive slot gets the new /usr and its own UKI, the running slot's boot files stay, the flip last. */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
@@ -30,12 +30,12 @@ async function status(img: string) {
   return JSON.parse(String(r.stdout)) as { next: string; slots: Array<{ slot: string; priority: number; tries: number; successful: boolean; canBoot: boolean; number: number }> };
 }
 
-async function uki(img: string, espOffset: number): Promise<{ cmdline: string; linux: Buffer }> {
+async function uki(img: string, espOffset: number, slot: 'A' | 'B'): Promise<{ cmdline: string; linux: Buffer; sha256: string }> {
   const out = join(dir, `uki-${Math.random().toString(16).slice(2)}`);
-  await tool('mcopy', ['-n', '-i', `${img}@@${espOffset}`, '::EFI/BOOT/BOOTX64.EFI', out], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  await tool('mcopy', ['-n', '-i', `${img}@@${espOffset}`, `::EFI/Linux/imgbuild-usr-${slot.toLowerCase()}.efi`, out], { env: { MTOOLS_SKIP_CHECK: '1' } });
   await tool('objcopy', ['-O', 'binary', '--only-section=.cmdline', out, `${out}.cmd`]);
   await tool('objcopy', ['-O', 'binary', '--only-section=.linux', out, `${out}.linux`]);
-  return { cmdline: readFileSync(`${out}.cmd`, 'utf8').replace(/\0+$/, ''), linux: readFileSync(`${out}.linux`) };
+  return { cmdline: readFileSync(`${out}.cmd`, 'utf8').replace(/\0+$/, ''), linux: readFileSync(`${out}.linux`), sha256: sha256(readFileSync(out)) };
 }
 
 async function veritysetupVerifies(img: string, m: any, slot: 'A' | 'B'): Promise<boolean> {
@@ -87,16 +87,21 @@ describe('update of a raw image', () => {
     expect(m.image.sha256).toBe(sha256(readFileSync(img)));
   });
 
-  it("puts both slots' hashes on the UKI's command line and keeps the kernel", async () => {
+  it("writes B's own UKI naming B only, with A's kernel, and leaves A's UKI as built", async () => {
     const m = manifest(`${img}.manifest.json`);
     const esp = m.partitions.find((p: any) => p.role === 'esp');
-    const u = await uki(img, esp.startLba * 512);
-    expect(u.cmdline).toBe(m.boot.cmdline);
-    expect(u.cmdline).toContain(`verity.usrhash.A=${m.slots.A.rootHash}`);
-    expect(u.cmdline).toContain(`verity.usrhash.B=${m.slots.B.rootHash}`);
-    expect(u.cmdline).toContain(`verity.usr.B=PARTUUID=${m.slots.B.partuuid}`);
-    expect(u.cmdline).not.toMatch(/verity\.usrhash=/);
-    expect(sha256(u.linux)).toBe(m1.boot.kernelSha256);
+    const b = await uki(img, esp.startLba * 512, 'B');
+    expect(b.cmdline).toBe(m.boot.slots.B.cmdline);
+    expect(b.sha256).toBe(m.boot.slots.B.sha256);
+    const words = b.cmdline.split(' ');
+    expect(words).toContain(`usrhash=${m.slots.B.rootHash}`);
+    expect(words).toContain(`verity.usr=PARTUUID=${m.slots.B.partuuid}`);
+    expect(words).toContain('imgbuild.slot=B');
+    expect(b.cmdline).not.toContain(m.slots.A.rootHash);
+    expect(sha256(b.linux)).toBe(m1.boot.slots.A.kernelSha256);
+    const a = await uki(img, esp.startLba * 512, 'A');
+    expect(a.sha256).toBe(m1.boot.slots.A.sha256);
+    expect(m.boot.slots.A).toEqual(m1.boot.slots.A);
   });
 
   it('refuses to overwrite the only good slot while an update is pending', async () => {
@@ -117,7 +122,9 @@ describe('update of a raw image', () => {
     expect(st.slots.find((s) => s.slot === 'A')).toMatchObject({ priority: 2, tries: 1, successful: false });
     const m = manifest(`${img}.manifest.json`);
     const esp = m.partitions.find((p: any) => p.role === 'esp');
-    expect(sha256((await uki(img, esp.startLba * 512)).linux)).toBe(sha256(readFileSync(kernel2)));
+    expect(sha256((await uki(img, esp.startLba * 512, 'A')).linux)).toBe(sha256(readFileSync(kernel2)));
+    // B keeps the kernel it was updated with: the kernel is A/B
+    expect(sha256((await uki(img, esp.startLba * 512, 'B')).linux)).toBe(m1.boot.slots.A.kernelSha256);
     expect(await veritysetupVerifies(img, m, 'A')).toBe(true);
     expect(m.slots.A.source.sha256).toBe(sha256(readFileSync(usr('3'))));
   });
@@ -158,10 +165,10 @@ describe('an interrupted update', () => {
       if (st.next === 'A') cutBeforeFlip++;
       else {
         afterFlip++;
-        // The flip happened, so everything before it is complete: B verifies with the hash on the UKI.
+        // The flip happened, so everything before it is complete: B verifies with the hash on its UKI.
         expect(st.next).toBe('B');
         const esp = m.partitions.find((p: any) => p.role === 'esp');
-        const hashB = /verity\.usrhash\.B=([0-9a-f]+)/.exec((await uki(img, esp.startLba * 512)).cmdline)![1];
+        const hashB = /(?:^| )usrhash=([0-9a-f]+)/.exec((await uki(img, esp.startLba * 512, 'B')).cmdline)![1];
         const withB = { ...m, slots: { ...m.slots, B: { ...m.slots.A, partition: m.partitions.find((p: any) => p.label === 'USR-B').number, rootHash: hashB } } };
         expect(await veritysetupVerifies(img, withB, 'B')).toBe(true);
       }
@@ -222,13 +229,13 @@ describe('imgbuild verify', () => {
     let j = JSON.parse(String(r.stdout));
     expect(j.ok).toBe(true);
     expect(j.imageUnchanged).toBe(true);
-    expect(j.checks.map((c: any) => c.name)).toEqual(['gpt', 'layout', 'slot A', 'cmdline', 'kernel']);
+    expect(j.checks.map((c: any) => c.name)).toEqual(['gpt', 'layout', 'slot A', 'cmdline A', 'uki A']);
 
     expect((await imgbuild(['update', img, '--from', usr('2')], { env })).exitCode).toBe(0);
     r = await imgbuild(['verify', img, '--json']);
     j = JSON.parse(String(r.stdout));
     expect(r.exitCode).toBe(0);
-    expect(j.checks.map((c: any) => c.name)).toEqual(['gpt', 'layout', 'slot A', 'slot B', 'cmdline', 'kernel']);
+    expect(j.checks.map((c: any) => c.name)).toEqual(['gpt', 'layout', 'slot A', 'slot B', 'cmdline A', 'uki A', 'cmdline B', 'uki B']);
 
     // One flipped bit inside slot B's data: verify fails and says where.
     const m = manifest(`${img}.manifest.json`);

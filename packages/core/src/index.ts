@@ -12,7 +12,7 @@ export * from './qemu/index.js';
 export * from './boot/index.js';
 export * from './image/boot-files.js';
 export * from './image/build.js';
-export * from './image/cmdline.js';
+
 export * from './image/manifest.js';
 export * from './image/qemu-bundle.js';
 export * from './image/slot-writer.js';

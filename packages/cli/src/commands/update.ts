@@ -3,9 +3,6 @@ import { printJson, progressBar } from '../output.js';
 
 export async function run(image: string, opts: { from: string; kernel?: string; initrd?: string; json?: boolean }): Promise<void> {
   const progress = progressBar(!opts.json);
-  if (opts.kernel || opts.initrd) {
-    process.stderr.write('imgbuild: note: the kernel and initrd live in the one UKI that both slots boot; they are not rolled back with the slot\n');
-  }
   try {
     const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, onProgress: progress });
     progress.finish();
@@ -13,7 +10,7 @@ export async function run(image: string, opts: { from: string; kernel?: string; 
     const b = r.after.slots.find((s) => s.slot === r.slot)!;
     process.stdout.write(
       [
-        `updated ${image}: slot ${r.slot} (${b.label}) now holds ${opts.from}`,
+        `updated ${image}: slot ${r.slot} (${b.label}) now holds ${opts.from}${opts.kernel || opts.initrd ? ' with its own kernel/initrd' : ''}`,
         `  root hash ${r.rootHash}`,
         `  slot ${r.slot}: priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0} — boots next, once; the boot marks it successful or falls back`,
       ].join('\n') + '\n',

@@ -1,10 +1,11 @@
 /**
- * What goes on the ESP: a Unified Kernel Image at the removable-media path OVMF and most firmware
- * start by themselves, and, for users of Flatcar's own GRUB, its kernel files and a gptprio grub.cfg.
+ * The boot inputs (kernel, initrd, UKI stub, selector) read and checked, and the files made from them:
+ * one UKI per slot and, for users of Flatcar's own GRUB, its kernel files and a gptprio grub.cfg.
  */
 import { promises as fsp } from 'node:fs';
+import { selectorEfiPath } from '@imgbuild/efi-select';
 import { InputError } from '../errors.js';
-import { buildUki, checkBzImage, DEFAULT_UKI_STUB, ESP_BOOT_PATH, type EspFile } from '../boot/index.js';
+import { buildUki, checkBzImage, DEFAULT_UKI_STUB, type EspFile } from '../boot/index.js';
 import type { Slot } from '../layout/plan.js';
 import { USR_A_UUID } from '../layout/builtin.js';
 
@@ -51,6 +52,18 @@ export async function readUkiStub(path = DEFAULT_UKI_STUB): Promise<Buffer> {
   }
 }
 
+/** The UEFI slot selector (packages/efi-select), or a user's own build of it (e.g. signed elsewhere). */
+export async function readSelector(path = selectorEfiPath()): Promise<Buffer> {
+  try {
+    const b = await fsp.readFile(path);
+    if (b.length < 2 || b.toString('latin1', 0, 2) !== 'MZ') throw new InputError('the slot selector is not a PE/EFI file', { file: path });
+    return b;
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError('slot selector not found (run npm run build, which builds packages/efi-select)', { file: path });
+  }
+}
+
 export function defaultOsRelease(): string {
   return ['NAME="imgbuild"', 'ID=imgbuild', 'PRETTY_NAME="imgbuild A/B dm-verity image"', ''].join('\n');
 }
@@ -86,32 +99,19 @@ menuentry "imgbuild (USR $usr_uuid)" {
 `;
 }
 
-/** The ESP's files for a command line and the filled slots' hashes. */
-export function espFiles(opts: {
-  inputs: BootInputs;
-  cmdline: string;
-  style: BootStyle;
-  slotHashes: Partial<Record<Slot, string>>;
-  cmdlineExtra: string;
-  hashOffset: number;
-  /** Named in errors about the kernel. */
-  kernelFile?: string;
-}): EspFile[] {
-  const { inputs } = opts;
-  let uki: Buffer;
-  let flatcar: EspFile[] = [];
+/** One slot's UKI: the stub with its own kernel, initrd and command line. */
+export function slotUki(inputs: BootInputs, cmdline: string, kernelFile?: string): Buffer {
   try {
-    if (opts.style === 'flatcar') flatcar = flatcarFiles(opts);
-    uki = buildUki({ stub: inputs.stub, kernel: inputs.kernel, initrd: inputs.initrd, cmdline: opts.cmdline, osRelease: inputs.osRelease });
+    return buildUki({ stub: inputs.stub, kernel: inputs.kernel, initrd: inputs.initrd, cmdline, osRelease: inputs.osRelease });
   } catch (e) {
     // The UKI builder checks the kernel and the command line; say which kernel it was.
-    if (e instanceof InputError && !e.file && opts.kernelFile) throw new InputError(e.message, { file: opts.kernelFile });
+    if (e instanceof InputError && !e.file && kernelFile) throw new InputError(e.message, { file: kernelFile });
     throw e;
   }
-  return [{ path: ESP_BOOT_PATH, data: uki }, ...flatcar];
 }
 
-function flatcarFiles(opts: { inputs: BootInputs; slotHashes: Partial<Record<Slot, string>>; cmdlineExtra: string; hashOffset: number }): EspFile[] {
+/** Flatcar's GRUB files: a kernel per filled slot carrying its root hash, the initrd, a gptprio grub.cfg. */
+export function flatcarFiles(opts: { inputs: BootInputs; slotHashes: Partial<Record<Slot, string>>; cmdlineExtra: string; hashOffset: number }): EspFile[] {
   const files: EspFile[] = [];
   for (const s of ['A', 'B'] as Slot[]) {
     const h = opts.slotHashes[s];

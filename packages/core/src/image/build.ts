@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { assertWritableTarget, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
-import { ESP_BOOT_PATH, espVolumeId, makeEsp } from '../boot/index.js';
+import { espPlanFiles, espVolumeId, makeEsp, SELECTOR_ESP_PATH, ukiEspPath } from '../boot/index.js';
+import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
 import { InputError, UsageError } from '../errors.js';
 import { writeGpt } from '../gpt/io.js';
 import { partitions } from '../gpt/table.js';
@@ -16,8 +17,7 @@ import { planToTable, slotPartitions, type LayoutPlan, type PlannedPartition } f
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
-import { defaultOsRelease, espFiles, flatcarKernel, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
-import { DEFAULT_CONSOLE_ARGS, formatCmdline } from './cmdline.js';
+import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
 import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
@@ -47,6 +47,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   jobs?: number;
   ukiStub?: string;
+  /** The UEFI slot selector; default: the one built from packages/efi-select. */
+  selector?: string;
   ovmfCode?: string;
   ovmfVars?: string;
   onProgress?: ProgressFn;
@@ -79,6 +81,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
   const slots = slotPartitions(plan);
   const esp = espPartition(plan);
+  const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline)];
 
   // Inputs first: every bad input fails before anything is written.
   const manifestPath = manifestPathFor(o.output);
@@ -103,10 +106,10 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     }
     const initrd = await readBootInput(o.initrd, 'initrd');
     const stub = await readUkiStub(o.ukiStub);
+    const selector = await readSelector(o.selector);
     const osRelease = o.osRelease ? (await readBootInput(o.osRelease, 'os-release')).toString('utf8') : defaultOsRelease();
     const kernelSha = sha256Buffer(kernel);
     const initrdSha = sha256Buffer(initrd);
-    const extra = [...DEFAULT_CONSOLE_ARGS, ...(o.cmdline ?? '').split(/\s+/).filter(Boolean)];
     const version = await usrVersion(usrPath, usr.fsType);
 
     const buildRaw = async (imagePath: string) => {
@@ -119,7 +122,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
         usrPath,
         usrBytes: usr.bytes,
         secrets: (usrSha) => {
-          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde));
+          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(selector), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde));
           return slotVeritySecrets(seed, 'A', usrSha);
         },
         jobs: o.jobs,
@@ -135,8 +138,11 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
         await disk.close();
       }
       const hashOffset = slotHashOffset(slots.A.sizeBytes);
-      const cmdline = formatCmdline({ slots: { A: { partuuid: partuuid(slots.A.number), rootHash: v.rootHash } }, hashOffset, extra });
-      const files = espFiles({ inputs: { kernel, initrd, stub, osRelease }, cmdline, style, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset, kernelFile: o.kernel });
+      const cmdline = formatCmdline({ slot: 'A', partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, extra });
+      const inputs = { kernel, initrd, stub, osRelease };
+      const ukiA = slotUki(inputs, cmdline, o.kernel);
+      const flatcar = style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset }) : [];
+      const files = espPlanFiles({ selector, ukis: { A: ukiA }, extra: flatcar });
       o.onProgress?.(0, 1, 'ESP');
       await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde, rangeIsZero: true });
       o.onProgress?.(1, 1, 'ESP');
@@ -159,7 +165,11 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
           role: plan.partitions.find((q) => q.number === p.number)!.role,
         })),
         slots: { A: slotA },
-        boot: { style, espPath: ESP_BOOT_PATH, cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha, ukiSha256: sha256Buffer(files[0].data) },
+        boot: {
+          style,
+          selector: { path: SELECTOR_ESP_PATH, sha256: sha256Buffer(selector) },
+          slots: { A: { uki: ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha } },
+        },
         image: { name: basename(o.output), sha256: '', bytes: plan.diskBytes },
         history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde }],
       };

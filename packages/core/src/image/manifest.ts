@@ -24,6 +24,24 @@ export interface SlotManifest {
   version?: string;
 }
 
+/** One slot's UKI on the ESP. */
+export interface SlotBootManifest {
+  /** ESP path, e.g. EFI/Linux/imgbuild-usr-a.efi. */
+  uki: string;
+  sha256: string;
+  cmdline: string;
+  kernelSha256: string;
+  initrdSha256: string;
+}
+
+export interface BootManifest {
+  style: 'uki' | 'flatcar';
+  /** The UEFI slot selector the firmware starts. */
+  selector: { path: string; sha256: string };
+  /** Each filled slot boots its own UKI. */
+  slots: Partial<Record<Slot, SlotBootManifest>>;
+}
+
 export interface ImageManifest {
   manifestVersion: number;
   tool: string;
@@ -34,14 +52,7 @@ export interface ImageManifest {
   disk: { guid: string; sectorSize: number; totalSectors: number; bytes: number };
   partitions: Array<{ number: number; label: string; type: string; uuid: string; startLba: number; sizeBytes: number; role: string }>;
   slots: Partial<Record<Slot, SlotManifest>>;
-  boot: {
-    style: 'uki' | 'flatcar';
-    espPath: string;
-    cmdline: string;
-    kernelSha256: string;
-    initrdSha256: string;
-    ukiSha256: string;
-  };
+  boot: BootManifest;
   /** The raw disk image (for qemu_uefi: the raw image before conversion, and the qcow2). */
   image: { name: string; sha256: string; bytes: number; qcow2?: { name: string; sha256: string } };
   history?: Array<{ action: 'build' | 'update'; slot: Slot; rootHash: string; at: number }>;

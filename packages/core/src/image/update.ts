@@ -4,7 +4,8 @@
  * next:
  *   1. clear the inactive slot's bits (it can no longer be chosen while it is half-written);
  *   2. write the /usr image and its verity hash area into the slot;
- *   3. rewrite the UKI on the ESP with both slots' root hashes (the active slot's is unchanged);
+ *   3. write the slot's own UKI on the ESP (its command line names only this slot; the running slot's
+ *      UKI is not touched, so its kernel stays what it was);
  *   4. the flip: `upgrade` the slot (successful 0, tries 1, prioritized), one crash-safe GPT write.
  * A qemu_uefi bundle is converted to raw beside its qcow2, updated, and converted back; the new qcow2
  * replaces the old one by rename, so the bundle is never half-updated.
@@ -12,14 +13,14 @@
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
 import { withImageLock, writeFileAtomic } from '../atomic.js';
-import { ESP_BOOT_PATH, readEspFile, readUki, replaceEspFiles } from '../boot/index.js';
+import { readEspFile, readUki, replaceEspFiles, ukiEspPath, type UkiContents } from '../boot/index.js';
+import { formatCmdline, parseCmdline } from '../boot/cmdline.js';
 import { InputError, SlotError } from '../errors.js';
 import { partitions } from '../gpt/table.js';
 import type { ProgressFn } from '../progress.js';
 import { applySlotTransition, inactiveSlot, readSlotStatus, setSlotBits, upgrade, type SlotStatus } from '../slot/index.js';
 import type { Slot } from '../layout/plan.js';
-import { espFiles, readBootInput, readKernel, readUkiStub, type BootStyle } from './boot-files.js';
-import { formatCmdline, parseCmdline } from './cmdline.js';
+import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
 import { encodeManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
@@ -88,12 +89,15 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
   const espOffset = esp.startLba * table.sectorSize;
 
-  // Everything that can fail on bad input is read before the first write.
-  const uki = readUki(await readEspFile(imagePath, espOffset, ESP_BOOT_PATH));
-  const kernel = o.kernel ? await readKernel(o.kernel) : uki.sections['.linux'];
-  const initrd = o.initrd ? await readBootInput(o.initrd, 'initrd') : uki.sections['.initrd'];
-  if (!kernel || !initrd) throw new InputError('the UKI on the ESP lacks .linux or .initrd; pass --kernel and --initrd', { file: imagePath });
+  // Everything that can fail on bad input is read before the first write. The new slot starts from the
+  // running slot's boot files: its kernel and initrd unless new ones are given, its extra arguments.
+  const activeUki = await readSlotUki(imagePath, espOffset, before.next!, displayName);
+  const kernel = o.kernel ? await readKernel(o.kernel) : activeUki.sections['.linux'];
+  const initrd = o.initrd ? await readBootInput(o.initrd, 'initrd') : activeUki.sections['.initrd'];
+  if (!kernel || !initrd) throw new InputError(`the UKI of slot ${before.next} lacks .linux or .initrd; pass --kernel and --initrd`, { file: displayName });
   const stub = await readUkiStub(o.ukiStub);
+  const extra = parseCmdline(activeUki.cmdline).extra;
+  const inputs = { kernel, initrd, stub, osRelease: activeUki.osRelease ?? '' };
 
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
@@ -108,30 +112,37 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     onProgress: o.onProgress,
   });
   const usrSha = v.usrSha256;
-  // 3. The command line now carries the new slot's hash; the active slot's stays as it was.
-  const cmd = parseCmdline(uki.cmdline);
-  cmd.slots[slot] = { partuuid: part.uuid, rootHash: v.rootHash };
-  cmd.hashOffset = v.hashOffset;
-  const cmdline = formatCmdline(cmd);
-  const hashes: Partial<Record<Slot, string>> = {};
-  for (const s of ['A', 'B'] as Slot[]) if (cmd.slots[s]) hashes[s] = cmd.slots[s]!.rootHash;
-  const files = espFiles({
-    inputs: { kernel, initrd, stub, osRelease: uki.osRelease ?? '' },
-    cmdline,
-    style: manifest.boot.style as BootStyle,
-    slotHashes: hashes,
-    cmdlineExtra: cmd.extra.join(' '),
-    hashOffset: v.hashOffset,
-    kernelFile: o.kernel ?? o.image,
-  });
+  // 3. The slot's own UKI; the running slot's boot files stay untouched.
+  const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, extra });
+  const uki = slotUki(inputs, cmdline, o.kernel ?? o.image);
+  const files = [{ path: ukiEspPath(slot), data: uki }];
+  if (manifest.boot.style === 'flatcar') {
+    const hashes = { [before.next!]: manifest.slots[before.next!]?.rootHash, [slot]: v.rootHash } as Partial<Record<Slot, string>>;
+    files.push(...flatcarFiles({ inputs, slotHashes: hashes, cmdlineExtra: extra.join(' '), hashOffset: v.hashOffset }));
+  }
   await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
   // 4. The flip, last.
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
   manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
-  manifest.boot = { ...manifest.boot, cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ukiSha256: sha256Buffer(files[0].data) };
+  manifest.boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
   manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
   return { slot, rootHash: v.rootHash, before, after: flip.after, manifest, manifestPath };
+}
+
+/** The running slot's UKI: where the new slot's kernel, initrd and extra arguments come from by default. */
+async function readSlotUki(image: string, espOffset: number, slot: Slot, displayName: string): Promise<UkiContents> {
+  let bytes: Buffer;
+  try {
+    bytes = await readEspFile(image, espOffset, ukiEspPath(slot));
+  } catch {
+    throw new InputError(`the ESP has no UKI for the running slot ${slot} (${ukiEspPath(slot)}); was this image built by an imgbuild without the slot selector? Rebuild it`, { file: displayName });
+  }
+  try {
+    return readUki(bytes);
+  } catch (e) {
+    throw new InputError(`${ukiEspPath(slot)} on the ESP is not a UKI: ${(e as Error).message}`, { file: displayName });
+  }
 }

@@ -1,0 +1,99 @@
+/**
+ * The kernel command line of one slot's UKI. Each slot boots its own UKI, so each line names only its
+ * own slot; whoever reads it never chooses (the selector already did).
+ *
+ *   mount.usr=/dev/mapper/usr mount.usrfstype=<squashfs|erofs> mount.usrflags=ro
+ *   usrhash=<hex> systemd.verity_usr_data=PARTUUID=<uuid> systemd.verity_usr_hash=PARTUUID=<uuid>
+ *     systemd.verity_usr_options=hash-offset=<bytes>                (a stock systemd ≥ 254 initrd)
+ *   verity.usr=PARTUUID=<uuid> verity.usrhash=<hex> verity.usrhashoffset=<bytes>   (Flatcar's names)
+ *   imgbuild.slot=<A|B>                                             (our test initramfs's marker)
+ *   console=ttyS0,115200n8 panic=-1 <the user's --cmdline>
+ *
+ * Data and hash tree share the slot partition (Flatcar's layout), so the systemd set needs
+ * `hash-offset=`, which systemd 254 understands and 252 does not (docs/boot.md).
+ */
+import { UsageError } from '../errors.js';
+import type { Slot } from '../layout/plan.js';
+
+/** What the boot chain needs to open one slot's /usr. */
+export interface SlotBootArgs {
+  slot: Slot;
+  partuuid: string;
+  rootHash: string;
+  /** Bytes from the partition start to the verity superblock. */
+  hashOffset: number;
+  /** The filesystem type mount.usrfstype names (squashfs, erofs). */
+  fsType: string;
+}
+
+export interface SlotCmdline extends SlotBootArgs {
+  /** Everything that is not ours, in order. */
+  extra: string[];
+}
+
+export const DEFAULT_CONSOLE_ARGS = ['console=ttyS0,115200n8', 'panic=-1'];
+
+/** Keys imgbuild writes; a user's --cmdline may not set them (the last one would win in the kernel). */
+const OWNED_KEY = /^(mount\.usr|mount\.usrfstype|mount\.usrflags|usrhash|roothash|systemd\.verity(_[a-z_]+)?|verity\.[^=]+|imgbuild\.[^=]+)$/;
+
+const keyOf = (word: string) => (word.includes('=') ? word.slice(0, word.indexOf('=')) : word);
+
+export function isOwnedKey(word: string): boolean {
+  return OWNED_KEY.test(keyOf(word));
+}
+
+/**
+ * A user's extra arguments, split into words. UsageError naming every key imgbuild owns: letting the
+ * user set `usrhash=` or `mount.usr=` would silently point the boot at other bytes than the verified
+ * ones.
+ */
+export function userCmdlineArgs(text: string | undefined, source = '--cmdline'): string[] {
+  const words = (text ?? '').split(/\s+/).filter(Boolean);
+  const owned = words.filter(isOwnedKey).map(keyOf);
+  if (owned.length) {
+    throw new UsageError(`${source} may not set ${[...new Set(owned)].join(', ')}: imgbuild writes these from the slot it verifies`);
+  }
+  return words;
+}
+
+export function formatCmdline(c: SlotCmdline): string {
+  if (!/^[0-9a-f]{2,}$/.test(c.rootHash)) throw new UsageError(`slot ${c.slot}: root hash must be lowercase hex`);
+  if (!Number.isSafeInteger(c.hashOffset) || c.hashOffset <= 0) throw new UsageError(`slot ${c.slot}: bad hash offset ${c.hashOffset}`);
+  const dev = `PARTUUID=${c.partuuid}`;
+  return [
+    'mount.usr=/dev/mapper/usr',
+    `mount.usrfstype=${c.fsType}`,
+    'mount.usrflags=ro',
+    `usrhash=${c.rootHash}`,
+    `systemd.verity_usr_data=${dev}`,
+    `systemd.verity_usr_hash=${dev}`,
+    `systemd.verity_usr_options=hash-offset=${c.hashOffset}`,
+    `verity.usr=${dev}`,
+    `verity.usrhash=${c.rootHash}`,
+    `verity.usrhashoffset=${c.hashOffset}`,
+    `imgbuild.slot=${c.slot}`,
+    ...c.extra,
+  ].join(' ');
+}
+
+/** Reads back what formatCmdline wrote; fields it cannot find are absent, so callers can name them. */
+export function parseCmdline(line: string): Partial<SlotBootArgs> & { extra: string[] } {
+  const kv = new Map<string, string>();
+  const extra: string[] = [];
+  for (const w of line.trim().split(/\s+/).filter(Boolean)) {
+    if (isOwnedKey(w)) kv.set(keyOf(w), w.slice(keyOf(w).length + 1));
+    else extra.push(w);
+  }
+  const out: Partial<SlotBootArgs> & { extra: string[] } = { extra };
+  const slot = kv.get('imgbuild.slot');
+  if (slot === 'A' || slot === 'B') out.slot = slot;
+  const dev = kv.get('verity.usr') ?? kv.get('systemd.verity_usr_data');
+  if (dev) out.partuuid = dev.replace(/^PARTUUID=/i, '').toLowerCase();
+  const hash = kv.get('usrhash') ?? kv.get('verity.usrhash');
+  if (hash) out.rootHash = hash;
+  const offset = kv.get('verity.usrhashoffset');
+  if (offset !== undefined && /^\d+$/.test(offset)) out.hashOffset = Number(offset);
+  const fs = kv.get('mount.usrfstype');
+  if (fs) out.fsType = fs;
+  return out;
+}

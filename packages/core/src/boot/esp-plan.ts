@@ -1,0 +1,35 @@
+/**
+ * What goes where on the ESP. The firmware starts the slot selector at the removable-media path; the
+ * selector picks a slot from the GPT bits and starts that slot's own UKI, so a kernel or initrd that
+ * fails to boot is rolled back with its /usr. The UKI file names are the selector's convention
+ * (packages/efi-select), read from there so they are written down once.
+ */
+import { ukiEspPath as selectorUkiPath } from '@imgbuild/efi-select';
+import type { Slot } from '../layout/plan.js';
+import { ESP_BOOT_PATH, type EspFile } from './esp.js';
+
+/** Where the firmware finds the selector: the removable-media path every UEFI firmware starts. */
+export const SELECTOR_ESP_PATH = ESP_BOOT_PATH;
+
+/** The ESP path of slot `slot`'s UKI, e.g. `EFI/Linux/imgbuild-usr-a.efi`. */
+export function ukiEspPath(slot: Slot): string {
+  return selectorUkiPath(slot);
+}
+
+export interface EspPlan {
+  selector: Buffer;
+  /** One UKI per filled slot. */
+  ukis: Partial<Record<Slot, Buffer>>;
+  /** Files for other boot styles (Flatcar's GRUB), written as they are. */
+  extra?: EspFile[];
+}
+
+/** The ESP's files, in a fixed order (the FAT's directory order follows it). */
+export function espPlanFiles(plan: EspPlan): EspFile[] {
+  const files: EspFile[] = [{ path: SELECTOR_ESP_PATH, data: plan.selector }];
+  for (const s of ['A', 'B'] as Slot[]) {
+    const uki = plan.ukis[s];
+    if (uki) files.push({ path: ukiEspPath(s), data: uki });
+  }
+  return [...files, ...(plan.extra ?? [])];
+}
