@@ -12,6 +12,7 @@ interface Opts {
   cmdline: string;
   bootStyle: 'uki' | 'flatcar';
   osRelease?: string;
+  selector?: string;
   output?: string;
   force?: boolean;
   json?: boolean;
@@ -31,6 +32,7 @@ export async function run(opts: Opts): Promise<void> {
     cmdline: opts.cmdline,
     bootStyle: opts.bootStyle,
     osRelease: opts.osRelease,
+    selector: opts.selector,
     output,
     force: opts.force,
     onProgress: progress,
@@ -45,6 +47,7 @@ export async function run(opts: Opts): Promise<void> {
         `built ${r.output} (${opts.format}, layout ${r.manifest.layout})`,
         `  USR-A root hash ${a.rootHash}`,
         `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
+        `  ESP: ${r.manifest.boot.selector.path} (slot selector), ${r.manifest.boot.slots.A!.uki} (slot A)`,
         `  image sha256 ${r.manifest.image.sha256}`,
         `  manifest ${r.manifestPath}`,
       ].join('\n') + '\n',

@@ -6,6 +6,7 @@ interface QemuOpts {
   log?: string;
   memory?: string;
   accel?: string;
+  allowReset?: boolean;
   json?: boolean;
 }
 
@@ -36,15 +37,16 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
   const timeoutMs = positive('timeout', opts.timeout, 300) * 1000;
   const memoryMiB = Math.round(positive('memory', opts.memory, 512));
   await checkRawDisk(image);
-  const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg' });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({
       image,
-      slot: r.marker?.slot ?? '',
-      usrhash: r.marker?.usrhash ?? '',
-      version: r.marker?.version ?? '',
+      slot: r.marker?.slot ?? null,
+      usrhash: r.marker?.usrhash ?? null,
+      version: r.marker?.version ?? null,
       health: r.marker?.health ?? 'fail',
+      selector: r.selector,
       healthy,
       failure: r.failure,
       logPath: r.logPath ?? null,
@@ -53,6 +55,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
       timedOut: r.timedOut,
     });
   } else {
+    for (const line of r.selector.lines) process.stdout.write(`imgbuild-select: ${line}\n`);
     if (r.marker) process.stdout.write(formatBootMarker(r.marker) + '\n');
     if (r.failure) process.stdout.write(formatBootFailure(r.failure) + '\n');
     const where = r.logPath ? `; console log: ${r.logPath}` : '';

@@ -1,2 +1,3 @@
 export * from './marker.js';
 export * from './run.js';
+export * from './selector-log.js';

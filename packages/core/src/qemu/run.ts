@@ -4,8 +4,9 @@
  *
  * Always TCG by default: on the machines this runs on, OVMF under KVM dies with an emulation failure.
  * The OVMF variables are copied fresh for every boot, so no boot entry survives from one to the next and
- * the firmware falls back to EFI/BOOT/BOOTX64.EFI. The image itself is opened read-write: the initramfs
- * changes the GPT attribute bits on it (tries, successful, priority), exactly as on a real machine.
+ * the firmware falls back to EFI/BOOT/BOOTX64.EFI, the slot selector. The image itself is opened
+ * read-write: the selector uses up tries and the booted system marks its slot good on it, exactly as on
+ * a real machine.
  */
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { InputError, ToolError } from '../errors.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
+import { parseSelectorLog, type SelectorLog } from './selector-log.js';
 
 export const DEFAULT_OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const DEFAULT_OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -37,10 +39,17 @@ export interface RunQemuOptions {
   qemuBinary?: string;
   /** Extra qemu arguments, appended. */
   extraArgs?: string[];
+  /**
+   * Let the machine reset (a kernel panic with panic=-1, a watchdog) instead of ending the run, so the
+   * selector gets its next boot within one run, as on real hardware. Bound it with timeoutMs.
+   */
+  allowReset?: boolean;
 }
 
 export interface QemuRunResult {
   marker: BootMarker | null;
+  /** What the UEFI slot selector printed, and which slots it started. */
+  selector: SelectorLog;
   /** The initramfs's failure line; or `timeout` / `no-marker` when neither line was printed. */
   failure: BootFailure | null;
   /** The serial console. */
@@ -102,7 +111,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean }): string[] {
   return [
     '-machine', `q35,accel=${t.accel}`,
     '-m', String(t.memoryMiB),
@@ -110,7 +119,7 @@ export function qemuArgs(t: { image: string; format: string; ovmfCode: string; v
     '-display', 'none',
     '-serial', `file:${t.serialLog}`,
     '-monitor', 'none',
-    '-no-reboot',
+    ...(t.allowReset ? [] : ['-no-reboot']),
     '-drive', `if=pflash,format=raw,readonly=on,file=${t.ovmfCode}`,
     '-drive', `if=pflash,format=raw,file=${t.varsCopy}`,
     '-drive', `file=${t.image},format=${t.format},if=virtio`,
@@ -132,7 +141,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
     await fsp.writeFile(serialLog, '');
     const argv = [
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg' }),
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset }),
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
@@ -147,7 +156,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
         ? { reason: 'timeout', detail: `no boot marker within ${Math.round(timeoutMs / 1000)} s; console ends: ${tail}` }
         : { reason: 'no-marker', detail: `qemu exited ${exitCode} without a boot marker${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}; console ends: ${tail}` };
     }
-    return { marker, failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv] };
+    return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv] };
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
   }

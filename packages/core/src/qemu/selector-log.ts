@@ -1,0 +1,45 @@
+/**
+ * The UEFI slot selector's console lines (packages/efi-select), read back from a serial log. Every
+ * line starts with `imgbuild-select: `; the one that matters most says which slot was started:
+ *
+ *   imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0
+ *
+ * One boot may print several (a slot whose UKI cannot start is given up and the next one chosen), and a
+ * run that is allowed to reset prints one set per boot, so everything is kept in order.
+ */
+import type { Slot } from '../layout/plan.js';
+
+export interface SelectorChoice {
+  slot: Slot;
+  partition: number;
+  priority: number;
+  triesBefore: number;
+  triesAfter: number;
+  successful: boolean;
+}
+
+export interface SelectorLog {
+  /** Every selector line, in console order, without the prefix. */
+  lines: string[];
+  /** The slots it chose to start, in order. */
+  choices: SelectorChoice[];
+}
+
+const PREFIX = 'imgbuild-select: ';
+const CHOICE = /^slot=(A|B) partition=(\d+) priority=(\d+) tries=(\d+)->(\d+) successful=([01])\s*$/;
+
+export function parseSelectorLog(log: string): SelectorLog {
+  const lines: string[] = [];
+  const choices: SelectorChoice[] = [];
+  for (const raw of log.split(/\r?\n/)) {
+    const at = raw.indexOf(PREFIX);
+    if (at < 0) continue;
+    const line = raw.slice(at + PREFIX.length).trim();
+    lines.push(line);
+    const m = CHOICE.exec(line);
+    if (m) {
+      choices.push({ slot: m[1] as Slot, partition: Number(m[2]), priority: Number(m[3]), triesBefore: Number(m[4]), triesAfter: Number(m[5]), successful: m[6] === '1' });
+    }
+  }
+  return { lines, choices };
+}
