@@ -49,11 +49,13 @@ function unsquashfsSummary(name: string): Record<string, string> {
 
 let padded: Buffer; // defaults: gzip, 128 KiB blocks, padded to 4 KiB
 let nopad: Buffer; // xz, 4 KiB blocks, no padding: the file ends where the filesystem does
+let bare: Buffer; // zstd, no export (lookup) table, no fragments: the optional tables absent
 
 beforeAll(() => {
   const tree = makeTree();
   padded = mksquashfs(tree, 'padded.sqfs', []);
   nopad = mksquashfs(tree, 'nopad.sqfs', ['-nopad', '-comp', 'xz', '-b', '4096']);
+  bare = mksquashfs(tree, 'bare.sqfs', ['-comp', 'zstd', '-no-exports', '-no-fragments', '-b', '1M']);
 });
 
 /** A copy of `img` with `edit` applied, decoded as if it were the whole file. */
@@ -67,6 +69,7 @@ describe('valid images', () => {
   it.each([
     ['padded.sqfs', () => padded],
     ['nopad.sqfs', () => nopad],
+    ['bare.sqfs', () => bare],
   ])('%s decodes to what unsquashfs -s reports', (name, img) => {
     const sb = decodeSquashfsSuperblock(img(), img().length);
     const judge = unsquashfsSummary(name);
@@ -80,6 +83,12 @@ describe('valid images', () => {
     }).toEqual(judge);
     expect(sb.mkfsTime).toBe(MKFS_TIME);
     expect(sb.inodeCount).toBe(7); // root, lib, bin, 3 files, 1 symlink
+  });
+
+  it('leaves absent optional tables out', () => {
+    const t = decodeSquashfsSuperblock(bare, bare.length).tables;
+    expect(Object.keys(t).sort()).toEqual(['directory', 'id', 'inode']);
+    expect(Object.keys(decodeSquashfsSuperblock(padded, padded.length).tables).sort()).toEqual(['directory', 'fragment', 'id', 'inode', 'lookup']);
   });
 
   it('reads the filesystem length, not the padded file length', () => {

@@ -14,8 +14,6 @@ export const SQUASHFS_SUPERBLOCK_SIZE = 96;
 const ABSENT = 0xffffffffffffffffn;
 /** Inode, directory and index tables are made of metadata blocks of at most 8 KiB (uncompressed). */
 const METADATA_SIZE = 8192;
-/** Flag SQUASHFS_EXPORT (0x80): the NFS lookup table is present. */
-const FLAG_EXPORTABLE = 0x80;
 
 const COMPRESSORS = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' } as const;
 export type SquashfsCompression = (typeof COMPRESSORS)[keyof typeof COMPRESSORS];
@@ -127,7 +125,8 @@ function tableList(r: RawSuperblock): Array<{ name: string; start: bigint; size:
     { name: 'directory table', start: r.directoryTable, size: 1n },
   ];
   if (r.fragments > 0) list.push({ name: 'fragment table', start: r.fragmentTable, size: indexBytes(r.fragments, 16) });
-  if (r.flags & FLAG_EXPORTABLE && r.lookupTable !== ABSENT) list.push({ name: 'lookup table', start: r.lookupTable, size: indexBytes(r.inodes, 8) });
+  // Like the kernel, trust the start rather than the EXPORTABLE flag (0x80): all ones means none.
+  if (r.lookupTable !== ABSENT) list.push({ name: 'lookup table', start: r.lookupTable, size: indexBytes(r.inodes, 8) });
   list.push({ name: 'id table', start: r.idTable, size: indexBytes(r.ids, 4) });
   // The xattr start points at a 16-byte header (table start, count, unused) before its index.
   if (r.xattrTable !== ABSENT) list.push({ name: 'xattr id table', start: r.xattrTable, size: 16n });
@@ -176,7 +175,7 @@ function describe(r: RawSuperblock, compression: SquashfsCompression): SquashfsS
       inode: n(r.inodeTable),
       directory: n(r.directoryTable),
       ...(r.fragments > 0 ? { fragment: n(r.fragmentTable) } : {}),
-      ...(r.flags & FLAG_EXPORTABLE && r.lookupTable !== ABSENT ? { lookup: n(r.lookupTable) } : {}),
+      ...(r.lookupTable !== ABSENT ? { lookup: n(r.lookupTable) } : {}),
       id: n(r.idTable),
       ...(r.xattrTable !== ABSENT ? { xattr: n(r.xattrTable) } : {}),
     },
