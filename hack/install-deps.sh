@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   squashfs-tools   # mksquashfs: builds /usr images
+  erofs-utils      # mkfs.erofs, dump.erofs: erofs /usr images and the judge of their superblock
   mtools           # mcopy/mmd: fills the ESP inside the image at an offset
   dosfstools       # mkfs.vfat, fsck.vfat
   qemu-utils       # qemu-img

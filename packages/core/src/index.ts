@@ -4,6 +4,7 @@ export * from './storage.js';
 export * from './gpt/index.js';
 export * from './layout/index.js';
 export * from './verity/index.js';
+export * from './fs/index.js';
 export * from './atomic.js';
 export * from './progress.js';
 export * from './image/gpt-image.js';

@@ -1,29 +1,32 @@
 /** Checks on a /usr filesystem image, and packing a folder into one reproducibly. */
 import { promises as fsp } from 'node:fs';
 import { execa } from '../exec.js';
-import { InputError, ToolError } from '../errors.js';
+import { CorruptError, InputError, ToolError } from '../errors.js';
+import { probeFilesystem, type FilesystemInfo } from '../fs/index.js';
 
 export type UsrFsType = 'squashfs' | 'erofs';
 
-/** Identifies a squashfs (magic `hsqs` at 0) or erofs (0xE0F5E1E2 at 1024) image, or says what it is not. */
-export async function probeUsrImage(path: string): Promise<{ fsType: UsrFsType; bytes: number }> {
-  let fh;
+/** What `probeUsrImage` found: the filesystem, and how many bytes of the file go into a slot. */
+export interface UsrImage {
+  fsType: UsrFsType;
+  /** The whole file: copied, hashed and recorded as the source's size (mksquashfs's 4 KiB padding included). */
+  bytes: number;
+  /** The superblock's description; `fs.bytesUsed` ≤ `bytes`. */
+  fs: FilesystemInfo;
+}
+
+/**
+ * Checks that `path` holds a whole, sane squashfs or erofs image (superblock fields, every byte it
+ * accounts for present) before anything is written from it: a cut or corrupt image would otherwise
+ * be sealed by a verity tree and "verify". InputError naming `path` and the problem otherwise.
+ */
+export async function probeUsrImage(path: string): Promise<UsrImage> {
   try {
-    fh = await fsp.open(path, 'r');
+    const fs = await probeFilesystem(path);
+    return { fsType: fs.type, bytes: fs.fileSize, fs };
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? 'no such file' : `cannot read: ${(e as Error).message}`, { file: path });
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new InputError('not a regular file', { file: path });
-    const head = Buffer.alloc(1028);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    if (bytesRead >= 4 && head.toString('latin1', 0, 4) === 'hsqs') return { fsType: 'squashfs', bytes: st.size };
-    if (bytesRead >= 1028 && head.readUInt32LE(1024) === 0xe0f5e1e2) return { fsType: 'erofs', bytes: st.size };
-    throw new InputError('not a squashfs or erofs image (no hsqs magic)', { file: path });
-  } finally {
-    await fh.close();
+    if (e instanceof CorruptError) throw new InputError(e.message, { file: path, cause: e });
+    throw e;
   }
 }
 
