@@ -111,7 +111,9 @@ export const layoutSchema = z
 export function parseLayoutSpec(json: unknown, source: string, file?: string): LayoutSpec {
   const r = layoutSchema.safeParse(json);
   if (r.success) return json as LayoutSpec; // the input, not zod's copy: key order feeds the default seed
-  throw new LayoutError(`${source}: ${formatIssue(r.error.issues[0], json)}`, { file });
+  // One line, one problem. A typo first: `"sise"` also makes "size" missing, and the typo is the cause.
+  const issue = r.error.issues.find(isUnknownKey) ?? r.error.issues[0];
+  throw new LayoutError(`${source}: ${formatIssue(issue, json)}`, { file });
 }
 
 // --- helpers ------------------------------------------------------------------------------------------
@@ -126,8 +128,45 @@ function oneOf<T>(what: string, by: Partial<Record<JsonKind, z.ZodTypeAny>>) {
     if (v === undefined) return void ctx.addIssue({ code: 'custom', message: `expected ${what}`, params: { missing: true } });
     if (!schema) return void ctx.addIssue({ code: 'custom', message: `expected ${what}`, params: { wrongType: true } });
     const r = schema.safeParse(v);
-    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ path: i.path, code: 'custom', message: issueText(i, v), params: { worded: true } });
+    if (r.success) return;
+    for (const i of r.error.issues) {
+      // The path inside the value is not enough to name the object the key belongs to; word it here.
+      const message = i.code === 'unrecognized_keys' ? unknownKeyText(i.keys, [...ctx.path, ...i.path]) : issueText(i, v);
+      ctx.addIssue({ path: i.path, code: 'custom', message, params: { worded: true, unknownKey: i.code === 'unrecognized_keys' } });
+    }
   });
+}
+
+const isUnknownKey = (i: z.ZodIssue) => i.code === 'unrecognized_keys' || (i.code === 'custom' && i.params?.unknownKey === true);
+
+/** The keys an object at `path` may have, for "did you mean". */
+function knownKeys(path: readonly (string | number)[]): string[] {
+  const last = path[path.length - 1];
+  if (path.length === 0) return Object.keys(layoutSchema.shape);
+  if (path.length === 2 && path[0] === 'partitions') return Object.keys(partitionSchema.shape);
+  if (last === 'attributes') return Object.keys(attributesObject.shape);
+  return Object.keys(sectorsObject.shape);
+}
+
+/** Levenshtein distance, small strings only. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+function unknownKeyText(keys: string[], path: readonly (string | number)[]): string {
+  const known = knownKeys(path);
+  return keys
+    .map((k) => {
+      const near = known.find((c) => distance(k.toLowerCase(), c.toLowerCase()) <= 2);
+      return `unknown key ${JSON.stringify(k)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}`;
+    })
+    .join(', ');
 }
 
 /** `partitions[2].attributes` from zod's ['partitions', 2, 'attributes']. */
@@ -151,7 +190,7 @@ function show(v: unknown): string {
 /** The problem in words, without the path. */
 function issueText(i: z.ZodIssue, root: unknown): string {
   if (i.code === 'custom' && i.params?.worded) return i.message; // already worded by oneOf
-  if (i.code === 'unrecognized_keys') return i.keys.map((k) => `unknown key ${JSON.stringify(k)}`).join(', ');
+  if (i.code === 'unrecognized_keys') return unknownKeyText(i.keys, i.path);
   const v = valueAt(root, i.path);
   if (v === undefined && i.path.length > 0) return `missing (${i.message})`;
   if (i.code === 'invalid_type' || (i.code === 'custom' && i.params?.wrongType)) return `${i.message}, got ${show(v)}`;
