@@ -203,7 +203,10 @@ export function requireSlotPair(plan: LayoutPlan, source: string = plan.name): R
   const slots = plan.partitions.filter((p) => p.role === 'usr-slot');
   const a = slots.filter((p) => p.slot === 'A');
   const b = slots.filter((p) => p.slot === 'B');
-  const found = slots.length ? `found ${slots.map((p) => `${p.number} (${p.label})`).join(', ')}` : 'found none';
+  // A slot labelled but not marked is the likely mistake; say so.
+  const unmarked = plan.partitions.filter((p) => p.role !== 'usr-slot' && /^USR-[AB]$/i.test(p.label));
+  const hint = unmarked.map((p) => `partition ${p.number} (${p.label}) has role "${p.role}"`).join(', ');
+  const found = slots.length ? `found ${slots.map((p) => `${p.number} (${p.label})`).join(', ')}` : `found none${hint ? ` (${hint})` : ''}`;
   if (slots.length !== 2 || a.length !== 1 || b.length !== 1) {
     throw new LayoutError(`layout ${plan.name}: build needs one USR-A and one USR-B partition with role "usr-slot"; ${found}`, { file: source });
   }
