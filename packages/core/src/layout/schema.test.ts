@@ -109,7 +109,7 @@ describe('every documented form is accepted', () => {
     expect(p.partitions[0].sectors).toBe(sectors);
   });
   it('"rest", a fixed start, uuid, role, GUID types, attribute forms, alignment, diskSize and sectorSize', () => {
-    const spec = {
+    const spec: LayoutSpec = {
       name: 'all-forms',
       description: 'every key',
       sectorSize: 4096,
@@ -185,7 +185,7 @@ describe('GUIDs', () => {
   it('refuses a fixed uuid equal to one the seed derives for another partition', () => {
     const plan = planLayout(mini());
     const espUuid = derivePartitionUuid('seed', plan.partitions[0].type, 0);
-    const clash = planLayout(edit((s) => (s.partitions[4].uuid = espUuid)), 'my.json'); // OEM takes the ESP's derived uuid
+    const clash = planLayout(edit((s) => (s.partitions[4].uuid = espUuid)) as LayoutSpec, 'my.json'); // OEM takes the ESP's derived uuid
     expect(() => planToTable(clash, 'seed')).toThrow(LayoutError);
     expect(() => planToTable(clash, 'seed')).toThrow(`layout mini: partition 6 (OEM) would get uuid ${espUuid}, already taken by partition 1 (EFI-SYSTEM)`);
     expect(() => planToTable(clash, 'another seed')).not.toThrow();
