@@ -19,7 +19,7 @@ import type { LayoutSpec } from './spec.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const mini = (): LayoutSpec => structuredClone(BUILTIN_LAYOUTS.mini);
 /** Any JSON, as a file could hold it. */
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 const edit = (f: (s: Json) => void): Json => {
   const s = mini() as Json;
   f(s);
