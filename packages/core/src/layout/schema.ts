@@ -76,14 +76,14 @@ const attributesSchema = oneOf(WANT.attributes, {
 const partitionSchema = z
   .object(
     {
-    number: int('a partition number (1, 2, ...)').positive({ message: 'expected a partition number (1, 2, ...)' }),
-    label: str('a label string').min(1, { message: 'expected a non-empty label' }),
-    type: str('a type GUID or alias (efi, flatcar-usr, usr-x86-64, ...)').min(1, { message: 'expected a type GUID or alias' }),
-    uuid: guid.optional(),
-    size: sizeSchema({ rest: true, auto: false }),
-    start: int('a start sector').nonnegative({ message: 'expected a non-negative start sector' }).optional(),
-    attributes: attributesSchema.optional(),
-    role: z.enum(ROLES as [string, ...string[]], { errorMap: () => ({ message: `expected a role: one of ${ROLES.join(', ')}` }) }).optional(),
+      number: int('a partition number (1, 2, ...)').positive({ message: 'expected a partition number (1, 2, ...)' }),
+      label: str('a label string').min(1, { message: 'expected a non-empty label' }),
+      type: str('a type GUID or alias (efi, flatcar-usr, usr-x86-64, ...)').min(1, { message: 'expected a type GUID or alias' }),
+      uuid: guid.optional(),
+      size: sizeSchema({ rest: true, auto: false }),
+      start: int('a start sector').nonnegative({ message: 'expected a non-negative start sector' }).optional(),
+      attributes: attributesSchema.optional(),
+      role: z.enum(ROLES as [string, ...string[]], { errorMap: () => ({ message: `expected a role: one of ${ROLES.join(', ')}` }) }).optional(),
     },
     { invalid_type_error: 'expected a partition object { "number", "label", "type", "size", ... }' },
   )
@@ -110,7 +110,7 @@ export const layoutSchema = z
  */
 export function parseLayoutSpec(json: unknown, source: string, file?: string): LayoutSpec {
   const r = layoutSchema.safeParse(json);
-  if (r.success) return json as LayoutSpec; // the input, not zod's copy: key order feeds the default seed
+  if (r.success) return json as LayoutSpec; // the input itself: the schema only checks, planLayout interprets
   // One line, one problem. A typo first: `"sise"` also makes "size" missing, and the typo is the cause.
   const issue = r.error.issues.find(isUnknownKey) ?? r.error.issues[0];
   throw new LayoutError(`${source}: ${formatIssue(issue, json)}`, { file });
