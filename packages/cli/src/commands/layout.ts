@@ -1,4 +1,4 @@
-import { BUILTIN_LAYOUTS, formatBytes, loadLayout, type LayoutPlan } from '@imgbuild/core';
+import { BUILTIN_LAYOUTS, formatBytes, loadLayout, planLayout, type LayoutPlan } from '@imgbuild/core';
 import { printJson } from '../output.js';
 
 export function planToJson(plan: LayoutPlan) {
@@ -46,8 +46,16 @@ export async function show(name: string, opts: { json?: boolean }): Promise<void
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/** The built-in layouts with the two sizes one picks a layout by: the whole disk and each /usr slot. */
 export async function list(opts: { json?: boolean }): Promise<void> {
-  const rows = Object.entries(BUILTIN_LAYOUTS).map(([name, l]) => ({ name, description: l.description ?? '' }));
+  const rows = Object.entries(BUILTIN_LAYOUTS).map(([name, spec]) => {
+    const plan = planLayout(spec, name);
+    const slot = plan.partitions.find((p) => p.role === 'usr-slot');
+    return { name, diskBytes: plan.diskBytes, slotBytes: slot?.sizeBytes ?? null, description: spec.description ?? '' };
+  });
   if (opts.json) return printJson(rows);
-  process.stdout.write(rows.map((r) => `${r.name.padEnd(14)} ${r.description}`).join('\n') + '\n');
+  const size = (n: number | null) => (n === null ? '-' : formatBytes(n));
+  const lines = [`${'name'.padEnd(14)} ${'disk'.padEnd(10)} ${'usr slot'.padEnd(10)} description`];
+  for (const r of rows) lines.push(`${r.name.padEnd(14)} ${size(r.diskBytes).padEnd(10)} ${size(r.slotBytes).padEnd(10)} ${r.description}`);
+  process.stdout.write(lines.join('\n') + '\n');
 }

@@ -1,4 +1,5 @@
 export * from './builtin.js';
 export * from './load.js';
 export * from './plan.js';
+export * from './schema.js';
 export * from './spec.js';

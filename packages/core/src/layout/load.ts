@@ -3,11 +3,12 @@ import { promises as fsp } from 'node:fs';
 import { LayoutError } from '../errors.js';
 import { BUILTIN_LAYOUTS, BUILTIN_LAYOUT_NAMES } from './builtin.js';
 import { planLayout, type LayoutPlan } from './plan.js';
+import { parseLayoutSpec } from './schema.js';
 import type { LayoutSpec } from './spec.js';
 
 export async function loadLayoutSpec(nameOrFile: string): Promise<{ spec: LayoutSpec; source: string }> {
   const builtin = BUILTIN_LAYOUTS[nameOrFile];
-  if (builtin) return { spec: builtin, source: nameOrFile };
+  if (builtin) return { spec: parseLayoutSpec(builtin, nameOrFile), source: nameOrFile };
   let text: string;
   try {
     text = await fsp.readFile(nameOrFile, 'utf8');
@@ -18,11 +19,13 @@ export async function loadLayoutSpec(nameOrFile: string): Promise<{ spec: Layout
     }
     throw new LayoutError(`cannot read layout: ${(e as Error).message}`, { file: nameOrFile });
   }
+  let json: unknown;
   try {
-    return { spec: JSON.parse(text) as LayoutSpec, source: nameOrFile };
+    json = JSON.parse(text);
   } catch (e) {
     throw new LayoutError(`not valid JSON: ${(e as Error).message}`, { file: nameOrFile });
   }
+  return { spec: parseLayoutSpec(json, nameOrFile, nameOrFile), source: nameOrFile };
 }
 
 export async function loadLayout(nameOrFile: string): Promise<LayoutPlan> {

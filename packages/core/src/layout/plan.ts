@@ -7,6 +7,7 @@ import { deriveUuid, isGuid, normalizeGuid, uuidToBytes } from '../guid.js';
 import { parseAttributes } from '../gpt/attributes.js';
 import { arraySectors, DEFAULT_ENTRY_COUNT, emptyTable, ENTRY_SIZE, type GptTable } from '../gpt/table.js';
 import { resolveType, typeName } from '../gpt/types.js';
+import { parseLayoutSpec } from './schema.js';
 import { ROLES, sizeToSectors, type LayoutSpec, type Role } from './spec.js';
 
 export type Slot = 'A' | 'B';
@@ -54,8 +55,9 @@ function slotOf(label: string): Slot | undefined {
   return m ? (m[1].toUpperCase() as Slot) : undefined;
 }
 
-export function planLayout(spec: LayoutSpec, source = spec.name ?? 'layout'): LayoutPlan {
-  if (!spec || typeof spec !== 'object' || !Array.isArray(spec.partitions)) fail(source, 'a layout needs a "partitions" array');
+export function planLayout(input: LayoutSpec, source = input?.name ?? 'layout'): LayoutPlan {
+  // Every spec, built-in, from a file or built in code, is checked against the schema first.
+  const spec = parseLayoutSpec(input, source);
   const sectorSize = spec.sectorSize ?? 512;
   if (sectorSize !== 512 && sectorSize !== 4096) fail(source, `sectorSize must be 512 or 4096, got ${sectorSize}`);
   const alignmentSectors = spec.alignment === undefined ? (2 * 1024 * 1024) / sectorSize : sizeToSectors(spec.alignment, sectorSize, `${source}: alignment`);
@@ -138,6 +140,7 @@ export function planLayout(spec: LayoutSpec, source = spec.name ?? 'layout'): La
     if (p.endLba > lastUsableLba) fail(`${source}: partition ${p.number} (${p.label})`, `ends at sector ${p.endLba}, beyond the last usable sector ${lastUsableLba} of a ${totalSectors}-sector disk`);
   }
   checkSlots(planned, source);
+  checkFixedGuids(planned, diskGuid, source);
   return {
     name: spec.name ?? source,
     description: spec.description,
@@ -161,6 +164,56 @@ function checkSlots(planned: PlannedPartition[], source: string): void {
   if (!a.slot || !b.slot || a.slot === b.slot) fail(source, `slot partitions must be labelled ...-A and ...-B; found ${a.label} and ${b.label}`);
   if (a.type !== b.type) fail(source, `slot partitions ${a.label} and ${b.label} must share one type`);
   if (a.sectors !== b.sectors) fail(source, `slot partitions ${a.label} and ${b.label} must be the same size (${a.sizeBytes} vs ${b.sizeBytes} bytes)`);
+}
+
+/**
+ * Fixed GUIDs must be unique: two partitions with one PARTUUID make `PARTUUID=` (and so
+ * `verity.usr=PARTUUID=...`) name either of them, whichever the kernel finds first.
+ */
+function checkFixedGuids(planned: PlannedPartition[], diskGuid: string | undefined, source: string): void {
+  const byUuid = new Map<string, PlannedPartition>();
+  for (const p of planned) {
+    if (!p.uuid) continue;
+    const q = byUuid.get(p.uuid);
+    if (q) fail(source, `partitions ${q.number} (${q.label}) and ${p.number} (${p.label}) share uuid ${p.uuid}; PARTUUID= would name either`);
+    if (p.uuid === diskGuid) fail(source, `partition ${p.number} (${p.label}) has uuid ${p.uuid}, the same as the disk GUID`);
+    byUuid.set(p.uuid, p);
+  }
+}
+
+/**
+ * The one check a table can fail that a plan cannot: a fixed GUID equal to one derived from this
+ * seed (e.g. copied from an earlier image built with it), for a partition or the disk.
+ */
+function checkTableGuids(plan: LayoutPlan, t: GptTable, seed: string): void {
+  const seen = new Map<string, string>([[t.diskGuid, 'the disk GUID']]);
+  for (const p of plan.partitions) {
+    const uuid = t.entries[p.number - 1].uuid;
+    const prev = seen.get(uuid);
+    if (prev) fail(`layout ${plan.name}`, `partition ${p.number} (${p.label}) would get uuid ${uuid}, already taken by ${prev} (with seed ${JSON.stringify(seed)}); fix another uuid in the layout`);
+    seen.set(uuid, `partition ${p.number} (${p.label})`);
+  }
+}
+
+/**
+ * The slot pair `build` writes into: exactly one usr-slot labelled ...-A and one ...-B, of equal size.
+ * `gpt create` and `layout show` accept layouts without slots; a bootable image needs both.
+ */
+export function requireSlotPair(plan: LayoutPlan, source: string = plan.name): Record<Slot, PlannedPartition> {
+  const slots = plan.partitions.filter((p) => p.role === 'usr-slot');
+  const a = slots.filter((p) => p.slot === 'A');
+  const b = slots.filter((p) => p.slot === 'B');
+  // A slot labelled but not marked is the likely mistake; say so.
+  const unmarked = plan.partitions.filter((p) => p.role !== 'usr-slot' && /^USR-[AB]$/i.test(p.label));
+  const hint = unmarked.map((p) => `partition ${p.number} (${p.label}) has role "${p.role}"`).join(', ');
+  const found = slots.length ? `found ${slots.map((p) => `${p.number} (${p.label})`).join(', ')}` : `found none${hint ? ` (${hint})` : ''}`;
+  if (slots.length !== 2 || a.length !== 1 || b.length !== 1) {
+    throw new LayoutError(`layout ${plan.name}: build needs one USR-A and one USR-B partition with role "usr-slot"; ${found}`, { file: source });
+  }
+  if (a[0].sectors !== b[0].sectors) {
+    throw new LayoutError(`layout ${plan.name}: slot partitions ${a[0].label} and ${b[0].label} must be the same size (${a[0].sizeBytes} vs ${b[0].sizeBytes} bytes)`, { file: source });
+  }
+  return { A: a[0], B: b[0] };
 }
 
 /** The slot partitions of a plan, A first. */
@@ -205,5 +258,6 @@ export function planToTable(plan: LayoutPlan, seed: string): GptTable {
       name: p.label,
     };
   }
+  checkTableGuids(plan, t, seed);
   return t;
 }
