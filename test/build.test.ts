@@ -136,6 +136,27 @@ describe('raw image', () => {
     expect(m.boot.slots.A.initrdSha256).toBe(sha256(initrd));
   });
 
+  it('refuses boot files that leave no room on the ESP for slot B\'s UKI, before writing anything', async () => {
+    const big = join(dir, 'big-initrd.img');
+    writeFileSync(big, randomBytes(34 * 1024 * 1024)); // two UKIs of 34 MiB cannot share mini's 64 MiB ESP
+    const out = join(dir, 'a', 'esp-too-small.raw');
+    const r = await imgbuild(['build', '--from', usr, '--kernel', kernel, '--initrd', big, '--layout', 'mini', '-o', out], { env });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr).trim()).toMatch(/^imgbuild: mini: the boot files need 68\.\d MiB on EFI-SYSTEM \(the selector, slot A's UKI and room for slot B's of the same size\) but its FAT holds 6\d\.\d MiB; use a layout with a larger ESP$/);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(join(dir, 'a')).filter((f) => f.startsWith('.esp-too-small'))).toEqual([]);
+  });
+
+  it('refuses a layout without a USR-A/USR-B pair, naming the layout file', async () => {
+    const layout = join(dir, 'noslots.json');
+    writeFileSync(layout, JSON.stringify({ name: 'noslots', partitions: [{ number: 1, label: 'EFI-SYSTEM', type: 'efi', size: '64MiB', role: 'esp' }, { number: 2, label: 'ROOT', type: 'linux-data', size: '64MiB', role: 'root' }] }));
+    const out = join(dir, 'a', 'noslots.raw');
+    const r = await imgbuild(['build', '--from', usr, '--kernel', kernel, '--initrd', initrd, '--layout', layout, '-o', out], { env });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr).trim()).toMatch(/noslots\.json: layout noslots: build needs one USR-A and one USR-B/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses a --cmdline that sets a key imgbuild owns, before writing anything', async () => {
     const out = join(dir, 'a', 'owned.raw');
     const r = await build(out, ['--cmdline', 'quiet usrhash=0000 mount.usr=/dev/sda1']);
@@ -250,8 +271,9 @@ describe('bad input: one line, exit 1, nothing left behind', () => {
   it('missing /usr image', () => expectFailure(['--from', join(dir, 'nope.squashfs'), '--kernel', kernel, '--initrd', initrd], /nope\.squashfs: no such file/));
   it('not a squashfs', () => expectFailure(['--from', kernel, '--kernel', kernel, '--initrd', initrd], /vmlinuz: not a squashfs/));
   it('too large for the slot, saying by how much', async () => {
+    // a valid filesystem in a file padded past the slot: the slot must hold the whole file
     const big = join(dir, 'big.squashfs');
-    writeFileSync(big, 'hsqs');
+    writeFileSync(big, readFileSync(usr));
     truncateSync(big, 200 * 1024 * 1024);
     await expectFailure(['--from', big, '--kernel', kernel, '--initrd', initrd], /big\.squashfs: too large for USR-A by \d+ bytes/);
   });
@@ -281,11 +303,9 @@ describe('bad input: one line, exit 1, nothing left behind', () => {
     expect(readdirSync(join(dir, 'bad'))).toEqual(['keep']);
   });
   it('leaves nothing behind when interrupted (SIGINT): no output, no temporary, no scratch', async () => {
-    // 120 MB of /usr keeps the build busy well past the signal.
+    // 120 MB of /usr (a valid filesystem, then random padding) keeps the build busy well past the signal.
     const big = join(dir, 'busy.squashfs');
-    const b = randomBytes(120_000_000);
-    b.write('hsqs', 0, 'latin1');
-    writeFileSync(big, b);
+    writeFileSync(big, Buffer.concat([readFileSync(usr), randomBytes(120_000_000)]));
     const scratch = join(dir, 'scratch-tmp');
     mkdirSync(scratch);
     const o = join(dir, 'bad', 'interrupted.raw');

@@ -1,17 +1,21 @@
 /**
  * Boot tests: real images from `imgbuild build`/`imgbuild update` booted under qemu (TCG, OVMF, the
- * image's own ESP and UKI) with the boot kit's Debian kernel and initramfs. Eight boots of ≈ 9 s each.
+ * image's own ESP: the UEFI slot selector, then the chosen slot's own UKI) with the boot kit's Debian
+ * kernel and initramfs. Eleven boots of ≈ 20 s each, one of them booting twice.
  *
  * One image walks the whole A/B story in order (build → boot A → update v2 → boot B → update v3 with a
  * failing health check → boot A unmarked → fallback to B); copies of it at the right moments serve the
- * corruption, wrong-hash and rollback cases.
+ * corruption, wrong-hash, rollback, kernel A/B, missing-UKI and damaged-GPT cases. The selector is
+ * the only one that chooses: its console line is checked next to the initramfs's marker.
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { imgbuild, tempDir } from '../helpers.js';
-import { boot, bootKit, durations, env, flipFileByte, readManifest, rewriteEsp, slotStatus, usrImage, type Kit } from './boot.js';
+import { boot, bootKit, durations, env, flipFileByte, onEsp, panickingInitrd, readManifest, rewriteEsp, slotStatus, usrImage, type Kit } from './boot.js';
+import { tool } from '../helpers.js';
+import { closeSync, openSync, writeSync } from 'node:fs';
 
 const dir = tempDir('imgbuild-boot-');
 const img = join(dir, 'disk.raw');
@@ -43,8 +47,10 @@ describe('boot', { timeout: 600_000 }, () => {
     // copies for the corruption and wrong-hash cases, before the first boot touches the bits
     await cp(img, join(dir, 'corrupt.raw'));
     await cp(img, join(dir, 'wronghash.raw'));
+    await cp(img, join(dir, 'gpt-damaged.raw'));
     const { json, exitCode } = await boot(img, 'fresh');
     expect(json.failure).toBeNull();
+    expect(json.selector.choices).toEqual([{ slot: 'A', partition: 3, priority: 1, triesBefore: 0, triesAfter: 0, successful: true }]);
     expect(json).toMatchObject({ slot: 'A', usrhash: m.slots.A.rootHash, version: '1', health: 'ok' });
     expect(exitCode).toBe(0);
     const st = await slotStatus(img);
@@ -70,7 +76,7 @@ describe('boot', { timeout: 600_000 }, () => {
     const files = await rewriteEsp(bad, m, good, wrong);
     expect(files.length).toBeGreaterThan(0);
     const { json, exitCode, log } = await boot(bad, 'wronghash');
-    expect(json.slot).toBe('');
+    expect(json.slot).toBeNull();
     expect(json.failure?.reason).toMatch(/^(mount|verity-open|read-error)$/);
     expect(log).toMatch(/verity: .*(metadata|data) block \d+ is corrupted/);
     expect(exitCode).not.toBe(0);
@@ -82,7 +88,9 @@ describe('boot', { timeout: 600_000 }, () => {
     const m = readManifest(img);
     const before = await slotStatus(img);
     expect(before.B).toMatchObject({ priority: 2, tries: 1, successful: false });
+    await cp(img, join(dir, 'uki-missing.raw'));
     const { json, exitCode } = await boot(img, 'v2');
+    expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false }]);
     expect(json).toMatchObject({ slot: 'B', version: '2', health: 'ok', usrhash: m.slots.B.rootHash });
     expect(exitCode).toBe(0);
     const st = await slotStatus(img);
@@ -90,6 +98,7 @@ describe('boot', { timeout: 600_000 }, () => {
     expect(st.A).toMatchObject({ priority: 1, successful: true });
     expect(st.next).toBe('B');
     await cp(img, join(dir, 'rollback.raw'));
+    await cp(img, join(dir, 'kernel-ab.raw'));
   });
 
   it('5. update with a v3 whose health check fails: A runs v3 unmarked, the next boot falls back to B', async () => {
@@ -137,5 +146,57 @@ describe('boot', { timeout: 600_000 }, () => {
     expect(json).toMatchObject({ slot: 'A', version: '0', health: 'none', usrhash: m.slots.A.rootHash });
     expect(exitCode).toBe(0);
     expect(readFileSync(join(out, vars)).equals(before)).toBe(true);
+  });
+
+  it('8. kernel A/B: B gets an initrd that panics; in one run the selector starts B, the machine resets, the selector starts A', async () => {
+    const k = join(dir, 'kernel-ab.raw'); // A (v1) and B (v2) both good, B running
+    const bad = await panickingInitrd(dir);
+    // slot A is the inactive one now: it gets v3's /usr and the broken initrd
+    const u = await imgbuild(['update', k, '--from', v1.path, '--kernel', kit.kernel, '--initrd', bad], { env });
+    expect(u.exitCode, String(u.stderr)).toBe(0);
+    expect((await slotStatus(k)).next).toBe('A');
+    const { json, exitCode, log } = await boot(k, 'kernel-ab', { allowReset: true, timeoutS: 240 });
+    expect(json.selector.choices.map((c) => `${c.slot}:${c.triesBefore}->${c.triesAfter}`)).toEqual(['A:1->0', 'B:0->0']);
+    // the order on the console: the selector starts A, A's kernel panics, the selector starts B, B's marker
+    const at = (re: RegExp) => log.search(re);
+    const chooseA = at(/imgbuild-select: slot=A /);
+    const panic = at(/Kernel panic - not syncing/);
+    const chooseB = at(/imgbuild-select: slot=B /);
+    expect(chooseA).toBeGreaterThanOrEqual(0);
+    expect(panic).toBeGreaterThan(chooseA);
+    expect(chooseB).toBeGreaterThan(panic);
+    expect(log.slice(chooseB)).toMatch(/Command line: .*imgbuild\.slot=B/);
+    expect(json).toMatchObject({ slot: 'B', version: '2', health: 'ok' });
+    expect(exitCode).toBe(0);
+    const st = await slotStatus(k);
+    expect(st.A).toMatchObject({ tries: 0, successful: false, canBoot: false });
+    expect(st.next).toBe('B');
+  });
+
+  it("9. B's UKI deleted from the ESP: the selector says why, gives B up and starts A in the same boot", async () => {
+    const u2 = join(dir, 'uki-missing.raw'); // v2 written to B, not booted yet
+    const m = readManifest(u2);
+    await onEsp(u2, m, 'mdel', [`::${m.boot.slots.B.uki}`]);
+    const { json, exitCode } = await boot(u2, 'uki-missing');
+    const refused = json.selector.lines.find((l) => /^slot=B cannot boot/.test(l));
+    expect(refused, json.selector.lines.join('\n')).toMatch(/imgbuild-usr-b\.efi/i);
+    expect(json.selector.choices.at(-1)).toMatchObject({ slot: 'A' });
+    expect(json).toMatchObject({ slot: 'A', version: '1', health: 'ok' });
+    expect(exitCode).toBe(0);
+    const st = await slotStatus(u2);
+    expect(st.B).toMatchObject({ tries: 0, successful: false, canBoot: false });
+  });
+
+  it('10. primary GPT header damaged: the selector repairs it from the backup and boots; sgdisk -v is clean after', async () => {
+    const g = join(dir, 'gpt-damaged.raw'); // fresh image, never booted
+    const fd = openSync(g, 'r+');
+    writeSync(fd, Buffer.from('XXXX'), 0, 4, 512 + 16); // into the header CRC field of LBA 1
+    closeSync(fd);
+    expect(String((await tool('sgdisk', ['-v', g], { reject: false })).stdout)).not.toMatch(/No problems found/);
+    const { json, exitCode } = await boot(g, 'gpt-damaged');
+    expect(json.selector.lines.some((l) => /primary GPT .*repaired/i.test(l)), json.selector.lines.join('\n')).toBe(true);
+    expect(json).toMatchObject({ slot: 'A', version: '1', health: 'ok' });
+    expect(exitCode).toBe(0);
+    expect(String((await tool('sgdisk', ['-v', g])).stdout)).toMatch(/No problems found/);
   });
 });

@@ -65,16 +65,26 @@ export async function usrImage(dir: string, version: string, healthExit: number 
 export interface Manifest {
   partitions: Array<{ number: number; label: string; startLba: number; sizeBytes: number; role: string }>;
   slots: Record<string, { rootHash: string; partition: number; partuuid: string; version?: string }>;
-  boot: { cmdline: string; espPath: string };
+  boot: { selector: { path: string }; slots: Record<string, { uki: string; cmdline: string }> };
 }
 
 export const readManifest = (img: string) => JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8')) as Manifest;
 
-export interface BootJson {
+export interface SelectorChoice {
   slot: string;
-  usrhash: string;
-  version: string;
+  partition: number;
+  priority: number;
+  triesBefore: number;
+  triesAfter: number;
+  successful: boolean;
+}
+
+export interface BootJson {
+  slot: string | null;
+  usrhash: string | null;
+  version: string | null;
   health: string;
+  selector: { lines: string[]; choices: SelectorChoice[] };
   failure: { reason: string; detail: string } | null;
   logPath: string | null;
   durationMs: number;
@@ -82,10 +92,31 @@ export interface BootJson {
 
 export const durations: number[] = [];
 
-/** `imgbuild qemu <img> --json --log <img>.<n>.log`; returns the JSON, its exit code and the log. */
-export async function boot(img: string, name: string): Promise<{ json: BootJson; exitCode: number; log: string }> {
+/** An initrd whose /init cannot run: the kernel panics ("No working init found") and, with panic=-1, resets. */
+export async function panickingInitrd(dir: string): Promise<string> {
+  const root = join(dir, 'panic-initrd');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'init'), '#!/nonexistent/interpreter\n', { mode: 0o755 });
+  const out = join(dir, 'panic-initrd.cpio.gz');
+  await execa('sh', ['-c', `cd "${root}" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -n > "${out}"`]);
+  return out;
+}
+
+/** Runs mtools against the image's ESP (`mdel`, `mdir`, ...). */
+export async function onEsp(img: string, m: Manifest, cmd: string, args: string[]) {
+  const esp = m.partitions.find((x) => x.role === 'esp')!;
+  return tool(cmd, ['-i', `${img}@@${esp.startLba * 512}`, ...args], { env: { MTOOLS_SKIP_CHECK: '1' } });
+}
+
+/**
+ * `imgbuild qemu <img> --json --log <img>.<n>.log`; returns the JSON, its exit code and the log. With
+ * allowReset the machine may reboot (the selector's fallback within one run), bounded by the timeout.
+ */
+export async function boot(img: string, name: string, opts: { allowReset?: boolean; timeoutS?: number } = {}): Promise<{ json: BootJson; exitCode: number; log: string }> {
   const logPath = `${img}.${name}.log`;
-  const r = await imgbuild(['qemu', img, '--json', '--timeout', String(BOOT_TIMEOUT_S), '--log', logPath], { timeout: (BOOT_TIMEOUT_S + 60) * 1000 });
+  const timeoutS = opts.timeoutS ?? BOOT_TIMEOUT_S;
+  const args = ['qemu', img, '--json', '--timeout', String(timeoutS), '--log', logPath, ...(opts.allowReset ? ['--allow-reset'] : [])];
+  const r = await imgbuild(args, { timeout: (timeoutS + 60) * 1000 });
   expect(r.stdout, `imgbuild qemu printed no JSON: ${r.stderr}`).toMatch(/^\{/);
   const json = JSON.parse(String(r.stdout)) as BootJson;
   durations.push(json.durationMs);

@@ -28,7 +28,7 @@ describe('imgbuild qemu', () => {
     expect(Date.now() - t).toBeLessThan(30_000);
     expect(r.exitCode).toBe(1);
     const j = JSON.parse(String(r.stdout));
-    expect(j).toMatchObject({ slot: '', usrhash: '', version: '', health: 'fail', timedOut: true, logPath: join(dir, 'blank.log') });
+    expect(j).toMatchObject({ slot: null, usrhash: null, version: null, health: 'fail', timedOut: true, logPath: join(dir, 'blank.log'), selector: { lines: [], choices: [] } });
     expect(j.failure.reason).toBe('timeout');
   }, 60_000);
 });

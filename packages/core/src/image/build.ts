@@ -13,7 +13,8 @@ import { InputError, UsageError } from '../errors.js';
 import { writeGpt } from '../gpt/io.js';
 import { partitions } from '../gpt/table.js';
 import { loadLayout } from '../layout/load.js';
-import { planToTable, slotPartitions, type LayoutPlan, type PlannedPartition } from '../layout/plan.js';
+import { planToTable, requireSlotPair, type LayoutPlan, type PlannedPartition } from '../layout/plan.js';
+import { checkEspRoom } from './esp-room.js';
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
@@ -79,7 +80,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const style = o.bootStyle ?? 'uki';
   const sde = o.sourceDateEpoch ?? sourceDateEpochFromEnv();
   const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
-  const slots = slotPartitions(plan);
+  const slots = requireSlotPair(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   const esp = espPartition(plan);
   const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline)];
 
@@ -111,6 +112,11 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     const kernelSha = sha256Buffer(kernel);
     const initrdSha = sha256Buffer(initrd);
     const version = await usrVersion(usrPath, usr.fsType);
+    // The boot files as they will be, with a stand-in root hash of the same length: their sizes are final.
+    const draftArgs = { slot: 'A' as const, partuuid: '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12), rootHash: '0'.repeat(64), hashOffset: slotHashOffset(slots.A.sizeBytes), fsType: usr.fsType, extra };
+    const draftUki = slotUki({ kernel, initrd, stub, osRelease }, formatCmdline(draftArgs), o.kernel);
+    const draftFlatcar = style === 'flatcar' ? flatcarFiles({ inputs: { kernel, initrd, stub, osRelease }, slotHashes: { A: draftArgs.rootHash }, cmdlineExtra: extra.join(' '), hashOffset: draftArgs.hashOffset }) : [];
+    checkEspRoom(plan, esp, espPlanFiles({ selector, ukis: { A: draftUki }, extra: draftFlatcar }), draftUki.length, typeof o.layout === 'string' ? o.layout : plan.name);
 
     const buildRaw = async (imagePath: string) => {
       await (await FileStorage.create(imagePath, plan.diskBytes)).close();

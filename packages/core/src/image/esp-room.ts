@@ -1,0 +1,23 @@
+/**
+ * "Will the boot files fit on the ESP?", answered before the first byte is written. The build's own
+ * files must fit, and so must one more UKI of the same size: the first `update` adds slot B's UKI
+ * beside A's, and an image whose first update cannot land is a trap.
+ */
+import { espBytesNeeded, espCapacityBytes, espGeometry, ukiEspPath, type EspFile } from '../boot/index.js';
+import { InputError } from '../errors.js';
+import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
+
+const MiB = 1024 * 1024;
+
+export function checkEspRoom(plan: LayoutPlan, esp: PlannedPartition, files: readonly EspFile[], ukiBytes: number, source: string): void {
+  const where = { imageBytes: plan.diskBytes, offsetBytes: esp.offsetBytes };
+  const planned = [...files.map((f) => ({ path: f.path, size: f.data.length })), { path: ukiEspPath('B'), size: ukiBytes }];
+  const need = espBytesNeeded(planned, espGeometry(esp.sizeBytes, where).clusterBytes);
+  const room = espCapacityBytes(esp.sizeBytes, where);
+  if (need > room) {
+    throw new InputError(
+      `the boot files need ${(need / MiB).toFixed(1)} MiB on ${esp.label} (the selector, slot A's UKI and room for slot B's of the same size) but its FAT holds ${(room / MiB).toFixed(1)} MiB; use a layout with a larger ESP`,
+      { file: source },
+    );
+  }
+}
