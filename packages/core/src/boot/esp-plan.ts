@@ -4,16 +4,16 @@
  * fails to boot is rolled back with its /usr. The UKI file names are the selector's convention
  * (packages/efi-select), read from there so they are written down once.
  */
-import { ukiEspPath as selectorUkiPath } from '@imgbuild/efi-select';
+import { SELECTOR_ESP_PATH, UKI_ESP_PATHS } from '@imgbuild/efi-select';
 import type { Slot } from '../layout/plan.js';
-import { ESP_BOOT_PATH, type EspFile } from './esp.js';
+import type { EspFile } from './esp.js';
 
 /** Where the firmware finds the selector: the removable-media path every UEFI firmware starts. */
-export const SELECTOR_ESP_PATH = ESP_BOOT_PATH;
+export { SELECTOR_ESP_PATH };
 
 /** The ESP path of slot `slot`'s UKI, e.g. `EFI/Linux/imgbuild-usr-a.efi`. */
 export function ukiEspPath(slot: Slot): string {
-  return selectorUkiPath(slot);
+  return UKI_ESP_PATHS[slot];
 }
 
 export interface EspPlan {
