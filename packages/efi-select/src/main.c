@@ -19,7 +19,8 @@ struct firmware {
 static void say(void *ctx, const char *text)
 {
 	(void)ctx;
-	Print(L"%a\r\n", text);
+	/* Print turns "\n" into CR LF itself. */
+	Print(L"%a\n", text);
 }
 
 static void say_line(const char *a, const char *b)
