@@ -1,0 +1,115 @@
+/* gptprio.next; see gptprio.h. */
+#include "gptprio.h"
+#include "bytes.h"
+#include "gpt.h"
+
+/* Type GUIDs in their on-disk byte order (first three fields little-endian). */
+static const uint8_t FLATCAR_USR[16] = {
+	0xf4, 0xf5, 0xfb, 0x5d, 0x48, 0x28, 0xac, 0x4b, 0xaa, 0x5e, 0x0d, 0x9a, 0x20, 0xb7, 0x45, 0xa6,
+}; /* 5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6 */
+static const uint8_t USR_X86_64[16] = {
+	0x0c, 0x68, 0x84, 0x84, 0x21, 0x95, 0xc6, 0x48, 0x9c, 0x11, 0xb0, 0x72, 0x06, 0x56, 0xf6, 0x9e,
+}; /* 8484680c-9521-48c6-9c11-b0720656f69e */
+
+struct boot_bits gptprio_bits(uint64_t attributes)
+{
+	struct boot_bits b = {
+		.priority = (unsigned)(attributes >> GPTPRIO_PRIORITY_SHIFT) & 0xf,
+		.tries = (unsigned)(attributes >> GPTPRIO_TRIES_SHIFT) & 0xf,
+		.successful = (unsigned)(attributes >> GPTPRIO_SUCCESSFUL_SHIFT) & 1,
+	};
+	return b;
+}
+
+uint64_t gptprio_with_bits(uint64_t attributes, struct boot_bits bits)
+{
+	attributes &= ~((uint64_t)0xf << GPTPRIO_PRIORITY_SHIFT | (uint64_t)0xf << GPTPRIO_TRIES_SHIFT |
+			(uint64_t)1 << GPTPRIO_SUCCESSFUL_SHIFT);
+	return attributes | (uint64_t)(bits.priority & 0xf) << GPTPRIO_PRIORITY_SHIFT |
+	       (uint64_t)(bits.tries & 0xf) << GPTPRIO_TRIES_SHIFT |
+	       (uint64_t)(bits.successful & 1) << GPTPRIO_SUCCESSFUL_SHIFT;
+}
+
+int gptprio_can_boot(struct boot_bits bits)
+{
+	return bits.priority > 0 && (bits.tries > 0 || bits.successful);
+}
+
+/* The slot a label names by its last two characters ("-A", "_b", ...), or 0. */
+static char slot_of_label(const uint8_t *entry)
+{
+	unsigned len = 0;
+
+	while (len < GPT_ENTRY_NAME_UNITS && gpt_entry_name_unit(entry, len))
+		len++;
+	if (len < 2)
+		return 0;
+	uint16_t sep = gpt_entry_name_unit(entry, len - 2);
+	uint16_t letter = gpt_entry_name_unit(entry, len - 1);
+	if (sep != '-' && sep != '_')
+		return 0;
+	if (letter == 'A' || letter == 'a')
+		return 'A';
+	if (letter == 'B' || letter == 'b')
+		return 'B';
+	return 0;
+}
+
+static int is_usr_type(const uint8_t *entry)
+{
+	const uint8_t *type = gpt_entry_type(entry);
+
+	return bytes_equal(type, FLATCAR_USR, 16) || bytes_equal(type, USR_X86_64, 16);
+}
+
+const char *gptprio_find_slots(uint8_t *entries, uint32_t entry_count, uint32_t entry_size,
+			       struct slots *out)
+{
+	bytes_zero(out, sizeof(*out));
+	for (uint32_t i = 0; i < entry_count; i++) {
+		uint8_t *entry = entries + (size_t)i * entry_size;
+		char letter;
+
+		if (!is_usr_type(entry) || !(letter = slot_of_label(entry)))
+			continue;
+		struct slot *s = &out->slot[letter == 'A' ? SLOT_A : SLOT_B];
+		if (s->entry)
+			return letter == 'A' ? "two partitions are slot A" : "two partitions are slot B";
+		s->letter = letter;
+		s->number = i + 1;
+		s->entry = entry;
+	}
+	if (!out->slot[SLOT_A].entry)
+		return "no slot A (a /usr partition labelled ...-A)";
+	if (!out->slot[SLOT_B].entry)
+		return "no slot B (a /usr partition labelled ...-B)";
+	return NULL;
+}
+
+int gptprio_choose(const struct slots *s, unsigned excluded)
+{
+	int best = -1;
+	unsigned best_priority = 0;
+
+	/* Walk in partition-number order so that a tie keeps the lower number (strict >). */
+	int first = s->slot[SLOT_A].number < s->slot[SLOT_B].number ? SLOT_A : SLOT_B;
+	for (int k = 0; k < SLOT_COUNT; k++) {
+		int i = k == 0 ? first : 1 - first;
+		struct boot_bits b = gptprio_bits(gpt_entry_attributes(s->slot[i].entry));
+
+		if (excluded & (1u << i) || !gptprio_can_boot(b))
+			continue;
+		if (b.priority > best_priority) {
+			best = i;
+			best_priority = b.priority;
+		}
+	}
+	return best;
+}
+
+struct boot_bits gptprio_next_bits(struct boot_bits chosen)
+{
+	if (chosen.tries > 0)
+		chosen.tries--;
+	return chosen;
+}
