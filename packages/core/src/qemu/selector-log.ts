@@ -3,6 +3,7 @@
  * line starts with `imgbuild-select: `; the one that matters most says which slot was started:
  *
  *   imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0
+ *   imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1      (nothing written)
  *
  * One boot may print several (a slot whose UKI cannot start is given up and the next one chosen), and a
  * run that is allowed to reset prints one set per boot, so everything is kept in order.
@@ -26,7 +27,7 @@ export interface SelectorLog {
 }
 
 const PREFIX = 'imgbuild-select: ';
-const CHOICE = /^slot=(A|B) partition=(\d+) priority=(\d+) tries=(\d+)->(\d+) successful=([01])\s*$/;
+const CHOICE = /^slot=(A|B) partition=(\d+) priority=(\d+) tries=(\d+)(?:->(\d+))? successful=([01])\s*$/;
 
 export function parseSelectorLog(log: string): SelectorLog {
   const lines: string[] = [];
@@ -38,7 +39,7 @@ export function parseSelectorLog(log: string): SelectorLog {
     lines.push(line);
     const m = CHOICE.exec(line);
     if (m) {
-      choices.push({ slot: m[1] as Slot, partition: Number(m[2]), priority: Number(m[3]), triesBefore: Number(m[4]), triesAfter: Number(m[5]), successful: m[6] === '1' });
+      choices.push({ slot: m[1] as Slot, partition: Number(m[2]), priority: Number(m[3]), triesBefore: Number(m[4]), triesAfter: Number(m[5] ?? m[4]), successful: m[6] === '1' });
     }
   }
   return { lines, choices };
