@@ -1,4 +1,5 @@
 import { buildImage, type BuildOptions } from '@imgbuild/core';
+import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
 
 interface Opts {
@@ -18,6 +19,7 @@ interface Opts {
 }
 
 export async function run(opts: Opts): Promise<void> {
+  await checkLayoutArg(opts.layout);
   const progress = progressBar(!opts.json);
   const output = opts.output ?? (opts.format === 'qemu_uefi' ? 'image_qemu_uefi' : 'image.raw');
   const o: BuildOptions = {
