@@ -30,9 +30,11 @@ export async function checkImageArg(path: string, opts: { bundle: boolean }): Pr
     throw fsError(e, path);
   });
   if (st.isDirectory()) {
-    if (opts.bundle) return;
-    throw new InputError('is a directory, expected a raw disk image', { file: path });
+    const isBundle = opts.bundle && (await fsp.readdir(path)).some((f) => f.endsWith('.qcow2'));
+    if (isBundle) return;
+    throw new InputError(`is a directory, expected a raw disk image${opts.bundle ? ' or a qemu_uefi bundle folder (it has no .qcow2)' : ''}`, { file: path });
   }
+  if (!st.isFile() && !st.isBlockDevice()) throw new InputError('is not a regular file or a block device, expected a raw disk image', { file: path });
   const fh = await fsp.open(path, 'r').catch((e) => {
     throw fsError(e, path, 'cannot open the image');
   });

@@ -15,9 +15,9 @@ export function printJson(value: unknown): void {
  */
 export function errorLine(e: unknown, subject?: string): string {
   if (e instanceof ImgbuildError) {
-    const msg = plainErrno(firstLine(e.message));
-    if (!e.file) return msg;
-    const file = userPathOf(e.file);
+    const file = e.file ? userPathOf(e.file) : undefined;
+    const msg = plainErrno(firstLine(e.message), e.file);
+    if (!e.file || !file) return msg;
     return msg.startsWith(file) ? msg : `${file}: ${msg.split(e.file).join(file)}`;
   }
   const err = e as NodeJS.ErrnoException;
@@ -36,11 +36,11 @@ function firstLine(s: string): string {
 }
 
 /** A safety net for library messages that embed Node's errno text ("EACCES: permission denied, open 'x'"). */
-function plainErrno(msg: string): string {
+function plainErrno(msg: string, file?: string): string {
   const known = (code: string) => !errnoWords(code)!.startsWith('system error');
   return msg
     .replace(/\b(E[A-Z0-9]{2,}): [^,]*(?:, [a-z]+ '([^']*)'(?: -> '[^']*')?)?/g, (m, code: string, path?: string) =>
-      !known(code) ? m : path ? `${userPathOf(path)}: ${errnoWords(code)}` : errnoWords(code)!,
+      !known(code) ? m : path && path !== file ? `${userPathOf(path)}: ${errnoWords(code)}` : errnoWords(code)!,
     )
     .replace(/: (E[A-Z]{3,})\b(?!-)/g, (m, code: string) => (known(code) ? `: ${errnoWords(code)}` : m));
 }

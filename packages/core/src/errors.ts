@@ -85,3 +85,16 @@ export function fsError(e: unknown, file: string, doing?: string): unknown {
   const words = errnoWords(code)!;
   return new InputError(doing ? `${doing}: ${words}` : words, { file, cause: e });
 }
+
+/**
+ * An error about the file the user named as `file`: a system error in words (fsError), an ImgbuildError
+ * that names no file yet gets `file` (same class, so the exit code stays). Anything else unchanged.
+ */
+export function aboutFile(e: unknown, file: string): unknown {
+  if (e instanceof ImgbuildError) {
+    if (e.file) return e;
+    const Ctor = e.constructor as new (message: string, options?: { file?: string; cause?: unknown }) => ImgbuildError;
+    return new Ctor(e.message, { file, cause: e.cause ?? e });
+  }
+  return fsError(e, file);
+}

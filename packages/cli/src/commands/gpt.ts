@@ -1,4 +1,4 @@
-import { createGptImage, describeAttributes, FileStorage, fsError, partitions, readGpt, repairGpt, typeName, withRawImage } from '@imgbuild/core';
+import { aboutFile, createGptImage, describeAttributes, FileStorage, fsError, partitions, readGpt, repairGpt, typeName, withRawImage } from '@imgbuild/core';
 import { checkImageArg, checkLayoutArg } from '../args.js';
 import { printJson } from '../output.js';
 
@@ -12,7 +12,7 @@ async function onImage<T>(image: string, writable: boolean, fn: (s: FileStorage)
     try {
       return await fn(s);
     } catch (e) {
-      throw fsError(e, image);
+      throw aboutFile(e, image);
     } finally {
       await s.close();
     }

@@ -8,6 +8,7 @@ import {
   applySlotTransition,
   FileStorage,
   findBundle,
+  aboutFile,
   fsError,
   manifestPathFor,
   withRawImage,
@@ -57,7 +58,7 @@ async function onImage<T>(image: string, fn: (s: FileStorage) => Promise<T>, wri
     try {
       return await fn(s);
     } catch (e) {
-      throw fsError(e, image);
+      throw aboutFile(e, image);
     } finally {
       await s.close();
     }
