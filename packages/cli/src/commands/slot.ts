@@ -128,6 +128,12 @@ function report<R extends TransitionOutput>(image: string, action: string, slot:
   const lines = [`${image}: ${action}${slot ? ` ${slot}` : ''}${r.changed ? '' : ' (nothing changed)'}`];
   r.after.slots.forEach((s, i) => lines.push(changeLine(r.before.slots[i], s)));
   lines.push(`next boot: ${r.after.next ?? 'none (no slot can boot)'}`);
+  // Only a forced transition gets here with its slot not next: say why, rather than let the verb's
+  // name suggest otherwise.
+  const target = slot ? r.after.slots.find((s) => s.slot === slot) : undefined;
+  if (target && (action === 'prioritize' || action === 'mark-successful') && r.after.next !== slot) {
+    lines.push(`note: ${slot} is not next: it cannot boot (priority ${target.priority}, tries ${target.tries}, successful ${flag(target.successful)})`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
