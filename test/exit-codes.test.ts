@@ -58,6 +58,8 @@ const table: [string[], number, RegExp][] = [
   [['gpt', 'show', qcow2], FAILED, /disk\.qcow2: is a qcow2 image; give the raw image or the qemu_uefi bundle folder$/],
   [['slot', 'status', qcow2], FAILED, /disk\.qcow2: is a qcow2 image; give the raw image or the qemu_uefi bundle folder$/],
   [['verity-verify', qcow2, '--slot', 'A', '--root-hash', '00'], FAILED, /disk\.qcow2: is a qcow2 image; give the raw image or the qemu_uefi bundle folder$/],
+  [['update', qcow2, '--from', data], FAILED, /disk\.qcow2: is a qcow2 image; give the raw image or the qemu_uefi bundle folder$/],
+  [['verify', qcow2], FAILED, /disk\.qcow2: is a qcow2 image; give the raw image or the qemu_uefi bundle folder$/],
   [['slot', 'status', p('missing.img')], FAILED, /missing\.img: no such file$/],
   [['slot', 'mark-successful', img, 'B'], FAILED, /disk\.img: cannot mark successful slot B .*holds no \/usr/],
   [['gpt', 'create', '--layout', 'mini', '-o', p('folder'), '--force'], FAILED, /folder: output exists and is a directory/],
