@@ -204,7 +204,7 @@ function ours(s: State): GptTable {
   const usr = cloneTable(s.table);
   for (const n of s.kernels) usr.entries[n - 1].type = USR;
   const slot: Slot = s.chosen === s.kernels[0] ? 'A' : 'B';
-  const out = prioritize(usr, slot);
+  const out = prioritize(usr, slot, { force: true }); // cgpt's raw prioritize: no guards
   for (const n of s.kernels) out.entries[n - 1].type = KERNEL;
   return out;
 }

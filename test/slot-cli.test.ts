@@ -5,16 +5,35 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { slotHashOffset } from '../packages/core/src/verity/slot-area.js';
 import { imgbuild, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-slot-cli-');
 let n = 0;
 
-async function freshImage(): Promise<string> {
+/**
+ * A bare GPT image whose two slots each hold a verity superblock (one data block, tree at the slot's
+ * hash offset), so the slot verbs take them as holding a /usr, as in a built and updated image.
+ */
+async function freshImage(opts: { fill?: boolean } = {}): Promise<string> {
   const image = join(dir, `s${n++}.img`);
   const r = await imgbuild(['gpt', 'create', '--layout', 'mini', '-o', image]);
   expect(r.exitCode, r.stderr as string).toBe(0);
+  if (opts.fill === false) return image;
+  for (const p of (await miniSlots())) {
+    const f = await imgbuild(['verity', 'format', image, '--data-offset', String(p.offsetBytes), '--data-blocks', '1', '--hash-offset', String(p.offsetBytes + slotHashOffset(p.sizeBytes)), '--force', '--salt', '-']);
+    expect(f.exitCode, f.stderr as string).toBe(0);
+  }
   return image;
+}
+
+let slotsOfMini: { offsetBytes: number; sizeBytes: number }[] | undefined;
+async function miniSlots() {
+  if (!slotsOfMini) {
+    const plan = JSON.parse(String((await imgbuild(['layout', 'show', 'mini', '--json'])).stdout)) as { partitions: { role: string; offsetBytes: number; sizeBytes: number }[] };
+    slotsOfMini = plan.partitions.filter((p) => p.role === 'usr-slot');
+  }
+  return slotsOfMini;
 }
 
 interface SlotJson {

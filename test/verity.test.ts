@@ -165,7 +165,7 @@ describe('the Flatcar layout: data and hash area in one file', () => {
     const vs = await tool('veritysetup', ['format', `--hash-offset=${off}`, `--data-blocks=${blocks}`, `--salt=${salt}`, `--uuid=${UUID}`, theirs, theirs]);
     const root = rootOf(vs.stdout);
     // The CLI, as a build script would call it: hash area right after the data.
-    const cli = await imgbuild(['verity', 'format', ours, '--hash-offset', String(off), '--salt', salt, '--uuid', UUID, '--json']);
+    const cli = await imgbuild(['verity', 'format', ours, '--hash-offset', String(off), '--salt', salt, '--uuid', UUID, '--force', '--json']);
     expect(cli.exitCode, String(cli.stderr)).toBe(0);
     const out = JSON.parse(String(cli.stdout));
     expect(out).toMatchObject({ rootHash: root, hashOffset: off, dataBlocks: blocks, salt, uuid: UUID, dataBlockSize: 4096, hashBlockSize: 4096, hash: 'sha256', hashType: 1 });

@@ -1,5 +1,5 @@
 /** How the CLI speaks: JSON on stdout for machines, one-line errors on stderr, a progress bar on TTYs. */
-import { ImgbuildError, UsageError, type ProgressFn } from '@imgbuild/core';
+import { errnoCode, errnoWords, ImgbuildError, UsageError, userPathOf, type ProgressFn } from '@imgbuild/core';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -9,15 +9,40 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? '0x' + v.toString(16).padStart(16, '0') : v), 2) + '\n');
 }
 
-/** One line: `imgbuild: <file>: <problem>`. */
-export function errorLine(e: unknown): string {
+/**
+ * One line: `imgbuild: <file>: <problem>`. The file is the path the user gave (a temporary name is
+ * mapped back to it); errno codes become words (errnoWords); never a stack or a second line.
+ */
+export function errorLine(e: unknown, subject?: string): string {
   if (e instanceof ImgbuildError) {
-    const msg = e.message.split('\n')[0];
-    return e.file && !msg.startsWith(e.file) ? `${e.file}: ${msg}` : msg;
+    const file = e.file ? userPathOf(e.file) : undefined;
+    const msg = plainErrno(firstLine(e.message), e.file);
+    if (!e.file || !file) return msg;
+    return msg.startsWith(file) ? msg : `${file}: ${msg.split(e.file).join(file)}`;
   }
   const err = e as NodeJS.ErrnoException;
-  if (err && err.code && err.path) return `${err.path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`;
-  return err?.message?.split('\n')[0] ?? String(e);
+  const code = errnoCode(err);
+  if (code) {
+    const words = errnoWords(code);
+    const file = err.path ?? subject;
+    return file ? `${userPathOf(file)}: ${words}` : words!;
+  }
+  // Not ours and not a system error: a bug. Its message, without the stack (IMGBUILD_DEBUG=1 shows it).
+  return `internal error: ${firstLine(err?.message ?? String(e))}`;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0];
+}
+
+/** A safety net for library messages that embed Node's errno text ("EACCES: permission denied, open 'x'"). */
+function plainErrno(msg: string, file?: string): string {
+  const known = (code: string) => !errnoWords(code)!.startsWith('system error');
+  return msg
+    .replace(/\b(E[A-Z0-9]{2,}): [^,]*(?:, [a-z]+ '([^']*)'(?: -> '[^']*')?)?/g, (m, code: string, path?: string) =>
+      !known(code) ? m : path && path !== file ? `${userPathOf(path)}: ${errnoWords(code)}` : errnoWords(code)!,
+    )
+    .replace(/: (E[A-Z]{3,})\b(?!-)/g, (m, code: string) => (known(code) ? `: ${errnoWords(code)}` : m));
 }
 
 export function exitCodeFor(e: unknown): number {

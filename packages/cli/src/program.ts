@@ -12,6 +12,7 @@ const lazy = (name: string, fn = 'run'): Action => async (...args: any[]) => {
 };
 
 let exitCode = 0;
+let subject: string | undefined;
 function act(a: Action): (...args: any[]) => Promise<void> {
   return async (...args: any[]) => {
     const code = await a(...args);
@@ -23,8 +24,15 @@ export function buildProgram(): Command {
   const program = new Command('imgbuild')
     .description('Build immutable-OS disk images: GPT with USR-A/USR-B slots, dm-verity, A/B updates with rollback')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    // Commander's own complaints (unknown command or option, bad choice, missing argument) are usage
+    // errors: main() prints them as our one line, so commander itself prints none. Inherited by every
+    // subcommand, as is exitOverride.
+    .configureOutput({ outputError: () => {} })
+    .exitOverride()
+    // The command's main path, for a system error that carries none (a read on a folder: EISDIR).
+    .hook('preAction', (_program, action) => {
+      subject = action.args[0] ?? action.opts().output;
+    });
 
   const layout = program.command('layout').description('inspect declarative disk layouts');
   layout
@@ -42,7 +50,7 @@ export function buildProgram(): Command {
     .requiredOption('--layout <layout>', 'built-in layout or JSON file')
     .option('--seed <seed>', 'seed for every GUID the layout does not fix (default: derived from the layout)')
     .requiredOption('-o, --output <file>', 'image to create')
-    .option('--force', 'overwrite an existing output')
+    .option('--force', 'replace an existing regular file (a directory, device, FIFO or socket is never replaced)')
     .option('--json', 'machine-readable output')
     .action(act(lazy('gpt', 'create')));
   gpt
@@ -77,8 +85,16 @@ export function buildProgram(): Command {
     .option('--uuid <uuid>', 'superblock UUID')
     .option('--pad', 'accept data whose size is not a multiple of the block size (the last block is zero padded)')
     .option('-j, --jobs <n>', 'worker threads (default: number of cores)')
-    .option('--force', 'overwrite an existing separate hash file')
+    .option('--force', 'write into an existing file: the HASHFILE, or, without one, DATA itself (the tree is appended to it, or written at --hash-offset)')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      `
+Without HASHFILE the hash area goes into DATA itself, which changes your input: that needs --force.
+  imgbuild verity format usr.squashfs usr.hash              tree in a new file; usr.squashfs untouched
+  imgbuild verity format usr.squashfs --force               tree appended to usr.squashfs (it grows)
+  imgbuild verity format disk.img --data-blocks N --hash-offset B --force   tree inside disk.img at B`,
+    )
     .action(act(lazy('verity', 'format')));
   program
     .command('verity-verify')
@@ -112,8 +128,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--boot-style <style>', 'extra boot files').choices(['uki', 'flatcar']).default('uki'))
     .option('--os-release <file>', "os-release embedded in slot A's UKI (default: a generic imgbuild one)")
     .option('--selector <efi>', 'UEFI slot selector to install as EFI/BOOT/BOOTX64.EFI (default: the one npm run build makes from packages/efi-select)')
-    .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi)')
-    .option('--force', 'overwrite an existing output')
+    .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi); must not exist as a folder')
+    .option('--force', 'replace an existing output file (raw image and its manifest); an existing folder, a qemu_uefi bundle included, is never replaced: remove it first')
     .option('--json', 'machine-readable output (the manifest)')
     .action(act(lazy('build')));
 
@@ -136,7 +152,7 @@ export function buildProgram(): Command {
     .action(act(lazy('update')));
 
   const slot = program.command('slot').description('inspect and change the A/B slot attributes (priority, tries, successful)');
-  slot.command('status').description('per slot priority, tries, successful, bootable; which boots next').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'status')));
+  slot.command('status').description('per slot priority, tries, successful, bootable; which boots next; which GPT copy was read').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'status')));
   slot
     .command('next')
     .description('perform one boot-time selection on the image as firmware would (decrements tries) and print the chosen slot')
@@ -144,19 +160,37 @@ export function buildProgram(): Command {
     .addOption(new Option('--variant <variant>', 'selection rules').choices(['flatcar', 'chromeos']).default('flatcar'))
     .option('--json', 'machine-readable output')
     .action(act(lazy('slot', 'next')));
-  slot.command('prioritize').description("make a slot boot next (cgpt's prioritize)").argument('<image>').argument('<slot>', 'A, B, USR-A or a partition number').option('--json', 'machine-readable output').action(act(lazy('slot', 'prioritize')));
-  slot.command('mark-successful').description('mark a slot as booted successfully (successful 1, tries 0, prioritized)').argument('<image>').argument('<slot>').option('--json', 'machine-readable output').action(act(lazy('slot', 'markSuccessful')));
+  const emptyForce = 'skip the guards: act on a slot that holds no /usr (no verity superblock at its hash offset, or no root hash in the manifest beside the image)';
+  slot
+    .command('prioritize')
+    .description(
+      "make a slot boot next (cgpt's prioritize: it gets the top priority). Refused when the slot holds no /usr, or cannot boot (tries 0 and successful 0: use `slot upgrade` to boot it once, or `slot set --tries N`)",
+    )
+    .argument('<image>')
+    .argument('<slot>', 'A, B, USR-A or a partition number')
+    .option('--force', `${emptyForce}, or cannot boot (exactly cgpt prioritize)`)
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('slot', 'prioritize')));
+  slot
+    .command('mark-successful')
+    .description('mark a slot as booted successfully (successful 1, tries 0, prioritized). Refused when the slot holds no /usr')
+    .argument('<image>')
+    .argument('<slot>')
+    .option('--force', emptyForce)
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('slot', 'markSuccessful')));
   slot.command('upgrade').description('mark the slot as freshly written (successful 0, tries 1, prioritized)').argument('<image>').argument('<slot>').option('--json', 'machine-readable output').action(act(lazy('slot', 'upgrade')));
   slot.command('rollback').description('make the other slot boot next (it must be bootable)').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'rollback')));
   slot.command('cancel-upgrade').description('undo a pending upgrade: the active slot boots next again').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'cancelUpgrade')));
   slot
     .command('set')
-    .description('set raw slot bits')
+    .description('set raw slot bits. Refused when it would make a slot that holds no /usr bootable')
     .argument('<image>')
     .argument('<slot>')
     .option('--priority <n>', 'priority 0-15')
     .option('--tries <n>', 'tries 0-15')
     .option('--successful <0|1>', 'successful bit')
+    .option('--force', emptyForce)
     .option('--json', 'machine-readable output')
     .action(act(lazy('slot', 'set')));
 
@@ -178,15 +212,20 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   exitCode = 0;
+  subject = undefined;
   try {
     await program.parseAsync(argv);
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // help and version exit 0; any other commander complaint is a usage error (already printed)
-      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+      // help and version exit 0; any other commander complaint is a usage error, in one line
+      if (e.exitCode === 0) return 0;
+      if (e.code !== 'commander.help' && e.code !== 'commander.helpDisplayed') {
+        process.stderr.write(`imgbuild: ${e.message.replace(/^error: /, '').split('\n')[0]} (see --help)\n`);
+      }
+      return EXIT_USAGE;
     }
-    process.stderr.write(`imgbuild: ${errorLine(e)}\n`);
+    process.stderr.write(`imgbuild: ${errorLine(e, subject)}\n`);
     if (process.env.IMGBUILD_DEBUG) console.error(e);
     return exitCodeFor(e) ?? EXIT_FAILED;
   }

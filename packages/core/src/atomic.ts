@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import fse from 'fs-extra';
-import { ImgbuildError } from './errors.js';
+import { fsError, ImgbuildError } from './errors.js';
 
 const pending = new Set<string>();
 let handlersInstalled = false;
@@ -21,11 +21,38 @@ function installSignalHandlers(): void {
   }
 }
 
+/** What kind of thing is at `path` (through symlinks), or undefined when nothing is. */
+async function kindAt(path: string): Promise<string | undefined> {
+  const st = await fse.promises.stat(path).catch((e: NodeJS.ErrnoException) => {
+    // A dangling symlink is "something" too: renaming over it replaces the link, which is fine.
+    if (e.code === 'ENOENT') return fse.promises.lstat(path).catch(() => undefined);
+    throw fsError(e, path, 'cannot inspect the output');
+  });
+  if (!st) return undefined;
+  if (st.isFile() || st.isSymbolicLink()) return 'file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * The output rule: a missing target is created; an existing regular file (or a symlink to one, which
+ * is replaced, not followed) only with `force`; anything else — a directory, a block device, a FIFO,
+ * a socket, or a symlink to one — never, whatever the flags. A directory may hold a user's data and
+ * a block device may be a disk; neither is ours to delete, and no output of ours belongs in place of one.
+ */
 export async function assertWritableTarget(target: string, force: boolean): Promise<void> {
-  if (!force && (await fse.pathExists(target))) {
-    throw new ImgbuildError('output exists (use --force to overwrite)', { file: target });
+  const kind = await kindAt(target);
+  if (kind && kind !== 'file') {
+    throw new ImgbuildError(`output exists and is ${kind}; imgbuild only ever replaces a regular file, even with --force (remove it or choose another name)`, { file: target });
   }
-  if (!(await fse.pathExists(dirname(target)))) throw new ImgbuildError('output folder does not exist', { file: target });
+  if (kind && !force) throw new ImgbuildError('output exists (use --force to overwrite)', { file: target });
+  const parent = await fse.promises.stat(dirname(target)).catch(() => undefined);
+  if (!parent) throw new ImgbuildError('output folder does not exist', { file: target });
+  if (!parent.isDirectory()) throw new ImgbuildError('output folder is not a directory', { file: target });
 }
 
 /** A temporary path beside `target` (same filesystem, so the final rename is atomic). */
@@ -34,8 +61,17 @@ export function tempPathFor(target: string): string {
 }
 
 /**
+ * The path a user gave for a temporary made by `tempPathFor` (`dir/.x.raw.tmp-4142-9f3a…` → `dir/x.raw`),
+ * any other path unchanged: messages name what the user asked for, never our staging names.
+ */
+export function userPathOf(path: string): string {
+  const m = /^\.(.+)\.tmp-\d+(?:-[0-9a-f]+)?$/.exec(basename(path));
+  return m ? join(dirname(path), m[1]) : path;
+}
+
+/**
  * Runs `build(tmp)` and renames `tmp` to `target` when it succeeds. `tmp` may be a file or a folder.
- * Refuses an existing target unless `force`.
+ * Refuses an existing target unless `force`, and anything but a regular file always (assertWritableTarget).
  */
 export async function withAtomicOutput<T>(target: string, force: boolean, build: (tmp: string) => Promise<T>): Promise<T> {
   await assertWritableTarget(target, force);
@@ -44,8 +80,9 @@ export async function withAtomicOutput<T>(target: string, force: boolean, build:
   pending.add(tmp);
   try {
     const result = await build(tmp);
-    // A file is replaced atomically by the rename itself; a folder cannot be renamed over one.
-    if (force && (await fse.stat(target).catch(() => undefined))?.isDirectory()) await fse.remove(target);
+    // Checked again: something may have appeared at the target while we built. (A folder renamed
+    // over an empty folder would replace it silently; a file renamed over a file is the atomic replace.)
+    await assertWritableTarget(target, force);
     await fse.rename(tmp, target);
     await syncDir(dirname(target));
     return result;

@@ -33,3 +33,68 @@ export class VerityMismatchError extends ImgbuildError {}
 
 /** An external tool failed. */
 export class ToolError extends ImgbuildError {}
+
+/**
+ * Words for the errno codes a user can meet, in one place: messages never show raw errno text
+ * ("ENOENT: no such file or directory, open ..."), which names neither the user's intent nor, for
+ * files staged under a temporary name, the user's path.
+ */
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'is a directory, expected a file',
+  ENOTDIR: 'a component of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'already exists',
+  EROFS: 'read-only file system',
+  EBUSY: 'in use (busy)',
+  ETXTBSY: 'in use (busy)',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links',
+  EXDEV: 'cannot rename across file systems',
+  ENOTEMPTY: 'directory not empty',
+  EIO: 'input/output error',
+  EINVAL: 'invalid argument for this file',
+  EFBIG: 'file too large',
+  ENXIO: 'no such device',
+  ENODEV: 'no such device',
+};
+
+/** `ENOENT` → "no such file"; an unknown code → "system error CODE". */
+export function errnoWords(code: string | undefined): string | undefined {
+  if (!code) return undefined;
+  return ERRNO_WORDS[code] ?? `system error ${code}`;
+}
+
+/** The errno code of a Node.js system error, or undefined. */
+export function errnoCode(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/**
+ * A Node.js system error as an InputError naming `file` (the path the user gave), optionally saying
+ * what was being done: `cannot open image: no such file`. Anything else is returned unchanged.
+ */
+export function fsError(e: unknown, file: string, doing?: string): unknown {
+  const code = errnoCode(e);
+  if (!code || e instanceof ImgbuildError) return e;
+  const words = errnoWords(code)!;
+  return new InputError(doing ? `${doing}: ${words}` : words, { file, cause: e });
+}
+
+/**
+ * An error about the file the user named as `file`: a system error in words (fsError), an ImgbuildError
+ * that names no file yet gets `file` (same class, so the exit code stays). Anything else unchanged.
+ */
+export function aboutFile(e: unknown, file: string): unknown {
+  if (e instanceof ImgbuildError) {
+    if (e.file) return e;
+    const Ctor = e.constructor as new (message: string, options?: { file?: string; cause?: unknown }) => ImgbuildError;
+    return new Ctor(e.message, { file, cause: e.cause ?? e });
+  }
+  return fsError(e, file);
+}

@@ -1,4 +1,5 @@
-import { buildImage, type BuildOptions } from '@imgbuild/core';
+import { assertWritableTarget, buildImage, type BuildOptions } from '@imgbuild/core';
+import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
 
 interface Opts {
@@ -19,8 +20,12 @@ interface Opts {
 }
 
 export async function run(opts: Opts): Promise<void> {
-  const progress = progressBar(!opts.json);
+  await checkLayoutArg(opts.layout);
   const output = opts.output ?? (opts.format === 'qemu_uefi' ? 'image_qemu_uefi' : 'image.raw');
+  // Before minutes of work: an output we may not replace (a folder, a device; a file without --force)
+  // is refused now. The library checks again before its final rename.
+  await assertWritableTarget(output, !!opts.force);
+  const progress = progressBar(!opts.json);
   const o: BuildOptions = {
     from: opts.from,
     fromDir: opts.fromDir,

@@ -1,15 +1,33 @@
-import { createGptImage, describeAttributes, FileStorage, partitions, readGpt, repairGpt, typeName } from '@imgbuild/core';
+import { aboutFile, createGptImage, describeAttributes, FileStorage, fsError, partitions, readGpt, repairGpt, typeName, withRawImage } from '@imgbuild/core';
+import { checkImageArg, checkLayoutArg } from '../args.js';
 import { printJson } from '../output.js';
 
+/** `fn` on the raw image (or a bundle's raw copy), with system errors named after the user's path. */
+async function onImage<T>(image: string, writable: boolean, fn: (s: FileStorage) => Promise<T>): Promise<T> {
+  await checkImageArg(image, { bundle: true });
+  return withRawImage(image, writable, async (raw) => {
+    const s = await FileStorage.open(raw, writable).catch((e) => {
+      throw fsError(e, image, 'cannot open the image');
+    });
+    try {
+      return await fn(s);
+    } catch (e) {
+      throw aboutFile(e, image);
+    } finally {
+      await s.close();
+    }
+  });
+}
+
 export async function create(opts: { layout: string; seed?: string; output: string; force?: boolean; json?: boolean }): Promise<void> {
+  await checkLayoutArg(opts.layout);
   const r = await createGptImage({ layout: opts.layout, seed: opts.seed, output: opts.output, force: !!opts.force });
   if (opts.json) return printJson({ output: opts.output, layout: r.plan.name, seed: r.seed, diskGuid: r.table.diskGuid, bytes: r.plan.diskBytes });
   process.stdout.write(`wrote ${opts.output}: layout ${r.plan.name}, ${r.plan.totalSectors} sectors, disk GUID ${r.table.diskGuid}\n`);
 }
 
 export async function show(image: string, opts: { json?: boolean }): Promise<void> {
-  const s = await FileStorage.open(image);
-  try {
+  return onImage(image, false, async (s) => {
     const r = await readGpt(s);
     const t = r.table;
     const parts = partitions(t).map((p) => ({
@@ -55,18 +73,11 @@ export async function show(image: string, opts: { json?: boolean }): Promise<voi
       );
     }
     process.stdout.write(out.join('\n') + '\n');
-  } finally {
-    await s.close();
-  }
+  });
 }
 
 export async function repair(image: string, opts: { json?: boolean }): Promise<void> {
-  const s = await FileStorage.open(image, true);
-  try {
-    const r = await repairGpt(s);
-    if (opts.json) return printJson({ image, ...r });
-    process.stdout.write(r.repaired ? `${image}: repaired from the ${r.source} copy (${r.fixed.join('; ')})\n` : `${image}: both GPT copies are valid; nothing to do\n`);
-  } finally {
-    await s.close();
-  }
+  const r = await onImage(image, true, (s) => repairGpt(s));
+  if (opts.json) return printJson({ image, ...r });
+  process.stdout.write(r.repaired ? `${image}: repaired from the ${r.source} copy (${r.fixed.join('; ')})\n` : `${image}: both GPT copies are valid; nothing to do\n`);
 }

@@ -1,4 +1,5 @@
 import { BUILTIN_LAYOUTS, formatBytes, loadLayout, planLayout, type LayoutPlan } from '@imgbuild/core';
+import { checkLayoutArg } from '../args.js';
 import { printJson } from '../output.js';
 
 export function planToJson(plan: LayoutPlan) {
@@ -30,6 +31,7 @@ export function planToJson(plan: LayoutPlan) {
 }
 
 export async function show(name: string, opts: { json?: boolean }): Promise<void> {
+  await checkLayoutArg(name);
   const plan = await loadLayout(name);
   if (opts.json) return printJson(planToJson(plan));
   const lines = [

@@ -3,10 +3,14 @@
  * Failed preconditions (SlotError) exit 1, malformed arguments (UsageError) exit 2; both via the
  * program's single catch, as one line naming the image.
  */
+import { promises as fsp } from 'node:fs';
 import {
   applySlotTransition,
   FileStorage,
-  InputError,
+  findBundle,
+  aboutFile,
+  fsError,
+  manifestPathFor,
   withRawImage,
   cancelUpgrade as cancelUpgradeT,
   markSuccessful as markSuccessfulT,
@@ -18,8 +22,11 @@ import {
   setSlotBits,
   upgrade as upgradeT,
   UsageError,
+  type GptReadResult,
   type GptTable,
+  type GuardOptions,
   type NextResult,
+  type SlotImageOptions,
   type Slot,
   type SlotBitsChange,
   type SlotInfo,
@@ -28,27 +35,64 @@ import {
   type TransitionOutput,
   type Variant,
 } from '@imgbuild/core';
+import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson } from '../output.js';
 
 interface JsonOpt {
   json?: boolean;
 }
 
+interface ForceOpt extends JsonOpt {
+  force?: boolean;
+}
+
 const flag = (b: boolean) => (b ? 1 : 0);
 
 /** A raw image, or a qemu_uefi bundle through a raw copy of its qcow2 (written back when changed). */
 async function onImage<T>(image: string, fn: (s: FileStorage) => Promise<T>, writable = true): Promise<T> {
+  await checkImageArg(image, { bundle: true });
   return withRawImage(image, writable, async (raw) => {
     const s = await FileStorage.open(raw, writable).catch((e) => {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new InputError(code === 'ENOENT' ? 'no such file' : `cannot open image: ${(e as Error).message}`, { file: image });
+      throw fsError(e, image, 'cannot open the image');
     });
     try {
       return await fn(s);
+    } catch (e) {
+      throw aboutFile(e, image);
     } finally {
       await s.close();
     }
   });
+}
+
+/**
+ * The manifest beside the image (or in the bundle), if any: a slot with no root hash in it counts as
+ * empty. An unreadable manifest is no evidence either way; the superblock check still applies.
+ */
+async function manifestBeside(image: string): Promise<SlotImageOptions['manifest']> {
+  try {
+    const st = await fsp.stat(image);
+    const path = st.isDirectory() ? (await findBundle(image)).manifest : manifestPathFor(image);
+    const m = JSON.parse(await fsp.readFile(path, 'utf8'));
+    if (m && typeof m === 'object' && m.slots && typeof m.slots === 'object') return { path, slots: m.slots };
+  } catch {
+    // no manifest, or not one of ours
+  }
+  return undefined;
+}
+
+/** The GPT as read: which copy, and whether `imgbuild gpt repair` is needed. */
+function gptJson(read: GptReadResult) {
+  const problems = [read.primaryError, read.backupError, read.mbrError, read.copiesDiffer ? 'the primary and backup copies differ' : undefined].filter(
+    (x): x is string => !!x,
+  );
+  return { source: read.source, needsRepair: read.needsRepair, problems };
+}
+
+function gptLines(image: string, read: GptReadResult): string[] {
+  if (!read.needsRepair && read.source === 'primary') return [];
+  const g = gptJson(read);
+  return [`warning: GPT read from the ${g.source} copy${g.needsRepair ? `; run imgbuild gpt repair ${image}` : ''}${g.problems.length ? ` (${g.problems.join('; ')})` : ''}`];
 }
 
 function slotJson(s: SlotInfo) {
@@ -84,20 +128,38 @@ function report<R extends TransitionOutput>(image: string, action: string, slot:
   const lines = [`${image}: ${action}${slot ? ` ${slot}` : ''}${r.changed ? '' : ' (nothing changed)'}`];
   r.after.slots.forEach((s, i) => lines.push(changeLine(r.before.slots[i], s)));
   lines.push(`next boot: ${r.after.next ?? 'none (no slot can boot)'}`);
+  // Only a forced transition gets here with its slot not next: say why, rather than let the verb's
+  // name suggest otherwise.
+  const target = slot ? r.after.slots.find((s) => s.slot === slot) : undefined;
+  if (target && (action === 'prioritize' || action === 'mark-successful') && r.after.next !== slot) {
+    lines.push(`note: ${slot} is not next: it cannot boot (priority ${target.priority}, tries ${target.tries}, successful ${flag(target.successful)})`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-/** Resolves the slot argument against the image's own table, then runs the transition. */
-async function slotTransition(image: string, name: string, action: string, fn: (t: GptTable, slot: Slot) => GptTable, opts: JsonOpt): Promise<void> {
+/**
+ * Resolves the slot argument against the image's own table, then runs the transition with the guard
+ * facts: what each slot holds (superblock, manifest) and --force.
+ */
+async function slotTransition(
+  image: string,
+  name: string,
+  action: string,
+  fn: (t: GptTable, slot: Slot, g: GuardOptions) => GptTable,
+  opts: ForceOpt,
+): Promise<void> {
   let slot: Slot | undefined;
-  const r = await onImage(image, (s) => applySlotTransition(s, (t) => fn(t, (slot = resolveSlot(t, name))), { file: image }));
+  const manifest = await manifestBeside(image);
+  const r = await onImage(image, (s) =>
+    applySlotTransition(s, (t, facts) => fn(t, (slot = resolveSlot(t, name)), { contents: facts.contents, force: !!opts.force }), { file: image, manifest }),
+  );
   report(image, action, slot!, r, opts);
 }
 
 export async function status(image: string, opts: JsonOpt): Promise<void> {
-  const { status: st } = await onImage(image, (s) => readSlotStatus(s, { file: image }), false);
-  if (opts.json) return printJson({ image, ...statusJson(st) });
-  process.stdout.write([`${image}:`, ...statusLines(st)].join('\n') + '\n');
+  const { status: st, read } = await onImage(image, (s) => readSlotStatus(s, { file: image }), false);
+  if (opts.json) return printJson({ image, ...statusJson(st), gpt: gptJson(read) });
+  process.stdout.write([`${image}:`, ...gptLines(image, read), ...statusLines(st)].join('\n') + '\n');
 }
 
 export async function next(image: string, opts: JsonOpt & { variant?: string }): Promise<number | void> {
@@ -131,16 +193,16 @@ export async function next(image: string, opts: JsonOpt & { variant?: string }):
   }
 }
 
-export async function prioritize(image: string, name: string, opts: JsonOpt): Promise<void> {
+export async function prioritize(image: string, name: string, opts: ForceOpt): Promise<void> {
   await slotTransition(image, name, 'prioritize', prioritizeT, opts);
 }
 
-export async function markSuccessful(image: string, name: string, opts: JsonOpt): Promise<void> {
+export async function markSuccessful(image: string, name: string, opts: ForceOpt): Promise<void> {
   await slotTransition(image, name, 'mark-successful', markSuccessfulT, opts);
 }
 
 export async function upgrade(image: string, name: string, opts: JsonOpt): Promise<void> {
-  await slotTransition(image, name, 'upgrade', upgradeT, opts);
+  await slotTransition(image, name, 'upgrade', (t, slot) => upgradeT(t, slot), opts);
 }
 
 export async function rollback(image: string, opts: JsonOpt): Promise<void> {
@@ -159,7 +221,7 @@ function nibble(image: string, value: string | undefined, name: string): number 
   return Number(value);
 }
 
-export async function set(image: string, name: string, opts: JsonOpt & { priority?: string; tries?: string; successful?: string }): Promise<void> {
+export async function set(image: string, name: string, opts: ForceOpt & { priority?: string; tries?: string; successful?: string }): Promise<void> {
   const change: SlotBitsChange = { priority: nibble(image, opts.priority, 'priority'), tries: nibble(image, opts.tries, 'tries') };
   if (opts.successful !== undefined) {
     if (opts.successful !== '0' && opts.successful !== '1') throw new UsageError(`--successful must be 0 or 1, got "${opts.successful}"`, { file: image });
@@ -168,5 +230,5 @@ export async function set(image: string, name: string, opts: JsonOpt & { priorit
   if (opts.priority === undefined && opts.tries === undefined && opts.successful === undefined) {
     throw new UsageError('nothing to set: give --priority, --tries and/or --successful', { file: image });
   }
-  await slotTransition(image, name, 'set', (t, slot) => setSlotBits(t, slot, change), opts);
+  await slotTransition(image, name, 'set', (t, slot, g) => setSlotBits(t, slot, change, g), opts);
 }

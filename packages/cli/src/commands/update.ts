@@ -1,7 +1,9 @@
 import { updateImage } from '@imgbuild/core';
+import { checkImageArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
 
 export async function run(image: string, opts: { from: string; kernel?: string; initrd?: string; json?: boolean }): Promise<void> {
+  await checkImageArg(image, { bundle: true }); // a qcow2 or a stray folder, said plainly
   const progress = progressBar(!opts.json);
   try {
     const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, onProgress: progress });

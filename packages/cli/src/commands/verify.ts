@@ -1,7 +1,9 @@
 import { verifyImage } from '@imgbuild/core';
+import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
 export async function run(image: string, opts: { manifest?: string; json?: boolean }): Promise<number> {
+  await checkImageArg(image, { bundle: true }); // a qcow2 or a stray folder, said plainly
   const progress = progressBar(!opts.json);
   const r = await verifyImage({ image, manifestPath: opts.manifest, onProgress: progress });
   progress.finish();

@@ -12,15 +12,17 @@ import {
   findSlots,
   formatVerity,
   ImgbuildError,
-  maxDataBlocks,
+  slotHashOffset,
   readGpt,
   resolveSlot,
   UsageError,
   VerityMismatchError,
   verifyVerity,
+  withRawImage,
   type VerityHash,
   type VerityParams,
 } from '@imgbuild/core';
+import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
 interface TreeFlags {
@@ -118,6 +120,7 @@ export async function format(data: string, hashfile: string | undefined, opts: F
       salt: s,
       uuid,
       pad: !!opts.pad,
+      writeIntoData: !!opts.force,
       jobs: jobs(opts.jobs),
       onProgress: progress,
     });
@@ -166,7 +169,7 @@ async function slotRange(image: string, name: string, relHashOffset: number | un
     const e = table.entries[info.number - 1];
     const start = e.firstLba * table.sectorSize;
     const bytes = (e.lastLba - e.firstLba + 1) * table.sectorSize;
-    const rel = relHashOffset ?? maxDataBlocks(bytes) * DEFAULT_VERITY_PARAMS.dataBlockSize;
+    const rel = relHashOffset ?? slotHashOffset(bytes);
     if (rel >= bytes) throw new UsageError(`--hash-offset ${rel} is beyond the end of partition ${info.number} (${bytes} bytes)`);
     return { dataOffset: start, hashOffset: start + rel, partition: info.number };
   } finally {
@@ -182,14 +185,21 @@ export async function verify(data: string, opts: VerifyFlags): Promise<number | 
     throw new UsageError('say where the hash area is: --hash-file, --hash-offset or --slot');
   }
   if (!p.superblock && opts.salt === undefined) throw new UsageError('--no-superblock needs --salt (- for none)');
-  const where = opts.slot !== undefined ? await slotRange(data, opts.slot, relOffset) : { dataOffset: 0, hashOffset: relOffset ?? 0, partition: undefined };
-  const progress = bar(data, opts.json);
+  await checkImageArg(data, { bundle: opts.slot !== undefined });
+  // With --slot, a qemu_uefi bundle folder is read through a raw copy of its qcow2.
+  if (opts.slot !== undefined) return withRawImage(data, false, (raw) => verifyOn(data, raw, p, relOffset, opts));
+  return verifyOn(data, data, p, relOffset, opts);
+}
+
+async function verifyOn(data: string, raw: string, p: VerityParams, relOffset: number | undefined, opts: VerifyFlags): Promise<number | void> {
+  const where = opts.slot !== undefined ? await slotRange(raw, opts.slot, relOffset) : { dataOffset: 0, hashOffset: relOffset ?? 0, partition: undefined };
+  const progress = bar(raw, opts.json);
   let r;
   try {
     r = await verifyVerity({
-      dataPath: data,
+      dataPath: raw,
       dataOffset: where.dataOffset,
-      hashPath: opts.hashFile ?? data,
+      hashPath: opts.hashFile ?? raw,
       hashOffset: where.hashOffset,
       rootHash: opts.rootHash,
       // With a superblock it is the authority; the flags only describe a tree without one.

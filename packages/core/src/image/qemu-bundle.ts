@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { syncDir, trackTemporary } from '../atomic.js';
 import { tmpdir } from 'node:os';
 import { execa } from '../exec.js';
-import { ImgbuildError, InputError, ToolError } from '../errors.js';
+import { fsError, ImgbuildError, InputError, ToolError } from '../errors.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -147,6 +147,7 @@ export async function withRawImage<T>(target: string, writable: boolean, fn: (ra
       const Ctor = e.constructor as new (m: string, o?: { file?: string; cause?: unknown }) => ImgbuildError;
       throw new Ctor(e.message, { file: target, cause: e });
     }
+    if ([raw, qcow2].includes((e as NodeJS.ErrnoException)?.path ?? '')) throw fsError(e, target);
     throw e;
   } finally {
     await fsp.rm(scratch ?? raw, { recursive: true, force: true });

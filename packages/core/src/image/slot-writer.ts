@@ -12,15 +12,14 @@ import type { SlotManifest } from './manifest.js';
 import type { UsrFsType } from './usr-image.js';
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
-import { DEFAULT_VERITY_PARAMS, maxDataBlocks, verityGeometry } from '../verity/geometry.js';
+import { DEFAULT_VERITY_PARAMS, verityGeometry } from '../verity/geometry.js';
 import { formatVerity } from '../verity/index.js';
+import { slotHashOffset } from '../verity/slot-area.js';
 
 const BLOCK = DEFAULT_VERITY_PARAMS.dataBlockSize;
 
-/** Bytes from a slot partition's start to its verity superblock. */
-export function slotHashOffset(partitionBytes: number): number {
-  return maxDataBlocks(partitionBytes) * BLOCK;
-}
+// slotHashOffset lives in verity/slot-area.ts (slot/ needs it too); re-exported for this module's importers.
+export { slotHashOffset };
 
 /** Throws a one-line error saying by how much `usrBytes` is too large for the slot. */
 export function checkUsrFits(usrBytes: number, partition: Pick<PlannedPartition, 'label' | 'sizeBytes'>, file: string): void {

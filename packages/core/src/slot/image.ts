@@ -7,11 +7,14 @@
  * The target is a path to a raw image or any Storage (a qcow2 or bundle adapter, a fault-injecting
  * wrapper in tests).
  */
-import { ImgbuildError } from '../errors.js';
+import { CorruptError, ImgbuildError, UsageError } from '../errors.js';
 import { readGpt, writeGpt, type GptReadResult, type GptSource } from '../gpt/io.js';
 import { sameTable, type GptTable } from '../gpt/table.js';
 import { FileStorage, type Storage } from '../storage.js';
-import { slotStatus, type SlotStatus } from './state.js';
+import { SUPERBLOCK_SIZE } from '../verity/geometry.js';
+import { slotHashOffset } from '../verity/slot-area.js';
+import { decodeVeritySuperblock } from '../verity/superblock.js';
+import { findSlots, slotStatus, type Slot, type SlotContent, type SlotContents, type SlotStatus } from './state.js';
 
 export type SlotTarget = string | Storage;
 
@@ -20,6 +23,18 @@ export interface SlotImageOptions {
   file?: string;
   /** Run the transition and report, but write nothing. */
   dryRun?: boolean;
+  /**
+   * The image's manifest, when there is one beside it: a slot without a root hash in it counts as
+   * empty too (a slot's leftover superblock from an older build is no proof of a /usr).
+   */
+  manifest?: { path: string; slots: Partial<Record<Slot, { rootHash?: string } | undefined | null>> };
+}
+
+/** What the transition function gets besides the table: facts read from the disk. */
+export interface SlotDiskFacts {
+  /** What each slot holds (for the guards of prioritize, markSuccessful, setSlotBits). */
+  contents: SlotContents;
+  read: GptReadResult;
 }
 
 /** What a transition function may return: the new table, or a result object carrying it (like `next`). */
@@ -66,6 +81,38 @@ async function withStorage<T>(target: SlotTarget, writable: boolean, opts: SlotI
   }
 }
 
+/**
+ * Whether each slot holds a /usr: a valid verity superblock at its hash offset (slotHashOffset of the
+ * partition size, where the builder and the updater put it) and, when a manifest is given, a root hash
+ * for it there. Reads one sector per slot.
+ */
+export async function readSlotContents(s: Storage, table: GptTable, manifest?: SlotImageOptions['manifest']): Promise<SlotContents> {
+  const out: SlotContents = {};
+  for (const info of findSlots(table)) {
+    const e = table.entries[info.number - 1];
+    const start = e.firstLba * table.sectorSize;
+    const bytes = (e.lastLba - e.firstLba + 1) * table.sectorSize;
+    let content: SlotContent;
+    let off: number | undefined;
+    try {
+      off = slotHashOffset(bytes);
+      if (start + off + SUPERBLOCK_SIZE > s.size) throw new CorruptError('past the end of the image');
+      decodeVeritySuperblock(await s.readAt(start + off, SUPERBLOCK_SIZE));
+      content = { filled: true };
+    } catch (err) {
+      // Bad bytes or a partition too small for a tree (UsageError from the geometry) mean "empty";
+      // an I/O failure is passed up.
+      if (!(err instanceof CorruptError || err instanceof UsageError)) throw err;
+      content = { filled: false, reason: off === undefined ? 'too small for a /usr and its hash tree' : `no verity superblock at its hash offset ${off}` };
+    }
+    if (content.filled && manifest && !manifest.slots[info.slot]?.rootHash) {
+      content = { filled: false, reason: `no root hash for it in ${manifest.path}` };
+    }
+    out[info.slot] = content;
+  }
+  return out;
+}
+
 /** Reads the slot status of an image without changing it. */
 export async function readSlotStatus(target: SlotTarget, opts: SlotImageOptions = {}): Promise<{ status: SlotStatus; table: GptTable; read: GptReadResult }> {
   return withStorage(target, false, opts, async (s) => {
@@ -74,16 +121,20 @@ export async function readSlotStatus(target: SlotTarget, opts: SlotImageOptions 
   });
 }
 
-/** readGpt, `fn`, writeGpt (only when something changed); returns the status before and after. */
+/**
+ * readGpt, `fn`, writeGpt (only when something changed); returns the status before and after. `fn`
+ * also gets what each slot holds, for the guards that refuse to make an empty slot boot.
+ */
 export async function applySlotTransition<R extends TransitionOutput>(
   target: SlotTarget,
-  fn: (table: GptTable) => R,
+  fn: (table: GptTable, facts: SlotDiskFacts) => R,
   opts: SlotImageOptions = {},
 ): Promise<SlotTransitionResult<R>> {
   return withStorage(target, !opts.dryRun, opts, async (s) => {
     const read = await readGpt(s);
     const before = slotStatus(read.table);
-    const result = fn(read.table);
+    const contents = await readSlotContents(s, read.table, opts.manifest);
+    const result = fn(read.table, { contents, read });
     const table = tableOf(result);
     const changed = !sameTable(read.table, table);
     const written = changed && !opts.dryRun;

@@ -238,7 +238,16 @@ describe('prioritize', () => {
     expect(bits(prioritize(table([1, 0, 1], [0, 1, 0]), 'B'))).toEqual({ A: [1, 0, 1], B: [2, 1, 0] });
     expect(bits(prioritize(table([1, 0, 1], [0, 0, 0]), 'A'))).toEqual({ A: [1, 0, 1], B: [0, 0, 0] });
     expect(bits(prioritize(table([15, 0, 1], [15, 0, 1]), 'B'))).toEqual({ A: [1, 0, 1], B: [2, 0, 1] });
-    expect(bits(prioritize(table([0, 0, 0], [0, 0, 0]), 'B'))).toEqual({ A: [0, 0, 0], B: [1, 0, 0] });
+    // B cannot boot: refused (it would not boot next); forced, it is cgpt's raw prioritize
+    expect(bits(prioritize(table([0, 0, 0], [0, 0, 0]), 'B', { force: true }))).toEqual({ A: [0, 0, 0], B: [1, 0, 0] });
+  });
+  it('refuses a slot that cannot boot, naming its bits and the verbs that make it bootable', () => {
+    expectSlotError(() => prioritize(table([1, 0, 1], [0, 0, 0]), 'B'), 'cannot make slot B boot next: it cannot boot (priority 0, tries 0, successful 0');
+    expectSlotError(() => prioritize(table([1, 0, 1], [0, 0, 0]), 'B'), 'slot upgrade B');
+    // whatever it accepts, the slot boots next
+    for (const b of [[0, 1, 0], [3, 0, 1], [0, 15, 0]] as const) {
+      expect(slotStatus(prioritize(table([1, 0, 1], [...b]), 'B')).next).toBe('B');
+    }
   });
   it('leaves tries, successful and every other attribute bit alone', () => {
     const t = table([9, 7, 1], [4, 3, 0]);
@@ -448,5 +457,25 @@ describe('applySlotTransition on a Storage', () => {
     const read = await readGpt(s);
     expect(read.needsRepair).toBe(false);
     expect(bits(read.table).B).toEqual([2, 1, 0]);
+  });
+});
+
+describe('guards on what a slot holds (contents)', () => {
+  const empty = { B: { filled: false, reason: 'no verity superblock at its hash offset 130023424' } };
+  it('prioritize, markSuccessful refuse an empty slot, naming it and why; --force allows', () => {
+    const t = table([1, 0, 1], [0, 1, 0]);
+    expectSlotError(() => prioritize(t, 'B', { contents: empty }), 'cannot prioritize slot B (USR-B, partition 4): it holds no /usr (no verity superblock');
+    expectSlotError(() => markSuccessful(t, 'B', { contents: empty }), 'cannot mark successful slot B');
+    expect(slotStatus(markSuccessful(t, 'B', { contents: empty, force: true })).next).toBe('B');
+    expect(slotStatus(prioritize(t, 'B', { contents: empty, force: true })).next).toBe('B');
+    // a filled slot, or one not described, passes
+    expect(slotStatus(markSuccessful(t, 'B', { contents: { B: { filled: true } } })).next).toBe('B');
+    expect(slotStatus(markSuccessful(t, 'A', { contents: empty })).next).toBe('A');
+  });
+  it('setSlotBits never makes an empty slot bootable, but may make it unbootable', () => {
+    const t = table([1, 0, 1], [0, 1, 0]);
+    expectSlotError(() => setSlotBits(t, 'B', { priority: 5 }, { contents: empty }), 'cannot make bootable slot B');
+    expect(bits(setSlotBits(t, 'B', { tries: 0 }, { contents: empty })).B).toEqual([0, 0, 0]);
+    expect(bits(setSlotBits(t, 'B', { priority: 5 }, { contents: empty, force: true })).B).toEqual([5, 1, 0]);
   });
 });

@@ -12,13 +12,19 @@
  *
  * Transitions (each guard fails with a SlotError naming the unmet precondition and the values):
  *   next            one boot-time selection (decrements tries on the chosen slot)
- *   prioritize      cgpt's prioritize over the two slots
- *   markSuccessful  successful 1, tries 0, prioritize                      guard: none (see below)
+ *   prioritize      cgpt's prioritize over the two slots, so the slot boots next
+ *                                                            guards: filled; can boot once on top
+ *   markSuccessful  successful 1, tries 0, prioritize       guard: filled (see below)
  *   upgrade         successful 0, tries 1, prioritize       guard: not the active successful slot
  *   rollback        the inactive slot goes on top            guard: an active slot; the other can boot
  *   cancelUpgrade   the pending (unsuccessful) slot gets priority 0 and tries 0; the other on top
  *                                                            guard: a pending slot; the other can boot
- *   setSlotBits     raw bits, range checked (UsageError)
+ *   setSlotBits     raw bits, range checked (UsageError)    guard: never makes an empty slot bootable
+ *
+ * "Filled" is a fact of the disk, not of the table: the caller reads it (readSlotContents in image.ts)
+ * and passes it as `contents`; a slot whose content is unknown is taken as filled. A slot that holds
+ * no /usr and is made to boot fails at every boot, so the guards that would make one boot refuse it.
+ * `force` skips the guards of prioritize, markSuccessful and setSlotBits (a raw tool for repairs).
  *
  * Where this differs from the references on purpose:
  *   - prioritize groups the two slots only (cgpt groups every ChromeOS kernel partition; the general
@@ -66,6 +72,23 @@ export interface SlotStatus {
 function slotOfLabel(label: string): Slot | undefined {
   const m = /[-_]([AB])$/i.exec(label);
   return m ? (m[1].toUpperCase() as Slot) : undefined;
+}
+
+/** What a slot partition holds, which its bits cannot tell: read from the disk by the caller. */
+export interface SlotContent {
+  /** The slot holds a /usr (a verity superblock at its hash offset; a root hash in the manifest, if any). */
+  filled: boolean;
+  /** Why it counts as empty, for the error: e.g. "no verity superblock at byte 130023424 of partition 4". */
+  reason?: string;
+}
+export type SlotContents = Partial<Record<Slot, SlotContent>>;
+
+/** Facts and permissions for the guards that need more than the table. */
+export interface GuardOptions {
+  /** What each slot holds; a slot not listed is taken as filled. */
+  contents?: SlotContents;
+  /** Skip the guards of prioritize, markSuccessful and setSlotBits. */
+  force?: boolean;
 }
 
 const bitsText = (b: BootBits) => `priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0}`;
@@ -185,20 +208,53 @@ export function prioritizePartitions(table: GptTable, members: readonly number[]
   return t;
 }
 
-/** cgpt's prioritize over the two slots: `slot` on top. No precondition. */
-export function prioritize(table: GptTable, slot: Slot): GptTable {
+/** cgpt's prioritize over the two slots: `slot` on top. No guard: the raw operation, used inside transitions. */
+function prioritizeRaw(table: GptTable, slot: Slot): GptTable {
   const slots = findSlots(table);
   return prioritizePartitions(table, slots.map((s) => s.number), slots.find((s) => s.slot === slot)!.number);
 }
 
+/** Guard: `slot` holds a /usr (when the caller knows), unless forced. */
+function requireFilled(table: GptTable, slot: Slot, action: string, g: GuardOptions): void {
+  const c = g.contents?.[slot];
+  if (g.force || !c || c.filled) return;
+  const s = slotInfo(table, slot);
+  throw new SlotError(
+    `cannot ${action} slot ${slot} (${s.label}, partition ${s.number}): it holds no /usr (${c.reason ?? 'empty'}), so it would fail at every boot; write one with imgbuild update, or give --force`,
+  );
+}
+
 /**
- * After a healthy boot: successful 1, tries 0, then prioritize. No precondition beyond the slot
- * existing: like Flatcar's flatcar-setgoodroot it trusts the caller that this slot is the one that
- * booted (the table does not record which slot booted last; under ChromeOS rules a slot that booted on
- * its last try already has priority 0 and must still be markable).
+ * Makes `slot` boot next: cgpt's prioritize over the two slots (`slot` gets the top priority, the
+ * other keeps its order below; a priority 0 stays 0). Guards, unless `force`:
+ *   - the slot holds a /usr (when `contents` says);
+ *   - the slot can boot once on top (tries > 0 or successful 1). cgpt would raise the priority of a
+ *     slot that cannot boot and change nothing about what boots; a user asking for "B next" wants B
+ *     next, so this refuses and names the verbs that make it bootable: `upgrade` (boot it once, then
+ *     fall back unless marked successful, as update_engine does) or `set --tries N`.
+ * With `force` it is exactly `cgpt prioritize -i N` on the two slots.
  */
-export function markSuccessful(table: GptTable, slot: Slot): GptTable {
-  return prioritize(withBits(table, slot, { successful: true, tries: 0 }), slot);
+export function prioritize(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
+  requireFilled(table, slot, 'prioritize', g);
+  const s = slotInfo(table, slot);
+  if (!g.force && !(s.tries > 0 || s.successful)) {
+    throw new SlotError(
+      `cannot make slot ${slot} boot next: it cannot boot (${bitsText(s)}; needs tries > 0 or successful 1); use imgbuild slot upgrade ${slot} to boot it once, or slot set ${slot} --tries 1`,
+    );
+  }
+  return prioritizeRaw(table, slot);
+}
+
+/**
+ * After a healthy boot: successful 1, tries 0, then prioritize. Guard: the slot holds a /usr (when
+ * `contents` says; unless `force`) — marking an empty slot good would make it boot next and fail at
+ * every boot. Otherwise, like Flatcar's flatcar-setgoodroot, it trusts the caller that this slot is the
+ * one that booted (the table does not record which slot booted last; under ChromeOS rules a slot that
+ * booted on its last try already has priority 0 and must still be markable).
+ */
+export function markSuccessful(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
+  requireFilled(table, slot, 'mark successful', g);
+  return prioritizeRaw(withBits(table, slot, { successful: true, tries: 0 }), slot);
 }
 
 /**
@@ -212,7 +268,7 @@ export function upgrade(table: GptTable, slot: Slot): GptTable {
   if (st.next === slot && s.successful) {
     throw new SlotError(`cannot upgrade slot ${slot}: it is the active successful slot ${describe(s)}; upgrade the inactive slot ${otherSlot(slot)}`);
   }
-  return prioritize(withBits(table, slot, { successful: false, tries: 1 }), slot);
+  return prioritizeRaw(withBits(table, slot, { successful: false, tries: 1 }), slot);
 }
 
 /**
@@ -226,7 +282,7 @@ export function rollback(table: GptTable): GptTable {
   if (!target.canBoot) {
     throw new SlotError(`cannot roll back to slot ${target.slot}: it cannot boot (needs priority > 0 and tries > 0 or successful 1): ${describe(target)}`);
   }
-  return prioritize(table, target.slot);
+  return prioritizeRaw(table, target.slot);
 }
 
 /**
@@ -245,7 +301,7 @@ export function cancelUpgrade(table: GptTable): GptTable {
   if (!keep.canBoot) {
     throw new SlotError(`cannot cancel the upgrade of slot ${pending.slot}: the other slot cannot boot: ${describe(keep)}`);
   }
-  return prioritize(withBits(table, pending.slot, { priority: 0, tries: 0 }), keep.slot);
+  return prioritizeRaw(withBits(table, pending.slot, { priority: 0, tries: 0 }), keep.slot);
 }
 
 export interface SlotBitsChange {
@@ -254,15 +310,21 @@ export interface SlotBitsChange {
   successful?: boolean;
 }
 
-/** Sets raw boot bits on a slot. Values are checked: priority and tries integers 0-15 (UsageError). */
-export function setSlotBits(table: GptTable, slot: Slot, change: SlotBitsChange): GptTable {
+/**
+ * Sets raw boot bits on a slot. Values are checked: priority and tries integers 0-15 (UsageError).
+ * Guard (unless `force`): a slot that holds no /usr (per `contents`) is not made bootable; setting it
+ * unbootable (priority 0, say) is always allowed.
+ */
+export function setSlotBits(table: GptTable, slot: Slot, change: SlotBitsChange, g: GuardOptions = {}): GptTable {
   for (const k of ['priority', 'tries'] as const) {
     const v = change[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > MAX_PRIORITY)) throw new UsageError(`${k} must be an integer 0-15, got ${v}`);
   }
   if (change.successful !== undefined && typeof change.successful !== 'boolean') throw new UsageError(`successful must be 0 or 1, got ${String(change.successful)}`);
   const defined = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) as Partial<BootBits>;
-  return withBits(table, slot, defined);
+  const t = withBits(table, slot, defined);
+  if (slotInfo(t, slot).canBoot) requireFilled(table, slot, 'make bootable', g);
+  return t;
 }
 
 /**

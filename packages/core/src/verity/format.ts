@@ -10,7 +10,7 @@ import { promises as fsp } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { tempPathFor, trackTemporary } from '../atomic.js';
-import { CorruptError, InputError, UsageError } from '../errors.js';
+import { CorruptError, errnoWords, InputError, UsageError } from '../errors.js';
 import { normalizeGuid } from '../guid.js';
 import type { ProgressFn } from '../progress.js';
 import { DEFAULT_VERITY_PARAMS, DIGEST_SIZE, SUPERBLOCK_SIZE, checkParams, verityLayout, type VerityLayout, type VerityParams } from './geometry.js';
@@ -41,6 +41,13 @@ export interface FormatVerityOptions {
   hashLimit?: number;
   /** Accept data whose size is not a multiple of the data block size (the last block is zero padded). */
   pad?: boolean;
+  /**
+   * Whether the hash area may be written into the data file itself (hashPath unset or naming the same
+   * file): that grows the file past its end, or overwrites the bytes at hashOffset. Default true, the
+   * Flatcar layout the image builder relies on; the CLI passes false unless --force, so a user's input
+   * never changes because a HASHFILE argument was left out. Checked with the other inputs, before any write.
+   */
+  writeIntoData?: boolean;
   /** Worker threads (default: os.availableParallelism()). */
   jobs?: number;
   onProgress?: ProgressFn;
@@ -118,7 +125,7 @@ async function fileSize(path: string, what: string): Promise<number> {
   } catch (e) {
     if (e instanceof InputError) throw e;
     const err = e as NodeJS.ErrnoException;
-    throw new InputError(err.code === 'ENOENT' ? `${what} does not exist` : `cannot read ${what}: ${err.code ?? err.message}`, { file: path, cause: e });
+    throw new InputError(err.code === 'ENOENT' ? `${what} does not exist` : `cannot read ${what}: ${errnoWords(err.code) ?? err.message}`, { file: path, cause: e });
   }
 }
 
@@ -192,6 +199,10 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
   if (same && overlaps(dataOffset, dataEnd, hashOffset, layout.end)) {
     throw new InputError(`hash area ${hashOffset}..${layout.end} overlaps the data area ${dataOffset}..${dataEnd}`, { file: o.dataPath });
   }
+  if (same && o.writeIntoData === false) {
+    const what = layout.end > dataSize ? `append the hash area to it (growing it from ${dataSize} to ${layout.end} bytes)` : `overwrite its bytes ${hashOffset}..${layout.end} with the hash area`;
+    throw new InputError(`no hash file given: this would ${what}; give --force to do so, or a separate HASHFILE`, { file: o.dataPath });
+  }
   if (o.hashLimit !== undefined && layout.end > o.hashLimit) {
     throw new InputError(`hash area ${hashOffset}..${layout.end} does not fit: it must end by ${o.hashLimit}`, { file: hashPath });
   }
@@ -205,7 +216,7 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
   const untrack = fresh ? trackTemporary(target) : () => {};
   try {
     const fh = await fsp.open(target, fresh ? 'wx+' : 'r+').catch((e: NodeJS.ErrnoException) => {
-      throw new InputError(`cannot write the hash file: ${e.code ?? e.message}`, { file: hashPath, cause: e });
+      throw new InputError(`cannot write the hash file: ${errnoWords(e.code) ?? e.message}`, { file: hashPath, cause: e });
     });
     try {
       const sizeBefore = (await fh.stat()).size;

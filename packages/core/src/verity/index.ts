@@ -3,3 +3,4 @@ export * from './superblock.js';
 export { TreeHasher, type HasherConfig } from './hasher.js';
 export type { VerityFailure, VerityRegion } from './tree.js';
 export * from './format.js';
+export * from './slot-area.js';
