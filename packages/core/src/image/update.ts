@@ -24,6 +24,7 @@ import { encodeManifest, manifestPathFor, readManifest, sha256Buffer, sha256File
 import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
+import { recordImage } from '../verify/record.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -86,7 +87,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const partition = { label: part.name, offsetBytes: part.firstLba * table.sectorSize, sizeBytes: (part.lastLba - part.firstLba + 1) * table.sectorSize };
   const esp = manifest.partitions.find((p) => p.role === 'esp');
   if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
-  const espOffset = esp.startLba * table.sectorSize;
+  const espOffset = esp.firstLba * table.sectorSize;
 
   // Everything that can fail on bad input is read before the first write.
   const uki = readUki(await readEspFile(imagePath, espOffset, ESP_BOOT_PATH));
@@ -131,6 +132,8 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
   manifest.boot = { ...manifest.boot, cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ukiSha256: sha256Buffer(files[0].data) };
   manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
+  // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
+  Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
   return { slot, rootHash: v.rootHash, before, after: flip.after, manifest, manifestPath };
