@@ -18,6 +18,7 @@ const env = { SOURCE_DATE_EPOCH: '1700000000' };
 const pristine = join(dir, 'pristine.raw');
 let m: any; // the pristine manifest
 let n = 0;
+let usr1 = '';
 
 interface Check { region: string; name: string; status: string; ok: boolean; expected: unknown; found: unknown; detail: string }
 interface Verdict { exitCode: number; ok: boolean; checks: Check[]; stderr: string }
@@ -123,6 +124,7 @@ beforeAll(async () => {
   writeFileSync(kernel, fakeBzImage());
   writeFileSync(initrd, randomBytes(50_000));
   const [u1, u2] = await Promise.all([makeUsr('1'), makeUsr('2')]);
+  usr1 = u1;
   let r = await imgbuild(['build', '--from', u1, '--kernel', kernel, '--initrd', initrd, '--seed', 'tamper', '-o', pristine], { env });
   expect(r.exitCode, String(r.stderr)).toBe(0);
   r = await imgbuild(['update', pristine, '--from', u2], { env });
@@ -350,14 +352,18 @@ describe('the manifest itself', () => {
     await refused((j) => void (j.manifestVersion = 3), /manifestVersion: expected 1 or 2, got 3$/);
   });
 
-  it('a version-1 manifest is still read: what it recorded is checked, the rest is named not covered', async () => {
-    const img = await copy();
+  function toV1(img: string): void {
     editManifest(img, (j) => {
       for (const k of ['protectiveMbr', 'gpt', 'esp', 'reserved', 'unallocated']) delete j[k];
       j.manifestVersion = 1;
       j.partitions = j.partitions.map((p: any) => ({ number: p.number, label: p.label, type: p.type, uuid: p.uuid, startLba: p.firstLba, sizeBytes: (p.lastLba - p.firstLba + 1) * SS, role: p.role }));
       for (const s of Object.values(j.slots) as any[]) for (const k of ['hash', 'hashType', 'dataBlockSize', 'hashBlockSize', 'superblockUuid']) delete s[k];
     });
+  }
+
+  it('a version-1 manifest is still read: what it recorded is checked, the rest is named not covered', async () => {
+    const img = await copy();
+    toV1(img);
     let v = await verify(img);
     expect(v.exitCode, JSON.stringify(failures(v))).toBe(0);
     const nc = v.checks.filter((c) => c.status === 'not-covered').map((c) => `${c.region}: ${c.name}`);
@@ -366,5 +372,20 @@ describe('the manifest itself', () => {
     editManifest(img, (j) => void (j.slots.A.salt = 'ab'.repeat(32)));
     v = await verify(img);
     expectFail(v, 'slot A', 'slots.A.salt');
+  });
+
+  it('an update of an image with a version-1 manifest writes version 2, recording every region', async () => {
+    const img = await copy();
+    toV1(img);
+    expect((await imgbuild(['slot', 'mark-successful', img, 'B'])).exitCode).toBe(0);
+    const r = await imgbuild(['update', img, '--from', usr1], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const j = JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8'));
+    expect(j.manifestVersion).toBe(2);
+    expect(j.slots.A.superblockUuid).toMatch(/^[0-9a-f-]{36}$/); // A was rewritten
+    expect(j.slots.B.superblockUuid).toBeUndefined(); // B was carried over from version 1
+    const v = await verify(img);
+    expect(v.exitCode, JSON.stringify(failures(v))).toBe(0);
+    expect(v.checks.filter((c) => c.status === 'not-covered').map((c) => `${c.region}: ${c.name}`)).toContain('slot B: verity superblock uuid');
   });
 });
