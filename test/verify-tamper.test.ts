@@ -144,7 +144,7 @@ describe('what must pass', () => {
       expect(c.expected === undefined || c.found === undefined).toBe(false);
     }
     const regions = new Set(v.checks.map((c) => c.region));
-    for (const r of ['mbr', 'gpt.primary', 'gpt.backup', 'slot A', 'slot B', 'esp', 'boot', 'reserved', 'unallocated']) expect(regions).toContain(r);
+    for (const r of ['disk', 'mbr', 'gpt.primary', 'gpt.backup', 'slot A', 'slot B', 'esp', 'boot', 'reserved', 'unallocated']) expect(regions).toContain(r);
     expect(v.checks.filter((c) => c.region === 'slot B' && c.name === 'dm-verity')[0].ok).toBe(true);
   });
 
@@ -326,6 +326,16 @@ describe('every region fails when changed', () => {
     const bios = m.partitions.find((p: any) => p.label === 'BIOS-BOOT');
     const c = expectFail(await tamper((img) => flip(img, bios.firstLba * SS + 1234)), 'reserved', `partition ${bios.number} (BIOS-BOOT) sha256`);
     expect(c.expected).toBe(m.reserved.find((r: any) => r.number === bios.number).sha256);
+  });
+
+  it('bytes appended to the image', async () => {
+    const c = expectFail(await tamper((img) => writeAt(img, m.disk.bytes, Buffer.from('appended'))), 'disk', 'size');
+    expect(c).toMatchObject({ expected: m.disk.bytes, found: m.disk.bytes + 8 });
+  });
+
+  it('the manifest\'s hashOffset edited: no superblock there', async () => {
+    const c = expectFail(await tamper((img) => editManifest(img, (j) => void (j.slots.A.hashOffset -= 4096))), 'slot A', 'verity superblock');
+    expect(c.detail).toMatch(/slots\.A\.hashOffset/);
   });
 
   it('a byte in unallocated space', async () => {

@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
-import { checkBoot, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
+import { checkBoot, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
 import { manifestPathFor, readManifest, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 
@@ -38,7 +38,7 @@ export async function verifyImage(o: { image: string; manifestPath?: string } & 
 /** Every region's checks, in disk order; each function reads only its own region. */
 export async function imageChecks(image: string, m: ImageManifest, o: VerifyOptions = {}): Promise<ImageCheck[]> {
   const checks: ImageCheck[] = [];
-  checks.push(...(await checkProtectiveMbr(image, m)));
+  checks.push(...(await checkDiskSize(image, m)), ...(await checkProtectiveMbr(image, m)));
   const primary = await checkGptCopy(image, m, 'primary');
   checks.push(...primary.checks, ...(await checkGptCopy(image, m, 'backup', primary.entries)).checks);
   for (const s of ['A', 'B'] as Slot[]) {

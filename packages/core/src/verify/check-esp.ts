@@ -34,11 +34,20 @@ export async function checkEsp(image: string, m: ImageManifest): Promise<EspResu
     return { checks: [fail(region, 'FAT filesystem', 'a readable FAT', null, (e as Error).message)], files: [] };
   }
   const files: EspFileRead[] = [];
-  for (const e of entries) if (e.kind === 'file') files.push({ path: e.path, data: await readEspFile(image, offset, e.path) });
+  const unreadable: ImageCheck[] = [];
+  for (const e of entries) {
+    if (e.kind !== 'file') continue;
+    try {
+      files.push({ path: e.path, data: await readEspFile(image, offset, e.path) });
+    } catch (err) {
+      // A name imgbuild would never write (mtools glob characters, non-ASCII) cannot be read back.
+      unreadable.push(fail(region, `unreadable file ${e.path}`, null, null, (err as Error).message));
+    }
+  }
   const found = new Map(files.map((f) => [key(f.path), f]));
   // Version 1 recorded only the UKI at boot.espPath.
   const want = m.esp?.files ?? [{ path: m.boot.espPath, sha256: m.boot.ukiSha256, bytes: NaN }];
-  const checks: ImageCheck[] = [];
+  const checks: ImageCheck[] = [...unreadable];
   for (const w of want) {
     const f = found.get(key(w.path));
     if (!f) {

@@ -25,6 +25,12 @@ async function readAt(path: string, offset: number, length: number): Promise<Buf
   }
 }
 
+/** The image's size: bytes appended past the disk the GPT describes would be covered by nothing. */
+export async function checkDiskSize(image: string, m: ImageManifest): Promise<ImageCheck[]> {
+  const size = (await fsp.stat(image)).size;
+  return [size === m.disk.bytes ? pass('disk', 'size', `${size} bytes as built`, size) : fail('disk', 'size', m.disk.bytes, size)];
+}
+
 export async function checkProtectiveMbr(image: string, m: ImageManifest): Promise<ImageCheck[]> {
   if (!m.protectiveMbr) return [notCovered('mbr', 'LBA 0', `manifest version ${m.upgradedFrom ?? 2} did not record the protective MBR`)];
   const d = await digestRanges(image, [[0, m.disk.sectorSize]]);
@@ -55,7 +61,7 @@ function headerFields(region: string, which: 'primary' | 'backup', h: RawGptHead
 }
 
 /** One manifest partition against its entry; slot boot bits are masked on both sides. */
-function entryFields(region: string, m: ImageManifest, array: ReturnType<typeof rawEntries>, p: ImageManifest['partitions'][number]): ImageCheck[] {
+function entryFields(region: string, array: ReturnType<typeof rawEntries>, p: ImageManifest['partitions'][number]): ImageCheck[] {
   const e = array[p.number - 1];
   if (!e || e.type === ZERO_GUID) return [fail(region, partName(p), 'a partition', 'an unused entry', `missing: entry ${p.number} is unused`)];
   const slot = p.role === 'usr-slot';
@@ -125,7 +131,7 @@ export async function checkGptCopy(image: string, m: ImageManifest, which: 'prim
     checks.push(notCovered(region, 'entry array sha256', 'manifest version 1 did not record it; the listed partitions are compared below'));
   }
   const entries = rawEntries(raw, geo.entrySize);
-  for (const p of m.partitions) checks.push(...entryFields(region, m, entries, p));
+  for (const p of m.partitions) checks.push(...entryFields(region, entries, p));
   checks.push(...extraEntries(region, m, entries), ...bootBits(region, m, entries, primary));
   return { checks, entries };
 }

@@ -33,7 +33,7 @@ async function superblockChecks(region: string, s: Slot, image: string, rec: Slo
   try {
     found = await readSuperblock(image, offset);
   } catch (e) {
-    if (e instanceof CorruptError) return [fail(region, 'verity superblock', 'a valid superblock', null, `at byte ${offset}: ${e.message}`)];
+    if (e instanceof CorruptError) return [fail(region, 'verity superblock', 'a valid superblock', null, `none at slots.${s}.hashOffset ${rec.hashOffset}: ${e.message}`)];
     throw e;
   }
   // A version-1 manifest never recorded the superblock UUID: that one field is left out.
@@ -43,9 +43,10 @@ async function superblockChecks(region: string, s: Slot, image: string, rec: Slo
   return out;
 }
 
-async function treeCheck(region: string, image: string, rec: SlotManifest, start: number, o: { jobs?: number; onProgress?: ProgressFn }): Promise<ImageCheck> {
+async function treeCheck(region: string, s: Slot, image: string, rec: SlotManifest, start: number, o: { jobs?: number; onProgress?: ProgressFn }): Promise<ImageCheck> {
   try {
     const v = await verifyVerity({ dataPath: image, dataOffset: start, hashOffset: start + rec.hashOffset, rootHash: rec.rootHash, jobs: o.jobs, onProgress: o.onProgress });
+    if (v.ok && v.hashAreaSize !== rec.hashAreaSize) return fail(region, `slots.${s}.hashAreaSize`, rec.hashAreaSize, v.hashAreaSize, `expected ${rec.hashAreaSize} (manifest), found ${v.hashAreaSize} (the tree's geometry)`);
     if (v.ok) return pass(region, 'dm-verity', `${v.dataBlocks} data blocks and the hash tree match root hash ${rec.rootHash}`, rec.rootHash);
     const computed = /hashes to ([0-9a-f]+), not the root hash/.exec(v.message)?.[1] ?? null;
     return fail(region, `dm-verity ${v.region}`, rec.rootHash, computed, v.message);
@@ -65,7 +66,7 @@ export async function checkSlot(image: string, m: ImageManifest, s: Slot, o: { j
   if (rec.partuuid !== part.uuid) out.push(fail(region, `slots.${s}.partuuid`, part.uuid, rec.partuuid, `the slot says ${rec.partuuid}, partition ${part.number} is ${part.uuid}`));
   const start = part.firstLba * m.disk.sectorSize;
   out.push(...(await superblockChecks(region, s, image, rec, start + rec.hashOffset)));
-  out.push(await treeCheck(region, image, rec, start, o));
+  out.push(await treeCheck(region, s, image, rec, start, o));
   const end = (part.lastLba - part.firstLba + 1) * m.disk.sectorSize;
   out.push(notCovered(region, 'outside dm-verity', `bytes ${rec.dataBlocks * rec.dataBlockSize}..${rec.hashOffset} and ${rec.hashOffset + rec.hashAreaSize}..${end} of ${partName(part)} are outside the tree (the kernel never reads them)`));
   return out;
