@@ -309,6 +309,10 @@ describe('every region fails when changed', () => {
     expect(expectFail(v, 'esp', `${f.path}: sha256`).expected).toBe(f.sha256);
   });
 
+  it('the ESP\'s FAT boot sector (the volume id)', async () => {
+    expectFail(await tamper((img) => flip(img, esp().firstLba * SS + 67)), 'esp', 'FAT boot sectors sha256');
+  });
+
   it('an extra file on the ESP', async () => {
     const evil = join(dir, 'evil.efi');
     writeFileSync(evil, 'MZ evil');

@@ -93,7 +93,14 @@ export const gptSchema = z
 
 const digest = z.object({ sha256, bytes: uint }).strict();
 export const espFileSchema = z.object({ path: text, sha256, bytes: uint }).strict();
-export const espSchema = z.object({ partition: uint, files: z.array(espFileSchema) }).strict();
+export const espSchema = z
+  .object({
+    partition: uint,
+    /** The FAT's reserved sectors (boot sector, its backup, boot code), FSInfo aside: see verify/fat.ts. */
+    bootArea: digest,
+    files: z.array(espFileSchema),
+  })
+  .strict();
 export const reservedSchema = z.object({ number: uint, label: text, sha256, bytes: uint }).strict();
 
 /** The regions recorded at build/update time; a version-1 manifest has none of them. */

@@ -1,13 +1,14 @@
 /**
  * The ESP, by content: every file the manifest lists must be there with its sha256 and size, and
  * nothing else may be (an extra file or folder fails). Which files those are is the manifest's
- * business: nothing here knows the boot layout. The FAT structures themselves are not compared
+ * business: nothing here knows the boot layout. The FAT structures beyond the boot sectors are not compared
  * (a replaced file leaves different FAT chains and stale free clusters); the files they hold are.
  */
 import { listEsp, readEspFile } from '../boot/esp.js';
 import type { ImageManifest } from '../image/manifest.js';
 import { sha256Buffer } from '../image/manifest.js';
 import { fail, notCovered, pass, type ImageCheck } from './check.js';
+import { fatBootArea } from './fat.js';
 
 export interface EspFileRead {
   path: string;
@@ -66,6 +67,9 @@ export async function checkEsp(image: string, m: ImageManifest): Promise<EspResu
   const parents = new Set(want.flatMap((w) => w.path.split('/').slice(0, -1).map((_, i, a) => key(a.slice(0, i + 1).join('/')))));
   for (const f of files) if (!listed.has(key(f.path))) checks.push(fail(region, `unexpected file ${f.path}`, null, sha256Buffer(f.data), `not in the manifest (${f.data.length} bytes)`));
   for (const e of entries) if (e.kind === 'dir' && !parents.has(key(e.path))) checks.push(fail(region, `unexpected folder ${e.path}`, null, e.path, 'not in the manifest'));
-  checks.push(notCovered(region, 'FAT structures', 'boot sector, FATs and free clusters are not compared; every file is, by content'));
+  const boot = await fatBootArea(image, offset);
+  const bootName = 'FAT boot sectors sha256';
+  checks.push(boot.sha256 === m.esp.bootArea.sha256 && boot.bytes === m.esp.bootArea.bytes ? pass(region, 'FAT boot sectors', `sha256 of ${boot.bytes} bytes (FSInfo aside) as built`, boot.sha256) : fail(region, bootName, m.esp.bootArea.sha256, boot.sha256));
+  checks.push(notCovered(region, 'FAT structures', 'the FATs, FSInfo, directory entries and free clusters change with every file write and are not compared; every file is, by content'));
   return { checks, files };
 }

@@ -14,6 +14,7 @@ import type { EspRecord, GptHeaderRecord, PartitionRecord, RecordedRegions, Rese
 import { FileStorage } from '../storage.js';
 import { coverageOf } from './coverage.js';
 import { digestRanges } from './digest.js';
+import { fatBootArea } from './fat.js';
 import { attributesHex, decodeRawHeader, HEADER_FIELDS, maskBootBits } from './gpt-raw.js';
 import { partitionRange, unallocatedRanges } from './regions.js';
 
@@ -63,7 +64,7 @@ export async function espRecord(imagePath: string, esp: PartitionRecord, sectorS
     const data = await readEspFile(imagePath, offset, e.path);
     files.push({ path: e.path, sha256: sha256Buffer(data), bytes: data.length });
   }
-  return { partition: esp.number, files };
+  return { partition: esp.number, bootArea: await fatBootArea(imagePath, offset), files };
 }
 
 export async function reservedRecords(imagePath: string, parts: readonly PartitionRecord[], sectorSize: number): Promise<ReservedRecord[]> {
