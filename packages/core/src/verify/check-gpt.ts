@@ -11,19 +11,9 @@ import type { ImageManifest } from '../image/manifest.js';
 import { sha256Buffer } from '../image/manifest.js';
 import { compareFields, fail, notCovered, pass, state, type ImageCheck } from './check.js';
 import { partName } from './coverage.js';
-import { digestRanges } from './digest.js';
+import { digestRanges, readBytes } from './digest.js';
 import { attributesHex, BOOT_BITS_MASK, decodeRawHeader, HEADER_FIELDS, maskBootBits, rawEntries, type RawGptHeader } from './gpt-raw.js';
 
-async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await fsp.open(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    await fh.read(b, 0, length, offset);
-    return b;
-  } finally {
-    await fh.close();
-  }
-}
 
 /** The image's size: bytes appended past the disk the GPT describes would be covered by nothing. */
 export async function checkDiskSize(image: string, m: ImageManifest): Promise<ImageCheck[]> {
@@ -113,7 +103,7 @@ export async function checkGptCopy(image: string, m: ImageManifest, which: 'prim
   const region = `gpt.${which}`;
   const ss = m.disk.sectorSize;
   const lba = m.gpt?.[which].myLba ?? (which === 'primary' ? 1 : m.disk.totalSectors - 1);
-  const h = decodeRawHeader(await readAt(image, lba * ss, ss));
+  const h = decodeRawHeader(await readBytes(image, lba * ss, ss));
   const checks = [...headerIntegrity(region, h), ...headerFields(region, which, h, m)];
   // The array is read where the manifest says it is, in the manifest's geometry: a header pointing
   // elsewhere has already failed above, and the bytes that were built must still be there.
@@ -121,7 +111,7 @@ export async function checkGptCopy(image: string, m: ImageManifest, which: 'prim
   if (geo.entrySize < 128 || geo.entrySize > 4096 || geo.entryCount < 1 || geo.entryCount > 65536) {
     return { checks: [...checks, fail(region, 'entry array', 'a valid entry count and size', `${geo.entryCount} x ${geo.entrySize}`)] };
   }
-  const raw = await readAt(image, geo.entriesLba * ss, geo.entryCount * geo.entrySize);
+  const raw = await readBytes(image, geo.entriesLba * ss, geo.entryCount * geo.entrySize);
   const crc = crc32(raw);
   checks.push(crc === h.entriesCrc32 ? pass(region, 'entry array CRC32', 'matches the header') : fail(region, 'entry array CRC32', crc, h.entriesCrc32, `the header stores ${h.entriesCrc32}, the array's bytes give ${crc}`));
   if (m.gpt) {

@@ -4,7 +4,6 @@
  * manifest's root hash. The tree is walked with the superblock's own parameters, so the two checks
  * prove different things and a failure in one does not hide the other.
  */
-import { promises as fsp } from 'node:fs';
 import { CorruptError } from '../errors.js';
 import type { ImageManifest, SlotManifest } from '../image/manifest.js';
 import type { Slot } from '../layout/plan.js';
@@ -12,18 +11,13 @@ import type { ProgressFn } from '../progress.js';
 import { decodeVeritySuperblock, verifyVerity, SUPERBLOCK_SIZE } from '../verity/index.js';
 import { compareFields, fail, notCovered, pass, type ImageCheck } from './check.js';
 import { partName } from './coverage.js';
+import { readBytes } from './digest.js';
 
 const SB_FIELDS = ['hash', 'hashType', 'dataBlockSize', 'hashBlockSize', 'salt', 'dataBlocks', 'superblockUuid'] as const;
 type SbFields = Pick<SlotManifest, (typeof SB_FIELDS)[number]>;
 
 async function readSuperblock(image: string, offset: number): Promise<SbFields> {
-  const fh = await fsp.open(image, 'r');
-  const b = Buffer.alloc(SUPERBLOCK_SIZE);
-  try {
-    await fh.read(b, 0, SUPERBLOCK_SIZE, offset);
-  } finally {
-    await fh.close();
-  }
+  const b = await readBytes(image, offset, SUPERBLOCK_SIZE);
   const sb = decodeVeritySuperblock(b, image);
   return { hash: sb.hash, hashType: sb.hashType, dataBlockSize: sb.dataBlockSize, hashBlockSize: sb.hashBlockSize, salt: sb.salt.toString('hex'), dataBlocks: sb.dataBlocks, superblockUuid: sb.uuid };
 }

@@ -1,4 +1,4 @@
-/** sha256 of byte ranges of an image file, read in 8 MiB chunks and hashed in order. */
+/** Reading an image for verify: byte ranges, and their sha256 read in 8 MiB chunks and hashed in order. */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { ByteRange } from '../image/manifest.js';
@@ -24,4 +24,16 @@ export async function digestRanges(path: string, ranges: readonly ByteRange[]): 
     await fh.close();
   }
   return { sha256: h.digest('hex'), bytes };
+}
+
+/** `length` bytes at `offset` (zero past the end of the file). */
+export async function readBytes(path: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    await fh.read(b, 0, length, offset);
+    return b;
+  } finally {
+    await fh.close();
+  }
 }

@@ -4,22 +4,15 @@
  * count and next-free hint mtools rewrites on every file write. The ranges are read from the boot
  * sector itself, which is part of the digest, so a changed pointer changes the digest too.
  */
-import { promises as fsp } from 'node:fs';
 import type { ByteRange } from '../image/manifest.js';
-import { digestRanges } from './digest.js';
+import { digestRanges, readBytes } from './digest.js';
 
 const SECTOR = 512;
 /** mkfs.vfat writes 32; anything far beyond is a damaged boot sector, and the digest fails anyway. */
 const MAX_RESERVED = 4096;
 
 export async function fatBootAreaRanges(image: string, espOffset: number): Promise<ByteRange[]> {
-  const fh = await fsp.open(image, 'r');
-  const b = Buffer.alloc(SECTOR);
-  try {
-    await fh.read(b, 0, SECTOR, espOffset);
-  } finally {
-    await fh.close();
-  }
+  const b = await readBytes(image, espOffset, SECTOR);
   const reserved = Math.min(Math.max(b.readUInt16LE(14), 1), MAX_RESERVED);
   const fsInfo = b.readUInt16LE(48);
   const out: ByteRange[] = [];

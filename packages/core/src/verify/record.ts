@@ -13,23 +13,13 @@ import { sha256Buffer } from '../image/manifest.js';
 import type { EspRecord, GptHeaderRecord, PartitionRecord, RecordedRegions, ReservedRecord } from '../image/manifest-schema.js';
 import { FileStorage } from '../storage.js';
 import { coverageOf } from './coverage.js';
-import { digestRanges } from './digest.js';
+import { digestRanges, readBytes } from './digest.js';
 import { fatBootArea } from './fat.js';
 import { attributesHex, decodeRawHeader, HEADER_FIELDS, maskBootBits } from './gpt-raw.js';
 import { partitionRange, unallocatedRanges } from './regions.js';
 
 export type RoleOf = (partitionNumber: number) => string;
 
-async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await fsp.open(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    await fh.read(b, 0, length, offset);
-    return b;
-  } finally {
-    await fh.close();
-  }
-}
 
 /** The GPT's partitions in the manifest's vocabulary (from a table that reads valid). */
 export async function partitionRecords(imagePath: string, roleOf: RoleOf): Promise<PartitionRecord[]> {
@@ -49,9 +39,9 @@ export function headerRecord(sector: Buffer): GptHeaderRecord {
 
 /** Both headers' fields and the entry array's digest with the USR slots' boot bits zeroed. */
 export async function gptRecord(imagePath: string, sectorSize: number, diskBytes: number, slotNumbers: readonly number[]): Promise<RecordedRegions['gpt']> {
-  const primary = headerRecord(await readAt(imagePath, sectorSize, sectorSize));
-  const backup = headerRecord(await readAt(imagePath, diskBytes - sectorSize, sectorSize));
-  const array = await readAt(imagePath, primary.entriesLba * sectorSize, primary.entryCount * primary.entrySize);
+  const primary = headerRecord(await readBytes(imagePath, sectorSize, sectorSize));
+  const backup = headerRecord(await readBytes(imagePath, diskBytes - sectorSize, sectorSize));
+  const array = await readBytes(imagePath, primary.entriesLba * sectorSize, primary.entryCount * primary.entrySize);
   return { primary, backup, entryArraySha256: sha256Buffer(maskBootBits(array, primary.entrySize, slotNumbers)) };
 }
 
