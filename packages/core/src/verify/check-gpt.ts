@@ -14,7 +14,6 @@ import { partName } from './coverage.js';
 import { digestRanges, readBytes } from './digest.js';
 import { attributesHex, BOOT_BITS_MASK, decodeRawHeader, HEADER_FIELDS, maskBootBits, rawEntries, type RawGptHeader } from './gpt-raw.js';
 
-
 /** The image's size: bytes appended past the disk the GPT describes would be covered by nothing. */
 export async function checkDiskSize(image: string, m: ImageManifest): Promise<ImageCheck[]> {
   const size = (await fsp.stat(image)).size;
