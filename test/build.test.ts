@@ -28,7 +28,7 @@ async function extract(image: string, offset: number, size: number, out: string)
 interface Manifest {
   seed: string;
   disk: { guid: string };
-  partitions: Array<{ number: number; label: string; startLba: number; sizeBytes: number; role: string }>;
+  partitions: Array<{ number: number; label: string; firstLba: number; lastLba: number; role: string }>;
   slots: Record<string, { rootHash: string; hashOffset: number; partition: number; partuuid: string; dataBlocks: number; source: { sha256: string }; version?: string }>;
   boot: { selector: { path: string; sha256: string }; slots: Record<string, { uki: string; sha256: string; cmdline: string; kernelSha256: string; initrdSha256: string }> };
   image: { sha256: string; qcow2?: { name: string; sha256: string } };
@@ -78,7 +78,7 @@ describe('raw image', () => {
   it("USR-A verifies with veritysetup against the manifest's root hash", async () => {
     const p = part(m, 'USR-A');
     const slot = join(dir, 'usr-a.part');
-    await extract(img, p.startLba * 512, p.sizeBytes, slot);
+    await extract(img, p.firstLba * 512, (p.lastLba - p.firstLba + 1) * 512, slot);
     const a = m.slots.A;
     const v = await tool('veritysetup', ['verify', slot, slot, a.rootHash, `--hash-offset=${a.hashOffset}`], { reject: false });
     expect(v.exitCode, String(v.stderr)).toBe(0);
@@ -98,7 +98,7 @@ describe('raw image', () => {
   it("has an ESP that fsck.vfat -n accepts, holding the selector and slot A's own UKI, whose .cmdline names slot A only", async () => {
     const esp = part(m, 'EFI-SYSTEM');
     const espFile = join(dir, 'esp.part');
-    await extract(img, esp.startLba * 512, esp.sizeBytes, espFile);
+    await extract(img, esp.firstLba * 512, (esp.lastLba - esp.firstLba + 1) * 512, espFile);
     const fsck = await tool('fsck.vfat', ['-n', espFile], { reject: false });
     expect(fsck.exitCode, String(fsck.stdout)).toBe(0);
     const mt = { env: { MTOOLS_SKIP_CHECK: '1' } };
@@ -226,7 +226,7 @@ describe('--boot-style flatcar', () => {
     expect((await build(o, ['--boot-style', 'flatcar'])).exitCode).toBe(0);
     const m = readManifest(`${o}.manifest.json`);
     const esp = part(m, 'EFI-SYSTEM');
-    const at = `${o}@@${esp.startLba * 512}`;
+    const at = `${o}@@${esp.firstLba * 512}`;
     const k = join(dir, 'vmlinuz-a');
     await tool('mcopy', ['-n', '-i', at, '::flatcar/vmlinuz-a', k], { env: { MTOOLS_SKIP_CHECK: '1' } });
     const a = readFileSync(k);

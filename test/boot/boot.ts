@@ -63,7 +63,7 @@ export async function usrImage(dir: string, version: string, healthExit: number 
 }
 
 export interface Manifest {
-  partitions: Array<{ number: number; label: string; startLba: number; sizeBytes: number; role: string }>;
+  partitions: Array<{ number: number; label: string; firstLba: number; lastLba: number; role: string }>;
   slots: Record<string, { rootHash: string; partition: number; partuuid: string; version?: string }>;
   boot: { selector: { path: string }; slots: Record<string, { uki: string; cmdline: string }> };
 }
@@ -105,7 +105,7 @@ export async function panickingInitrd(dir: string): Promise<string> {
 /** Runs mtools against the image's ESP (`mdel`, `mdir`, ...). */
 export async function onEsp(img: string, m: Manifest, cmd: string, args: string[]) {
   const esp = m.partitions.find((x) => x.role === 'esp')!;
-  return tool(cmd, ['-i', `${img}@@${esp.startLba * 512}`, ...args], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  return tool(cmd, ['-i', `${img}@@${esp.firstLba * 512}`, ...args], { env: { MTOOLS_SKIP_CHECK: '1' } });
 }
 
 /**
@@ -138,8 +138,8 @@ export async function slotStatus(img: string) {
  */
 export function flipFileByte(img: string, m: Manifest, label: string, tag: Buffer, into = 100_000): number {
   const p = m.partitions.find((x) => x.label === label)!;
-  const start = p.startLba * 512;
-  const buf = Buffer.alloc(p.sizeBytes);
+  const start = p.firstLba * 512;
+  const buf = Buffer.alloc((p.lastLba - p.firstLba + 1) * 512);
   const fd = openSync(img, 'r+');
   try {
     readSync(fd, buf, 0, buf.length, start);
@@ -162,7 +162,7 @@ export function flipFileByte(img: string, m: Manifest, label: string, tag: Buffe
 export async function rewriteEsp(img: string, m: Manifest, from: string, to: string): Promise<string[]> {
   expect(to.length).toBe(from.length);
   const esp = m.partitions.find((x) => x.role === 'esp')!;
-  const at = `${img}@@${esp.startLba * 512}`;
+  const at = `${img}@@${esp.firstLba * 512}`;
   const files = String((await tool('mdir', ['-i', at, '-/', '-b', '::/'])).stdout)
     .split('\n')
     .map((s) => s.trim())

@@ -20,3 +20,6 @@ export * from './image/slot-writer.js';
 export * from './image/update.js';
 export * from './image/usr-image.js';
 export * from './image/verify-image.js';
+export { parseManifestJson, upgradeV1 } from './image/manifest-parse.js';
+export { manifestV1Schema, manifestV2Schema } from './image/manifest-schema.js';
+export { recordImage, formatCheck, coverageOf, WRITABLE_ROLES, type RoleOf, type CheckStatus, type CheckValue } from './verify/index.js';

@@ -1,4 +1,4 @@
-import { assertWritableTarget, buildImage, type BuildOptions } from '@imgbuild/core';
+import { assertWritableTarget, buildImage, isLegacyBoot, type BuildOptions, type ImageManifest } from '@imgbuild/core';
 import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
 
@@ -52,7 +52,7 @@ export async function run(opts: Opts): Promise<void> {
         `built ${r.output} (${opts.format}, layout ${r.manifest.layout})`,
         `  USR-A root hash ${a.rootHash}`,
         `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
-        `  ESP: ${r.manifest.boot.selector.path} (slot selector), ${r.manifest.boot.slots.A!.uki} (slot A)`,
+        `  ESP: ${espSummary(r.manifest.boot)}`,
         `  image sha256 ${r.manifest.image.sha256}`,
         `  manifest ${r.manifestPath}`,
       ].join('\n') + '\n',
@@ -60,4 +60,9 @@ export async function run(opts: Opts): Promise<void> {
   } finally {
     progress.finish();
   }
+}
+
+function espSummary(b: ImageManifest['boot']): string {
+  if (isLegacyBoot(b)) return b.espPath;
+  return `${b.selector.path} (slot selector), ${b.slots.A?.uki} (slot A)`;
 }

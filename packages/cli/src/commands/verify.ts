@@ -1,4 +1,4 @@
-import { verifyImage } from '@imgbuild/core';
+import { formatCheck, verifyImage } from '@imgbuild/core';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
@@ -7,10 +7,17 @@ export async function run(image: string, opts: { manifest?: string; json?: boole
   const progress = progressBar(!opts.json);
   const r = await verifyImage({ image, manifestPath: opts.manifest, onProgress: progress });
   progress.finish();
-  if (opts.json) printJson({ image, ok: r.ok, imageUnchanged: r.imageUnchanged, manifestPath: r.manifestPath, checks: r.checks });
-  else {
-    for (const c of r.checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(8)} ${c.detail}\n`);
-    process.stdout.write(r.imageUnchanged ? 'image is bit-identical to the build\n' : 'image differs from the build outside the verified parts (slot bits change at boot)\n');
+  const count = (s: string) => r.checks.filter((c) => c.status === s).length;
+  if (opts.json) {
+    printJson({ image, ok: r.ok, manifestPath: r.manifestPath, manifestVersion: r.manifest.upgradedFrom ?? 2, imageUnchanged: r.imageUnchanged, checks: r.checks });
+  } else {
+    for (const c of r.checks) process.stdout.write(`${formatCheck(c)}\n`);
+    const notCovered = count('not-covered');
+    process.stdout.write(
+      `${r.ok ? 'ok' : 'FAIL'}: ${count('ok')} checks passed, ${count('fail')} failed, ${notCovered} region${notCovered === 1 ? '' : 's'} not covered` +
+        (r.manifest.upgradedFrom ? ` (manifest version ${r.manifest.upgradedFrom}: rebuild or update to record every region)` : '') +
+        '\n',
+    );
     if (!r.ok) process.stderr.write(`imgbuild: ${image}: does not match ${r.manifestPath}\n`);
   }
   return r.ok ? 0 : EXIT_FAILED;

@@ -11,7 +11,6 @@ import { espPlanFiles, espVolumeId, makeEsp, SELECTOR_ESP_PATH, ukiEspPath } fro
 import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
 import { InputError, UsageError } from '../errors.js';
 import { writeGpt } from '../gpt/io.js';
-import { partitions } from '../gpt/table.js';
 import { loadLayout } from '../layout/load.js';
 import { planToTable, requireSlotPair, type LayoutPlan, type PlannedPartition } from '../layout/plan.js';
 import { checkEspRoom } from './esp-room.js';
@@ -19,8 +18,9 @@ import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
 import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
-import { encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
+import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
+import { recordImage } from '../verify/record.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
 
@@ -153,23 +153,16 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
       await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde, rangeIsZero: true });
       o.onProgress?.(1, 1, 'ESP');
       const slotA = slotManifestEntry({ number: slots.A.number, label: slots.A.label, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!), sha256: usrSha }, version);
+      const recorded = await recordImage(imagePath, { sectorSize: plan.sectorSize, roleOf: (n) => plan.partitions.find((q) => q.number === n)!.role });
       const manifest: ImageManifest = {
-        manifestVersion: 1,
+        manifestVersion: MANIFEST_VERSION,
         tool: 'imgbuild 0.1.0',
         format,
         layout: plan.name,
         seed,
         sourceDateEpoch: sde,
         disk: { guid: table.diskGuid, sectorSize: plan.sectorSize, totalSectors: plan.totalSectors, bytes: plan.diskBytes },
-        partitions: partitions(table).map((p) => ({
-          number: p.number,
-          label: p.name,
-          type: p.type,
-          uuid: p.uuid,
-          startLba: p.firstLba,
-          sizeBytes: (p.lastLba - p.firstLba + 1) * plan.sectorSize,
-          role: plan.partitions.find((q) => q.number === p.number)!.role,
-        })),
+        ...recorded, // partitions, protective MBR, GPT headers and array, ESP files, reserved digests
         slots: { A: slotA },
         boot: {
           style,

@@ -2,61 +2,14 @@
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
-import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
+import { parseManifestJson } from './manifest-parse.js';
+import { manifestV2Schema, type ImageManifest } from './manifest-schema.js';
 
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
 
-export interface SlotManifest {
-  partition: number;
-  label: string;
-  partuuid: string;
-  rootHash: string;
-  salt: string;
-  /** Bytes from the partition start to the verity superblock (same for both slots). */
-  hashOffset: number;
-  hashAreaSize: number;
-  dataBlocks: number;
-  dataBytes: number;
-  fsType: string;
-  /** The input /usr image. */
-  source: { name: string; sha256: string; bytes: number };
-  version?: string;
-}
-
-/** One slot's UKI on the ESP. */
-export interface SlotBootManifest {
-  /** ESP path, e.g. EFI/Linux/imgbuild-usr-a.efi. */
-  uki: string;
-  sha256: string;
-  cmdline: string;
-  kernelSha256: string;
-  initrdSha256: string;
-}
-
-export interface BootManifest {
-  style: 'uki' | 'flatcar';
-  /** The UEFI slot selector the firmware starts. */
-  selector: { path: string; sha256: string };
-  /** Each filled slot boots its own UKI. */
-  slots: Partial<Record<Slot, SlotBootManifest>>;
-}
-
-export interface ImageManifest {
-  manifestVersion: number;
-  tool: string;
-  format: 'raw' | 'qemu_uefi';
-  layout: string;
-  seed: string;
-  sourceDateEpoch: number;
-  disk: { guid: string; sectorSize: number; totalSectors: number; bytes: number };
-  partitions: Array<{ number: number; label: string; type: string; uuid: string; startLba: number; sizeBytes: number; role: string }>;
-  slots: Partial<Record<Slot, SlotManifest>>;
-  boot: BootManifest;
-  /** The raw disk image (for qemu_uefi: the raw image before conversion, and the qcow2). */
-  image: { name: string; sha256: string; bytes: number; qcow2?: { name: string; sha256: string } };
-  history?: Array<{ action: 'build' | 'update'; slot: Slot; rootHash: string; at: number }>;
-}
+export type { BootManifest, ImageManifest, ImageManifestV1, ImageManifestV2, LegacyBootManifest, SlotBootManifest, SlotManifest } from './manifest-schema.js';
+export { isLegacyBoot } from './manifest-schema.js';
 
 export function sha256Buffer(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -107,10 +60,18 @@ export function manifestPathFor(imagePath: string): string {
   return `${imagePath}.manifest.json`;
 }
 
+/**
+ * The manifest as written: version 2, checked against its own schema first (a build or update that
+ * records something malformed is a bug, caught here rather than by the next `verify`).
+ */
 export function encodeManifest(m: ImageManifest): string {
-  return JSON.stringify(m, null, 2) + '\n';
+  const { upgradedFrom: _dropped, ...rest } = m;
+  const r = manifestV2Schema.safeParse(rest);
+  if (!r.success) throw new Error(`internal: the manifest about to be written does not match its schema: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return JSON.stringify(rest, null, 2) + '\n';
 }
 
+/** Reads a manifest of version 1 or 2 (upgraded in memory); one-line InputError naming the key otherwise. */
 export async function readManifest(path: string): Promise<ImageManifest> {
   let text: string;
   try {
@@ -118,12 +79,5 @@ export async function readManifest(path: string): Promise<ImageManifest> {
   } catch {
     throw new InputError('no manifest (was this image made by imgbuild build?)', { file: path });
   }
-  let m: ImageManifest;
-  try {
-    m = JSON.parse(text) as ImageManifest;
-  } catch (e) {
-    throw new InputError(`manifest is not valid JSON: ${(e as Error).message}`, { file: path });
-  }
-  if (m.manifestVersion !== MANIFEST_VERSION) throw new InputError(`unsupported manifest version ${m.manifestVersion}`, { file: path });
-  return m;
+  return parseManifestJson(text, path);
 }

@@ -12,7 +12,7 @@ import type { SlotManifest } from './manifest.js';
 import type { UsrFsType } from './usr-image.js';
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
-import { DEFAULT_VERITY_PARAMS, verityGeometry } from '../verity/geometry.js';
+import { DEFAULT_VERITY_PARAMS, verityGeometry, type VerityParams } from '../verity/geometry.js';
 import { formatVerity } from '../verity/index.js';
 import { slotHashOffset } from '../verity/slot-area.js';
 
@@ -36,6 +36,9 @@ export interface SlotWriteResult {
   hashOffset: number;
   hashAreaSize: number;
   dataBlocks: number;
+  /** The superblock's UUID and the tree's parameters, as written (recorded for verify). */
+  uuid: string;
+  params: VerityParams;
 }
 
 /** The verity salt and superblock UUID of a slot, derived from the seed so builds are reproducible. */
@@ -108,7 +111,7 @@ export async function writeUsrToSlot(opts: {
     jobs: opts.jobs,
     onProgress: opts.onProgress ? (d, t) => opts.onProgress!(d, t, 'verity') : undefined,
   });
-  return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks, usrSha256 };
+  return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks, uuid: r.uuid ?? uuid, params: r.params, usrSha256 };
 }
 
 /** The manifest's record of what a slot now holds. */
@@ -124,10 +127,15 @@ export function slotManifestEntry(
     label: partition.label,
     partuuid: partition.uuid,
     rootHash: v.rootHash,
+    hash: v.params.hash,
+    hashType: v.params.hashType,
+    dataBlockSize: v.params.dataBlockSize,
+    hashBlockSize: v.params.hashBlockSize,
     salt: v.salt,
+    dataBlocks: v.dataBlocks,
+    superblockUuid: v.uuid,
     hashOffset: v.hashOffset,
     hashAreaSize: v.hashAreaSize,
-    dataBlocks: v.dataBlocks,
     dataBytes: usr.bytes,
     fsType: usr.fsType,
     source: { ...source, bytes: usr.bytes },

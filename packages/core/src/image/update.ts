@@ -21,10 +21,11 @@ import type { ProgressFn } from '../progress.js';
 import { applySlotTransition, inactiveSlot, readSlotStatus, setSlotBits, upgrade, type SlotStatus } from '../slot/index.js';
 import type { Slot } from '../layout/plan.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
-import { encodeManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
+import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
+import { recordImage } from '../verify/record.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -87,7 +88,11 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const partition = { label: part.name, offsetBytes: part.firstLba * table.sectorSize, sizeBytes: (part.lastLba - part.firstLba + 1) * table.sectorSize };
   const esp = manifest.partitions.find((p) => p.role === 'esp');
   if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
-  const espOffset = esp.startLba * table.sectorSize;
+  const boot = manifest.boot;
+  if (isLegacyBoot(boot)) {
+    throw new InputError('this image was built before the slot selector (one UKI for both slots); rebuild it with this imgbuild to update it', { file: displayName });
+  }
+  const espOffset = esp.firstLba * table.sectorSize;
 
   // Everything that can fail on bad input is read before the first write. The new slot starts from the
   // running slot's boot files: its kernel and initrd unless new ones are given, its extra arguments.
@@ -116,7 +121,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, extra });
   const uki = slotUki(inputs, cmdline, o.kernel ?? o.image);
   const files = [{ path: ukiEspPath(slot), data: uki }];
-  if (manifest.boot.style === 'flatcar') {
+  if (boot.style === 'flatcar') {
     const hashes = { [before.next!]: manifest.slots[before.next!]?.rootHash, [slot]: v.rootHash } as Partial<Record<Slot, string>>;
     files.push(...flatcarFiles({ inputs, slotHashes: hashes, cmdlineExtra: extra.join(' '), hashOffset: v.hashOffset }));
   }
@@ -125,8 +130,10 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
   manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
-  manifest.boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
+  boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
   manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
+  // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
+  Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
   return { slot, rootHash: v.rootHash, before, after: flip.after, manifest, manifestPath };
