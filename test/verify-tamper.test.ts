@@ -9,8 +9,10 @@ import { closeSync, cpSync, openSync, readFileSync, readSync, writeFileSync, wri
 import { join } from 'node:path';
 import {
   crc32, decodeHeader, decodeEntry, encodeEntry, encodeHeader, FileStorage, readGpt, writeGpt,
-  decodeVeritySuperblock, encodeVeritySuperblock, type GptEntry,
+  decodeVeritySuperblock, encodeVeritySuperblock, type GptEntry, buildUki, readUki, DEFAULT_UKI_STUB,
 } from '@imgbuild/core';
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-tamper-');
@@ -366,18 +368,34 @@ describe('the manifest itself', () => {
     await refused((j) => void (j.manifestVersion = 3), /manifestVersion: expected 1 or 2, got 3$/);
   });
 
-  function toV1(img: string): void {
+  /**
+   * An image as imgbuild 0.1's first chain left it: one UKI at the removable-media path naming both
+   * slots, no selector, and a version-1 manifest describing that.
+   */
+  async function toV1(img: string): Promise<void> {
+    const at = mt(img);
+    const a = readUki(Buffer.from((await execa('mcopy', ['-n', '-i', at, `::${m.boot.slots.A.uki}`, '-'], { encoding: 'buffer', env: MT_ENV })).stdout as Uint8Array));
+    const offset = m.slots.A.hashOffset;
+    const slotArgs = (['A', 'B'] as const).filter((s) => m.slots[s]).flatMap((s) => [`verity.usr.${s}=PARTUUID=${m.slots[s].partuuid}`, `verity.usrhash.${s}=${m.slots[s].rootHash}`]);
+    const cmdline = ['mount.usr=/dev/mapper/usr', 'mount.usrflags=ro', `verity.usrhashoffset=${offset}`, ...slotArgs, 'console=ttyS0,115200n8', 'panic=-1'].join(' ');
+    const shared = buildUki({ stub: readFileSync(DEFAULT_UKI_STUB), kernel: a.kernel, initrd: a.initrd, cmdline, osRelease: a.osRelease ?? '' });
+    const file = join(dir, `shared-${n}.efi`);
+    writeFileSync(file, shared);
+    for (const s of ['A', 'B'] as const) if (m.boot.slots[s]) await tool('mdel', ['-i', at, `::${m.boot.slots[s].uki}`], { env: MT_ENV });
+    await tool('mcopy', ['-o', '-i', at, file, '::EFI/BOOT/BOOTX64.EFI'], { env: MT_ENV });
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     editManifest(img, (j) => {
       for (const k of ['protectiveMbr', 'gpt', 'esp', 'reserved', 'unallocated']) delete j[k];
       j.manifestVersion = 1;
       j.partitions = j.partitions.map((p: any) => ({ number: p.number, label: p.label, type: p.type, uuid: p.uuid, startLba: p.firstLba, sizeBytes: (p.lastLba - p.firstLba + 1) * SS, role: p.role }));
       for (const s of Object.values(j.slots) as any[]) for (const k of ['hash', 'hashType', 'dataBlockSize', 'hashBlockSize', 'superblockUuid']) delete s[k];
+      j.boot = { style: 'uki', espPath: 'EFI/BOOT/BOOTX64.EFI', cmdline, kernelSha256: sha(a.kernel), initrdSha256: sha(a.initrd), ukiSha256: sha(shared) };
     });
   }
 
   it('a version-1 manifest is still read: what it recorded is checked, the rest is named not covered', async () => {
     const img = await copy();
-    toV1(img);
+    await toV1(img);
     let v = await verify(img);
     expect(v.exitCode, JSON.stringify(failures(v))).toBe(0);
     const nc = v.checks.filter((c) => c.status === 'not-covered').map((c) => `${c.region}: ${c.name}`);
@@ -388,18 +406,13 @@ describe('the manifest itself', () => {
     expectFail(v, 'slot A', 'slots.A.salt');
   });
 
-  it('an update of an image with a version-1 manifest writes version 2, recording every region', async () => {
+  it('an image of the shared-UKI chain (version-1 manifest) is not updated: one line says to rebuild, nothing changes', async () => {
     const img = await copy();
-    toV1(img);
-    expect((await imgbuild(['slot', 'mark-successful', img, 'B'])).exitCode).toBe(0);
+    await toV1(img);
+    const before = readFileSync(img);
     const r = await imgbuild(['update', img, '--from', usr1], { env });
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    const j = JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8'));
-    expect(j.manifestVersion).toBe(2);
-    expect(j.slots.A.superblockUuid).toMatch(/^[0-9a-f-]{36}$/); // A was rewritten
-    expect(j.slots.B.superblockUuid).toBeUndefined(); // B was carried over from version 1
-    const v = await verify(img);
-    expect(v.exitCode, JSON.stringify(failures(v))).toBe(0);
-    expect(v.checks.filter((c) => c.status === 'not-covered').map((c) => `${c.region}: ${c.name}`)).toContain('slot B: verity superblock uuid');
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr).trim()).toMatch(/^imgbuild: .*t\d+\.raw: this image was built before the slot selector \(one UKI for both slots\); rebuild it/);
+    expect(readFileSync(img).equals(before)).toBe(true);
   });
 });

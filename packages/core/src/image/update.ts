@@ -72,6 +72,10 @@ async function updateLocked(o: UpdateOptions): Promise<UpdateResult> {
 async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: string, writeManifest = true): Promise<UpdateResult> {
   const displayName = o.image;
   const manifest = await readManifest(manifestPath);
+  const boot = manifest.boot;
+  if (isLegacyBoot(boot)) {
+    throw new InputError('this image was built before the slot selector (one UKI for both slots); rebuild it with this imgbuild to update it', { file: displayName });
+  }
   const usr = await probeUsrImage(o.from);
   const { table, status: before } = await readSlotStatus(imagePath, { file: displayName });
   const slot = inactiveSlot(table);
@@ -88,10 +92,6 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const partition = { label: part.name, offsetBytes: part.firstLba * table.sectorSize, sizeBytes: (part.lastLba - part.firstLba + 1) * table.sectorSize };
   const esp = manifest.partitions.find((p) => p.role === 'esp');
   if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
-  const boot = manifest.boot;
-  if (isLegacyBoot(boot)) {
-    throw new InputError('this image was built before the slot selector (one UKI for both slots); rebuild it with this imgbuild to update it', { file: displayName });
-  }
   const espOffset = esp.firstLba * table.sectorSize;
 
   // Everything that can fail on bad input is read before the first write. The new slot starts from the
