@@ -24,6 +24,8 @@ export function buildProgram(): Command {
   const program = new Command('imgbuild')
     .description('Build immutable-OS disk images: GPT with USR-A/USR-B slots, dm-verity, A/B updates with rollback')
     .version('0.1.0')
+    // Program options only before the command: `sysext build --version V` is the extension's version.
+    .enablePositionalOptions()
     // Commander's own complaints (unknown command or option, bad choice, missing argument) are usage
     // errors: main() prints them as our one line, so commander itself prints none. Inherited by every
     // subcommand, as is exitOverride.
@@ -193,6 +195,38 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .option('--force', emptyForce)
     .option('--json', 'machine-readable output')
     .action(act(lazy('slot', 'set')));
+
+  const sysext = program.command('sysext').description('system extension images for systemd-sysext, and their systemd-sysupdate release files');
+  sysext
+    .command('build')
+    .description('pack a usr/ (and opt/) tree into NAME-VERSION-x86-64.raw: a DDI (GPT with usr + usr-verity) or a plain squashfs')
+    .requiredOption('--from-dir <dir>', 'folder holding usr/ (and opt/); nothing else may be at its top')
+    .requiredOption('--name <name>', 'extension name (extension-release.NAME, the file and sysupdate names)')
+    .requiredOption('--version <version>', 'extension version (letters, digits, . _ + ~ ^ -)')
+    .option('--os-id <id>', "host os-release ID= the extension is for, or _any", '_any')
+    .option('--sysext-level <level>', 'SYSEXT_LEVEL= the host must have')
+    .option('--os-version-id <v>', 'VERSION_ID= the host must have (when it sets no SYSEXT_LEVEL=)')
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86-64']).default('x86-64'))
+    .addOption(new Option('--fs <fs>', 'filesystem in the image').choices(['squashfs', 'erofs']).default('squashfs'))
+    .addOption(new Option('--format <format>', 'ddi: GPT with usr + usr-verity; squashfs: the bare filesystem').choices(['ddi', 'squashfs']).default('ddi'))
+    .option('-o, --output <file>', 'output file (default NAME-VERSION-ARCH.raw here)')
+    .option('--sysupdate <dir>', 'publish into this release folder: the .raw, NAME.transfer and SHA256SUMS')
+    .option('--sysupdate-source <url|dir>', 'where nodes fetch releases from: an http(s) URL (url-file) or a folder (regular-file); default the --sysupdate folder')
+    .option('--seed <seed>', 'seed for the verity salt and UUIDs (default: the digest of the tree)')
+    .option('--force', 'replace an existing output file (and a transfer file with other contents)')
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  imgbuild sysext build --from-dir ./hello --name hello --version 1.0
+      writes hello-1.0-x86-64.raw; on a node: /var/lib/extensions/hello.raw, then systemd-sysext refresh
+  imgbuild sysext build --from-dir ./hello --name hello --version 1.1 --os-id debian --os-version-id 12 \\
+      --sysupdate ./release --sysupdate-source https://example.org/hello/
+      adds hello-1.1-x86-64.raw to ./release and (re)writes hello.transfer and SHA256SUMS
+  imgbuild sysext build --from-dir ./hello --name hello --version 1.0 --format squashfs -o hello.raw`,
+    )
+    .action(act(lazy('sysext', 'build')));
 
   program
     .command('qemu')

@@ -1,0 +1,45 @@
+/** `imgbuild sysext build`: a thin layer over buildSysext. */
+import { buildSysext, type SysextFormat, type SysextFs } from '@imgbuild/core';
+import { printJson } from '../output.js';
+
+interface BuildFlags {
+  fromDir: string;
+  name: string;
+  version: string;
+  osId: string;
+  sysextLevel?: string;
+  osVersionId?: string;
+  arch: string;
+  fs: SysextFs;
+  format: SysextFormat;
+  output?: string;
+  sysupdate?: string;
+  sysupdateSource?: string;
+  seed?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+export async function build(opts: BuildFlags): Promise<void> {
+  const r = await buildSysext({
+    fromDir: opts.fromDir,
+    name: opts.name,
+    version: opts.version,
+    osId: opts.osId,
+    sysextLevel: opts.sysextLevel,
+    osVersionId: opts.osVersionId,
+    arch: opts.arch,
+    fs: opts.fs,
+    format: opts.format,
+    output: opts.output,
+    sysupdate: opts.sysupdate !== undefined ? { dir: opts.sysupdate, source: opts.sysupdateSource } : undefined,
+    seed: opts.seed,
+    force: !!opts.force,
+  });
+  if (opts.json) return printJson(r);
+  const out = process.stdout;
+  out.write(`wrote ${r.output}: ${r.format === 'ddi' ? `DDI (${r.fs} + dm-verity)` : 'plain squashfs'}, ${r.bytes} bytes, sha256 ${r.sha256}\n`);
+  if (r.rootHash) out.write(`root hash ${r.rootHash}\n`);
+  for (const p of r.partitions) out.write(`  ${p.number} ${p.label.padEnd(18)} ${p.uuid} ${p.bytes} bytes\n`);
+  if (r.sysupdate) out.write(`published: ${r.sysupdate.transfer}, ${r.sysupdate.sha256sums} (source ${r.sysupdate.source.type} ${r.sysupdate.source.path})\n`);
+}

@@ -1,0 +1,121 @@
+/**
+ * A sysext Discoverable Disk Image: a GPT holding the filesystem in a `usr` partition and its dm-verity
+ * hash tree (superblock first, as systemd-repart writes it with libcryptsetup) in a `usr-verity`
+ * partition, both marked read-only. The partition UUIDs are the root hash itself, as systemd-repart
+ * sets them (repart.c, partition_format_verity_hash): the data partition takes the root hash's first
+ * 16 bytes and the verity partition its last 16, copied as they are into the UUID's bytes (no
+ * version or variant bits), so `usrhash=` alone finds both (UAPI Discoverable Partitions Specification).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { setFlag } from '../gpt/attributes.js';
+import { writeGpt } from '../gpt/io.js';
+import { emptyTable, type GptTable } from '../gpt/table.js';
+import { bytesToUuid } from '../guid.js';
+import { FileStorage } from '../storage.js';
+import { DEFAULT_VERITY_PARAMS, verityLayout } from '../verity/geometry.js';
+import { formatVerity } from '../verity/format.js';
+import { archPartitions, type SysextArch } from './naming.js';
+
+const SECTOR = 512;
+/** Partitions and the disk end on 4 KiB, the verity block size and systemd-repart's grain. */
+export const DDI_GRAIN = 4096;
+/** The first partition starts at 1 MiB, where libfdisk (and so systemd-repart) puts it. */
+export const DDI_FIRST_PARTITION = 1024 * 1024;
+/** Sectors the backup GPT takes at the end of the disk: 32 of entries and its header. */
+const BACKUP_GPT_SECTORS = 33;
+
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/** The usr and usr-verity partition UUIDs systemd-repart derives from a root hash. */
+export function ddiPartitionUuids(rootHash: string): { usr: string; verity: string } {
+  const h = Buffer.from(rootHash, 'hex');
+  if (h.length < 32 || h.toString('hex') !== rootHash.toLowerCase()) throw new Error(`internal: root hash "${rootHash}" is not 32 or more bytes of hex`);
+  return { usr: bytesToUuid(h.subarray(0, 16)), verity: bytesToUuid(h.subarray(h.length - 16)) };
+}
+
+/** Where everything goes, in bytes; known before the tree is hashed. */
+export interface DdiGeometry {
+  usrOffset: number;
+  usrBytes: number;
+  dataBlocks: number;
+  verityOffset: number;
+  verityBytes: number;
+  diskBytes: number;
+}
+
+export function ddiGeometry(fsBytes: number): DdiGeometry {
+  const p = DEFAULT_VERITY_PARAMS;
+  const usrBytes = roundUp(fsBytes, DDI_GRAIN);
+  const dataBlocks = usrBytes / p.dataBlockSize;
+  const verityBytes = verityLayout(dataBlocks, p, 0).size;
+  const usrOffset = DDI_FIRST_PARTITION;
+  const verityOffset = usrOffset + usrBytes;
+  const diskBytes = roundUp(verityOffset + verityBytes + BACKUP_GPT_SECTORS * SECTOR, DDI_GRAIN);
+  return { usrOffset, usrBytes, dataBlocks, verityOffset, verityBytes, diskBytes };
+}
+
+export interface DdiPartition {
+  number: number;
+  role: 'usr' | 'usr-verity';
+  type: string;
+  uuid: string;
+  label: string;
+  offset: number;
+  bytes: number;
+}
+
+export function ddiTable(g: DdiGeometry, arch: SysextArch, rootHash: string, diskGuid: string): { table: GptTable; partitions: DdiPartition[] } {
+  const a = archPartitions(arch);
+  const uuids = ddiPartitionUuids(rootHash);
+  const partitions: DdiPartition[] = [
+    { number: 1, role: 'usr', type: a.usrType, uuid: uuids.usr, label: a.usrLabel, offset: g.usrOffset, bytes: g.usrBytes },
+    { number: 2, role: 'usr-verity', type: a.verityType, uuid: uuids.verity, label: a.verityLabel, offset: g.verityOffset, bytes: g.verityBytes },
+  ];
+  const table = emptyTable(SECTOR, g.diskBytes / SECTOR, diskGuid);
+  // Read-only (bit 60): the Discoverable Partitions Specification's flag for verity data and hash.
+  const readOnly = setFlag(0n, 'readOnly', true);
+  for (const p of partitions) {
+    table.entries[p.number - 1] = { type: p.type, uuid: p.uuid, firstLba: p.offset / SECTOR, lastLba: (p.offset + p.bytes) / SECTOR - 1, attributes: readOnly, name: p.label };
+  }
+  return { table, partitions };
+}
+
+export interface WriteDdiOptions {
+  /** The filesystem image to put in the usr partition. */
+  fsPath: string;
+  fsBytes: number;
+  /** A new file to write the disk into (the caller renames it into place). */
+  out: string;
+  arch: SysextArch;
+  salt: Buffer;
+  verityUuid: string;
+  diskGuid: string;
+}
+
+/** Writes the whole DDI into `out`; returns the root hash and the partitions. */
+export async function writeDdi(o: WriteDdiOptions): Promise<{ rootHash: string; geometry: DdiGeometry; partitions: DdiPartition[] }> {
+  const g = ddiGeometry(o.fsBytes);
+  const s = await FileStorage.create(o.out, g.diskBytes);
+  await s.close();
+  await pipeline(createReadStream(o.fsPath), createWriteStream(o.out, { flags: 'r+', start: g.usrOffset }));
+  const v = await formatVerity({
+    dataPath: o.out,
+    dataOffset: g.usrOffset,
+    dataBlocks: g.dataBlocks,
+    hashPath: o.out,
+    hashOffset: g.verityOffset,
+    hashLimit: g.verityOffset + g.verityBytes,
+    params: DEFAULT_VERITY_PARAMS,
+    salt: o.salt,
+    uuid: o.verityUuid,
+  });
+  const { table, partitions } = ddiTable(g, o.arch, v.rootHash, o.diskGuid);
+  const disk = await FileStorage.open(o.out, true);
+  try {
+    await writeGpt(disk, table, { protectiveMbr: true });
+  } finally {
+    await disk.close();
+  }
+  return { rootHash: v.rootHash, geometry: g, partitions };
+}

@@ -1,0 +1,64 @@
+/**
+ * What a node needs to update an extension with systemd-sysupdate (sysupdate.d(5)): a transfer file,
+ * and the release folder's SHA256SUMS, which is how a `url-file` source lists the versions on offer.
+ *
+ * Where the image lands on the node: versioned files in /var/lib/extensions.d/, and
+ * /var/lib/extensions/NAME.raw, a symlink to the newest. systemd-sysext names an extension after the
+ * file it finds, and looks for extension-release.<that name> inside, so the merged name must be NAME,
+ * not NAME-VERSION-ARCH; that is the same reason Flatcar's sysext-bakery uses versioned files in
+ * /opt/extensions/NAME/ with a CurrentSymlink= at /etc/extensions/NAME.raw. We keep everything under
+ * /var (the only place a read-only-/usr node certainly has room for images) and outside /etc.
+ */
+import { UsageError } from '../errors.js';
+import { sysextMatchPattern, type SysextArch } from './naming.js';
+
+export const SYSEXT_TARGET_DIR = '/var/lib/extensions.d';
+export const SYSEXT_MERGE_DIR = '/var/lib/extensions';
+/** Versions kept on the node: the running one and the one before it, to go back to. */
+export const SYSEXT_INSTANCES_MAX = 2;
+
+export type TransferSource = { type: 'url-file'; path: string } | { type: 'regular-file'; path: string };
+
+/** An http(s) URL is served by a web server (`url-file`); an absolute path is a folder on the node (`regular-file`). */
+export function transferSource(where: string): TransferSource {
+  if (/^https?:\/\/[^\s/]+/.test(where) && !/\s/.test(where)) return { type: 'url-file', path: where };
+  if (where.startsWith('/') && !/[\s%]/.test(where)) return { type: 'regular-file', path: where };
+  throw new UsageError(`--sysupdate-source must be an http(s) URL or an absolute folder path without spaces or '%', got "${where}"`);
+}
+
+export function transferFileName(name: string): string {
+  return `${name}.transfer`;
+}
+
+/** The transfer file for one extension, from the facts that also name its image (naming.ts). */
+export function renderTransfer(o: { name: string; arch: SysextArch; source: TransferSource }): string {
+  const pattern = sysextMatchPattern(o.name, o.arch);
+  return [
+    `# systemd-sysupdate transfer for the ${o.name} system extension, written by imgbuild sysext build.`,
+    `# Install as /etc/sysupdate.d/${transferFileName(o.name)}; systemd-sysext merges ${SYSEXT_MERGE_DIR}/${o.name}.raw.`,
+    '[Transfer]',
+    '# The release folder\'s SHA256SUMS is not signed (no SHA256SUMS.gpg); the images are checked against it.',
+    'Verify=false',
+    '',
+    '[Source]',
+    `Type=${o.source.type}`,
+    `Path=${o.source.path}`,
+    `MatchPattern=${pattern}`,
+    '',
+    '[Target]',
+    'Type=regular-file',
+    `Path=${SYSEXT_TARGET_DIR}`,
+    `MatchPattern=${pattern}`,
+    `CurrentSymlink=${SYSEXT_MERGE_DIR}/${o.name}.raw`,
+    `InstancesMax=${SYSEXT_INSTANCES_MAX}`,
+    '',
+  ].join('\n');
+}
+
+/** sha256sum(1) text-mode lines, sorted by file name (what sysupdate reads from a url-file source). */
+export function renderSha256Sums(files: { name: string; sha256: string }[]): string {
+  return [...files]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((f) => `${f.sha256}  ${f.name}\n`)
+    .join('');
+}
