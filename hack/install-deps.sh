@@ -15,6 +15,7 @@ packages=(
   gdisk            # sgdisk: reference judge
   cgpt             # ChromeOS GPT tool: reference judge, and slot selection in the test initramfs
   fdisk            # sfdisk --json: reference judge
+  systemd-container # systemd-dissect: judge of sysext DDIs (what systemd itself discovers)
   systemd-boot-efi # linuxx64.efi.stub for Unified Kernel Images
   binutils         # objcopy, for inspecting UKIs in tests; turns the selector's ELF into a PE
   gcc gnu-efi      # the UEFI slot selector (packages/efi-select), C against gnu-efi
