@@ -192,7 +192,7 @@ describe('imgbuild sysext build refusals', () => {
     const r = await imgbuild([...base(t, join(work, 'bad-release.raw')), '--os-id', 'debian', '--os-version-id', '12']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('ID is "fedora" in the tree but --os-id gives "debian"');
-    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(String(r.stderr).split('\n')).toHaveLength(1);
     // One that agrees is kept, completed with what it lacks.
     writeFileSync(join(t, 'usr/lib/extension-release.d/extension-release.hello'), '# ours\nID=debian\n');
     const ok = await imgbuild([...base(t, join(work, 'good-release.raw')), '--os-id', 'debian', '--os-version-id', '12', '--format', 'squashfs']);
