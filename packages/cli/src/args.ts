@@ -4,7 +4,7 @@
  * missing, a folder where a file is needed, or a qcow2 where a raw image is needed says so plainly.
  */
 import { promises as fsp } from 'node:fs';
-import { BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS, fsError, InputError, UsageError } from '@imgbuild/core';
+import { aboutFile, BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS, FileStorage, fsError, InputError, UsageError, withRawImage } from '@imgbuild/core';
 
 /** A layout argument: a built-in name or an existing file. A bare unknown word is a usage error. */
 export async function checkLayoutArg(nameOrFile: string): Promise<void> {
@@ -47,4 +47,24 @@ export async function checkImageArg(path: string, opts: { bundle: boolean }): Pr
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * `fn` on a raw image, or on a qemu_uefi bundle through a raw copy of its qcow2 (written back when
+ * `writable` and changed), with system errors named after the path the user gave.
+ */
+export async function onImage<T>(image: string, writable: boolean, fn: (s: FileStorage) => Promise<T>): Promise<T> {
+  await checkImageArg(image, { bundle: true });
+  return withRawImage(image, writable, async (raw) => {
+    const s = await FileStorage.open(raw, writable).catch((e) => {
+      throw fsError(e, image, 'cannot open the image');
+    });
+    try {
+      return await fn(s);
+    } catch (e) {
+      throw aboutFile(e, image);
+    } finally {
+      await s.close();
+    }
+  });
 }

@@ -1,23 +1,6 @@
-import { aboutFile, createGptImage, describeAttributes, FileStorage, fsError, partitions, readGpt, repairGpt, typeName, withRawImage } from '@imgbuild/core';
-import { checkImageArg, checkLayoutArg } from '../args.js';
+import { createGptImage, describeAttributes, partitions, readGpt, repairGpt, typeName } from '@imgbuild/core';
+import { checkLayoutArg, onImage } from '../args.js';
 import { printJson } from '../output.js';
-
-/** `fn` on the raw image (or a bundle's raw copy), with system errors named after the user's path. */
-async function onImage<T>(image: string, writable: boolean, fn: (s: FileStorage) => Promise<T>): Promise<T> {
-  await checkImageArg(image, { bundle: true });
-  return withRawImage(image, writable, async (raw) => {
-    const s = await FileStorage.open(raw, writable).catch((e) => {
-      throw fsError(e, image, 'cannot open the image');
-    });
-    try {
-      return await fn(s);
-    } catch (e) {
-      throw aboutFile(e, image);
-    } finally {
-      await s.close();
-    }
-  });
-}
 
 export async function create(opts: { layout: string; seed?: string; output: string; force?: boolean; json?: boolean }): Promise<void> {
   await checkLayoutArg(opts.layout);

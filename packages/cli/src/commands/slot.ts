@@ -6,12 +6,8 @@
 import { promises as fsp } from 'node:fs';
 import {
   applySlotTransition,
-  FileStorage,
   findBundle,
-  aboutFile,
-  fsError,
   manifestPathFor,
-  withRawImage,
   cancelUpgrade as cancelUpgradeT,
   markSuccessful as markSuccessfulT,
   next as nextT,
@@ -35,7 +31,7 @@ import {
   type TransitionOutput,
   type Variant,
 } from '@imgbuild/core';
-import { checkImageArg } from '../args.js';
+import { onImage } from '../args.js';
 import { EXIT_FAILED, printJson } from '../output.js';
 
 interface JsonOpt {
@@ -47,23 +43,6 @@ interface ForceOpt extends JsonOpt {
 }
 
 const flag = (b: boolean) => (b ? 1 : 0);
-
-/** A raw image, or a qemu_uefi bundle through a raw copy of its qcow2 (written back when changed). */
-async function onImage<T>(image: string, fn: (s: FileStorage) => Promise<T>, writable = true): Promise<T> {
-  await checkImageArg(image, { bundle: true });
-  return withRawImage(image, writable, async (raw) => {
-    const s = await FileStorage.open(raw, writable).catch((e) => {
-      throw fsError(e, image, 'cannot open the image');
-    });
-    try {
-      return await fn(s);
-    } catch (e) {
-      throw aboutFile(e, image);
-    } finally {
-      await s.close();
-    }
-  });
-}
 
 /**
  * The manifest beside the image (or in the bundle), if any: a slot with no root hash in it counts as
@@ -150,21 +129,21 @@ async function slotTransition(
 ): Promise<void> {
   let slot: Slot | undefined;
   const manifest = await manifestBeside(image);
-  const r = await onImage(image, (s) =>
+  const r = await onImage(image, true, (s) =>
     applySlotTransition(s, (t, facts) => fn(t, (slot = resolveSlot(t, name)), { contents: facts.contents, force: !!opts.force }), { file: image, manifest }),
   );
   report(image, action, slot!, r, opts);
 }
 
 export async function status(image: string, opts: JsonOpt): Promise<void> {
-  const { status: st, read } = await onImage(image, (s) => readSlotStatus(s, { file: image }), false);
+  const { status: st, read } = await onImage(image, false, (s) => readSlotStatus(s, { file: image }));
   if (opts.json) return printJson({ image, ...statusJson(st), gpt: gptJson(read) });
   process.stdout.write([`${image}:`, ...gptLines(image, read), ...statusLines(st)].join('\n') + '\n');
 }
 
 export async function next(image: string, opts: JsonOpt & { variant?: string }): Promise<number | void> {
   const variant = (opts.variant ?? 'flatcar') as Variant;
-  const r = await onImage(image, (s) => applySlotTransition(s, (t) => nextT(t, { variant }), { file: image }));
+  const r = await onImage(image, true, (s) => applySlotTransition(s, (t) => nextT(t, { variant }), { file: image }));
   const res: NextResult = r.result;
   const chosen = res.slot ? r.before.slots.find((s) => s.slot === res.slot)! : undefined;
   const after = res.slot ? r.after.slots.find((s) => s.slot === res.slot)! : undefined;
@@ -206,12 +185,12 @@ export async function upgrade(image: string, name: string, opts: JsonOpt): Promi
 }
 
 export async function rollback(image: string, opts: JsonOpt): Promise<void> {
-  const r = await onImage(image, (s) => applySlotTransition(s, rollbackT, { file: image }));
+  const r = await onImage(image, true, (s) => applySlotTransition(s, rollbackT, { file: image }));
   report(image, 'rollback to', r.after.next, r, opts);
 }
 
 export async function cancelUpgrade(image: string, opts: JsonOpt): Promise<void> {
-  const r = await onImage(image, (s) => applySlotTransition(s, cancelUpgradeT, { file: image }));
+  const r = await onImage(image, true, (s) => applySlotTransition(s, cancelUpgradeT, { file: image }));
   report(image, 'cancel-upgrade', null, r, opts);
 }
 
