@@ -43,32 +43,65 @@ export function encodeHeader(h: GptHeader, sectorSize: number): Buffer {
   return b;
 }
 
+/** Every field of a header sector as stored, valid or not: what a checker needs to name a bad field. */
+export interface RawGptHeader extends GptHeader {
+  signature: string;
+  revision: number;
+  headerSize: number;
+  headerCrc32: number;
+  /** The CRC the header's bytes should carry. */
+  headerCrcComputed: number;
+  /** Bytes 20..24 and headerSize..sector end, which the spec requires to be zero. */
+  reservedZero: boolean;
+}
+
+/** Reads every field without judging any (a sector of at least GPT_HEADER_SIZE bytes). */
+export function decodeRawHeader(b: Uint8Array): RawGptHeader {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const headerSize = buf.readUInt32LE(12); // 12..16
+  const crcLen = Math.min(Math.max(headerSize, GPT_HEADER_SIZE), buf.length);
+  const copy = Buffer.from(buf.subarray(0, crcLen));
+  copy.writeUInt32LE(0, 16);
+  return {
+    signature: buf.toString('latin1', 0, 8), // 0..8
+    revision: buf.readUInt32LE(8), // 8..12
+    headerSize,
+    headerCrc32: buf.readUInt32LE(16), // 16..20, over the header with this field zero
+    headerCrcComputed: crc32(copy),
+    myLba: Number(buf.readBigUInt64LE(24)), // 24..32
+    alternateLba: Number(buf.readBigUInt64LE(32)), // 32..40
+    firstUsableLba: Number(buf.readBigUInt64LE(40)), // 40..48
+    lastUsableLba: Number(buf.readBigUInt64LE(48)), // 48..56 (inclusive)
+    diskGuid: decodeGuid(buf, 56), // 56..72
+    entriesLba: Number(buf.readBigUInt64LE(72)), // 72..80
+    entryCount: buf.readUInt32LE(80), // 80..84
+    entrySize: buf.readUInt32LE(84), // 84..88
+    entriesCrc32: buf.readUInt32LE(88), // 88..92
+    reservedZero: buf.readUInt32LE(20) === 0 && buf.subarray(crcLen).every((x) => x === 0),
+  };
+}
+
 /**
  * Decodes and checks the parts of a header that need no context: signature, revision, size, CRC and
  * basic sanity of the entry array description. Position checks are the reader's.
  */
 export function decodeHeader(b: Uint8Array, what = 'GPT header'): GptHeader {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  if (buf.length < GPT_HEADER_SIZE) throw new CorruptError(`${what}: truncated (${buf.length} bytes)`);
-  if (buf.toString('latin1', 0, 8) !== GPT_SIGNATURE) throw new CorruptError(`${what}: no "EFI PART" signature`);
-  const revision = buf.readUInt32LE(8);
-  if (revision !== GPT_REVISION) throw new CorruptError(`${what}: unsupported revision 0x${revision.toString(16)}`);
-  const size = buf.readUInt32LE(12);
-  if (size < GPT_HEADER_SIZE || size > buf.length) throw new CorruptError(`${what}: bad header size ${size}`);
-  const stored = buf.readUInt32LE(16);
-  const copy = Buffer.from(buf.subarray(0, size));
-  copy.writeUInt32LE(0, 16);
-  if (crc32(copy) !== stored) throw new CorruptError(`${what}: header CRC32 mismatch`);
+  if (b.byteLength < GPT_HEADER_SIZE) throw new CorruptError(`${what}: truncated (${b.byteLength} bytes)`);
+  const r = decodeRawHeader(b);
+  if (r.signature !== GPT_SIGNATURE) throw new CorruptError(`${what}: no "EFI PART" signature`);
+  if (r.revision !== GPT_REVISION) throw new CorruptError(`${what}: unsupported revision 0x${r.revision.toString(16)}`);
+  if (r.headerSize < GPT_HEADER_SIZE || r.headerSize > b.byteLength) throw new CorruptError(`${what}: bad header size ${r.headerSize}`);
+  if (r.headerCrcComputed !== r.headerCrc32) throw new CorruptError(`${what}: header CRC32 mismatch`);
   const h: GptHeader = {
-    myLba: Number(buf.readBigUInt64LE(24)),
-    alternateLba: Number(buf.readBigUInt64LE(32)),
-    firstUsableLba: Number(buf.readBigUInt64LE(40)),
-    lastUsableLba: Number(buf.readBigUInt64LE(48)),
-    diskGuid: decodeGuid(buf, 56),
-    entriesLba: Number(buf.readBigUInt64LE(72)),
-    entryCount: buf.readUInt32LE(80),
-    entrySize: buf.readUInt32LE(84),
-    entriesCrc32: buf.readUInt32LE(88),
+    myLba: r.myLba,
+    alternateLba: r.alternateLba,
+    firstUsableLba: r.firstUsableLba,
+    lastUsableLba: r.lastUsableLba,
+    diskGuid: r.diskGuid,
+    entriesLba: r.entriesLba,
+    entryCount: r.entryCount,
+    entrySize: r.entrySize,
+    entriesCrc32: r.entriesCrc32,
   };
   if (h.entrySize < 128 || h.entrySize % 8 !== 0 || h.entrySize > 4096) {
     throw new CorruptError(`${what}: bad partition entry size ${h.entrySize}`);

@@ -12,7 +12,8 @@ import { sha256Buffer } from '../image/manifest.js';
 import { compareFields, fail, notCovered, pass, state, type ImageCheck } from './check.js';
 import { partName } from './coverage.js';
 import { digestRanges, readBytes } from './digest.js';
-import { attributesHex, BOOT_BITS_MASK, decodeRawHeader, HEADER_FIELDS, maskBootBits, rawEntries, type RawGptHeader } from './gpt-raw.js';
+import { decodeRawHeader, type RawGptHeader } from '../gpt/header.js';
+import { attributesHex, BOOT_BITS_MASK, HEADER_FIELDS, maskBootBits, rawEntries } from './gpt-raw.js';
 
 /** The image's size: bytes appended past the disk the GPT describes would be covered by nothing. */
 export async function checkDiskSize(image: string, m: ImageManifest): Promise<ImageCheck[]> {

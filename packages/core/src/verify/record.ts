@@ -15,7 +15,8 @@ import { FileStorage } from '../storage.js';
 import { coverageOf } from './coverage.js';
 import { digestRanges, readBytes } from './digest.js';
 import { fatBootArea } from './fat.js';
-import { attributesHex, decodeRawHeader, HEADER_FIELDS, maskBootBits } from './gpt-raw.js';
+import { decodeRawHeader } from '../gpt/header.js';
+import { attributesHex, HEADER_FIELDS, maskBootBits } from './gpt-raw.js';
 import { partitionRange, unallocatedRanges } from './regions.js';
 
 export type RoleOf = (partitionNumber: number) => string;
