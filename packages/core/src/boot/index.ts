@@ -6,3 +6,4 @@ export * from './esp-plan.js';
 export * from './sign.js';
 export * from './ovmf-vars.js';
 export * from './secureboot-vars.js';
+export * from './authenticode.js';
