@@ -24,6 +24,9 @@ packages=(
   kmod             # modinfo/depmod data when building the boot kit
   xz-utils zstd    # unpacking kernel modules
   time             # /usr/bin/time for peak RSS in the benchmark
+  osslsigncode     # Authenticode signing of the selector and UKIs (reproducible with -time); a test judge
+  sbsigntool       # sbverify: second judge of the signatures in the tests
+  openssl          # test key pairs for Secure Boot
 )
 
 missing=()

@@ -130,6 +130,10 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .addOption(new Option('--boot-style <style>', 'extra boot files').choices(['uki', 'flatcar']).default('uki'))
     .option('--os-release <file>', "os-release embedded in slot A's UKI (default: a generic imgbuild one)")
     .option('--selector <efi>', 'UEFI slot selector to install as EFI/BOOT/BOOTX64.EFI (default: the one npm run build makes from packages/efi-select)')
+    .option('--sign-key <key.pem>', 'sign the slot selector and every UKI with this key (Authenticode, SHA-256, osslsigncode; reproducible)')
+    .option('--sign-cert <cert.pem>', 'the certificate of --sign-key (recorded in the manifest by its sha256)')
+    .option('--sign-pass-file <file>', 'first line: the password of an encrypted --sign-key (or set IMGBUILD_SIGN_PASS)')
+    .option('--secure-boot', 'qemu_uefi: OVMF\'s Secure Boot firmware with the signing certificate enrolled as PK, KEK and db (needs --sign-key/--sign-cert)')
     .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi); must not exist as a folder')
     .option('--force', 'replace an existing output file (raw image and its manifest); an existing folder, a qemu_uefi bundle included, is never replaced: remove it first')
     .option('--json', 'machine-readable output (the manifest)')
@@ -140,6 +144,7 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .description("prove an image holds what its manifest says: every slot through dm-verity, GPT, the UKI's command line and payloads")
     .argument('<image>', 'raw image or qemu_uefi bundle folder')
     .option('--manifest <file>', 'manifest to check against (default: <image>.manifest.json, or the bundle\'s)')
+    .option('--cert <cert.pem>', 'check the Secure Boot signatures against this certificate (default: the manifest\'s fingerprint)')
     .option('--json', 'machine-readable output')
     .action(act(lazy('verify')));
 
@@ -150,8 +155,21 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .requiredOption('--from <squashfs>', 'new /usr filesystem image')
     .option('--kernel <vmlinuz>', 'new kernel (default: keep the one in the image)')
     .option('--initrd <initrd>', 'new initramfs (default: keep the one in the image)')
+    .option('--sign-key <key.pem>', 'a signed image: sign the new UKI with its key (Authenticode, SHA-256, osslsigncode; reproducible)')
+    .option('--sign-cert <cert.pem>', 'the certificate of --sign-key (recorded in the manifest by its sha256)')
+    .option('--sign-pass-file <file>', 'first line: the password of an encrypted --sign-key (or set IMGBUILD_SIGN_PASS)')
     .option('--json', 'machine-readable output')
     .action(act(lazy('update')));
+
+  program
+    .command('sign')
+    .description("sign an existing image's slot selector and UKIs in place (Secure Boot), and record it in the manifest")
+    .argument('<image>', 'raw image or qemu_uefi bundle folder')
+    .requiredOption('--sign-key <key.pem>', 'the signing key (RSA)')
+    .requiredOption('--sign-cert <cert.pem>', 'its certificate')
+    .option('--sign-pass-file <file>', 'first line: the password of an encrypted key (or set IMGBUILD_SIGN_PASS)')
+    .option('--json', 'machine-readable output')
+    .action(act(lazy('sign')));
 
   const slot = program.command('slot').description('inspect and change the A/B slot attributes (priority, tries, successful)');
   slot.command('status').description('per slot priority, tries, successful, bootable; which boots next; which GPT copy was read').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'status')));
@@ -237,6 +255,8 @@ Examples:
     .option('--memory <MiB>', 'guest memory', '512')
     .option('--accel <accel>', 'qemu accelerator (tcg, or kvm:tcg)', 'tcg')
     .option('--allow-reset', 'let the machine reset (kernel panic, watchdog) so the selector falls back within one run; bound it with --timeout')
+    .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
+    .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file enrolling this certificate as PK, KEK and db')
     .option('--json', 'machine-readable output')
     .action(act(lazy('qemu')));
 

@@ -1,4 +1,4 @@
-import { assertWritableTarget, buildImage, isLegacyBoot, type BuildOptions, type ImageManifest } from '@imgbuild/core';
+import { assertWritableTarget, buildImage, isLegacyBoot, signingFilesFromFlags, type BuildOptions, type ImageManifest } from '@imgbuild/core';
 import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
 
@@ -14,6 +14,10 @@ interface Opts {
   bootStyle: 'uki' | 'flatcar';
   osRelease?: string;
   selector?: string;
+  signKey?: string;
+  signCert?: string;
+  signPassFile?: string;
+  secureBoot?: boolean;
   output?: string;
   force?: boolean;
   json?: boolean;
@@ -38,6 +42,8 @@ export async function run(opts: Opts): Promise<void> {
     bootStyle: opts.bootStyle,
     osRelease: opts.osRelease,
     selector: opts.selector,
+    sign: signingFilesFromFlags(opts),
+    secureBoot: opts.secureBoot,
     output,
     force: opts.force,
     onProgress: progress,
@@ -53,6 +59,7 @@ export async function run(opts: Opts): Promise<void> {
         `  USR-A root hash ${a.rootHash}`,
         `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
         `  ESP: ${espSummary(r.manifest.boot)}`,
+        `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${opts.secureBoot ? ' (enrolled in the bundle\'s OVMF vars: Secure Boot on)' : ''}` : 'unsigned'}`,
         `  image sha256 ${r.manifest.image.sha256}`,
         `  manifest ${r.manifestPath}`,
       ].join('\n') + '\n',

@@ -1,4 +1,4 @@
-import { CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu, UsageError } from '@imgbuild/core';
+import { readCertificate, CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu, UsageError } from '@imgbuild/core';
 import { EXIT_FAILED, EXIT_OK, printJson } from '../output.js';
 
 interface QemuOpts {
@@ -7,6 +7,8 @@ interface QemuOpts {
   memory?: string;
   accel?: string;
   allowReset?: boolean;
+  secureBoot?: boolean;
+  enrollCert?: string;
   json?: boolean;
 }
 
@@ -37,7 +39,8 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
   const timeoutMs = positive('timeout', opts.timeout, 300) * 1000;
   const memoryMiB = Math.round(positive('memory', opts.memory, 512));
   await checkRawDisk(image);
-  const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset });
+  const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
+  const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({

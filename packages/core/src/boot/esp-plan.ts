@@ -33,3 +33,21 @@ export function espPlanFiles(plan: EspPlan): EspFile[] {
   }
   return [...files, ...(plan.extra ?? [])];
 }
+
+/**
+ * The plan with every file the firmware or the selector starts signed: the selector and each slot's
+ * UKI. Flatcar's GRUB files (`extra`) are not PE images the firmware checks and stay as they are.
+ */
+export async function signEspPlan(plan: EspPlan, sign: (data: Buffer, path: string) => Promise<Buffer>): Promise<EspPlan> {
+  const ukis: Partial<Record<Slot, Buffer>> = {};
+  for (const s of ['A', 'B'] as Slot[]) {
+    const uki = plan.ukis[s];
+    if (uki) ukis[s] = await sign(uki, ukiEspPath(s));
+  }
+  return { selector: await sign(plan.selector, SELECTOR_ESP_PATH), ukis, extra: plan.extra };
+}
+
+/** The ESP paths `signEspPlan` signs, in the ESP's order. */
+export function signedEspPaths(plan: EspPlan): string[] {
+  return [SELECTOR_ESP_PATH, ...(['A', 'B'] as Slot[]).filter((s) => plan.ukis[s]).map(ukiEspPath)];
+}

@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { assertWritableTarget, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
-import { espPlanFiles, espVolumeId, makeEsp, SELECTOR_ESP_PATH, ukiEspPath } from '../boot/index.js';
+import { espPlanFiles, espVolumeId, loadSigningKey, makeEsp, SELECTOR_ESP_PATH, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
+import { signedPlan, signingRecord } from './signing.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
 import { InputError, UsageError } from '../errors.js';
 import { writeGpt } from '../gpt/io.js';
@@ -52,6 +53,10 @@ export interface BuildOptions {
   selector?: string;
   ovmfCode?: string;
   ovmfVars?: string;
+  /** Sign the selector and every UKI (Authenticode, SHA-256) with this key and certificate. */
+  sign?: SigningKeyFiles;
+  /** qemu_uefi: OVMF's Secure Boot firmware, its variables enrolling the signing certificate. */
+  secureBoot?: boolean;
   onProgress?: ProgressFn;
 }
 
@@ -83,6 +88,8 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const slots = requireSlotPair(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   const esp = espPartition(plan);
   const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline)];
+  if (o.secureBoot && format !== 'qemu_uefi') throw new UsageError('--secure-boot needs --format qemu_uefi (a raw image has no firmware)');
+  if (o.secureBoot && !o.sign) throw new UsageError('--secure-boot needs --sign-key and --sign-cert: the firmware enrolls that certificate');
 
   // Inputs first: every bad input fails before anything is written.
   const manifestPath = manifestPathFor(o.output);
@@ -108,6 +115,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     const initrd = await readBootInput(o.initrd, 'initrd');
     const stub = await readUkiStub(o.ukiStub);
     const selector = await readSelector(o.selector);
+    const key = o.sign ? await loadSigningKey(o.sign) : undefined;
     const osRelease = o.osRelease ? (await readBootInput(o.osRelease, 'os-release')).toString('utf8') : defaultOsRelease();
     const kernelSha = sha256Buffer(kernel);
     const initrdSha = sha256Buffer(initrd);
@@ -116,7 +124,9 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     const draftArgs = { slot: 'A' as const, partuuid: '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12), rootHash: '0'.repeat(64), hashOffset: slotHashOffset(slots.A.sizeBytes), fsType: usr.fsType, extra };
     const draftUki = slotUki({ kernel, initrd, stub, osRelease }, formatCmdline(draftArgs), o.kernel);
     const draftFlatcar = style === 'flatcar' ? flatcarFiles({ inputs: { kernel, initrd, stub, osRelease }, slotHashes: { A: draftArgs.rootHash }, cmdlineExtra: extra.join(' '), hashOffset: draftArgs.hashOffset }) : [];
-    checkEspRoom(plan, esp, espPlanFiles({ selector, ukis: { A: draftUki }, extra: draftFlatcar }), draftUki.length, typeof o.layout === 'string' ? o.layout : plan.name);
+    // Signed drafts when signing: a signature adds a few KiB to each file.
+    const draftPlan = await signedPlan({ selector, ukis: { A: draftUki }, extra: draftFlatcar }, key, sde);
+    checkEspRoom(plan, esp, espPlanFiles(draftPlan), draftPlan.ukis.A!.length, typeof o.layout === 'string' ? o.layout : plan.name);
 
     const buildRaw = async (imagePath: string) => {
       await (await FileStorage.create(imagePath, plan.diskBytes)).close();
@@ -146,9 +156,10 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
       const hashOffset = slotHashOffset(slots.A.sizeBytes);
       const cmdline = formatCmdline({ slot: 'A', partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, extra });
       const inputs = { kernel, initrd, stub, osRelease };
-      const ukiA = slotUki(inputs, cmdline, o.kernel);
       const flatcar = style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset }) : [];
-      const files = espPlanFiles({ selector, ukis: { A: ukiA }, extra: flatcar });
+      const espPlan = await signedPlan({ selector, ukis: { A: slotUki(inputs, cmdline, o.kernel) }, extra: flatcar }, key, sde);
+      const ukiA = espPlan.ukis.A!;
+      const files = espPlanFiles(espPlan);
       o.onProgress?.(0, 1, 'ESP');
       await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde, rangeIsZero: true });
       o.onProgress?.(1, 1, 'ESP');
@@ -166,8 +177,9 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
         slots: { A: slotA },
         boot: {
           style,
-          selector: { path: SELECTOR_ESP_PATH, sha256: sha256Buffer(selector) },
+          selector: { path: SELECTOR_ESP_PATH, sha256: sha256Buffer(espPlan.selector) },
           slots: { A: { uki: ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha } },
+          signing: signingRecord(espPlan, key),
         },
         image: { name: basename(o.output), sha256: '', bytes: plan.diskBytes },
         history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde }],
@@ -200,7 +212,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
       const raw = join(scratch, `${name}.raw`);
       const m = await buildRaw(raw);
       o.onProgress?.(0, 1, 'qcow2');
-      const p = await writeQemuBundle(raw, tmpDir, name, { ovmfCode: o.ovmfCode, ovmfVars: o.ovmfVars });
+      const p = await writeQemuBundle(raw, tmpDir, name, { ovmfCode: o.ovmfCode, ovmfVars: o.ovmfVars, secureBoot: o.secureBoot ? { certDer: Buffer.from(key!.cert.raw), time: sde } : undefined });
       await rm(raw, { force: true });
       m.image = { name: `${name}.raw`, sha256: m.image.sha256, bytes: m.image.bytes, qcow2: { name: basename(p.qcow2), sha256: await sha256File(p.qcow2) } };
       await fsp.writeFile(p.manifest, encodeManifest(m));

@@ -28,11 +28,19 @@ const bootStyle = z.enum(['uki', 'flatcar'], want('"uki" or "flatcar"'));
 const bootV1 = z.object({ style: bootStyle, espPath: text, cmdline: text, kernelSha256: sha256, initrdSha256: sha256, ukiSha256: sha256 }).strict();
 /** Version 2: the slot selector at the removable-media path, and one UKI per filled slot. */
 const slotBoot = z.object({ uki: text, sha256, cmdline: text, kernelSha256: sha256, initrdSha256: sha256 }).strict();
+/**
+ * Secure Boot signing: the certificate (sha256 of its DER) and each signed file's sha256 as signed.
+ * null: built without a key (unsigned). Absent: a manifest from before signing existed.
+ */
+export const signingSchema = z
+  .object({ certSha256: sha256, files: z.array(z.object({ path: text, sha256 }).strict()) })
+  .strict();
 export const bootSchema = z
   .object({
     style: bootStyle,
     selector: z.object({ path: text, sha256 }).strict(),
     slots: z.object({ A: slotBoot.optional(), B: slotBoot.optional() }).strict(),
+    signing: signingSchema.nullable().optional(),
   })
   .strict();
 const disk = z.object({ guid, sectorSize: uint, totalSectors: uint, bytes: uint }).strict();
@@ -160,6 +168,7 @@ export type ImageManifest = Omit<z.infer<typeof v2Base>, 'partitions' | 'boot'> 
   };
 
 export type BootManifest = z.infer<typeof bootSchema>;
+export type SigningManifest = z.infer<typeof signingSchema>;
 export type SlotBootManifest = NonNullable<BootManifest['slots']['A']>;
 export type LegacyBootManifest = z.infer<typeof bootV1>;
 

@@ -13,7 +13,8 @@
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
 import { withImageLock, writeFileAtomic } from '../atomic.js';
-import { readEspFile, readUki, replaceEspFiles, ukiEspPath, type UkiContents } from '../boot/index.js';
+import { readEspFile, readUki, replaceEspFiles, ukiEspPath, type SigningKeyFiles, type UkiContents } from '../boot/index.js';
+import { updateSigner } from './signing.js';
 import { formatCmdline, parseCmdline } from '../boot/cmdline.js';
 import { InputError, SlotError } from '../errors.js';
 import { partitions } from '../gpt/table.js';
@@ -35,6 +36,8 @@ export interface UpdateOptions {
   kernel?: string;
   initrd?: string;
   ukiStub?: string;
+  /** The key of a signed image: the new UKI is signed with it (it must be the image's certificate). */
+  sign?: SigningKeyFiles;
   jobs?: number;
   onProgress?: ProgressFn;
 }
@@ -103,6 +106,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const stub = await readUkiStub(o.ukiStub);
   const extra = parseCmdline(activeUki.cmdline).extra;
   const inputs = { kernel, initrd, stub, osRelease: activeUki.osRelease ?? '' };
+  const signer = await updateSigner(boot.signing, o.sign, displayName);
 
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
@@ -119,7 +123,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const usrSha = v.usrSha256;
   // 3. The slot's own UKI; the running slot's boot files stay untouched.
   const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, extra });
-  const uki = slotUki(inputs, cmdline, o.kernel ?? o.image);
+  const uki = await signer.sign(slotUki(inputs, cmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
   const files = [{ path: ukiEspPath(slot), data: uki }];
   if (boot.style === 'flatcar') {
     const hashes = { [before.next!]: manifest.slots[before.next!]?.rootHash, [slot]: v.rootHash } as Partial<Record<Slot, string>>;
@@ -131,6 +135,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
 
   manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
   boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
+  boot.signing = signer.record(boot.signing, ukiEspPath(slot), uki);
   manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
   // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));

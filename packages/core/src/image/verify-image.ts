@@ -6,9 +6,11 @@
  * partitions, reported as not covered. The whole-image sha256 is information only.
  */
 import { promises as fsp } from 'node:fs';
+import type { X509Certificate } from 'node:crypto';
+import { readCertificate } from '../boot/sign.js';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
-import { checkBoot, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
+import { checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
 import { manifestPathFor, readManifest, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 
@@ -24,6 +26,8 @@ export interface VerifyImageResult {
 }
 
 interface VerifyOptions {
+  /** Check the signatures against this certificate (PEM/DER file) instead of the manifest's fingerprint. */
+  cert?: string;
   jobs?: number;
   onProgress?: ProgressFn;
 }
@@ -36,7 +40,7 @@ export async function verifyImage(o: { image: string; manifestPath?: string } & 
 }
 
 /** Every region's checks, in disk order; each function reads only its own region. */
-export async function imageChecks(image: string, m: ImageManifest, o: VerifyOptions = {}): Promise<ImageCheck[]> {
+export async function imageChecks(image: string, m: ImageManifest, o: VerifyOptions & { trusted?: X509Certificate } = {}): Promise<ImageCheck[]> {
   const checks: ImageCheck[] = [];
   checks.push(...(await checkDiskSize(image, m)), ...(await checkProtectiveMbr(image, m)));
   const primary = await checkGptCopy(image, m, 'primary');
@@ -45,14 +49,15 @@ export async function imageChecks(image: string, m: ImageManifest, o: VerifyOpti
     checks.push(...(await checkSlot(image, m, s, { jobs: o.jobs, onProgress: o.onProgress ? (d, t) => o.onProgress!(d, t, `verify ${s}`) : undefined })));
   }
   const esp = await checkEsp(image, m);
-  checks.push(...esp.checks, ...checkBoot(esp.files, m));
+  checks.push(...esp.checks, ...checkBoot(esp.files, m), ...checkSignatures(esp.files, m, o.trusted));
   checks.push(...(await checkReserved(image, m)), ...(await checkUnallocated(image, m)), ...listWritable(m));
   return checks;
 }
 
 async function verifyRaw(image: string, manifestPath: string, o: VerifyOptions): Promise<VerifyImageResult> {
   const m = await readManifest(manifestPath);
-  const checks = await imageChecks(image, m, o);
+  const trusted = o.cert ? await readCertificate(o.cert) : undefined;
+  const checks = await imageChecks(image, m, { ...o, trusted });
   const sha = await sha256File(image);
   const imageUnchanged = sha === m.image.sha256;
   checks.push(info('image', 'sha256', imageUnchanged ? 'bit-identical to the build or last update' : 'differs from the build or last update (boot bits and writable partitions may change; the checks above decide)', sha));

@@ -15,6 +15,7 @@ import { extname, join, resolve } from 'node:path';
 import { InputError, ToolError } from '../errors.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
+import { firmwareRefusal, OVMF_SECBOOT_CODE, OVMF_SNAKEOIL_VARS, SECURE_BOOT_MACHINE_SUFFIX, SECURE_BOOT_QEMU_ARGS, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
 
 export const DEFAULT_OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const DEFAULT_OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -44,6 +45,13 @@ export interface RunQemuOptions {
    * selector gets its next boot within one run, as on real hardware. Bound it with timeoutMs.
    */
   allowReset?: boolean;
+  /**
+   * Boot under OVMF's Secure Boot firmware (SMM, secure pflash). A bundle whose vars enforce Secure
+   * Boot gets it without asking. The vars: `enrollCert`'s, else ovmfVars, else Debian's snakeoil ones.
+   */
+  secureBoot?: boolean;
+  /** A DER certificate to enroll as PK, KEK and db in a freshly written vars file (implies secureBoot). */
+  enrollCert?: Buffer;
 }
 
 export interface QemuRunResult {
@@ -70,10 +78,13 @@ export interface BootTarget {
   ovmfVars: string;
   /** Set when `image` was a qemu_uefi bundle folder. */
   bundle?: string;
+  /** Secure Boot machine options (SMM, secure pflash) are needed. */
+  secureBoot: boolean;
 }
 
 /** Resolves an image file or a qemu_uefi bundle folder into the disk and firmware files to boot. */
-export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'format' | 'ovmfCode' | 'ovmfVars'>): Promise<BootTarget> {
+export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'format' | 'ovmfCode' | 'ovmfVars' | 'secureBoot' | 'enrollCert'>): Promise<BootTarget> {
+  const secure = !!opts.secureBoot || !!opts.enrollCert;
   const path = resolve(opts.image);
   let st;
   try {
@@ -87,19 +98,24 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
     const name = names[0].slice(0, -'.qcow2'.length);
     const code = join(path, `${name}_efi_code.fd`);
     const vars = join(path, `${name}_efi_vars.fd`);
+    const ovmfVars = opts.ovmfVars ?? ((await exists(vars)) ? vars : secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS);
+    // A bundle built with --secure-boot says so through its vars file: a PK and SecureBootEnable=1.
+    const bundleSecure = secure || varsEnforceSecureBoot(await fsp.readFile(ovmfVars).catch(() => Buffer.alloc(0)));
     return {
       image: join(path, names[0]),
       format: 'qcow2',
-      ovmfCode: opts.ovmfCode ?? ((await exists(code)) ? code : DEFAULT_OVMF_CODE),
-      ovmfVars: opts.ovmfVars ?? ((await exists(vars)) ? vars : DEFAULT_OVMF_VARS),
+      ovmfCode: opts.ovmfCode ?? ((await exists(code)) ? code : bundleSecure ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE),
+      ovmfVars,
       bundle: path,
+      secureBoot: bundleSecure,
     };
   }
   return {
     image: path,
     format: opts.format ?? (extname(path).toLowerCase() === '.qcow2' ? 'qcow2' : 'raw'),
-    ovmfCode: opts.ovmfCode ?? DEFAULT_OVMF_CODE,
-    ovmfVars: opts.ovmfVars ?? DEFAULT_OVMF_VARS,
+    ovmfCode: opts.ovmfCode ?? (secure ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE),
+    ovmfVars: opts.ovmfVars ?? (secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS),
+    secureBoot: secure,
   };
 }
 
@@ -111,9 +127,10 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean }): string[] {
   return [
-    '-machine', `q35,accel=${t.accel}`,
+    '-machine', `q35,accel=${t.accel}${t.secureBoot ? SECURE_BOOT_MACHINE_SUFFIX : ''}`,
+    ...(t.secureBoot ? SECURE_BOOT_QEMU_ARGS : []),
     '-m', String(t.memoryMiB),
     '-nic', 'none',
     '-display', 'none',
@@ -136,20 +153,27 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   const work = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-qemu-'));
   try {
     const varsCopy = join(work, 'efi_vars.fd');
-    await fsp.copyFile(t.ovmfVars, varsCopy);
+    if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000));
+    else await fsp.copyFile(t.ovmfVars, varsCopy);
     await fsp.chmod(varsCopy, 0o644);
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
     await fsp.writeFile(serialLog, '');
     const argv = [
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset }),
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot }),
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
     const start = Date.now();
-    const { exitCode, timedOut, stderr } = await spawnWithTimeout(bin, argv, timeoutMs);
+    // The firmware waits for a key forever after refusing the loader: watch the console, stop at once.
+    let refusal: string | null = null;
+    const watch = async () => (refusal = firmwareRefusal(await fsp.readFile(serialLog, 'latin1').catch(() => ''))) !== null;
+    const { exitCode, timedOut, stderr } = await spawnWithTimeout(bin, argv, timeoutMs, t.secureBoot ? watch : undefined);
     const durationMs = Date.now() - start;
     const log = await fsp.readFile(serialLog, 'latin1');
     let { marker, failure } = parseBootMarker(log);
+    if (!marker && !failure && refusal) {
+      failure = { reason: 'secure-boot-refused', detail: `the firmware refused the boot loader (Secure Boot): ${refusal}` };
+    }
     if (!marker && !failure) {
       const tail = log.trim().split(/\r?\n/).slice(-3).join(' | ').slice(0, 400);
       failure = timedOut
@@ -162,7 +186,8 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   }
 }
 
-function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string }> {
+/** `stopWhen` is polled every 250 ms; true ends the run (SIGKILL: nothing the guest does matters any more). */
+function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWhen?: () => Promise<boolean>): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -179,13 +204,22 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number): Promi
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 3000).unref();
     }, timeoutMs);
+    const poll = stopWhen
+      ? setInterval(() => {
+          void stopWhen().then((stop) => {
+            if (stop) child.kill('SIGKILL');
+          });
+        }, 250)
+      : undefined;
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      clearInterval(poll);
       process.removeListener('exit', onExit);
       reject(new ToolError(e.code === 'ENOENT' ? `${bin} not found (install qemu-system-x86, or run hack/install-deps.sh)` : `${bin}: ${e.message}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearInterval(poll);
       process.removeListener('exit', onExit);
       resolvePromise({ exitCode: code, timedOut, stderr });
     });

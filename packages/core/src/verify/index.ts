@@ -6,3 +6,4 @@ export { checkSlot } from './check-slot.js';
 export { checkEsp } from './check-esp.js';
 export { checkBoot } from './check-boot.js';
 export { checkReserved, checkUnallocated, listWritable } from './check-digests.js';
+export { checkSignatures } from './check-signatures.js';
