@@ -91,10 +91,15 @@ export function fsError(e: unknown, file: string, doing?: string): unknown {
  * that names no file yet gets `file` (same class, so the exit code stays). Anything else unchanged.
  */
 export function aboutFile(e: unknown, file: string): unknown {
-  if (e instanceof ImgbuildError) {
-    if (e.file) return e;
-    const Ctor = e.constructor as new (message: string, options?: { file?: string; cause?: unknown }) => ImgbuildError;
-    return new Ctor(e.message, { file, cause: e.cause ?? e });
-  }
+  if (e instanceof ImgbuildError) return e.file ? e : withFile(e, file);
   return fsError(e, file);
+}
+
+/**
+ * The same error about another file: same class (so the exit code stays) and message, `file` named.
+ * The one place an error is re-made with its own constructor.
+ */
+export function withFile(e: ImgbuildError, file: string): ImgbuildError {
+  const Ctor = e.constructor as new (message: string, options?: { file?: string; cause?: unknown }) => ImgbuildError;
+  return new Ctor(e.message, { file, cause: e.cause ?? e });
 }

@@ -7,11 +7,10 @@ import { dirname, join } from 'node:path';
 import { syncDir, trackTemporary } from '../atomic.js';
 import { tmpdir } from 'node:os';
 import { execa } from '../exec.js';
-import { fsError, ImgbuildError, InputError, ToolError } from '../errors.js';
+import { fsError, ImgbuildError, InputError, ToolError, withFile } from '../errors.js';
+import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from '../qemu/firmware.js';
 import { OVMF_SECBOOT_CODE, secureBootVarsFile } from '../qemu/secure-boot.js';
 
-export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
 export interface BundlePaths {
   dir: string;
@@ -67,11 +66,11 @@ async function copyFirmware(src: string, dst: string, mode: number): Promise<voi
 export async function writeQemuBundle(rawImage: string, dir: string, name: string, opts: { ovmfCode?: string; ovmfVars?: string; secureBoot?: { certDer: Buffer; time: number } } = {}): Promise<BundlePaths> {
   const p = bundlePaths(dir, name);
   await convertImage(rawImage, 'raw', p.qcow2, 'qcow2');
-  await copyFirmware(opts.ovmfCode ?? (opts.secureBoot ? OVMF_SECBOOT_CODE : OVMF_CODE), p.code, 0o444);
+  await copyFirmware(opts.ovmfCode ?? (opts.secureBoot ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE), p.code, 0o444);
   if (opts.secureBoot && !opts.ovmfVars) {
     await secureBootVarsFile(p.vars, opts.secureBoot.certDer, opts.secureBoot.time);
     await fsp.chmod(p.vars, 0o644);
-  } else await copyFirmware(opts.ovmfVars ?? OVMF_VARS, p.vars, 0o644);
+  } else await copyFirmware(opts.ovmfVars ?? DEFAULT_OVMF_VARS, p.vars, 0o644);
   await fsp.writeFile(p.script, launchScript(name, !!opts.secureBoot), { mode: 0o755 });
   return p;
 }
@@ -156,8 +155,7 @@ export async function withRawImage<T>(target: string, writable: boolean, fn: (ra
   } catch (e) {
     // Errors about the staging copy are about the bundle, as far as the user can tell.
     if (e instanceof ImgbuildError && (e.file === raw || e.file === qcow2)) {
-      const Ctor = e.constructor as new (m: string, o?: { file?: string; cause?: unknown }) => ImgbuildError;
-      throw new Ctor(e.message, { file: target, cause: e });
+      throw withFile(e, target);
     }
     if ([raw, qcow2].includes((e as NodeJS.ErrnoException)?.path ?? '')) throw fsError(e, target);
     throw e;

@@ -50,7 +50,8 @@ function fail(where: string, msg: string): never {
   throw new LayoutError(`${where}: ${msg}`);
 }
 
-function slotOf(label: string): Slot | undefined {
+/** The slot a label names by its suffix (`USR-A`, `usr_b`): the one place this naming rule lives. */
+export function slotOfLabel(label: string): Slot | undefined {
   const m = /[-_]([AB])$/i.exec(label);
   return m ? (m[1].toUpperCase() as Slot) : undefined;
 }
@@ -122,7 +123,7 @@ export function planLayout(input: LayoutSpec, source = input?.name ?? 'layout'):
       typeAlias: typeName(type),
       uuid: p.uuid ? normalizeGuid(p.uuid) : undefined,
       role,
-      slot: role === 'usr-slot' ? slotOf(p.label) : undefined,
+      slot: role === 'usr-slot' ? slotOfLabel(p.label) : undefined,
       startLba: start,
       endLba: start + sectors - 1,
       sectors,

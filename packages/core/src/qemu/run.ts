@@ -12,13 +12,14 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
-import { InputError, ToolError } from '../errors.js';
+import { ImgbuildError, InputError, ToolError, withFile } from '../errors.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
+import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from './firmware.js';
+import { findBundle } from '../image/qemu-bundle.js';
 import { firmwareRefusal, OVMF_SECBOOT_CODE, OVMF_SNAKEOIL_VARS, SECURE_BOOT_MACHINE_SUFFIX, SECURE_BOOT_QEMU_ARGS, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
 
-export const DEFAULT_OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-export const DEFAULT_OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
 
 export interface RunQemuOptions {
   /** Raw or qcow2 disk image, or a qemu_uefi bundle folder (`<name>.qcow2`, `<name>_efi_code.fd`, `<name>_efi_vars.fd`). */
@@ -93,16 +94,14 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
     throw new InputError('no such image or bundle folder', { file: opts.image });
   }
   if (st.isDirectory()) {
-    const names = (await fsp.readdir(path)).filter((f) => f.endsWith('.qcow2'));
-    if (names.length !== 1) throw new InputError(`a qemu_uefi bundle folder holds exactly one .qcow2; found ${names.length}`, { file: opts.image });
-    const name = names[0].slice(0, -'.qcow2'.length);
-    const code = join(path, `${name}_efi_code.fd`);
-    const vars = join(path, `${name}_efi_vars.fd`);
+    const { qcow2, code, vars } = await findBundle(path).catch((e) => {
+      throw e instanceof ImgbuildError ? withFile(e, opts.image) : e;
+    });
     const ovmfVars = opts.ovmfVars ?? ((await exists(vars)) ? vars : secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS);
     // A bundle built with --secure-boot says so through its vars file: a PK and SecureBootEnable=1.
     const bundleSecure = secure || varsEnforceSecureBoot(await fsp.readFile(ovmfVars).catch(() => Buffer.alloc(0)));
     return {
-      image: join(path, names[0]),
+      image: qcow2,
       format: 'qcow2',
       ovmfCode: opts.ovmfCode ?? ((await exists(code)) ? code : bundleSecure ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE),
       ovmfVars,

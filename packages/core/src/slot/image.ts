@@ -7,7 +7,7 @@
  * The target is a path to a raw image or any Storage (a qcow2 or bundle adapter, a fault-injecting
  * wrapper in tests).
  */
-import { CorruptError, ImgbuildError, UsageError } from '../errors.js';
+import { CorruptError, ImgbuildError, UsageError, withFile } from '../errors.js';
 import { readGpt, writeGpt, type GptReadResult, type GptSource } from '../gpt/io.js';
 import { sameTable, type GptTable } from '../gpt/table.js';
 import { FileStorage, type Storage } from '../storage.js';
@@ -60,10 +60,8 @@ function tableOf(out: TransitionOutput): GptTable {
 }
 
 /** The same error with the file named, for the CLI's one-line `<file>: <problem>`. */
-function withFile(e: unknown, file: string | undefined): unknown {
-  if (!file || !(e instanceof ImgbuildError) || e.file) return e;
-  const Ctor = e.constructor as new (message: string, options?: { file?: string; cause?: unknown }) => ImgbuildError;
-  return new Ctor(e.message, { file, cause: e.cause });
+function named(e: unknown, file: string | undefined): unknown {
+  return file && e instanceof ImgbuildError && !e.file ? withFile(e, file) : e;
 }
 
 async function withStorage<T>(target: SlotTarget, writable: boolean, opts: SlotImageOptions, fn: (s: Storage) => Promise<T>): Promise<T> {
@@ -77,7 +75,7 @@ async function withStorage<T>(target: SlotTarget, writable: boolean, opts: SlotI
       await s.close();
     }
   } catch (e) {
-    throw withFile(e, file);
+    throw named(e, file);
   }
 }
 

@@ -35,10 +35,10 @@
  *     half-installed) and prioritizes the kept slot, which therefore gets 1 rather than Bottlerocket's 2.
  */
 import { SlotError, UsageError } from '../errors.js';
-import { getBootBits, setBootBits, type BootBits } from '../gpt/attributes.js';
+import { canBoot, getBootBits, setBootBits, type BootBits } from '../gpt/attributes.js';
 import { cloneTable, type GptTable } from '../gpt/table.js';
 import { TYPE_ALIASES } from '../gpt/types.js';
-import type { Slot } from '../layout/plan.js';
+import { slotOfLabel, type Slot } from '../layout/plan.js';
 import { cgptPrioritize, MAX_PRIORITY } from './prioritize.js';
 
 export type { Slot };
@@ -69,11 +69,6 @@ export interface SlotStatus {
   next: Slot | null;
 }
 
-function slotOfLabel(label: string): Slot | undefined {
-  const m = /[-_]([AB])$/i.exec(label);
-  return m ? (m[1].toUpperCase() as Slot) : undefined;
-}
-
 /** What a slot partition holds, which its bits cannot tell: read from the disk by the caller. */
 export interface SlotContent {
   /** The slot holds a /usr (a verity superblock at its hash offset; a root hash in the manifest, if any). */
@@ -94,10 +89,6 @@ export interface GuardOptions {
 const bitsText = (b: BootBits) => `priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0}`;
 const describe = (s: SlotInfo) => `${s.slot} (${s.label}, partition ${s.number}: ${bitsText(s)})`;
 
-function bootable(b: BootBits): boolean {
-  return b.priority > 0 && (b.tries > 0 || b.successful);
-}
-
 /** The two slot partitions of a table, in table order. SlotError when there is not exactly one A and one B. */
 export function findSlots(table: GptTable): SlotInfo[] {
   const found: SlotInfo[] = [];
@@ -108,7 +99,7 @@ export function findSlots(table: GptTable): SlotInfo[] {
     const other = found.find((f) => f.slot === slot);
     if (other) throw new SlotError(`two partitions are slot ${slot}: ${other.number} (${other.label}) and ${i + 1} (${e.name})`);
     const bits = getBootBits(e.attributes);
-    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, ...bits, canBoot: bootable(bits) });
+    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, ...bits, canBoot: canBoot(bits) });
   });
   for (const s of SLOTS) {
     if (!found.some((f) => f.slot === s)) {
