@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_FAILED, EXIT_USAGE, errorLine, exitCodeFor } from './output.js';
+import { CLI_VERSION } from './version.js';
 
 type Action = (...args: any[]) => Promise<number | void>;
 const lazy = (name: string, fn = 'run'): Action => async (...args: any[]) => {
@@ -23,7 +24,7 @@ function act(a: Action): (...args: any[]) => Promise<void> {
 export function buildProgram(): Command {
   const program = new Command('imgbuild')
     .description('Build immutable-OS disk images: GPT with USR-A/USR-B slots, dm-verity, A/B updates with rollback')
-    .version('0.1.0')
+    .version(CLI_VERSION)
     // Program options only before the command: `sysext build --version V` is the extension's version.
     .enablePositionalOptions()
     // Commander's own complaints (unknown command or option, bad choice, missing argument) are usage

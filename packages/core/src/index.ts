@@ -25,3 +25,4 @@ export { manifestV1Schema, manifestV2Schema } from './image/manifest-schema.js';
 export { recordImage, formatCheck, coverageOf, WRITABLE_ROLES, type RoleOf, type CheckStatus, type CheckValue } from './verify/index.js';
 export * from './sysext/index.js';
 export * from './image/sign-image.js';
+export * from './version.js';

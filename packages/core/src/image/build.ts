@@ -18,6 +18,7 @@ import { checkEspRoom } from './esp-room.js';
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
+import { TOOL } from '../version.js';
 import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
 import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
@@ -167,7 +168,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
       const recorded = await recordImage(imagePath, { sectorSize: plan.sectorSize, roleOf: (n) => plan.partitions.find((q) => q.number === n)!.role });
       const manifest: ImageManifest = {
         manifestVersion: MANIFEST_VERSION,
-        tool: 'imgbuild 0.1.0',
+        tool: TOOL,
         format,
         layout: plan.name,
         seed,
