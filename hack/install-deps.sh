@@ -27,6 +27,7 @@ packages=(
   osslsigncode     # Authenticode signing of the selector and UKIs (reproducible with -time); a test judge
   sbsigntool       # sbverify: second judge of the signatures in the tests
   openssl          # test key pairs for Secure Boot
+  librsvg2-bin     # rsvg-convert: renders the SVG disk picture in its test
 )
 
 missing=()

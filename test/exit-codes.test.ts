@@ -46,7 +46,7 @@ const table: [string[], number, RegExp][] = [
   [['gpt', 'create', '--layout', 'no-such-layout', '-o', p('x.img')], USAGE, /unknown layout "no-such-layout"/],
   [['layout', 'show', 'no-such-layout'], USAGE, /unknown layout "no-such-layout"/],
   [['build', '--kernel', p('k'), '--initrd', p('k'), '--from', data, '--layout', 'no-such-layout'], USAGE, /unknown layout/],
-  [['slot', 'set', img, 'B', '--priority', '99'], USAGE, /disk\.img: --priority must be an integer 0-15, got "99"/],
+  [['slot', 'set', img, 'B', '--priority', '99'], USAGE, /--priority must be an integer 0-15, got "99"/],
   [['slot', 'set', img, 'B', '--successful', '2'], USAGE, /--successful must be 0 or 1/],
   [['slot', 'prioritize', img, 'C'], USAGE, /disk\.img: unknown slot "C"/],
   [['verity', 'format', data, p('h1'), '--jobs', '0'], USAGE, /--jobs must be at least 1/],

@@ -14,7 +14,10 @@ interface ShownPartition {
   uuid: string;
   firstLba: number;
   lastLba: number;
-  attributes: { raw: string; priority: number; tries: number; successful: boolean; legacyBiosBootable: boolean };
+  /** The common vocabulary: 0x + 16 hex digits; the decoded bits beside it. */
+  attributes: string;
+  attributeBits: { priority: number; tries: number; successful: boolean; legacyBiosBootable: boolean; readOnly: boolean };
+  role: string | null;
 }
 
 async function show(img: string) {
@@ -62,13 +65,14 @@ describe.each(BUILTIN_LAYOUT_NAMES)('layout %s, judged by the reference tools', 
       expect(Number(await cgptValue(img, p.number, '-b'))).toBe(p.firstLba);
       expect(Number(await cgptValue(img, p.number, '-s'))).toBe(p.lastLba - p.firstLba + 1);
       expect((await cgptValue(img, p.number, '-u')).toLowerCase()).toBe(p.uuid);
-      expect(BigInt(await cgptValue(img, p.number, '-A'))).toBe(BigInt(p.attributes.raw) >> 48n);
-      expect(Number(await cgptValue(img, p.number, '-P'))).toBe(p.attributes.priority);
-      expect(Number(await cgptValue(img, p.number, '-T'))).toBe(p.attributes.tries);
-      expect(Number(await cgptValue(img, p.number, '-S'))).toBe(p.attributes.successful ? 1 : 0);
+      expect(BigInt(await cgptValue(img, p.number, '-A'))).toBe(BigInt(p.attributes) >> 48n);
+      expect(Number(await cgptValue(img, p.number, '-P'))).toBe(p.attributeBits.priority);
+      expect(Number(await cgptValue(img, p.number, '-T'))).toBe(p.attributeBits.tries);
+      expect(Number(await cgptValue(img, p.number, '-S'))).toBe(p.attributeBits.successful ? 1 : 0);
     }
     const usrA = ours.partitions.find((p) => p.label === 'USR-A')!;
-    expect(usrA.attributes).toMatchObject({ priority: 1, tries: 0, successful: true });
+    expect(usrA.attributeBits).toMatchObject({ priority: 1, tries: 0, successful: true });
+    expect(usrA.role).toBe('usr-slot');
   });
 });
 
@@ -88,7 +92,9 @@ describe('reading tables made by others', () => {
     expect(ours.partitions[0].uuid).toBe('aaaaaaaa-0000-4000-8000-000000000001');
     expect(ours.partitions[0].type).toBe('c12a7328-f81f-11d2-ba4b-00a0c93ec93b');
     expect(ours.partitions[1].lastLba).toBe(18432 + 16 * 2048 - 1);
-    expect(ours.partitions[1].attributes).toMatchObject({ priority: 1, tries: 0, successful: true, readOnly: true });
+    expect(ours.partitions[1].attributes).toBe('0x1101000000000000');
+    expect(ours.partitions[1].attributeBits).toMatchObject({ priority: 1, tries: 0, successful: true, readOnly: true });
+    expect(ours.partitions.map((p) => p.role)).toEqual(['esp', 'usr-slot']); // told by type (and label) alone
   });
 });
 
@@ -175,6 +181,6 @@ describe('CLI behaviour', () => {
     const r = await imgbuild(['layout', 'show', 'flatcar', '--json']);
     const j = JSON.parse(String(r.stdout));
     expect(j.totalSectors).toBe(9289728);
-    expect(j.partitions.find((p: any) => p.label === 'USR-B')).toMatchObject({ startLba: 2367488, sectors: 2097152, slot: 'B', role: 'usr-slot' });
+    expect(j.partitions.find((p: any) => p.label === 'USR-B')).toMatchObject({ firstLba: 2367488, lastLba: 2367488 + 2097152 - 1, sectors: 2097152, slot: 'B', role: 'usr-slot' });
   });
 });

@@ -211,15 +211,23 @@ describe('imgbuild slot: errors', () => {
     const cases: [string[], RegExp][] = [
       [['slot', 'prioritize', image, 'C'], /unknown slot "C"/],
       [['slot', 'upgrade', image, '1'], /unknown slot "1"/],
-      [['slot', 'set', image, 'A', '--priority', '16'], /--priority must be an integer 0-15/],
-      [['slot', 'set', image, 'A', '--tries', 'x'], /--tries must be an integer 0-15/],
-      [['slot', 'set', image, 'A', '--successful', '2'], /--successful must be 0 or 1/],
       [['slot', 'set', image, 'A'], /nothing to set/],
     ];
     for (const [args, msg] of cases) {
       const r = await imgbuild(args);
       expect(r.exitCode, args.join(' ')).toBe(2);
       oneLine(r.stderr, image, msg);
+    }
+    // A bad flag value is refused while parsing, before the image is opened: the line names the flag.
+    const flags: [string[], string][] = [
+      [['--priority', '16'], 'imgbuild: --priority must be an integer 0-15, got "16"'],
+      [['--tries', 'x'], 'imgbuild: --tries must be an integer 0-15, got "x"'],
+      [['--successful', '2'], 'imgbuild: --successful must be 0 or 1, got "2"'],
+    ];
+    for (const [args, line] of flags) {
+      const r = await imgbuild(['slot', 'set', image, 'A', ...args]);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(String(r.stderr)).toBe(line);
     }
     const v = await imgbuild(['slot', 'next', image, '--variant', 'grub']);
     expect(v.exitCode).toBe(2);

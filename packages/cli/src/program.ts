@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_FAILED, EXIT_USAGE, errorLine, exitCodeFor } from './output.js';
+import { bit, integer } from './parse.js';
 import { CLI_VERSION } from './version.js';
 
 type Action = (...args: any[]) => Promise<number | void>;
@@ -21,6 +22,11 @@ function act(a: Action): (...args: any[]) => Promise<void> {
   };
 }
 
+/** The Examples section every command's --help ends with. */
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+}
+
 export function buildProgram(): Command {
   const program = new Command('imgbuild')
     .description('Build immutable-OS disk images: GPT with USR-A/USR-B slots, dm-verity, A/B updates with rollback')
@@ -35,18 +41,42 @@ export function buildProgram(): Command {
     // The command's main path, for a system error that carries none (a read on a folder: EISDIR).
     .hook('preAction', (_program, action) => {
       subject = action.args[0] ?? action.opts().output;
-    });
+    })
+    .addHelpText(
+      'after',
+      examples(
+        'imgbuild build --from-dir examples/usr --kernel vmlinuz --initrd initrd.img -o disk.raw',
+        'imgbuild verify disk.raw',
+        'imgbuild update disk.raw --from usr-v2.squashfs && imgbuild slot status disk.raw',
+        'imgbuild layout show flatcar --svg flatcar.svg',
+        'imgbuild <command> --help      every option of one command',
+      ),
+    );
 
-  const layout = program.command('layout').description('inspect declarative disk layouts');
+  const layout = program
+    .command('layout')
+    .description('inspect declarative disk layouts')
+    .addHelpText('after', examples('imgbuild layout list', 'imgbuild layout show flatcar --svg flatcar.svg'));
   layout
     .command('show')
     .description('print the planned geometry of a layout (built-in name or JSON file)')
     .argument('<layout>', 'built-in layout (flatcar, flatcar-2025, mini) or a JSON file')
+    .option('--svg <file>', 'also write a picture of the layout as SVG')
+    .option('--force', 'replace an existing --svg file')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild layout show flatcar', 'imgbuild layout show my-fleet.json --json', 'imgbuild layout show mini --svg mini.svg'))
     .action(act(lazy('layout', 'show')));
-  layout.command('list').description('list the built-in layouts').option('--json', 'machine-readable output').action(act(lazy('layout', 'list')));
+  layout
+    .command('list')
+    .description('list the built-in layouts')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild layout list', 'imgbuild layout list --json | jq -r ".[].name"'))
+    .action(act(lazy('layout', 'list')));
 
-  const gpt = program.command('gpt').description('create, inspect and repair GUID partition tables');
+  const gpt = program
+    .command('gpt')
+    .description('create, inspect and repair GUID partition tables')
+    .addHelpText('after', examples('imgbuild gpt create --layout mini -o disk.img', 'imgbuild gpt show disk.img', 'imgbuild gpt repair disk.img'));
   gpt
     .command('create')
     .description('write a sparse disk image holding only the GPT of a layout')
@@ -55,66 +85,92 @@ export function buildProgram(): Command {
     .requiredOption('-o, --output <file>', 'image to create')
     .option('--force', 'replace an existing regular file (a directory, device, FIFO or socket is never replaced)')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild gpt create --layout mini -o disk.img', 'imgbuild gpt create --layout my-fleet.json --seed fleet-1 -o disk.img --force'))
     .action(act(lazy('gpt', 'create')));
   gpt
     .command('show')
     .description('print the partition table as read, with attribute bits decoded')
-    .argument('<image>', 'disk image')
+    .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
+    .option('--svg <file>', 'also write a picture of the disk as SVG')
+    .option('--force', 'replace an existing --svg file')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild gpt show disk.raw', 'imgbuild gpt show image_qemu_uefi --json', 'imgbuild gpt show disk.raw --svg disk.svg'))
     .action(act(lazy('gpt', 'show')));
   gpt
     .command('repair')
     .description('rewrite a damaged GPT copy (primary or backup) from the good one')
-    .argument('<image>', 'disk image')
+    .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild gpt repair disk.raw', 'imgbuild gpt show disk.raw --json | jq .needsRepair'))
     .action(act(lazy('gpt', 'repair')));
 
-  const verity = program.command('verity').description('dm-verity hash trees, byte-identical to veritysetup');
+  const verity = program
+    .command('verity')
+    .description('dm-verity hash trees, byte-identical to veritysetup (verify them with imgbuild verity-verify)')
+    .addHelpText('after', examples('imgbuild verity format usr.squashfs usr.hash', 'imgbuild verity-verify usr.squashfs --hash-file usr.hash --root-hash <hex>'));
   verity
     .command('format')
     .description('compute the hash tree of <data> and write it to <hashfile> or after the data at --hash-offset')
     .argument('<data>', 'data file (or image)')
     .argument('[hashfile]', 'separate hash file (default: same file as the data, at --hash-offset)')
-    .option('--hash-offset <bytes>', 'byte offset of the hash area in the hash file')
-    .option('--data-offset <bytes>', 'byte offset of the data area in the data file', '0')
-    .option('--data-blocks <n>', 'number of data blocks (default: the whole data file)')
+    .option('--hash-offset <bytes>', 'byte offset of the hash area in the hash file', integer('--hash-offset'))
+    .option('--data-offset <bytes>', 'byte offset of the data area in the data file', integer('--data-offset'), 0)
+    .option('--data-blocks <n>', 'number of data blocks (default: the whole data file)', integer('--data-blocks'))
     .option('--salt <hex|->', 'salt in hex, or - for none (default: derived from --seed, or random)')
     .option('--seed <seed>', 'derive salt and UUID from this seed (reproducible)')
     .option('--no-superblock', 'do not write the verity superblock')
     .option('--hash <alg>', 'sha256, sha512 or sha1', 'sha256')
     .option('--format <type>', 'hash type: 1 normal, 0 Chrome OS', '1')
-    .option('--data-block-size <n>', 'data block size', '4096')
-    .option('--hash-block-size <n>', 'hash block size', '4096')
+    .option('--data-block-size <n>', 'data block size', integer('--data-block-size'), 4096)
+    .option('--hash-block-size <n>', 'hash block size', integer('--hash-block-size'), 4096)
     .option('--uuid <uuid>', 'superblock UUID')
     .option('--pad', 'accept data whose size is not a multiple of the block size (the last block is zero padded)')
-    .option('-j, --jobs <n>', 'worker threads (default: number of cores)')
+    .option('-j, --jobs <n>', 'worker threads (default: number of cores)', integer('--jobs', { min: 1 }))
     .option('--force', 'write into an existing file: the HASHFILE, or, without one, DATA itself (the tree is appended to it, or written at --hash-offset)')
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
       `
 Without HASHFILE the hash area goes into DATA itself, which changes your input: that needs --force.
+Examples:
   imgbuild verity format usr.squashfs usr.hash              tree in a new file; usr.squashfs untouched
   imgbuild verity format usr.squashfs --force               tree appended to usr.squashfs (it grows)
   imgbuild verity format disk.img --data-blocks N --hash-offset B --force   tree inside disk.img at B`,
     )
     .action(act(lazy('verity', 'format')));
+  // `verity verify` is what one types after `verity format`; the verb lives at the top level.
+  verity
+    .command('verify', { hidden: true })
+    .description('see imgbuild verity-verify')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(function (this: Command) {
+      this.error('the verify verb is "imgbuild verity-verify DATA --root-hash H ..."', { exitCode: EXIT_USAGE, code: 'imgbuild.verityVerify' });
+    });
   program
     .command('verity-verify')
     .description('check data against its hash tree and root hash (parameters from the superblock)')
     .argument('<data>', 'data file, or a disk image with --slot')
     .requiredOption('--root-hash <hex>', 'expected root hash')
     .option('--hash-file <file>', 'separate hash file')
-    .option('--hash-offset <bytes>', 'byte offset of the hash area (same file as the data)')
-    .option('--slot <slot>', 'on a disk image: the USR slot (A, B, USR-A or a partition number)')
-    .option('--data-blocks <n>', 'data blocks (needed with --no-superblock)')
+    .option('--hash-offset <bytes>', 'byte offset of the hash area (same file as the data; with --slot: from the partition start)', integer('--hash-offset'))
+    .option('--slot <slot>', 'on a disk image or qemu_uefi bundle: the USR slot (A, B, USR-A or a partition number)')
+    .option('--data-blocks <n>', 'data blocks (needed with --no-superblock)', integer('--data-blocks'))
     .option('--no-superblock', 'the hash area has no superblock (give every parameter)')
     .option('--salt <hex|->', 'salt (only with --no-superblock)')
     .option('--hash <alg>', 'hash algorithm (only with --no-superblock)', 'sha256')
-    .option('--data-block-size <n>', 'data block size (only with --no-superblock)', '4096')
-    .option('--hash-block-size <n>', 'hash block size (only with --no-superblock)', '4096')
-    .option('-j, --jobs <n>', 'worker threads (default: number of cores)')
+    .option('--data-block-size <n>', 'data block size (only with --no-superblock)', integer('--data-block-size'), 4096)
+    .option('--hash-block-size <n>', 'hash block size (only with --no-superblock)', integer('--hash-block-size'), 4096)
+    .option('-j, --jobs <n>', 'worker threads (default: number of cores)', integer('--jobs', { min: 1 }))
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      examples(
+        'imgbuild verity-verify usr.squashfs --hash-file usr.hash --root-hash <hex>',
+        'imgbuild verity-verify disk.raw --slot A --root-hash "$(jq -r .slots.A.rootHash disk.raw.manifest.json)"',
+        'imgbuild verity-verify image_qemu_uefi --slot B --root-hash <hex> --json',
+      ),
+    )
     .action(act(lazy('verity', 'verify')));
 
   program
@@ -135,9 +191,22 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .option('--sign-cert <cert.pem>', 'the certificate of --sign-key (recorded in the manifest by its sha256)')
     .option('--sign-pass-file <file>', 'first line: the password of an encrypted --sign-key (or set IMGBUILD_SIGN_PASS)')
     .option('--secure-boot', 'qemu_uefi: OVMF\'s Secure Boot firmware with the signing certificate enrolled as PK, KEK and db (needs --sign-key/--sign-cert)')
-    .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi); must not exist as a folder')
+    .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi); must not exist as a folder (default: image.raw, or image_qemu_uefi/, in the current folder)')
     .option('--force', 'replace an existing output file (raw image and its manifest); an existing folder, a qemu_uefi bundle included, is never replaced: remove it first')
-    .option('--json', 'machine-readable output (the manifest)')
+    .option('--dry-run', 'print the plan (layout, partitions, the files it would write, the slot, the ESP files) and write nothing')
+    .option('--json', 'machine-readable output (the manifest; with --dry-run the plan)')
+    .addHelpText(
+      'after',
+      `
+Without -o the image goes to ./image.raw (and ./image.raw.manifest.json), or with --format qemu_uefi
+to the folder ./image_qemu_uefi/.` +
+        examples(
+          'imgbuild build --from usr.squashfs --kernel vmlinuz --initrd initrd.img -o disk.raw',
+          'imgbuild build --from-dir ./usr --kernel vmlinuz --initrd initrd.img --layout flatcar --format qemu_uefi -o vm',
+          'imgbuild build --from usr.squashfs --kernel vmlinuz --initrd initrd.img --dry-run',
+          'imgbuild build --from usr.squashfs --kernel vmlinuz --initrd initrd.img --sign-key db.key --sign-cert db.crt -o signed.raw',
+        ),
+    )
     .action(act(lazy('build')));
 
   program
@@ -147,6 +216,7 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .option('--manifest <file>', 'manifest to check against (default: <image>.manifest.json, or the bundle\'s)')
     .option('--cert <cert.pem>', 'check the Secure Boot signatures against this certificate (default: the manifest\'s fingerprint)')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild verify disk.raw', 'imgbuild verify image_qemu_uefi --json | jq \'.checks[] | select(.ok == false)\'', 'imgbuild verify disk.raw --manifest release.manifest.json --cert db.crt'))
     .action(act(lazy('verify')));
 
   program
@@ -159,7 +229,16 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .option('--sign-key <key.pem>', 'a signed image: sign the new UKI with its key (Authenticode, SHA-256, osslsigncode; reproducible)')
     .option('--sign-cert <cert.pem>', 'the certificate of --sign-key (recorded in the manifest by its sha256)')
     .option('--sign-pass-file <file>', 'first line: the password of an encrypted --sign-key (or set IMGBUILD_SIGN_PASS)')
+    .option('--dry-run', 'print the slot it would write and the slot state before and after, and write nothing')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      examples(
+        'imgbuild update disk.raw --from usr-v2.squashfs',
+        'imgbuild update image_qemu_uefi --from usr-v2.squashfs --kernel vmlinuz-6.12 --initrd initrd-6.12.img',
+        'imgbuild update disk.raw --from usr-v2.squashfs --dry-run --json',
+      ),
+    )
     .action(act(lazy('update')));
 
   program
@@ -170,16 +249,29 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .requiredOption('--sign-cert <cert.pem>', 'its certificate')
     .option('--sign-pass-file <file>', 'first line: the password of an encrypted key (or set IMGBUILD_SIGN_PASS)')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild sign disk.raw --sign-key db.key --sign-cert db.crt', 'IMGBUILD_SIGN_PASS=... imgbuild sign image_qemu_uefi --sign-key db.key --sign-cert db.crt'))
     .action(act(lazy('sign')));
 
-  const slot = program.command('slot').description('inspect and change the A/B slot attributes (priority, tries, successful)');
-  slot.command('status').description('per slot priority, tries, successful, bootable; which boots next; which GPT copy was read').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'status')));
+  const slot = program
+    .command('slot')
+    .description('inspect and change the A/B slot attributes (priority, tries, successful)')
+    .addHelpText('after', examples('imgbuild slot status disk.raw', 'imgbuild slot mark-successful disk.raw B', 'imgbuild slot rollback disk.raw --dry-run'));
+  const dryRun = 'print the slot state before and after, and write nothing';
+  slot
+    .command('status')
+    .description('per slot priority, tries, successful, bootable; which boots next; which GPT copy was read')
+    .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot status disk.raw', 'imgbuild slot status image_qemu_uefi --json | jq -r .next'))
+    .action(act(lazy('slot', 'status')));
   slot
     .command('next')
     .description('perform one boot-time selection on the image as firmware would (decrements tries) and print the chosen slot')
     .argument('<image>')
     .addOption(new Option('--variant <variant>', 'selection rules').choices(['flatcar', 'chromeos']).default('flatcar'))
+    .option('--dry-run', dryRun)
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot next disk.raw', 'imgbuild slot next disk.raw --variant chromeos --dry-run'))
     .action(act(lazy('slot', 'next')));
   const emptyForce = 'skip the guards: act on a slot that holds no /usr (no verity superblock at its hash offset, or no root hash in the manifest beside the image)';
   slot
@@ -190,7 +282,9 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .argument('<image>')
     .argument('<slot>', 'A, B, USR-A or a partition number')
     .option('--force', `${emptyForce}, or cannot boot (exactly cgpt prioritize)`)
+    .option('--dry-run', dryRun)
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot prioritize disk.raw A', 'imgbuild slot prioritize disk.raw USR-B --dry-run'))
     .action(act(lazy('slot', 'prioritize')));
   slot
     .command('mark-successful')
@@ -198,24 +292,53 @@ Without HASHFILE the hash area goes into DATA itself, which changes your input: 
     .argument('<image>')
     .argument('<slot>')
     .option('--force', emptyForce)
+    .option('--dry-run', dryRun)
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot mark-successful disk.raw B', 'imgbuild slot mark-successful image_qemu_uefi B --json'))
     .action(act(lazy('slot', 'markSuccessful')));
-  slot.command('upgrade').description('mark the slot as freshly written (successful 0, tries 1, prioritized)').argument('<image>').argument('<slot>').option('--json', 'machine-readable output').action(act(lazy('slot', 'upgrade')));
-  slot.command('rollback').description('make the other slot boot next (it must be bootable)').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'rollback')));
-  slot.command('cancel-upgrade').description('undo a pending upgrade: the active slot boots next again').argument('<image>').option('--json', 'machine-readable output').action(act(lazy('slot', 'cancelUpgrade')));
+  slot
+    .command('upgrade')
+    .description('mark the slot as freshly written (successful 0, tries 1, prioritized)')
+    .argument('<image>')
+    .argument('<slot>')
+    .option('--dry-run', dryRun)
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot upgrade disk.raw B', 'imgbuild slot upgrade disk.raw B --dry-run --json'))
+    .action(act(lazy('slot', 'upgrade')));
+  slot
+    .command('rollback')
+    .description('make the other slot boot next (it must be bootable)')
+    .argument('<image>')
+    .option('--dry-run', dryRun)
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot rollback disk.raw', 'imgbuild slot rollback image_qemu_uefi --dry-run'))
+    .action(act(lazy('slot', 'rollback')));
+  slot
+    .command('cancel-upgrade')
+    .description('undo a pending upgrade: the active slot boots next again')
+    .argument('<image>')
+    .option('--dry-run', dryRun)
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot cancel-upgrade disk.raw'))
+    .action(act(lazy('slot', 'cancelUpgrade')));
   slot
     .command('set')
     .description('set raw slot bits. Refused when it would make a slot that holds no /usr bootable')
     .argument('<image>')
     .argument('<slot>')
-    .option('--priority <n>', 'priority 0-15')
-    .option('--tries <n>', 'tries 0-15')
-    .option('--successful <0|1>', 'successful bit')
+    .option('--priority <n>', 'priority 0-15', integer('--priority', { max: 15 }))
+    .option('--tries <n>', 'tries 0-15', integer('--tries', { max: 15 }))
+    .option('--successful <0|1>', 'successful bit', bit('--successful'))
     .option('--force', emptyForce)
+    .option('--dry-run', dryRun)
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild slot set disk.raw B --tries 1', 'imgbuild slot set disk.raw A --priority 0 --successful 0 --dry-run'))
     .action(act(lazy('slot', 'set')));
 
-  const sysext = program.command('sysext').description('system extension images for systemd-sysext, and their systemd-sysupdate release files');
+  const sysext = program
+    .command('sysext')
+    .description('system extension images for systemd-sysext, and their systemd-sysupdate release files')
+    .addHelpText('after', examples('imgbuild sysext build --from-dir ./hello --name hello --version 1.0'));
   sysext
     .command('build')
     .description('pack a usr/ (and opt/) tree into NAME-VERSION-x86-64.raw: a DDI (GPT with usr + usr-verity) or a plain squashfs')
@@ -259,6 +382,7 @@ Examples:
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
     .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file enrolling this certificate as PK, KEK and db')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json'))
     .action(act(lazy('qemu')));
 
   return program;

@@ -26,3 +26,4 @@ export { recordImage, formatCheck, coverageOf, WRITABLE_ROLES, type RoleOf, type
 export * from './sysext/index.js';
 export * from './image/sign-image.js';
 export * from './version.js';
+export * from './picture/index.js';

@@ -1,6 +1,8 @@
-import { createGptImage, describeAttributes, partitions, readGpt, repairGpt, typeName } from '@imgbuild/core';
+import { basename } from 'node:path';
+import { createGptImage, describeAttributes, diskPicture, partitionRecord, partitions, readGpt, repairGpt, roleInTable, slotStatus, typeName, type SlotStatus } from '@imgbuild/core';
 import { checkLayoutArg, onImage } from '../args.js';
 import { printJson } from '../output.js';
+import { barLines, writeSvg } from '../picture.js';
 
 export async function create(opts: { layout: string; seed?: string; output: string; force?: boolean; json?: boolean }): Promise<void> {
   await checkLayoutArg(opts.layout);
@@ -9,21 +11,25 @@ export async function create(opts: { layout: string; seed?: string; output: stri
   process.stdout.write(`wrote ${opts.output}: layout ${r.plan.name}, ${r.plan.totalSectors} sectors, disk GUID ${r.table.diskGuid}\n`);
 }
 
-export async function show(image: string, opts: { json?: boolean }): Promise<void> {
+export async function show(image: string, opts: { json?: boolean; svg?: string; force?: boolean }): Promise<void> {
   return onImage(image, false, async (s) => {
     const r = await readGpt(s);
     const t = r.table;
+    // The slots' states when the table has a slot pair; a plain GPT has none and is drawn without.
+    let status: SlotStatus | undefined;
+    try {
+      status = slotStatus(t);
+    } catch {
+      status = undefined;
+    }
     const parts = partitions(t).map((p) => ({
-      number: p.number,
-      label: p.name,
-      type: p.type,
+      ...partitionRecord(p, roleInTable(p)),
       typeAlias: typeName(p.type) ?? null,
-      uuid: p.uuid,
-      firstLba: p.firstLba,
-      lastLba: p.lastLba,
       sectors: p.lastLba - p.firstLba + 1,
-      attributes: describeAttributes(p.attributes),
+      attributeBits: describeAttributes(p.attributes),
     }));
+    const pic = diskPicture(basename(image), t, parts, status);
+    if (opts.svg) await writeSvg(opts.svg, pic, !!opts.force);
     if (opts.json) {
       return printJson({
         image,
@@ -47,14 +53,17 @@ export async function show(image: string, opts: { json?: boolean }): Promise<voi
       ...(r.backupError ? [`  backup: ${r.backupError}`] : []),
       `disk GUID ${t.diskGuid}, ${t.totalSectors} sectors of ${t.sectorSize} bytes, usable ${t.firstUsableLba}-${t.lastUsableLba}`,
       '',
+      ...barLines(pic).slice(1),
+      '',
       ' #  label        first      last       uuid                                  prio tries ok type',
     ];
     for (const p of parts) {
-      const a = p.attributes;
+      const a = p.attributeBits;
       out.push(
         `${String(p.number).padStart(2)}  ${p.label.padEnd(12)} ${String(p.firstLba).padEnd(10)} ${String(p.lastLba).padEnd(10)} ${p.uuid}  ${String(a.priority).padStart(4)} ${String(a.tries).padStart(5)} ${a.successful ? ' 1' : ' 0'} ${p.typeAlias ?? p.type}`,
       );
     }
+    if (opts.svg) out.push('', `picture: ${opts.svg}`);
     process.stdout.write(out.join('\n') + '\n');
   });
 }

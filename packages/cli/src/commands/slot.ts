@@ -6,6 +6,11 @@
 import { promises as fsp } from 'node:fs';
 import {
   applySlotTransition,
+  diskPicture,
+  partitionRecord,
+  partitions,
+  roleInTable,
+  slotStatusRecord,
   findBundle,
   manifestPathFor,
   cancelUpgrade as cancelUpgradeT,
@@ -31,11 +36,15 @@ import {
   type TransitionOutput,
   type Variant,
 } from '@imgbuild/core';
+import { basename } from 'node:path';
 import { onImage } from '../args.js';
+import { barLines } from '../picture.js';
 import { EXIT_FAILED, printJson } from '../output.js';
 
 interface JsonOpt {
   json?: boolean;
+  /** Show the before/after state and write nothing. */
+  dryRun?: boolean;
 }
 
 interface ForceOpt extends JsonOpt {
@@ -74,13 +83,7 @@ function gptLines(image: string, read: GptReadResult): string[] {
   return [`warning: GPT read from the ${g.source} copy${g.needsRepair ? `; run imgbuild gpt repair ${image}` : ''}${g.problems.length ? ` (${g.problems.join('; ')})` : ''}`];
 }
 
-function slotJson(s: SlotInfo) {
-  return { slot: s.slot, number: s.number, label: s.label, uuid: s.uuid, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot };
-}
-
-function statusJson(st: SlotStatus) {
-  return { slots: st.slots.map(slotJson), next: st.next };
-}
+const statusJson = slotStatusRecord;
 
 function statusLines(st: SlotStatus): string[] {
   const lines = ['slot  #   label        priority  tries  successful  bootable  uuid'];
@@ -101,10 +104,11 @@ function changeLine(a: SlotInfo, b: SlotInfo): string {
 
 function report<R extends TransitionOutput>(image: string, action: string, slot: Slot | null, r: SlotTransitionResult<R>, opts: JsonOpt): void {
   if (opts.json) {
-    printJson({ image, action, slot, changed: r.changed, written: r.written, before: statusJson(r.before), after: statusJson(r.after) });
+    printJson({ image, action, slot, dryRun: !!opts.dryRun, changed: r.changed, written: r.written, before: statusJson(r.before), after: statusJson(r.after) });
     return;
   }
-  const lines = [`${image}: ${action}${slot ? ` ${slot}` : ''}${r.changed ? '' : ' (nothing changed)'}`];
+  const dry = opts.dryRun ? ' (dry run: nothing written)' : '';
+  const lines = [`${image}: ${action}${slot ? ` ${slot}` : ''}${r.changed ? '' : ' (nothing changed)'}${dry}`];
   r.after.slots.forEach((s, i) => lines.push(changeLine(r.before.slots[i], s)));
   lines.push(`next boot: ${r.after.next ?? 'none (no slot can boot)'}`);
   // Only a forced transition gets here with its slot not next: say why, rather than let the verb's
@@ -129,21 +133,23 @@ async function slotTransition(
 ): Promise<void> {
   let slot: Slot | undefined;
   const manifest = await manifestBeside(image);
-  const r = await onImage(image, true, (s) =>
-    applySlotTransition(s, (t, facts) => fn(t, (slot = resolveSlot(t, name)), { contents: facts.contents, force: !!opts.force }), { file: image, manifest }),
+  const r = await onImage(image, !opts.dryRun, (s) =>
+    applySlotTransition(s, (t, facts) => fn(t, (slot = resolveSlot(t, name)), { contents: facts.contents, force: !!opts.force }), { file: image, manifest, dryRun: !!opts.dryRun }),
   );
   report(image, action, slot!, r, opts);
 }
 
 export async function status(image: string, opts: JsonOpt): Promise<void> {
-  const { status: st, read } = await onImage(image, false, (s) => readSlotStatus(s, { file: image }));
+  const { status: st, read, table } = await onImage(image, false, (s) => readSlotStatus(s, { file: image }));
   if (opts.json) return printJson({ image, ...statusJson(st), gpt: gptJson(read) });
-  process.stdout.write([`${image}:`, ...gptLines(image, read), ...statusLines(st)].join('\n') + '\n');
+  const parts = partitions(table).map((p) => partitionRecord(p, roleInTable(p)));
+  const bar = barLines(diskPicture(basename(image), table, parts, st)).slice(1);
+  process.stdout.write([`${image}:`, ...gptLines(image, read), ...bar, '', ...statusLines(st)].join('\n') + '\n');
 }
 
 export async function next(image: string, opts: JsonOpt & { variant?: string }): Promise<number | void> {
   const variant = (opts.variant ?? 'flatcar') as Variant;
-  const r = await onImage(image, true, (s) => applySlotTransition(s, (t) => nextT(t, { variant }), { file: image }));
+  const r = await onImage(image, !opts.dryRun, (s) => applySlotTransition(s, (t) => nextT(t, { variant }), { file: image, dryRun: !!opts.dryRun }));
   const res: NextResult = r.result;
   const chosen = res.slot ? r.before.slots.find((s) => s.slot === res.slot)! : undefined;
   const after = res.slot ? r.after.slots.find((s) => s.slot === res.slot)! : undefined;
@@ -151,11 +157,13 @@ export async function next(image: string, opts: JsonOpt & { variant?: string }):
     printJson({
       image,
       variant,
+      dryRun: !!opts.dryRun,
       slot: res.slot,
       number: res.number,
       label: chosen?.label ?? null,
       uuid: chosen?.uuid ?? null,
       changed: r.changed,
+      written: r.written,
       before: statusJson(r.before),
       after: statusJson(r.after),
     });
@@ -166,7 +174,7 @@ export async function next(image: string, opts: JsonOpt & { variant?: string }):
     return EXIT_FAILED;
   }
   if (!opts.json) {
-    const detail = r.changed ? `tries ${chosen!.tries}→${after!.tries}${after!.priority !== chosen!.priority ? `, priority ${chosen!.priority}→${after!.priority}` : ''}` : 'nothing changed';
+    const detail = (opts.dryRun ? 'dry run, nothing written; ' : '') + (r.changed ? `tries ${chosen!.tries}→${after!.tries}${after!.priority !== chosen!.priority ? `, priority ${chosen!.priority}→${after!.priority}` : ''}` : 'nothing changed');
     process.stdout.write(`${res.slot}\n`);
     process.stderr.write(`${image}: booting ${res.slot} (${chosen!.label}, partition ${chosen!.number}, PARTUUID=${chosen!.uuid}); ${detail}\n`);
   }
@@ -185,27 +193,18 @@ export async function upgrade(image: string, name: string, opts: JsonOpt): Promi
 }
 
 export async function rollback(image: string, opts: JsonOpt): Promise<void> {
-  const r = await onImage(image, true, (s) => applySlotTransition(s, rollbackT, { file: image }));
+  const r = await onImage(image, !opts.dryRun, (s) => applySlotTransition(s, rollbackT, { file: image, dryRun: !!opts.dryRun }));
   report(image, 'rollback to', r.after.next, r, opts);
 }
 
 export async function cancelUpgrade(image: string, opts: JsonOpt): Promise<void> {
-  const r = await onImage(image, true, (s) => applySlotTransition(s, cancelUpgradeT, { file: image }));
+  const r = await onImage(image, !opts.dryRun, (s) => applySlotTransition(s, cancelUpgradeT, { file: image, dryRun: !!opts.dryRun }));
   report(image, 'cancel-upgrade', null, r, opts);
 }
 
-function nibble(image: string, value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) > 15) throw new UsageError(`--${name} must be an integer 0-15, got "${value}"`, { file: image });
-  return Number(value);
-}
-
-export async function set(image: string, name: string, opts: ForceOpt & { priority?: string; tries?: string; successful?: string }): Promise<void> {
-  const change: SlotBitsChange = { priority: nibble(image, opts.priority, 'priority'), tries: nibble(image, opts.tries, 'tries') };
-  if (opts.successful !== undefined) {
-    if (opts.successful !== '0' && opts.successful !== '1') throw new UsageError(`--successful must be 0 or 1, got "${opts.successful}"`, { file: image });
-    change.successful = opts.successful === '1';
-  }
+/** The flags arrive parsed and range-checked (parse.ts). */
+export async function set(image: string, name: string, opts: ForceOpt & { priority?: number; tries?: number; successful?: boolean }): Promise<void> {
+  const change: SlotBitsChange = { priority: opts.priority, tries: opts.tries, successful: opts.successful };
   if (opts.priority === undefined && opts.tries === undefined && opts.successful === undefined) {
     throw new UsageError('nothing to set: give --priority, --tries and/or --successful', { file: image });
   }

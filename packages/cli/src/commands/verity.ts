@@ -19,27 +19,29 @@ import {
   VerityMismatchError,
   verifyVerity,
   withRawImage,
+  type FormatVerityResult,
   type VerityHash,
   type VerityParams,
 } from '@imgbuild/core';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
+/** Integer flags arrive parsed and range-checked (parse.ts). */
 interface TreeFlags {
   hash?: string;
   format?: string;
-  dataBlockSize?: string;
-  hashBlockSize?: string;
+  dataBlockSize?: number;
+  hashBlockSize?: number;
   superblock?: boolean;
   salt?: string;
-  dataBlocks?: string;
-  hashOffset?: string;
-  jobs?: string;
+  dataBlocks?: number;
+  hashOffset?: number;
+  jobs?: number;
   json?: boolean;
 }
 
 interface FormatFlags extends TreeFlags {
-  dataOffset?: string;
+  dataOffset?: number;
   seed?: string;
   uuid?: string;
   pad?: boolean;
@@ -50,12 +52,6 @@ interface VerifyFlags extends TreeFlags {
   rootHash: string;
   hashFile?: string;
   slot?: string;
-}
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name} must be a non-negative integer, got "${v}"`);
-  return Number(v);
 }
 
 function salt(v: string | undefined): Buffer | null | undefined {
@@ -72,8 +68,8 @@ function params(f: TreeFlags): VerityParams {
   return {
     hash: hash as VerityHash,
     hashType: f.format === '0' ? 0 : 1,
-    dataBlockSize: int('data-block-size', f.dataBlockSize) ?? DEFAULT_VERITY_PARAMS.dataBlockSize,
-    hashBlockSize: int('hash-block-size', f.hashBlockSize) ?? DEFAULT_VERITY_PARAMS.hashBlockSize,
+    dataBlockSize: f.dataBlockSize ?? DEFAULT_VERITY_PARAMS.dataBlockSize,
+    hashBlockSize: f.hashBlockSize ?? DEFAULT_VERITY_PARAMS.hashBlockSize,
     superblock: f.superblock !== false,
   };
 }
@@ -89,10 +85,25 @@ function bar(data: string, json: boolean | undefined) {
   return progressBar(!json && size >= 256 * 2 ** 20);
 }
 
-function jobs(v: string | undefined): number | undefined {
-  const j = int('jobs', v);
-  if (j === 0) throw new UsageError('--jobs must be at least 1');
-  return j;
+/**
+ * One JSON shape for a hash tree, the same keys in `verity format` and `verity-verify`: where the data
+ * and the tree are, then the tree's parameters. `salt` is null for none (veritysetup's `-`), `uuid`
+ * null without a superblock.
+ */
+function treeJson(files: { dataFile: string; hashFile: string; dataOffset: number; hashOffset: number }, r: Omit<FormatVerityResult, 'params'> & { params: VerityParams }) {
+  return {
+    ...files,
+    rootHash: r.rootHash,
+    hash: r.params.hash,
+    hashType: r.params.hashType,
+    dataBlockSize: r.params.dataBlockSize,
+    hashBlockSize: r.params.hashBlockSize,
+    dataBlocks: r.dataBlocks,
+    salt: r.salt === '' ? null : r.salt,
+    uuid: r.uuid ?? null,
+    superblock: r.params.superblock,
+    hashAreaSize: r.hashAreaSize,
+  };
 }
 
 export async function format(data: string, hashfile: string | undefined, opts: FormatFlags): Promise<void> {
@@ -112,41 +123,27 @@ export async function format(data: string, hashfile: string | undefined, opts: F
   try {
     r = await formatVerity({
       dataPath: data,
-      dataOffset: int('data-offset', opts.dataOffset),
-      dataBlocks: int('data-blocks', opts.dataBlocks),
+      dataOffset: opts.dataOffset,
+      dataBlocks: opts.dataBlocks,
       hashPath: hashfile ?? data,
-      hashOffset: int('hash-offset', opts.hashOffset),
+      hashOffset: opts.hashOffset,
       params: p,
       salt: s,
       uuid,
       pad: !!opts.pad,
       writeIntoData: !!opts.force,
-      jobs: jobs(opts.jobs),
+      jobs: opts.jobs,
       onProgress: progress,
     });
   } finally {
     progress.finish();
   }
-  const out = {
-    dataFile: data,
-    hashFile: hashfile ?? data,
-    rootHash: r.rootHash,
-    salt: r.salt === '' ? '-' : r.salt,
-    uuid: r.uuid ?? null,
-    hashOffset: r.hashOffset,
-    hashAreaSize: r.hashAreaSize,
-    dataBlocks: r.dataBlocks,
-    dataBlockSize: r.params.dataBlockSize,
-    hashBlockSize: r.params.hashBlockSize,
-    hash: r.params.hash,
-    hashType: r.params.hashType,
-    superblock: r.params.superblock,
-  };
+  const out = treeJson({ dataFile: data, hashFile: hashfile ?? data, dataOffset: opts.dataOffset ?? 0, hashOffset: r.hashOffset }, r);
   if (opts.json) return printJson(out);
   process.stdout.write(
     [
       `Root hash:       ${out.rootHash}`,
-      `Salt:            ${out.salt}`,
+      `Salt:            ${out.salt ?? '-'}`,
       ...(out.uuid ? [`UUID:            ${out.uuid}`] : []),
       `Hash type:       ${out.hashType}`,
       `Hash algorithm:  ${out.hash}`,
@@ -179,7 +176,7 @@ async function slotRange(image: string, name: string, relHashOffset: number | un
 
 export async function verify(data: string, opts: VerifyFlags): Promise<number | void> {
   const p = params(opts);
-  const relOffset = int('hash-offset', opts.hashOffset);
+  const relOffset = opts.hashOffset;
   if (opts.slot !== undefined && opts.hashFile !== undefined) throw new UsageError('--slot and --hash-file exclude each other');
   if (opts.slot === undefined && opts.hashFile === undefined && relOffset === undefined) {
     throw new UsageError('say where the hash area is: --hash-file, --hash-offset or --slot');
@@ -203,9 +200,9 @@ async function verifyOn(data: string, raw: string, p: VerityParams, relOffset: n
       hashOffset: where.hashOffset,
       rootHash: opts.rootHash,
       // With a superblock it is the authority; the flags only describe a tree without one.
-      ...(p.superblock ? {} : { params: p, salt: salt(opts.salt), dataBlocks: int('data-blocks', opts.dataBlocks) }),
-      ...(p.superblock && opts.dataBlocks !== undefined ? { dataBlocks: int('data-blocks', opts.dataBlocks) } : {}),
-      jobs: jobs(opts.jobs),
+      ...(p.superblock ? {} : { params: p, salt: salt(opts.salt), dataBlocks: opts.dataBlocks }),
+      ...(p.superblock && opts.dataBlocks !== undefined ? { dataBlocks: opts.dataBlocks } : {}),
+      jobs: opts.jobs,
       onProgress: progress,
     });
   } finally {
@@ -213,7 +210,9 @@ async function verifyOn(data: string, raw: string, p: VerityParams, relOffset: n
   }
   const what = where.partition !== undefined ? `partition ${where.partition}: ` : '';
   if (opts.json) {
-    printJson({ dataFile: data, hashFile: opts.hashFile ?? data, dataOffset: where.dataOffset, hashOffset: where.hashOffset, ...r });
+    const files = { dataFile: data, hashFile: opts.hashFile ?? data, dataOffset: where.dataOffset, hashOffset: where.hashOffset };
+    // A failure has no tree to describe: where it failed instead, and the root hash that was expected.
+    printJson(r.ok ? { ok: true, partition: where.partition ?? null, ...treeJson(files, r) } : { ok: false, partition: where.partition ?? null, ...files, rootHash: opts.rootHash, region: r.region, level: r.level ?? null, index: r.index ?? null, message: r.message });
     return r.ok ? undefined : EXIT_FAILED;
   }
   if (!r.ok) throw new VerityMismatchError(`${what}verification failed (${r.region}): ${r.message}`, { file: data });

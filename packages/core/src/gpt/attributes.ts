@@ -69,9 +69,9 @@ export function canBoot(bits: BootBits): boolean {
   return bits.priority > 0 && (bits.tries > 0 || bits.successful);
 }
 
-/** Decoded view of every named bit, for `gpt show --json`. */
-export function describeAttributes(attrs: bigint): Record<string, number | boolean | string> {
-  const out: Record<string, number | boolean | string> = { raw: '0x' + attrs.toString(16).padStart(16, '0') };
+/** Every named bit decoded, for `gpt show --json` (`attributeBits`, beside the raw `attributes`). */
+export function describeAttributes(attrs: bigint): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
   for (const f of FLAG_NAMES) out[f] = getFlag(attrs, f);
   const b = getBootBits(attrs);
   out.priority = b.priority;

@@ -5,3 +5,4 @@ export * from './io.js';
 export * from './mbr.js';
 export * from './table.js';
 export * from './types.js';
+export * from './record.js';

@@ -3,3 +3,4 @@ export * from './load.js';
 export * from './plan.js';
 export * from './schema.js';
 export * from './spec.js';
+export * from './record.js';

@@ -36,6 +36,8 @@
  */
 import { SlotError, UsageError } from '../errors.js';
 import { canBoot, getBootBits, setBootBits, type BootBits } from '../gpt/attributes.js';
+import type { GptEntry } from '../gpt/entry.js';
+import { partitionRecord } from '../gpt/record.js';
 import { cloneTable, type GptTable } from '../gpt/table.js';
 import { TYPE_ALIASES } from '../gpt/types.js';
 import { slotOfLabel, type Slot } from '../layout/plan.js';
@@ -59,6 +61,11 @@ export interface SlotInfo extends BootBits {
   number: number;
   label: string;
   uuid: string;
+  type: string;
+  firstLba: number;
+  lastLba: number;
+  /** All 64 attribute bits, the boot bits among them. */
+  attributes: bigint;
   canBoot: boolean;
 }
 
@@ -99,7 +106,7 @@ export function findSlots(table: GptTable): SlotInfo[] {
     const other = found.find((f) => f.slot === slot);
     if (other) throw new SlotError(`two partitions are slot ${slot}: ${other.number} (${other.label}) and ${i + 1} (${e.name})`);
     const bits = getBootBits(e.attributes);
-    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, ...bits, canBoot: canBoot(bits) });
+    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, type: e.type, firstLba: e.firstLba, lastLba: e.lastLba, attributes: e.attributes, ...bits, canBoot: canBoot(bits) });
   });
   for (const s of SLOTS) {
     if (!found.some((f) => f.slot === s)) {
@@ -107,6 +114,27 @@ export function findSlots(table: GptTable): SlotInfo[] {
     }
   }
   return found;
+}
+
+/**
+ * A slot in the common JSON vocabulary (partitionRecord) with its boot bits decoded: what the `slot`
+ * verbs and `update` print for each slot, before and after.
+ */
+export function slotRecord(s: SlotInfo) {
+  const p = partitionRecord({ number: s.number, uuid: s.uuid, name: s.label, type: s.type, firstLba: s.firstLba, lastLba: s.lastLba, attributes: s.attributes }, 'usr-slot');
+  return { ...p, slot: s.slot, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot };
+}
+
+/** A slot status as JSON: both slots (slotRecord) and the one that boots next. */
+export function slotStatusRecord(st: SlotStatus) {
+  return { slots: st.slots.map(slotRecord), next: st.next };
+}
+
+/** What the table alone says a partition is for: the ESP by its type, a slot by type and label; else null. */
+export function roleInTable(p: Pick<GptEntry, 'type' | 'name'>): string | null {
+  if (p.type === TYPE_ALIASES.efi) return 'esp';
+  if (SLOT_TYPES.includes(p.type) && slotOfLabel(p.name)) return 'usr-slot';
+  return null;
 }
 
 function slotInfo(table: GptTable, slot: Slot): SlotInfo {

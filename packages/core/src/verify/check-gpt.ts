@@ -13,7 +13,8 @@ import { compareFields, fail, notCovered, pass, state, type ImageCheck } from '.
 import { partName } from './coverage.js';
 import { digestRanges, readBytes } from './digest.js';
 import { decodeRawHeader, type RawGptHeader } from '../gpt/header.js';
-import { attributesHex, BOOT_BITS_MASK, HEADER_FIELDS, maskBootBits, rawEntries } from './gpt-raw.js';
+import { BOOT_BITS_MASK, HEADER_FIELDS, maskBootBits, rawEntries } from './gpt-raw.js';
+import { attributesHex } from '../gpt/record.js';
 
 /** The image's size: bytes appended past the disk the GPT describes would be covered by nothing. */
 export async function checkDiskSize(image: string, m: ImageManifest): Promise<ImageCheck[]> {

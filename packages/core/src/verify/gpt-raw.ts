@@ -31,7 +31,3 @@ export function rawEntries(array: Buffer, entrySize: number): Array<GptEntry & {
   }
   return out;
 }
-
-export function attributesHex(a: bigint): string {
-  return '0x' + BigInt.asUintN(64, a).toString(16).padStart(16, '0');
-}

@@ -16,7 +16,8 @@ import { coverageOf } from './coverage.js';
 import { digestRanges, readBytes } from './digest.js';
 import { fatBootArea } from './fat.js';
 import { decodeRawHeader } from '../gpt/header.js';
-import { attributesHex, HEADER_FIELDS, maskBootBits } from './gpt-raw.js';
+import { HEADER_FIELDS, maskBootBits } from './gpt-raw.js';
+import { partitionRecord } from '../gpt/record.js';
 import { partitionRange, unallocatedRanges } from './regions.js';
 
 export type RoleOf = (partitionNumber: number) => string;
@@ -27,7 +28,7 @@ export async function partitionRecords(imagePath: string, roleOf: RoleOf): Promi
   const disk = await FileStorage.open(imagePath);
   try {
     const { table } = await readGpt(disk);
-    return partitions(table).map((p) => ({ number: p.number, uuid: p.uuid, label: p.name, type: p.type, firstLba: p.firstLba, lastLba: p.lastLba, attributes: attributesHex(p.attributes), role: roleOf(p.number) }));
+    return partitions(table).map((p) => ({ ...partitionRecord(p), role: roleOf(p.number) }));
   } finally {
     await disk.close();
   }

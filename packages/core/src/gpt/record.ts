@@ -1,0 +1,33 @@
+/**
+ * A partition in imgbuild's one JSON vocabulary: `number, uuid, label, type, firstLba, lastLba,
+ * attributes` (+ `role` where known). `layout show`, `gpt show`, the `slot` verbs, the manifest's
+ * `partitions` and `verify` all speak it, so a pipeline reads every command's partitions one way.
+ * Commands may add keys of their own next to these (a slot's boot bits, a plan's byte offset), never
+ * rename them.
+ */
+import type { Partition } from './table.js';
+
+export interface PartitionRecord {
+  number: number;
+  /** null in a layout that leaves the GUID to the seed. */
+  uuid: string | null;
+  label: string;
+  type: string;
+  firstLba: number;
+  /** Inclusive, as on disk. */
+  lastLba: number;
+  /** The 64 attribute bits as `0x` + 16 hex digits (JSON numbers lose bits above 2^53). */
+  attributes: string;
+  /** What the partition is for (esp, usr-slot, root, ...), null when the table alone cannot tell. */
+  role: string | null;
+}
+
+/** The attribute bits as written in every JSON output and the manifest. */
+export function attributesHex(a: bigint): string {
+  return '0x' + BigInt.asUintN(64, a).toString(16).padStart(16, '0');
+}
+
+/** A partition as read from a GPT, in the common vocabulary. */
+export function partitionRecord(p: Partition, role: string | null = null): PartitionRecord & { uuid: string } {
+  return { number: p.number, uuid: p.uuid, label: p.name, type: p.type, firstLba: p.firstLba, lastLba: p.lastLba, attributes: attributesHex(p.attributes), role };
+}

@@ -1,0 +1,3 @@
+export * from './disk.js';
+export * from './bar.js';
+export * from './svg.js';
