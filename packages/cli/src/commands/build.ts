@@ -1,4 +1,4 @@
-import { assertWritableTarget, buildImage, isLegacyBoot, signingFilesFromFlags, type BuildOptions, type ImageManifest } from '@imgbuild/core';
+import { assertWritableTarget, buildImage, formatBytes, isLegacyBoot, planBuild, signingFilesFromFlags, type BuildOptions, type BuildPlan, type ImageManifest } from '@imgbuild/core';
 import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
 
@@ -20,6 +20,7 @@ interface Opts {
   secureBoot?: boolean;
   output?: string;
   force?: boolean;
+  dryRun?: boolean;
   json?: boolean;
 }
 
@@ -29,7 +30,7 @@ export async function run(opts: Opts): Promise<void> {
   // Before minutes of work: an output we may not replace (a folder, a device; a file without --force)
   // is refused now. The library checks again before its final rename.
   await assertWritableTarget(output, !!opts.force);
-  const progress = progressBar(!opts.json);
+  const progress = progressBar(!opts.json && !opts.dryRun);
   const o: BuildOptions = {
     from: opts.from,
     fromDir: opts.fromDir,
@@ -48,6 +49,7 @@ export async function run(opts: Opts): Promise<void> {
     force: opts.force,
     onProgress: progress,
   };
+  if (opts.dryRun) return printPlan(await planBuild(o), !!opts.json);
   try {
     const r = await buildImage(o);
     progress.finish();
@@ -67,6 +69,22 @@ export async function run(opts: Opts): Promise<void> {
   } finally {
     progress.finish();
   }
+}
+
+/** `build --dry-run`: what would be written where; nothing is. */
+function printPlan(p: BuildPlan, json: boolean): void {
+  if (json) return printJson(p);
+  const lines = [
+    `build (dry run: nothing written): layout ${p.layout.name}, ${p.format}, ${formatBytes(p.layout.diskBytes)}`,
+    ...p.layout.partitions.map(
+      (q) => `  ${String(q.number).padStart(2)} ${q.label.padEnd(12)} ${q.role.padEnd(9)} LBA ${q.firstLba}-${q.lastLba} (${formatBytes(q.sizeBytes)})${q.number === p.partition.number ? `  <- slot ${p.slot}: ${p.usr.path}, ${p.usr.fsType}, ${p.usr.bytes} bytes` : ''}`,
+    ),
+    `  ESP files${p.signed ? ' (signed)' : ''}:`,
+    ...p.espFiles.map((f) => `    ${f.path} (${f.bytes} bytes)`),
+    '  would write:',
+    ...p.files.map((f) => `    ${f}`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
 }
 
 function espSummary(b: ImageManifest['boot']): string {

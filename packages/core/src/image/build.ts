@@ -19,6 +19,7 @@ import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
 import { TOOL } from '../version.js';
+import { buildPlan, type BuildPlan } from './build-plan.js';
 import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
 import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
@@ -81,6 +82,15 @@ export function espPartition(plan: LayoutPlan): PlannedPartition {
 }
 
 export async function buildImage(o: BuildOptions): Promise<BuildResult> {
+  return (await buildOrPlan(o, false)) as BuildResult;
+}
+
+/** `build --dry-run`: reads and checks every input as buildImage does, and returns the plan; writes nothing. */
+export async function planBuild(o: BuildOptions): Promise<BuildPlan> {
+  return (await buildOrPlan(o, true)) as BuildPlan;
+}
+
+async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResult | BuildPlan> {
   if (!!o.from === !!o.fromDir) throw new UsageError('give exactly one of --from <squashfs> or --from-dir <dir>');
   const format = o.format ?? 'raw';
   const style = o.bootStyle ?? 'uki';
@@ -94,7 +104,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
 
   // Inputs first: every bad input fails before anything is written.
   const manifestPath = manifestPathFor(o.output);
-  if (format === 'raw') await assertWritableTarget(manifestPath, !!o.force);
+  if (format === 'raw' && !dryRun) await assertWritableTarget(manifestPath, !!o.force);
   const scratch = await mkdtemp(join(tmpdir(), 'imgbuild-'));
   const untrackScratch = trackTemporary(scratch); // removed on Ctrl-C too: it may hold a whole raw image
   try {
@@ -128,6 +138,10 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     // Signed drafts when signing: a signature adds a few KiB to each file.
     const draftPlan = await signedPlan({ selector, ukis: { A: draftUki }, extra: draftFlatcar }, key, sde);
     checkEspRoom(plan, esp, espPlanFiles(draftPlan), draftPlan.ukis.A!.length, typeof o.layout === 'string' ? o.layout : plan.name);
+    if (dryRun) {
+      const usrIn = { path: o.from ?? o.fromDir!, bytes: usr.bytes, fsType: usr.fsType };
+      return buildPlan({ format, output: o.output, manifestPath, plan, slotA: slots.A, usr: usrIn, espFiles: espPlanFiles(draftPlan), signed: !!key, secureBoot: !!o.secureBoot });
+    }
 
     const buildRaw = async (imagePath: string) => {
       await (await FileStorage.create(imagePath, plan.diskBytes)).close();

@@ -19,7 +19,8 @@ import { formatCmdline, parseCmdline } from '../boot/cmdline.js';
 import { InputError, SlotError } from '../errors.js';
 import { partitions } from '../gpt/table.js';
 import type { ProgressFn } from '../progress.js';
-import { applySlotTransition, inactiveSlot, readSlotStatus, setSlotBits, upgrade, type SlotStatus } from '../slot/index.js';
+import { applySlotTransition, inactiveSlot, readSlotStatus, setSlotBits, slotStatus, upgrade, type SlotStatus } from '../slot/index.js';
+import { partitionRecord, type PartitionRecord } from '../gpt/record.js';
 import type { Slot } from '../layout/plan.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
 import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
@@ -40,13 +41,32 @@ export interface UpdateOptions {
   sign?: SigningKeyFiles;
   jobs?: number;
   onProgress?: ProgressFn;
+  /** Check every input and report the plan (the slot, the files, the state after), writing nothing. */
+  dryRun?: boolean;
+}
+
+/** What an update writes (or, in a dry run, would write). */
+export interface UpdatePlan {
+  /** The slot partition that receives the /usr, in the common vocabulary. */
+  partition: PartitionRecord;
+  usr: { path: string; bytes: number; fsType: string };
+  /** Where the new UKI's kernel and initrd come from: the given files, or the running slot's UKI. */
+  kernel: string;
+  initrd: string;
+  /** The ESP files written (the slot's UKI; Flatcar's files with --boot-style flatcar). */
+  espFiles: string[];
 }
 
 export interface UpdateResult {
   slot: Slot;
-  rootHash: string;
+  /** The new slot's root hash; null in a dry run (the tree is not computed). */
+  rootHash: string | null;
   before: SlotStatus;
   after: SlotStatus;
+  plan: UpdatePlan;
+  dryRun: boolean;
+  /** Whether anything was written (false exactly in a dry run). */
+  written: boolean;
   manifest: ImageManifest;
   manifestPath: string;
 }
@@ -55,7 +75,8 @@ export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
   await fsp.stat(o.image).catch(() => {
     throw new InputError('no such image', { file: o.image });
   });
-  return withImageLock(o.image, () => updateLocked(o));
+  // A dry run writes nothing, not even the lock file.
+  return o.dryRun ? updateLocked(o) : withImageLock(o.image, () => updateLocked(o));
 }
 
 async function updateLocked(o: UpdateOptions): Promise<UpdateResult> {
@@ -65,6 +86,7 @@ async function updateLocked(o: UpdateOptions): Promise<UpdateResult> {
   if (!st.isDirectory()) return updateRaw(o, o.image, manifestPathFor(o.image));
 
   const bundle = await findBundle(o.image);
+  if (o.dryRun) return withRawImage(o.image, false, (raw) => updateRaw(o, raw, bundle.manifest, false));
   // The manifest is written only once the new qcow2 is in place.
   const r = await withRawImage(o.image, true, (raw) => updateRaw(o, raw, bundle.manifest, false));
   r.manifest.image.qcow2 = { name: basename(bundle.qcow2), sha256: await sha256File(bundle.qcow2) };
@@ -107,6 +129,21 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const extra = parseCmdline(activeUki.cmdline).extra;
   const inputs = { kernel, initrd, stub, osRelease: activeUki.osRelease ?? '' };
   const signer = await updateSigner(boot.signing, o.sign, displayName);
+  // Flatcar's files are named by the slots that hold a /usr: both, once this update is done.
+  const bothSlots = { A: '0'.repeat(64), B: '0'.repeat(64) };
+  const espFiles = [ukiEspPath(slot), ...(boot.style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: bothSlots, cmdlineExtra: '', hashOffset: 0 }).map((f) => f.path) : [])];
+  const plan: UpdatePlan = {
+    partition: partitionRecord(part, 'usr-slot'),
+    usr: { path: o.from, bytes: usr.bytes, fsType: usr.fsType },
+    kernel: o.kernel ?? `the running slot's UKI (${ukiEspPath(before.next!)})`,
+    initrd: o.initrd ?? `the running slot's UKI (${ukiEspPath(before.next!)})`,
+    espFiles,
+  };
+  if (o.dryRun) {
+    // The same two transitions as below, on the table in memory.
+    const after = slotStatus(upgrade(setSlotBits(table, slot, { priority: 0, tries: 0, successful: false }), slot));
+    return { slot, rootHash: null, before, after, plan, dryRun: true, written: false, manifest, manifestPath };
+  }
 
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
@@ -141,7 +178,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
-  return { slot, rootHash: v.rootHash, before, after: flip.after, manifest, manifestPath };
+  return { slot, rootHash: v.rootHash, before, after: flip.after, plan, dryRun: false, written: true, manifest, manifestPath };
 }
 
 /** The running slot's UKI: where the new slot's kernel, initrd and extra arguments come from by default. */
