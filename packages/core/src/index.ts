@@ -28,3 +28,4 @@ export * from './sysext/index.js';
 export * from './image/sign-image.js';
 export * from './version.js';
 export * from './picture/index.js';
+export * from './schemas/index.js';

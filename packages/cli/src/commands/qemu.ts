@@ -47,7 +47,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
       image,
       slot: r.marker?.slot ?? null,
       usrhash: r.marker?.usrhash ?? null,
-      version: r.marker?.version ?? null,
+      version: r.marker?.version || null, // an image without VERSION_ID prints version= (empty)
       health: r.marker?.health ?? 'fail',
       selector: r.selector,
       healthy,

@@ -156,6 +156,7 @@ export async function next(image: string, opts: JsonOpt & { variant?: string }):
   if (opts.json) {
     printJson({
       image,
+      action: 'next',
       variant,
       dryRun: !!opts.dryRun,
       slot: res.slot,

@@ -36,7 +36,7 @@ export async function build(opts: BuildFlags): Promise<void> {
     seed: opts.seed,
     force: !!opts.force,
   });
-  if (opts.json) return printJson(r);
+  if (opts.json) return printJson({ ...r, rootHash: r.rootHash ?? null, sysupdate: r.sysupdate ?? null });
   const out = process.stdout;
   out.write(`wrote ${r.output}: ${r.format === 'ddi' ? `DDI (${r.fs} + dm-verity)` : 'plain squashfs'}, ${r.bytes} bytes, sha256 ${r.sha256}\n`);
   if (r.rootHash) out.write(`root hash ${r.rootHash}\n`);

@@ -9,7 +9,7 @@ export async function run(image: string, opts: { manifest?: string; cert?: strin
   progress.finish();
   const count = (s: string) => r.checks.filter((c) => c.status === s).length;
   if (opts.json) {
-    printJson({ image, ok: r.ok, manifestPath: r.manifestPath, manifestVersion: r.manifest.upgradedFrom ?? 2, imageUnchanged: r.imageUnchanged, checks: r.checks });
+    printJson({ image, ok: r.ok, manifestPath: r.manifestPath, manifestVersion: r.manifest.upgradedFrom ?? 2, imageUnchanged: r.imageUnchanged, checks: r.checks.map((c) => ({ ...c, detail: c.detail || null })) });
   } else {
     for (const c of r.checks) process.stdout.write(`${formatCheck(c)}\n`);
     const notCovered = count('not-covered');
