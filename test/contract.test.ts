@@ -4,7 +4,7 @@
  * value is null); partitions look the same everywhere; --dry-run writes nothing (image bytes compared);
  * every --help has an Examples section; the terminal picture marks the slots and is plain off a terminal.
  */
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

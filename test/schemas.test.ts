@@ -3,7 +3,7 @@
  * of truth: the manifest's parser and the output schemas) by hack/schemas.mjs. This fails while a
  * committed file and its zod schema differ: run `npm run build && npm run schemas`.
  */
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
