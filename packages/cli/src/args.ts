@@ -3,17 +3,14 @@
  * what the user typed: an unknown layout name is a usage error (exit 2); an image argument that is
  * missing, a folder where a file is needed, or a qcow2 where a raw image is needed says so plainly.
  */
+import fse from 'fs-extra';
 import { promises as fsp } from 'node:fs';
 import { aboutFile, BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS, FileStorage, fsError, InputError, UsageError, withRawImage } from '@imgbuild/core';
 
 /** A layout argument: a built-in name or an existing file. A bare unknown word is a usage error. */
 export async function checkLayoutArg(nameOrFile: string): Promise<void> {
   if (BUILTIN_LAYOUTS[nameOrFile]) return;
-  const exists = await fsp.stat(nameOrFile).then(
-    () => true,
-    () => false,
-  );
-  if (!exists && !/[./]/.test(nameOrFile)) {
+  if (!(await fse.pathExists(nameOrFile)) && !/[./]/.test(nameOrFile)) {
     throw new UsageError(`unknown layout "${nameOrFile}" (built-in: ${BUILTIN_LAYOUT_NAMES.join(', ')}; or a path to a JSON file)`);
   }
 }

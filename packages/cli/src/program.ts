@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_FAILED, EXIT_USAGE, errorLine, exitCodeFor } from './output.js';
-import { bit, integer } from './parse.js';
+import { bit, integer, positive } from './parse.js';
 import { CLI_VERSION } from './version.js';
 
 type Action = (...args: any[]) => Promise<number | void>;
@@ -374,9 +374,9 @@ Examples:
     .command('qemu')
     .description('boot an image (or qemu_uefi bundle) under qemu with OVMF and report the boot marker')
     .argument('<image>', 'raw image, qcow2, or qemu_uefi bundle folder')
-    .option('--timeout <seconds>', 'give up after this long', '300')
+    .option('--timeout <seconds>', 'give up after this long', positive('--timeout'), 300)
     .option('--log <file>', 'write the serial console here')
-    .option('--memory <MiB>', 'guest memory', '512')
+    .option('--memory <MiB>', 'guest memory', positive('--memory'), 512)
     .option('--accel <accel>', 'qemu accelerator (tcg, or kvm:tcg)', 'tcg')
     .option('--allow-reset', 'let the machine reset (kernel panic, watchdog) so the selector falls back within one run; bound it with --timeout')
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")

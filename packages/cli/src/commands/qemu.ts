@@ -1,22 +1,16 @@
-import { readCertificate, CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu, UsageError } from '@imgbuild/core';
+import { readCertificate, CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu } from '@imgbuild/core';
 import { EXIT_FAILED, EXIT_OK, printJson } from '../output.js';
 
 interface QemuOpts {
-  timeout?: string;
+  /** Parsed by parse.ts, as is --memory. */
+  timeout?: number;
   log?: string;
-  memory?: string;
+  memory?: number;
   accel?: string;
   allowReset?: boolean;
   secureBoot?: boolean;
   enrollCert?: string;
   json?: boolean;
-}
-
-function positive(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
-  return n;
 }
 
 /** A raw file with no GPT would only sit in the firmware until the timeout: say so at once. */
@@ -36,8 +30,8 @@ async function checkRawDisk(image: string): Promise<void> {
 
 /** `imgbuild qemu <image|bundle>`: one boot; exit 0 only when a healthy (ok or none) boot was seen. */
 export async function run(image: string, opts: QemuOpts): Promise<number> {
-  const timeoutMs = positive('timeout', opts.timeout, 300) * 1000;
-  const memoryMiB = Math.round(positive('memory', opts.memory, 512));
+  const timeoutMs = (opts.timeout ?? 300) * 1000;
+  const memoryMiB = Math.round(opts.memory ?? 512);
   await checkRawDisk(image);
   const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
   const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert });

@@ -3,15 +3,16 @@
  * Bad flags are UsageError (exit 2); unusable inputs and failed verification exit 1 with one line
  * naming the file.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import fse from 'fs-extra';
 import {
   DEFAULT_VERITY_PARAMS,
   deriveBytes,
   deriveUuid,
   FileStorage,
-  findSlots,
   formatVerity,
   ImgbuildError,
+  slotBytes,
   slotHashOffset,
   readGpt,
   resolveSlot,
@@ -115,7 +116,7 @@ export async function format(data: string, hashfile: string | undefined, opts: F
     if (s === undefined) s = deriveBytes(opts.seed, 'verity-salt', 32);
     uuid ??= deriveUuid(opts.seed, 'verity-uuid');
   }
-  if (hashfile !== undefined && existsSync(hashfile) && !opts.force) {
+  if (hashfile !== undefined && !opts.force && (await fse.pathExists(hashfile))) {
     throw new ImgbuildError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
   }
   const progress = bar(data, opts.json);
@@ -161,14 +162,10 @@ async function slotRange(image: string, name: string, relHashOffset: number | un
   const s = await FileStorage.open(image);
   try {
     const { table } = await readGpt(s);
-    const slot = resolveSlot(table, name);
-    const info = findSlots(table).find((x) => x.slot === slot)!;
-    const e = table.entries[info.number - 1];
-    const start = e.firstLba * table.sectorSize;
-    const bytes = (e.lastLba - e.firstLba + 1) * table.sectorSize;
-    const rel = relHashOffset ?? slotHashOffset(bytes);
-    if (rel >= bytes) throw new UsageError(`--hash-offset ${rel} is beyond the end of partition ${info.number} (${bytes} bytes)`);
-    return { dataOffset: start, hashOffset: start + rel, partition: info.number };
+    const { number, offsetBytes, sizeBytes } = slotBytes(table, resolveSlot(table, name));
+    const rel = relHashOffset ?? slotHashOffset(sizeBytes);
+    if (rel >= sizeBytes) throw new UsageError(`--hash-offset ${rel} is beyond the end of partition ${number} (${sizeBytes} bytes)`);
+    return { dataOffset: offsetBytes, hashOffset: offsetBytes + rel, partition: number };
   } finally {
     await s.close();
   }

@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import fse from 'fs-extra';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { ImgbuildError, InputError, ToolError, withFile } from '../errors.js';
@@ -97,13 +98,13 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
     const { qcow2, code, vars } = await findBundle(path).catch((e) => {
       throw e instanceof ImgbuildError ? withFile(e, opts.image) : e;
     });
-    const ovmfVars = opts.ovmfVars ?? ((await exists(vars)) ? vars : secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS);
+    const ovmfVars = opts.ovmfVars ?? ((await fse.pathExists(vars)) ? vars : secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS);
     // A bundle built with --secure-boot says so through its vars file: a PK and SecureBootEnable=1.
     const bundleSecure = secure || varsEnforceSecureBoot(await fsp.readFile(ovmfVars).catch(() => Buffer.alloc(0)));
     return {
       image: qcow2,
       format: 'qcow2',
-      ovmfCode: opts.ovmfCode ?? ((await exists(code)) ? code : bundleSecure ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE),
+      ovmfCode: opts.ovmfCode ?? ((await fse.pathExists(code)) ? code : bundleSecure ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE),
       ovmfVars,
       bundle: path,
       secureBoot: bundleSecure,
@@ -116,13 +117,6 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
     ovmfVars: opts.ovmfVars ?? (secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS),
     secureBoot: secure,
   };
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fsp.access(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** The qemu command line for one boot (pure). */
@@ -146,7 +140,7 @@ export function qemuArgs(t: { image: string; format: string; ovmfCode: string; v
 export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   const t = await resolveBootTarget(opts);
   for (const [what, f] of [['OVMF code', t.ovmfCode], ['OVMF variables', t.ovmfVars]] as const) {
-    if (!(await exists(f))) throw new InputError(`${what} not found (install the ovmf package, or run hack/install-deps.sh)`, { file: f });
+    if (!(await fse.pathExists(f))) throw new InputError(`${what} not found (install the ovmf package, or run hack/install-deps.sh)`, { file: f });
   }
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const work = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-qemu-'));

@@ -14,7 +14,7 @@ import { FileStorage, type Storage } from '../storage.js';
 import { SUPERBLOCK_SIZE } from '../verity/geometry.js';
 import { slotHashOffset } from '../verity/slot-area.js';
 import { decodeVeritySuperblock } from '../verity/superblock.js';
-import { findSlots, slotStatus, type Slot, type SlotContent, type SlotContents, type SlotStatus } from './state.js';
+import { findSlots, slotBytes, slotStatus, type Slot, type SlotContent, type SlotContents, type SlotStatus } from './state.js';
 
 export type SlotTarget = string | Storage;
 
@@ -87,9 +87,7 @@ async function withStorage<T>(target: SlotTarget, writable: boolean, opts: SlotI
 export async function readSlotContents(s: Storage, table: GptTable, manifest?: SlotImageOptions['manifest']): Promise<SlotContents> {
   const out: SlotContents = {};
   for (const info of findSlots(table)) {
-    const e = table.entries[info.number - 1];
-    const start = e.firstLba * table.sectorSize;
-    const bytes = (e.lastLba - e.firstLba + 1) * table.sectorSize;
+    const { offsetBytes: start, sizeBytes: bytes } = slotBytes(table, info.slot);
     let content: SlotContent;
     let off: number | undefined;
     try {

@@ -137,6 +137,12 @@ export function roleInTable(p: Pick<GptEntry, 'type' | 'name'>): string | null {
   return null;
 }
 
+/** Where a slot's partition lies in the image, in bytes: what a reader of its /usr and hash tree needs. */
+export function slotBytes(table: GptTable, slot: Slot): { number: number; offsetBytes: number; sizeBytes: number } {
+  const s = slotInfo(table, slot);
+  return { number: s.number, offsetBytes: s.firstLba * table.sectorSize, sizeBytes: (s.lastLba - s.firstLba + 1) * table.sectorSize };
+}
+
 function slotInfo(table: GptTable, slot: Slot): SlotInfo {
   return findSlots(table).find((s) => s.slot === slot)!;
 }
