@@ -74,7 +74,11 @@ describe('every --json output matches its schema', () => {
     schemaCheck('manifest', manifest);
     expect(built.manifestPath).toBe(`${img}.manifest.json`);
     // the plan named the partition the build then filled
-    expect(manifest.partitions.find((p: any) => p.number === plan.partition.number)).toMatchObject({ label: 'USR-A', firstLba: plan.partition.firstLba, lastLba: plan.partition.lastLba });
+    expect(manifest.partitions.find((p: any) => p.number === plan.partition.number)).toMatchObject({
+      label: 'USR-A',
+      firstLba: plan.partition.firstLba,
+      lastLba: plan.partition.lastLba,
+    });
   });
 
   it('one partition vocabulary: layout show, gpt show, slot status and the manifest agree', async () => {
@@ -118,7 +122,13 @@ describe('every --json output matches its schema', () => {
     const bad = await json('verity-verify', ['verity-verify', data, '--hash-file', hash, '--root-hash', '00'.repeat(32)], 1);
     expect(bad).toMatchObject({ ok: false, region: expect.any(String) });
     const slot = await json('verity-verify', ['verity-verify', img, '--slot', 'A', '--root-hash', manifest.slots.A.rootHash]);
-    expect(slot).toMatchObject({ ok: true, partition: 3, salt: manifest.slots.A.salt, uuid: manifest.slots.A.superblockUuid, dataBlocks: manifest.slots.A.dataBlocks });
+    expect(slot).toMatchObject({
+      ok: true,
+      partition: 3,
+      salt: manifest.slots.A.salt,
+      uuid: manifest.slots.A.superblockUuid,
+      dataBlocks: manifest.slots.A.dataBlocks,
+    });
   });
 
   it('verify', async () => {
@@ -126,7 +136,7 @@ describe('every --json output matches its schema', () => {
     expect(v.ok).toBe(true);
   });
 
-  it('update --dry-run writes nothing and shows the slot verbs\' shape; update does it', async () => {
+  it("update --dry-run writes nothing and shows the slot verbs' shape; update does it", async () => {
     const before = sha(img);
     const manifestBefore = sha(`${img}.manifest.json`);
     const plan = await json('update', ['update', img, '--from', usr2, '--dry-run']);
@@ -178,7 +188,20 @@ describe('every --json output matches its schema', () => {
     writeFileSync(join(tree, 'usr/bin/hello'), '#!/bin/sh\necho hello\n');
     const ddi = await json('sysext-build', ['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1', '-o', join(dir, 'hello.raw')]);
     expect(ddi.sysupdate).toBeNull();
-    const plain = await json('sysext-build', ['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1', '--format', 'squashfs', '-o', join(dir, 'hello.sqfs')]);
+    const plain = await json('sysext-build', [
+      'sysext',
+      'build',
+      '--from-dir',
+      tree,
+      '--name',
+      'hello',
+      '--version',
+      '1',
+      '--format',
+      'squashfs',
+      '-o',
+      join(dir, 'hello.sqfs'),
+    ]);
     expect(plain.rootHash).toBeNull();
   });
 
@@ -190,9 +213,33 @@ describe('every --json output matches its schema', () => {
 
 describe('help, version, small things', () => {
   const commands = [
-    [], ['layout'], ['layout', 'show'], ['layout', 'list'], ['gpt'], ['gpt', 'create'], ['gpt', 'show'], ['gpt', 'repair'], ['verity'], ['verity', 'format'], ['verity-verify'],
-    ['build'], ['verify'], ['update'], ['sign'], ['slot'], ['slot', 'status'], ['slot', 'next'], ['slot', 'prioritize'], ['slot', 'mark-successful'], ['slot', 'upgrade'],
-    ['slot', 'rollback'], ['slot', 'cancel-upgrade'], ['slot', 'set'], ['sysext'], ['sysext', 'build'], ['qemu'],
+    [],
+    ['layout'],
+    ['layout', 'show'],
+    ['layout', 'list'],
+    ['gpt'],
+    ['gpt', 'create'],
+    ['gpt', 'show'],
+    ['gpt', 'repair'],
+    ['verity'],
+    ['verity', 'format'],
+    ['verity-verify'],
+    ['build'],
+    ['verify'],
+    ['update'],
+    ['sign'],
+    ['slot'],
+    ['slot', 'status'],
+    ['slot', 'next'],
+    ['slot', 'prioritize'],
+    ['slot', 'mark-successful'],
+    ['slot', 'upgrade'],
+    ['slot', 'rollback'],
+    ['slot', 'cancel-upgrade'],
+    ['slot', 'set'],
+    ['sysext'],
+    ['sysext', 'build'],
+    ['qemu'],
   ];
   it.each(commands.map((c) => [c.join(' ') || '(top)', c]))('%s --help has Examples', async (_n, c) => {
     const r = await imgbuild([...(c as string[]), '--help']);
@@ -225,7 +272,10 @@ describe('the disk picture', () => {
     expect(st).not.toContain('\x1b[');
     expect((await imgbuild(['slot', 'upgrade', fresh, 'B'])).exitCode).toBe(0);
     expect(String((await imgbuild(['slot', 'status', fresh])).stdout)).toMatch(/USR-A A● *\|USR-B ▸B○ tries 1/);
-    for (const args of [['layout', 'show', 'flatcar'], ['gpt', 'show', fresh]]) {
+    for (const args of [
+      ['layout', 'show', 'flatcar'],
+      ['gpt', 'show', fresh],
+    ]) {
       const out = String((await imgbuild(args)).stdout);
       const bar = out.split('\n').find((l) => l.startsWith('|'))!;
       expect([...bar].length, args.join(' ')).toBe(78);

@@ -29,5 +29,14 @@ export function attributesHex(a: bigint): string {
 
 /** A partition as read from a GPT, in the common vocabulary. */
 export function partitionRecord(p: Partition, role: string | null = null): PartitionRecord & { uuid: string } {
-  return { number: p.number, uuid: p.uuid, label: p.name, type: p.type, firstLba: p.firstLba, lastLba: p.lastLba, attributes: attributesHex(p.attributes), role };
+  return {
+    number: p.number,
+    uuid: p.uuid,
+    label: p.name,
+    type: p.type,
+    firstLba: p.firstLba,
+    lastLba: p.lastLba,
+    attributes: attributesHex(p.attributes),
+    role,
+  };
 }

@@ -14,7 +14,15 @@ export function plannedPartitionRecord(p: PlannedPartition) {
     attributes: attributesHex(p.attributes),
     role: p.role,
   };
-  return { ...common, role: p.role, typeAlias: p.typeAlias ?? null, slot: p.slot ?? null, sectors: p.sectors, offsetBytes: p.offsetBytes, sizeBytes: p.sizeBytes };
+  return {
+    ...common,
+    role: p.role,
+    typeAlias: p.typeAlias ?? null,
+    slot: p.slot ?? null,
+    sectors: p.sectors,
+    offsetBytes: p.offsetBytes,
+    sizeBytes: p.sizeBytes,
+  };
 }
 
 export function planRecord(plan: LayoutPlan) {

@@ -17,7 +17,8 @@ function colourOf(p: DiskPart): string {
 
 function fit(p: DiskPart, cells: number): string {
   const mark = p.mark ? ` ${slotMarkText(p.mark)}` : '';
-  for (const t of [p.label + mark, p.label, `${p.number}${mark}`, String(p.number)]) if ([...t].length <= cells) return t.padEnd(cells + t.length - [...t].length);
+  for (const t of [p.label + mark, p.label, `${p.number}${mark}`, String(p.number)])
+    if ([...t].length <= cells) return t.padEnd(cells + t.length - [...t].length);
   return String(p.number).slice(0, Math.max(cells, 1)).padEnd(cells);
 }
 

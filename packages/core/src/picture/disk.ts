@@ -33,7 +33,12 @@ export interface DiskPicture {
 }
 
 /** The picture of partitions in the common vocabulary, with the slots' states when a status is known. */
-export function diskPicture(title: string, disk: { sectorSize: number; totalSectors: number }, partitions: Pick<PartitionRecord, 'number' | 'label' | 'role' | 'firstLba' | 'lastLba'>[], status?: SlotStatus): DiskPicture {
+export function diskPicture(
+  title: string,
+  disk: { sectorSize: number; totalSectors: number },
+  partitions: Pick<PartitionRecord, 'number' | 'label' | 'role' | 'firstLba' | 'lastLba'>[],
+  status?: SlotStatus,
+): DiskPicture {
   const parts = partitions.map((p) => {
     const s = status?.slots.find((x) => x.number === p.number);
     const mark = s && { slot: s.slot, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot, next: status!.next === s.slot };

@@ -44,13 +44,16 @@ export function diskSvg(pic: DiskPicture): string {
   for (const { part: p, x, width } of boxes) {
     const mid = x + width / 2;
     const bytes = formatBytes(partSectors(p) * pic.sectorSize);
-    body.push(`  <rect x="${x}" y="${SVG_BAR_Y}" width="${width}" height="${SVG_BAR_HEIGHT}" fill="${fillOf(p)}" stroke="${SVG_BACKGROUND}" stroke-width="1"><title>${esc(`${p.number} ${p.label} (${p.role ?? 'unknown role'}), ${bytes}`)}</title></rect>`);
+    body.push(
+      `  <rect x="${x}" y="${SVG_BAR_Y}" width="${width}" height="${SVG_BAR_HEIGHT}" fill="${fillOf(p)}" stroke="${SVG_BACKGROUND}" stroke-width="1"><title>${esc(`${p.number} ${p.label} (${p.role ?? 'unknown role'}), ${bytes}`)}</title></rect>`,
+    );
     const lines = [p.label, ...(p.mark ? [slotMarkText(p.mark)] : []), bytes];
     if (Math.max(...lines.map((l) => l.length)) * CHAR_PX <= width - 4) {
       lines.forEach((l, i) => body.push(`  <text x="${mid}" y="${SVG_BAR_Y + 18 + i * 15}" text-anchor="middle" fill="#ffffff">${esc(l)}</text>`));
     } else {
       // too narrow: its number in the bar when that fits, the label in a caption row below
-      if (String(p.number).length * CHAR_PX <= width) body.push(`  <text x="${mid}" y="${SVG_BAR_Y + 32}" text-anchor="middle" fill="#ffffff">${p.number}</text>`);
+      if (String(p.number).length * CHAR_PX <= width)
+        body.push(`  <text x="${mid}" y="${SVG_BAR_Y + 32}" text-anchor="middle" fill="#ffffff">${p.number}</text>`);
       below.push(`${p.number} ${p.label}${p.mark ? ` ${slotMarkText(p.mark)}` : ''} ${bytes}`);
     }
   }

@@ -96,7 +96,11 @@ export const OUTPUT_SCHEMAS = {
       firstUsableLba: uint,
       lastUsableLba: uint,
       entryCount: uint,
-      partitions: z.array(partitionRecordSchema.extend({ uuid: guid, typeAlias: text.nullable(), sectors: uint, attributeBits: z.record(z.union([z.number(), z.boolean()])) }).strict()),
+      partitions: z.array(
+        partitionRecordSchema
+          .extend({ uuid: guid, typeAlias: text.nullable(), sectors: uint, attributeBits: z.record(z.union([z.number(), z.boolean()])) })
+          .strict(),
+      ),
     })
     .strict(),
   'gpt-repair': z.object({ image: text, repaired: z.boolean(), source: gptSource, fixed: z.array(text) }).strict(),
@@ -141,7 +145,15 @@ export const OUTPUT_SCHEMAS = {
       imageUnchanged: z.boolean(),
       checks: z.array(
         z
-          .object({ region: text, name: text, status: z.enum(['ok', 'fail', 'state', 'not-covered', 'info']), ok: z.boolean(), expected: checkValue, found: checkValue, detail: text.nullable() })
+          .object({
+            region: text,
+            name: text,
+            status: z.enum(['ok', 'fail', 'state', 'not-covered', 'info']),
+            ok: z.boolean(),
+            expected: checkValue,
+            found: checkValue,
+            detail: text.nullable(),
+          })
           .strict(),
       ),
     })
@@ -169,7 +181,14 @@ export const OUTPUT_SCHEMAS = {
     .object({ image: text, ...slotStatusSchema.shape, gpt: z.object({ source: gptSource, needsRepair: z.boolean(), problems: z.array(text) }).strict() })
     .strict(),
   'slot-next': z
-    .object({ ...transition, action: z.literal('next'), variant: z.enum(['flatcar', 'chromeos']), number: uint.nullable(), label: text.nullable(), uuid: guid.nullable() })
+    .object({
+      ...transition,
+      action: z.literal('next'),
+      variant: z.enum(['flatcar', 'chromeos']),
+      number: uint.nullable(),
+      label: text.nullable(),
+      uuid: guid.nullable(),
+    })
     .strict(),
   'slot-transition': z.object(transition).strict(),
   qemu: z
@@ -182,7 +201,9 @@ export const OUTPUT_SCHEMAS = {
       selector: z
         .object({
           lines: z.array(z.string()),
-          choices: z.array(z.object({ slot: slotName, partition: uint, priority: uint, triesBefore: uint, triesAfter: uint, successful: z.boolean() }).strict()),
+          choices: z.array(
+            z.object({ slot: slotName, partition: uint, priority: uint, triesBefore: uint, triesAfter: uint, successful: z.boolean() }).strict(),
+          ),
         })
         .strict(),
       healthy: z.boolean(),
@@ -204,10 +225,15 @@ export const OUTPUT_SCHEMAS = {
       bytes: uint,
       sha256,
       rootHash: hex.nullable(),
-      partitions: z.array(z.object({ number: uint, role: z.enum(['usr', 'usr-verity']), type: guid, uuid: guid, label: text, offset: uint, bytes: uint }).strict()),
+      partitions: z.array(
+        z.object({ number: uint, role: z.enum(['usr', 'usr-verity']), type: guid, uuid: guid, label: text, offset: uint, bytes: uint }).strict(),
+      ),
       seed: text,
       extensionRelease: z.object({ path: text, text: text }).strict(),
-      sysupdate: z.object({ dir: text, transfer: text, sha256sums: text, source: z.object({ type: z.enum(['url-file', 'regular-file']), path: text }).strict() }).strict().nullable(),
+      sysupdate: z
+        .object({ dir: text, transfer: text, sha256sums: text, source: z.object({ type: z.enum(['url-file', 'regular-file']), path: text }).strict() })
+        .strict()
+        .nullable(),
     })
     .strict(),
 } as const;
