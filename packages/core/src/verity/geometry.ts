@@ -65,13 +65,22 @@ export function checkParams(p: VerityParams): void {
   if (p.hashType !== 0 && p.hashType !== 1) throw new UsageError(`hash type must be 0 or 1, got ${p.hashType}`);
 }
 
+/**
+ * How digests sit in a hash block: each takes `slot` bytes (type 1 pads it to a power of two, type 0
+ * packs them), and a block holds 2^bits of them: cryptsetup's 2^floor(log2(hash_block_size /
+ * digest_size)), which for power-of-two block sizes equals the padded slot's count. The one place the
+ * geometry and the hasher both read it from.
+ */
+export function digestPacking(hash: VerityHash, hashType: 0 | 1, hashBlockSize: number): { digestSize: number; slot: number; perBlockBits: number; perBlock: number } {
+  const digestSize = DIGEST_SIZE[hash];
+  const perBlockBits = Math.floor(Math.log2(hashBlockSize / digestSize));
+  return { digestSize, slot: hashType === 1 ? 2 ** Math.ceil(Math.log2(digestSize)) : digestSize, perBlockBits, perBlock: 2 ** perBlockBits };
+}
+
 export function verityGeometry(dataBlocks: number, params: VerityParams = DEFAULT_VERITY_PARAMS): VerityGeometry {
   checkParams(params);
   if (!Number.isSafeInteger(dataBlocks) || dataBlocks < 1) throw new UsageError(`data must hold at least one block, got ${dataBlocks}`);
-  const digestSize = DIGEST_SIZE[params.hash];
-  const digestSlot = 2 ** Math.ceil(Math.log2(digestSize));
-  const hashesPerBlockBits = Math.floor(Math.log2(params.hashBlockSize / digestSlot));
-  const hashesPerBlock = 2 ** hashesPerBlockBits;
+  const { digestSize, slot: digestSlot, perBlockBits: hashesPerBlockBits, perBlock: hashesPerBlock } = digestPacking(params.hash, params.hashType, params.hashBlockSize);
   const superblockBlocks = params.superblock ? Math.ceil(SUPERBLOCK_SIZE / params.hashBlockSize) : 0;
 
   let levelCount = 0;
@@ -89,7 +98,7 @@ export function verityGeometry(dataBlocks: number, params: VerityParams = DEFAUL
     params,
     dataBlocks,
     digestSize,
-    digestSlot: params.hashType === 1 ? digestSlot : digestSize,
+    digestSlot,
     hashesPerBlock,
     hashesPerBlockBits,
     levels,

@@ -10,7 +10,7 @@
  * the block parts with one vectored read (`readv`).
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { DIGEST_SIZE, type VerityHash } from './geometry.js';
+import { digestPacking, type VerityHash } from './geometry.js';
 
 export interface HasherConfig {
   hash: VerityHash;
@@ -47,12 +47,7 @@ export class TreeHasher {
   private readonly zeroDigests = new Map<number, Buffer>();
 
   constructor(readonly config: HasherConfig) {
-    this.digestSize = DIGEST_SIZE[config.hash];
-    const padded = 2 ** Math.ceil(Math.log2(this.digestSize));
-    // cryptsetup: hashes per block = 2^floor(log2(hash_block_size / digest_size)) for both types.
-    this.perBlockBits = Math.floor(Math.log2(config.hashBlockSize / this.digestSize));
-    this.perBlock = 2 ** this.perBlockBits;
-    this.slot = config.hashType === 1 ? padded : this.digestSize;
+    ({ digestSize: this.digestSize, slot: this.slot, perBlockBits: this.perBlockBits, perBlock: this.perBlock } = digestPacking(config.hash, config.hashType, config.hashBlockSize));
   }
 
   /** The digest of one block (salt before it for type 1, after it for type 0). */
