@@ -37,7 +37,7 @@ export function bundlePaths(dir: string, name: string): BundlePaths {
 /** Finds the bundle in a folder made by `imgbuild build --format qemu_uefi`. */
 export async function findBundle(dir: string): Promise<BundlePaths> {
   const names = (await fsp.readdir(dir)).filter((f) => f.endsWith('.qcow2'));
-  if (names.length !== 1) throw new InputError(`expected one .qcow2 in the bundle folder, found ${names.length}`, { file: dir });
+  if (names.length !== 1) throw new InputError(`a qemu_uefi bundle folder holds exactly one .qcow2; found ${names.length}`, { file: dir });
   return bundlePaths(dir, names[0].slice(0, -'.qcow2'.length));
 }
 
