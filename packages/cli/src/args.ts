@@ -4,7 +4,8 @@
  * missing, a folder where a file is needed, or a qcow2 where a raw image is needed says so plainly.
  */
 import { promises as fsp } from 'node:fs';
-import { BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS, fsError, InputError, UsageError } from '@imgbuild/core';
+import { fsError, InputError, UsageError } from '@imgbuild/core/errors';
+import { BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS } from '@imgbuild/core/layout/builtin';
 
 /** A layout argument: a built-in name or an existing file. A bare unknown word is a usage error. */
 export async function checkLayoutArg(nameOrFile: string): Promise<void> {

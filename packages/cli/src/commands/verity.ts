@@ -4,24 +4,15 @@
  * naming the file.
  */
 import { existsSync, statSync } from 'node:fs';
-import {
-  DEFAULT_VERITY_PARAMS,
-  deriveBytes,
-  deriveUuid,
-  FileStorage,
-  findSlots,
-  formatVerity,
-  ImgbuildError,
-  slotHashOffset,
-  readGpt,
-  resolveSlot,
-  UsageError,
-  VerityMismatchError,
-  verifyVerity,
-  withRawImage,
-  type VerityHash,
-  type VerityParams,
-} from '@imgbuild/core';
+// Module paths, not the package index, which would load the whole library (zod, the image builder)
+// into a command that hashes: see packages/cli/scripts/bundle.mjs.
+import { ImgbuildError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
+import { readGpt } from '@imgbuild/core/gpt/io';
+import { deriveBytes, deriveUuid } from '@imgbuild/core/guid';
+import { withRawImage } from '@imgbuild/core/image/qemu-bundle';
+import { findSlots, resolveSlot } from '@imgbuild/core/slot/state';
+import { FileStorage } from '@imgbuild/core/storage';
+import { DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type VerityHash, type VerityParams } from '@imgbuild/core/verity/index';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
