@@ -146,12 +146,18 @@ export async function run({ root, cli, dir, timeRun, median, log }) {
     const rEng = mv / me;
     log(`${name}  veritysetup ${f3(mv)} s (${gbps(mv)} GB/s, CPU ${f2(med(vs, 'cpu'))} s) | imgbuild CLI ${f3(mc)} s (${gbps(mc)} GB/s, CPU ${f2(med(cl, 'cpu'))} s) | engine alone ${f3(me)} s (${gbps(me)} GB/s, CPU ${f2(med(en, 'cpu'))} s)`);
     log(`        ratio vs veritysetup: end to end ${f2(rE2e)}x, CLI minus its start-up ${f2(mv / noStart)}x, engine alone ${f2(rEng)}x; end to end / engine alone = ${f2(rE2e / rEng)} [target ≥ 0.9]; best of ${rounds}: ${f2(Math.min(...vs.map((x) => x.secs)) / Math.min(...cl.map((x) => x.secs)))}x end to end`);
-    summary[name] = { mv, mc, me };
+    summary[name] = { mv, mc, me, st: st.ms / 1000 };
+  }
+  // What end to end / engine alone ≥ 0.9 asks of the start-up: the CLI's wall minus the engine's is
+  // node's own boot plus imgbuild's loading and exit; at most a ninth of the engine's time.
+  for (const name of ['format', 'verify']) {
+    const { mc, me } = summary[name];
+    log(`${name}: CLI − engine alone = ${((mc - me) * 1000).toFixed(0)} ms (of which node -e 0: ${s0.ms.toFixed(0)} ms); end to end ≥ 0.9x engine alone needs ≤ ${((me / 9) * 1000).toFixed(0)} ms`);
   }
   log(`imgbuild peak RSS (${gib} GiB): format ${(Math.max(...t.ourFormat.map((x) => x.rssKiB)) / 1024).toFixed(0)} MiB, verify ${(Math.max(...t.ourVerify.map((x) => x.rssKiB)) / 1024).toFixed(0)} MiB`);
 
   // 4. Efficiency and the --jobs sweep: the engine alone in this process; CPU per block from all threads.
-  log(`\n--jobs sweep (engine alone, format, median of 3; CPU per block = process CPU / ${blocks} blocks):`);
+  log(`\n--jobs sweep (engine alone, format; wall: median of 3; CPU per block: best of 3, process CPU / ${blocks} blocks):`);
   const sweep = [];
   for (let j = 1; j <= cores; j++) {
     const xs = [];
@@ -160,7 +166,8 @@ export async function run({ root, cli, dir, timeRun, median, log }) {
       xs.push(await inProcess(() => core.formatVerity({ dataPath: data, hashPath: engineHash, salt, uuid: UUID, jobs: j })));
     }
     const w = median(xs.map((x) => x.secs));
-    const cpuPerBlock = (median(xs.map((x) => x.cpu)) / blocks) * 1e6;
+    // Best of 3, as the floors are: the run least disturbed by other processes.
+    const cpuPerBlock = (Math.min(...xs.map((x) => x.cpu)) / blocks) * 1e6;
     sweep.push({ j, w, cpuPerBlock });
     const speedup = sweep[0].w / w;
     log(`  --jobs ${j}: ${f3(w)} s (${gbps(w)} GB/s), ${f2(summary.format.mv / w)}x veritysetup, speed-up ${f2(speedup)}x, ${f2(speedup / j)} per thread; CPU ${us(cpuPerBlock)} per block = ${f2(cpuPerBlock / floor)}x node floor`);

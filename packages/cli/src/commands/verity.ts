@@ -6,12 +6,9 @@
 import { existsSync, statSync } from 'node:fs';
 // Module paths, not the package index, which would load the whole library (zod, the image builder)
 // into a command that hashes: see packages/cli/scripts/bundle.mjs.
+// The GPT reader, the slot rules and the qcow2 bundle code serve --slot only: loaded when it is given.
 import { ImgbuildError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
-import { readGpt } from '@imgbuild/core/gpt/io';
 import { deriveBytes, deriveUuid } from '@imgbuild/core/guid';
-import { withRawImage } from '@imgbuild/core/image/qemu-bundle';
-import { findSlots, resolveSlot } from '@imgbuild/core/slot/state';
-import { FileStorage } from '@imgbuild/core/storage';
 import { DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type VerityHash, type VerityParams } from '@imgbuild/core/verity/index';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
@@ -152,6 +149,11 @@ export async function format(data: string, hashfile: string | undefined, opts: F
 
 /** Where the slot partition's data and hash area are in a disk image (Flatcar: hash at a fixed offset). */
 async function slotRange(image: string, name: string, relHashOffset: number | undefined): Promise<{ dataOffset: number; hashOffset: number; partition: number }> {
+  const [{ FileStorage }, { readGpt }, { findSlots, resolveSlot }] = await Promise.all([
+    import('@imgbuild/core/storage'),
+    import('@imgbuild/core/gpt/io'),
+    import('@imgbuild/core/slot/state'),
+  ]);
   const s = await FileStorage.open(image);
   try {
     const { table } = await readGpt(s);
@@ -178,7 +180,10 @@ export async function verify(data: string, opts: VerifyFlags): Promise<number | 
   if (!p.superblock && opts.salt === undefined) throw new UsageError('--no-superblock needs --salt (- for none)');
   await checkImageArg(data, { bundle: opts.slot !== undefined });
   // With --slot, a qemu_uefi bundle folder is read through a raw copy of its qcow2.
-  if (opts.slot !== undefined) return withRawImage(data, false, (raw) => verifyOn(data, raw, p, relOffset, opts));
+  if (opts.slot !== undefined) {
+    const { withRawImage } = await import('@imgbuild/core/image/qemu-bundle');
+    return withRawImage(data, false, (raw) => verifyOn(data, raw, p, relOffset, opts));
+  }
   return verifyOn(data, data, p, relOffset, opts);
 }
 
