@@ -6,7 +6,7 @@
  *     createHash per block on one thread, a plain vectored read per block; the engine's CPU per block
  *     (in this process, --jobs 1) and its efficiency = node's floor / engine CPU per block;
  *   - start-up: `node -e 0` against `imgbuild --version`, `imgbuild verity format` and `verity-verify`
- *     of a 64 KiB file (medians of N runs; hyperfine when installed);
+ *     of a 64 KiB file (N interleaved rounds: median, best, median difference from node);
  *   - end to end: veritysetup, the CLI, and the engine alone (formatVerity/verifyVerity called in this
  *     process, no start-up), alternated so machine noise hits all three; ratios against veritysetup;
  *   - a --jobs sweep from 1 to the number of cores (engine alone): wall, speed-up, speed-up per thread;
@@ -15,10 +15,10 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cpuNow, engineLoop, nodeFloor, opensslPerBlock, readFloor, startupMs } from './lib/floor.mjs';
+import { cpuNow, engineLoop, nodeFloor, opensslPerBlock, readFloor, startupPaired } from './lib/floor.mjs';
 
 export const title = 'dm-verity: imgbuild vs veritysetup, against the floor';
 
@@ -93,6 +93,8 @@ export async function run({ root, cli, dir, timeRun, median, log }) {
   const floorName = floor === nf.hashLatin1 ? "crypto.hash(…, 'latin1')" : floor === nf.hashBuffer ? "crypto.hash(…, 'buffer')" : 'createHash';
   const loop = engineLoop(core.TreeHasher, 4096, salt);
   const read = readFloor(data, blocks, 4096, 32);
+  const load = () => loadavg()[0].toFixed(1);
+  log(`load average at the start: ${load()} on ${cores} cores (above ~0.5 others are running: wall times and ratios move, CPU per block much less)`);
   log(`floor (CPU per 4 KiB block, one thread, in this run):`);
   log(`  openssl speed -evp sha256: ${ossl4096 ? us(ossl4096) : 'n/a'} per 4096 B (${ossl4096 ? f2(4096 / ossl4096 / 1e3) : '?'} GB/s), ${ossl4128 ? us(ossl4128) : 'n/a'} per 4128 B  [OpenSSL's own floor]`);
   log(`  node on a 4128-byte [salt|block] view: crypto.hash latin1 ${us(nf.hashLatin1)}, crypto.hash buffer ${us(nf.hashBuffer)}, createHash ${us(nf.createHash)}; node floor = ${us(floor)} (${floorName}), ${ossl4128 ? f2(floor / ossl4128) : '?'}x OpenSSL`);
@@ -103,12 +105,18 @@ export async function run({ root, cli, dir, timeRun, median, log }) {
   fillRandom(tiny, [[0, 64 * 1024]], 64 * 1024);
   const tinyHash = join(dir, 'tiny.hash');
   const tinyRoot = rootOf(timeRun('node', [cli, 'verity', 'format', tiny, tinyHash, '--salt', SALT, '--uuid', UUID]).stdout);
-  const s0 = startupMs('node', ['-e', '0'], startupRuns);
-  const sVer = startupMs('node', [cli, '--version'], startupRuns);
-  const sFmt = startupMs('node', [cli, 'verity', 'format', tiny, tinyHash, '--salt', SALT, '--uuid', UUID, '--force'], startupRuns);
-  const sVfy = startupMs('node', [cli, 'verity-verify', tiny, '--hash-file', tinyHash, '--root-hash', tinyRoot], startupRuns);
-  const plus = (s) => `${s.ms.toFixed(1)} ms (node +${(s.ms - s0.ms).toFixed(1)})`;
-  log(`start-up, median of ${startupRuns} (${s0.tool}): node -e 0 ${s0.ms.toFixed(1)} ms; imgbuild --version ${plus(sVer)}; verity format 64 KiB ${plus(sFmt)}; verity-verify 64 KiB ${plus(sVfy)}  [target: node +40 ms]`);
+  const [s0, sVer, sFmt, sVfy] = startupPaired(
+    [
+      ['node', '-e', '0'],
+      ['node', cli, '--version'],
+      ['node', cli, 'verity', 'format', tiny, tinyHash, '--salt', SALT, '--uuid', UUID, '--force'],
+      ['node', cli, 'verity-verify', tiny, '--hash-file', tinyHash, '--root-hash', tinyRoot],
+    ],
+    startupRuns,
+  );
+  const plus = (s) => `${s.ms.toFixed(1)} ms (best ${s.best.toFixed(1)}; node +${s.overBase.toFixed(1)})`;
+  log(`start-up, ${startupRuns} interleaved rounds, median (best; median difference from node -e 0): node -e 0 ${s0.ms.toFixed(1)} ms (best ${s0.best.toFixed(1)})`);
+  log(`  imgbuild --version ${plus(sVer)}; verity format 64 KiB ${plus(sFmt)}; verity-verify 64 KiB ${plus(sVfy)}  [target: node +40 ms]`);
 
   // 3. End to end, alternating: veritysetup, the CLI, the engine alone in this process.
   const t = { vsFormat: [], ourFormat: [], engFormat: [], vsVerify: [], ourVerify: [], engVerify: [] };
@@ -141,7 +149,7 @@ export async function run({ root, cli, dir, timeRun, median, log }) {
     const mv = med(vs);
     const mc = med(cl);
     const me = med(en);
-    const noStart = mc - st.ms / 1000;
+    const noStart = mc - st.ms / 1000; // minus the same command on 64 KiB: node, loading, set-up, exit
     const rE2e = mv / mc;
     const rEng = mv / me;
     log(`${name}  veritysetup ${f3(mv)} s (${gbps(mv)} GB/s, CPU ${f2(med(vs, 'cpu'))} s) | imgbuild CLI ${f3(mc)} s (${gbps(mc)} GB/s, CPU ${f2(med(cl, 'cpu'))} s) | engine alone ${f3(me)} s (${gbps(me)} GB/s, CPU ${f2(med(en, 'cpu'))} s)`);
@@ -175,6 +183,12 @@ export async function run({ root, cli, dir, timeRun, median, log }) {
   const e1 = sweep[0].cpuPerBlock;
   log(`efficiency (jobs 1): node floor ${us(floor)} / engine ${us(e1)} = ${(floor / e1 * 100).toFixed(0)} % (engine = ${f2(e1 / floor)}x floor, target ≤ 1.15x); of the engine's ${us(e1)}: hashing loop ${us(loop)} (floor ${us(floor)} + ${us(loop - floor)} of slot bookkeeping), read ${us(read)}, the rest ${us(e1 - loop - read)} (write/compare of hash blocks, upper levels, fsync, event loop)`);
   log(`engine vs floor + read (what no JavaScript can avoid): ${f2(e1 / (floor + read))}x`);
+  // The ratio two idle cores would give, from CPU time alone (which other processes move much less
+  // than wall time): veritysetup hashes on one thread; the engine spreads its blocks over the threads.
+  const vsPerBlock = (median(t.vsFormat.map((x) => x.cpu)) / blocks) * 1e6;
+  const eN = sweep[sweep.length - 1].cpuPerBlock;
+  log(`from CPU time: veritysetup ${us(vsPerBlock)} per block on one thread; engine ${us(eN)} per block over ${cores} threads → on ${cores} idle cores ≈ ${f2(vsPerBlock / (eN / cores))}x veritysetup (engine alone; a perfect split of the same work)`);
+  log(`load average at the end: ${load()}`);
   rmSync(data);
   for (const f of [theirs, ours, engineHash]) rmSync(f, { force: true });
 

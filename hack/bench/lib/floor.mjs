@@ -102,29 +102,29 @@ export function readFloor(path, blocks, blockSize = 4096, saltLen = 32) {
 }
 
 /**
- * Median wall milliseconds of a command over `runs` runs: hyperfine when it is installed (it
- * subtracts nothing: -N runs without a shell), else a loop of spawnSync. Also returns which was used.
+ * Start-up: wall milliseconds of short commands, interleaved (one run of each per round, the order
+ * rotated every round) so that other processes' load hits every command alike; per command the
+ * median and the best run, and the median of its per-round difference from the first command (the
+ * baseline, `node -e 0`). A plain loop rather than hyperfine: hyperfine times one command after the
+ * other, and on a machine shared with qemu runs the load moves between them.
  */
-export function startupMs(cmd, args, runs = 21) {
-  const hf = spawnSync('hyperfine', ['--version'], { encoding: 'utf8' });
-  if (hf.status === 0) {
-    const out = spawnSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', '/dev/stdout', '--style', 'none', [cmd, ...args].map(q).join(' ')], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (out.status === 0) {
-      const j = JSON.parse(out.stdout.slice(out.stdout.indexOf('{')));
-      return { ms: j.results[0].median * 1000, tool: 'hyperfine' };
+export function startupPaired(cmds, runs = 21, warmup = 2) {
+  const times = cmds.map(() => []);
+  for (let r = 0; r < runs + warmup; r++) {
+    for (let k = 0; k < cmds.length; k++) {
+      const i = (k + r) % cmds.length;
+      const [cmd, ...args] = cmds[i];
+      const t = process.hrtime.bigint();
+      const p = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      if (p.status !== 0) throw new Error(`${cmds[i].join(' ')} exited ${p.status}: ${p.stderr}`);
+      if (r >= warmup) times[i].push(Number(process.hrtime.bigint() - t) / 1e6);
     }
   }
-  const xs = [];
-  for (let i = 0; i < runs + 3; i++) {
-    const t = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-    if (i >= 3) xs.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  xs.sort((a, b) => a - b);
-  return { ms: xs[xs.length >> 1], tool: 'loop' };
+  const med = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  return times.map((xs) => ({ ms: med(xs), best: Math.min(...xs), overBase: med(xs.map((x, r) => x - times[0][r])) }));
 }
-
-const q = (s) => (/^[\w./=:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export { cpuNow };
