@@ -57,7 +57,7 @@ export function levelUnits(job: LevelJob, perBlock: number): { blocksPerUnit: nu
  * Reads into `views` from `pos` until they are full; past the end of the file they are zero filled.
  * `sync` reads block the thread: right for the threads sharing the leaf level, which have nothing
  * else to do (it saves the thread-pool hand-off); small inputs and upper levels read asynchronously
- * so the caller's event loop keeps turning.
+ * so the caller's event loop keeps turning (a leaf level of several units reads blocking in any thread).
  */
 export async function readFully(fd: number, views: Buffer[], pos: number, sync = false): Promise<void> {
   // `views` may be a batch's cached array: it is copied before a short read trims one of its entries.
