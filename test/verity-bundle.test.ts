@@ -68,10 +68,10 @@ describe('bundled CLI', () => {
     const ours = join(dir, 'ours.hash');
     const theirs = join(dir, 'theirs.hash');
     const r = await execa('node', [ENTRY, 'verity', 'format', data, ours, '--salt', SALT, '--uuid', UUID, '--jobs', '2'], { reject: false });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
     const vs = await tool('veritysetup', ['format', '--salt', SALT, '--uuid', UUID, data, theirs]);
-    const root = /Root hash:\s+([0-9a-f]+)/.exec(vs.stdout)![1];
-    expect(/Root hash:\s+([0-9a-f]+)/.exec(r.stdout)![1]).toBe(root);
+    const root = /Root hash:\s+([0-9a-f]+)/.exec(String(vs.stdout))![1];
+    expect(/Root hash:\s+([0-9a-f]+)/.exec(String(r.stdout))![1]).toBe(root);
     expect(readFileSync(ours).equals(readFileSync(theirs)), 'hash files identical').toBe(true);
 
     const ok = await execa('node', [BIN, 'verity-verify', data, '--hash-file', ours, '--root-hash', root, '--jobs', '2'], { reject: false });
