@@ -181,7 +181,7 @@ export async function run({ root, cli, dir, timeRun, median, log }) {
     log(`  --jobs ${j}: ${f3(w)} s (${gbps(w)} GB/s), ${f2(summary.format.mv / w)}x veritysetup, speed-up ${f2(speedup)}x, ${f2(speedup / j)} per thread; CPU ${us(cpuPerBlock)} per block = ${f2(cpuPerBlock / floor)}x node floor`);
   }
   const e1 = sweep[0].cpuPerBlock;
-  log(`efficiency (jobs 1): node floor ${us(floor)} / engine ${us(e1)} = ${(floor / e1 * 100).toFixed(0)} % (engine = ${f2(e1 / floor)}x floor, target ≤ 1.15x); of the engine's ${us(e1)}: hashing loop ${us(loop)} (floor ${us(floor)} + ${us(loop - floor)} of slot bookkeeping), read ${us(read)}, the rest ${us(e1 - loop - read)} (write/compare of hash blocks, upper levels, fsync, event loop)`);
+  log(`efficiency (jobs 1): node floor ${us(floor)} / engine ${us(e1)} = ${(floor / e1 * 100).toFixed(0)} % (engine = ${f2(e1 / floor)}x floor, target ≤ 1.15x); of the engine's ${us(e1)}: hashing loop ${us(loop)} (floor ${us(floor)} + ${us(loop - floor)} of slot bookkeeping), read ${us(read)}, the rest ${us(e1 - loop - read)} (hash-block writes, upper levels, fsync, set-up; measured apart, so ± a few hundredths)`);
   log(`engine vs floor + read (what no JavaScript can avoid): ${f2(e1 / (floor + read))}x`);
   // The ratio two idle cores would give, from CPU time alone (which other processes move much less
   // than wall time): veritysetup hashes on one thread; the engine spreads its blocks over the threads.
