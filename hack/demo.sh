@@ -13,8 +13,8 @@ step() { printf '\n== %s\n' "$*"; }
 step "dependencies"
 bash hack/install-deps.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
-[ -f packages/cli/dist/bin.js ] || npm run build
-imgbuild() { node packages/cli/dist/bin.js "$@"; }
+[ -f packages/cli/dist/bundle/imgbuild.js ] || npm run build
+imgbuild() { node packages/cli/bin/imgbuild.js "$@"; }
 
 step "boot kit (Debian kernel + initramfs, cached in .cache/)"
 kit=$(bash hack/bootkit.sh | tail -n 2)

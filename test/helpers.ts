@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const CLI = join(ROOT, 'packages/cli/dist/bin.js');
+// The shipped entry: it runs the esbuild bundle (packages/cli/dist/bundle) that `npm run build` makes.
+export const CLI = join(ROOT, 'packages/cli/bin/imgbuild.js');
 
 /** Runs `imgbuild ...args`; never throws on a non-zero exit, so tests can assert on it. */
 export function imgbuild(args: string[], opts: Options = {}) {

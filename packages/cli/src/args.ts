@@ -3,14 +3,14 @@
  * what the user typed: an unknown layout name is a usage error (exit 2); an image argument that is
  * missing, a folder where a file is needed, or a qcow2 where a raw image is needed says so plainly.
  */
-import fse from 'fs-extra';
-import { promises as fsp } from 'node:fs';
-import { aboutFile, BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS, FileStorage, fsError, InputError, UsageError, withRawImage } from '@imgbuild/core';
+import { existsSync, promises as fsp } from 'node:fs';
+import { fsError, InputError, UsageError } from '@imgbuild/core/errors';
+import { BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS } from '@imgbuild/core/layout/builtin';
 
 /** A layout argument: a built-in name or an existing file. A bare unknown word is a usage error. */
 export async function checkLayoutArg(nameOrFile: string): Promise<void> {
   if (BUILTIN_LAYOUTS[nameOrFile]) return;
-  if (!(await fse.pathExists(nameOrFile)) && !/[./]/.test(nameOrFile)) {
+  if (!existsSync(nameOrFile) && !/[./]/.test(nameOrFile)) {
     throw new UsageError(`unknown layout "${nameOrFile}" (built-in: ${BUILTIN_LAYOUT_NAMES.join(', ')}; or a path to a JSON file)`);
   }
 }
@@ -44,24 +44,4 @@ export async function checkImageArg(path: string, opts: { bundle: boolean }): Pr
   } finally {
     await fh.close();
   }
-}
-
-/**
- * `fn` on a raw image, or on a qemu_uefi bundle through a raw copy of its qcow2 (written back when
- * `writable` and changed), with system errors named after the path the user gave.
- */
-export async function onImage<T>(image: string, writable: boolean, fn: (s: FileStorage) => Promise<T>): Promise<T> {
-  await checkImageArg(image, { bundle: true });
-  return withRawImage(image, writable, async (raw) => {
-    const s = await FileStorage.open(raw, writable).catch((e) => {
-      throw fsError(e, image, 'cannot open the image');
-    });
-    try {
-      return await fn(s);
-    } catch (e) {
-      throw aboutFile(e, image);
-    } finally {
-      await s.close();
-    }
-  });
 }

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import fse from 'fs-extra';
+import { promises as fsp, rmSync } from 'node:fs';
 import { fsError, ImgbuildError } from './errors.js';
 
 const pending = new Set<string>();
@@ -15,7 +15,7 @@ function installSignalHandlers(): void {
   handlersInstalled = true;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
-      for (const p of pending) fse.removeSync(p);
+      for (const p of pending) rmSync(p, { recursive: true, force: true });
       process.exit(sig === 'SIGINT' ? 130 : 143);
     });
   }
@@ -23,9 +23,9 @@ function installSignalHandlers(): void {
 
 /** What kind of thing is at `path` (through symlinks), or undefined when nothing is. */
 async function kindAt(path: string): Promise<string | undefined> {
-  const st = await fse.promises.stat(path).catch((e: NodeJS.ErrnoException) => {
+  const st = await fsp.stat(path).catch((e: NodeJS.ErrnoException) => {
     // A dangling symlink is "something" too: renaming over it replaces the link, which is fine.
-    if (e.code === 'ENOENT') return fse.promises.lstat(path).catch(() => undefined);
+    if (e.code === 'ENOENT') return fsp.lstat(path).catch(() => undefined);
     throw fsError(e, path, 'cannot inspect the output');
   });
   if (!st) return undefined;
@@ -50,7 +50,7 @@ export async function assertWritableTarget(target: string, force: boolean): Prom
     throw new ImgbuildError(`output exists and is ${kind}; imgbuild only ever replaces a regular file, even with --force (remove it or choose another name)`, { file: target });
   }
   if (kind && !force) throw new ImgbuildError('output exists (use --force to overwrite)', { file: target });
-  const parent = await fse.promises.stat(dirname(target)).catch(() => undefined);
+  const parent = await fsp.stat(dirname(target)).catch(() => undefined);
   if (!parent) throw new ImgbuildError('output folder does not exist', { file: target });
   if (!parent.isDirectory()) throw new ImgbuildError('output folder is not a directory', { file: target });
 }
@@ -83,11 +83,11 @@ export async function withAtomicOutput<T>(target: string, force: boolean, build:
     // Checked again: something may have appeared at the target while we built. (A folder renamed
     // over an empty folder would replace it silently; a file renamed over a file is the atomic replace.)
     await assertWritableTarget(target, force);
-    await fse.rename(tmp, target);
+    await fsp.rename(tmp, target);
     await syncDir(dirname(target));
     return result;
   } catch (e) {
-    await fse.remove(tmp);
+    await fsp.rm(tmp, { recursive: true, force: true });
     throw e;
   } finally {
     pending.delete(tmp);
@@ -103,7 +103,7 @@ export function trackTemporary(path: string): () => void {
 
 /** fsync a folder, so a rename into it survives a power cut. */
 export async function syncDir(dir: string): Promise<void> {
-  const fh = await fse.promises.open(dir, 'r');
+  const fh = await fsp.open(dir, 'r');
   try {
     await fh.sync();
   } finally {
@@ -116,17 +116,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   const tmp = tempPathFor(path);
   const untrack = trackTemporary(tmp);
   try {
-    const fh = await fse.promises.open(tmp, 'w');
+    const fh = await fsp.open(tmp, 'w');
     try {
       await fh.writeFile(data);
       await fh.sync();
     } finally {
       await fh.close();
     }
-    await fse.rename(tmp, path);
+    await fsp.rename(tmp, path);
     await syncDir(dirname(path));
   } catch (e) {
-    await fse.remove(tmp);
+    await fsp.rm(tmp, { recursive: true, force: true });
     throw e;
   } finally {
     untrack();
@@ -140,7 +140,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 export async function withImageLock<T>(image: string, fn: () => Promise<T>): Promise<T> {
   const lock = `${image.replace(/\/+$/, '')}.lock`;
   try {
-    await fse.promises.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+    await fsp.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new ImgbuildError(`another imgbuild is changing this image (lock ${lock}; remove it if none is running)`, { file: image });
@@ -151,7 +151,7 @@ export async function withImageLock<T>(image: string, fn: () => Promise<T>): Pro
   try {
     return await fn();
   } finally {
-    await fse.remove(lock);
+    await fsp.rm(lock, { recursive: true, force: true });
     untrack();
   }
 }

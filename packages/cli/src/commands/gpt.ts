@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { createGptImage, describeAttributes, diskPicture, partitionRecord, partitions, readGpt, repairGpt, roleInTable, slotStatus, typeName, type SlotStatus } from '@imgbuild/core';
-import { checkLayoutArg, onImage } from '../args.js';
+import { checkLayoutArg } from '../args.js';
+import { onImage } from '../on-image.js';
 import { printJson } from '../output.js';
 import { barLines, writeSvg } from '../picture.js';
 

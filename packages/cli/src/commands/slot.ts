@@ -37,7 +37,7 @@ import {
   type Variant,
 } from '@imgbuild/core';
 import { basename } from 'node:path';
-import { onImage } from '../args.js';
+import { onImage } from '../on-image.js';
 import { barLines } from '../picture.js';
 import { EXIT_FAILED, printJson } from '../output.js';
 

@@ -3,27 +3,13 @@
  * Bad flags are UsageError (exit 2); unusable inputs and failed verification exit 1 with one line
  * naming the file.
  */
-import { statSync } from 'node:fs';
-import fse from 'fs-extra';
-import {
-  DEFAULT_VERITY_PARAMS,
-  deriveBytes,
-  deriveUuid,
-  FileStorage,
-  formatVerity,
-  ImgbuildError,
-  slotBytes,
-  slotHashOffset,
-  readGpt,
-  resolveSlot,
-  UsageError,
-  VerityMismatchError,
-  verifyVerity,
-  withRawImage,
-  type FormatVerityResult,
-  type VerityHash,
-  type VerityParams,
-} from '@imgbuild/core';
+import { existsSync, statSync } from 'node:fs';
+// Module paths, not the package index, which would load the whole library (zod, the image builder)
+// into a command that hashes: see packages/cli/scripts/bundle.mjs.
+// The GPT reader, the slot rules and the qcow2 bundle code serve --slot only: loaded when it is given.
+import { ImgbuildError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
+import { deriveBytes, deriveUuid } from '@imgbuild/core/guid';
+import { DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type FormatVerityResult, type VerityHash, type VerityParams } from '@imgbuild/core/verity/index';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
@@ -116,7 +102,7 @@ export async function format(data: string, hashfile: string | undefined, opts: F
     if (s === undefined) s = deriveBytes(opts.seed, 'verity-salt', 32);
     uuid ??= deriveUuid(opts.seed, 'verity-uuid');
   }
-  if (hashfile !== undefined && !opts.force && (await fse.pathExists(hashfile))) {
+  if (hashfile !== undefined && !opts.force && existsSync(hashfile)) {
     throw new ImgbuildError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
   }
   const progress = bar(data, opts.json);
@@ -159,6 +145,11 @@ export async function format(data: string, hashfile: string | undefined, opts: F
 
 /** Where the slot partition's data and hash area are in a disk image (Flatcar: hash at a fixed offset). */
 async function slotRange(image: string, name: string, relHashOffset: number | undefined): Promise<{ dataOffset: number; hashOffset: number; partition: number }> {
+  const [{ FileStorage }, { readGpt }, { resolveSlot, slotBytes }] = await Promise.all([
+    import('@imgbuild/core/storage'),
+    import('@imgbuild/core/gpt/io'),
+    import('@imgbuild/core/slot/state'),
+  ]);
   const s = await FileStorage.open(image);
   try {
     const { table } = await readGpt(s);
@@ -181,7 +172,10 @@ export async function verify(data: string, opts: VerifyFlags): Promise<number | 
   if (!p.superblock && opts.salt === undefined) throw new UsageError('--no-superblock needs --salt (- for none)');
   await checkImageArg(data, { bundle: opts.slot !== undefined });
   // With --slot, a qemu_uefi bundle folder is read through a raw copy of its qcow2.
-  if (opts.slot !== undefined) return withRawImage(data, false, (raw) => verifyOn(data, raw, p, relOffset, opts));
+  if (opts.slot !== undefined) {
+    const { withRawImage } = await import('@imgbuild/core/image/qemu-bundle');
+    return withRawImage(data, false, (raw) => verifyOn(data, raw, p, relOffset, opts));
+  }
   return verifyOn(data, data, p, relOffset, opts);
 }
 

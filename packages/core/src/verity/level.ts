@@ -57,25 +57,28 @@ export function levelUnits(job: LevelJob, perBlock: number): { blocksPerUnit: nu
  * Reads into `views` from `pos` until they are full; past the end of the file they are zero filled.
  * `sync` reads block the thread: right for the threads sharing the leaf level, which have nothing
  * else to do (it saves the thread-pool hand-off); small inputs and upper levels read asynchronously
- * so the caller's event loop keeps turning.
+ * so the caller's event loop keeps turning (a leaf level of several units reads blocking in any thread).
  */
 export async function readFully(fd: number, views: Buffer[], pos: number, sync = false): Promise<void> {
+  // `views` may be a batch's cached array: it is copied before a short read trims one of its entries.
+  let vs = views;
   let i = 0;
-  while (i < views.length) {
-    const one = views.length - i === 1;
-    const batch = one ? [] : views.slice(i, i + IOV_MAX);
+  while (i < vs.length) {
+    const one = vs.length - i === 1;
+    const batch = one ? [] : i === 0 && vs.length <= IOV_MAX ? vs : vs.slice(i, i + IOV_MAX);
     const n = sync
-      ? one ? readSync(fd, views[i], 0, views[i].length, pos) : readvSync(fd, batch, pos)
-      : one ? (await readP(fd, views[i], 0, views[i].length, pos)).bytesRead : (await readvP(fd, batch, pos)).bytesRead;
+      ? one ? readSync(fd, vs[i], 0, vs[i].length, pos) : readvSync(fd, batch, pos)
+      : one ? (await readP(fd, vs[i], 0, vs[i].length, pos)).bytesRead : (await readvP(fd, batch, pos)).bytesRead;
     if (n === 0) {
-      for (; i < views.length; i++) views[i].fill(0);
+      for (; i < vs.length; i++) vs[i].fill(0);
       return;
     }
     pos += n;
     let left = n;
-    while (left > 0 && left >= views[i].length) left -= views[i++].length;
+    while (left > 0 && left >= vs[i].length) left -= vs[i++].length;
     if (left > 0) {
-      views[i] = views[i].subarray(left);
+      if (vs === views) vs = views.slice();
+      vs[i] = vs[i].subarray(left);
     }
   }
 }

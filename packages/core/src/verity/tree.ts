@@ -8,6 +8,7 @@
  * The leaf level (all the data) runs in worker threads when it is large enough; the upper levels are
  * at most 1/128 of it and run in this thread. Every level goes through the same `LevelWorker`.
  */
+import { closeSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { ProgressFn } from '../progress.js';
@@ -83,13 +84,13 @@ function levelJob(ctx: TreeContext, level: number): LevelJob {
   };
 }
 
-async function runInThread(job: LevelJob, units: number, progress: Progress): Promise<LevelMismatch[]> {
+async function runInThread(job: LevelJob, units: number, progress: Progress, sync: boolean): Promise<LevelMismatch[]> {
   const src = await open(job.srcPath, 'r');
   const dst = await open(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
   try {
     const control = new Int32Array(new SharedArrayBuffer(8));
     control[1] = units;
-    return await runUnits(new LevelWorker(job, src.fd, dst.fd), control, (n) => progress.add(n));
+    return await runUnits(new LevelWorker(job, src.fd, dst.fd, sync), control, (n) => progress.add(n));
   } finally {
     await src.close();
     await dst.close();
@@ -151,19 +152,24 @@ async function runLevel(ctx: TreeContext, level: number, progress: Progress): Pr
   const job = levelJob(ctx, level);
   const { units } = levelUnits(job, new TreeHasher(job.hasher).perBlock);
   const threads = level === 0 ? Math.min(ctx.jobs, units) : 1;
-  const found = threads > 1 ? await runInWorkers(job, units, threads, progress) : await runInThread(job, units, progress);
+  // A leaf level of several units in this thread alone (--jobs 1) reads blocking, as the threads sharing
+  // one do: ≈ 0.1 µs of CPU less per block than a thread-pool hand-off per read. Small inputs and the
+  // upper levels read asynchronously, so the caller's event loop keeps turning.
+  const found =
+    threads > 1 ? await runInWorkers(job, units, threads, progress) : await runInThread(job, units, progress, level === 0 && units > 1);
   if (found.length === 0) return null;
   return found.reduce((a, b) => (b.unit < a.unit ? b : a));
 }
 
 async function readBlock(path: string, offset: number, size: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
+  // One block: a blocking read (microseconds) rather than three trips through the thread pool.
+  const fd = openSync(path, 'r');
   try {
     const b = Buffer.alloc(size);
-    await readFully(fh.fd, [b], offset);
+    await readFully(fd, [b], offset, true);
     return b;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * Bundles the CLI (run by the root `npm run build` after tsc): packages/cli/dist/bin.js and everything
+ * it imports (@imgbuild/core, commander, zod, execa, fs-extra, ...) into packages/cli/dist/bundle/,
+ * which packages/cli/bin/imgbuild.js runs. One file for the start-up path (bin, program, output,
+ * commander), one lazily loaded chunk per command module, so `imgbuild verity format` parses and runs
+ * only what the verity path uses: node resolves one file instead of ~150 and zod's schemas, execa and
+ * the image builder are never evaluated.
+ *
+ * The verity worker is an entry of its own, `dist/bundle/worker.js`, beside the chunks: tree.ts finds it
+ * as `new URL('./worker.js', import.meta.url)`, which in the bundle is the chunk holding tree.ts.
+ * @imgbuild/efi-select stays external: it finds its built selector relative to its own file.
+ */
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(cli, 'dist/bundle');
+rmSync(outdir, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: cli,
+  entryPoints: {
+    imgbuild: join(cli, 'dist/bin.js'),
+    worker: join(cli, '../core/dist/verity/worker.js'),
+  },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['@imgbuild/efi-select'],
+  // Flat: chunks sit beside worker.js, which tree.ts (in one of them) finds relative to itself.
+  chunkNames: '[name]-[hash]',
+  // Some dependencies are CommonJS (fs-extra, graceful-fs, crc-32): give their require() a real one.
+  banner: { js: "import { createRequire as __imgbuildRequire } from 'node:module'; const require = __imgbuildRequire(import.meta.url);" },
+  sourcemap: 'linked',
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+});
+if (process.argv.includes('--analyze')) console.log(await (await import('esbuild')).analyzeMetafile(result.metafile));
