@@ -12,12 +12,13 @@
  * @imgbuild/efi-select stays external: it finds its built selector relative to its own file.
  */
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(cli, 'dist/bundle');
+const versionOf = (pkg) => JSON.stringify(JSON.parse(readFileSync(join(cli, pkg, 'package.json'), 'utf8')).version);
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: cli,
@@ -38,6 +39,8 @@ const result = await build({
   banner: { js: "import { createRequire as __imgbuildRequire } from 'node:module'; const require = __imgbuildRequire(import.meta.url);" },
   sourcemap: 'linked',
   legalComments: 'none',
+  // version.ts reads package.json one folder above its own file, which the bundle does not have
+  define: { IMGBUILD_CLI_VERSION: versionOf('.'), IMGBUILD_CORE_VERSION: versionOf('../core') },
   logLevel: 'warning',
   metafile: true,
 });

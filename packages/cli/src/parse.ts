@@ -2,7 +2,7 @@
  * Parsers for flag values, given to commander's `.option(flags, description, parser)`: a bad value is
  * a UsageError (exit 2) naming the flag and the value, before any command runs.
  */
-import { UsageError } from '@imgbuild/core';
+import { UsageError } from '@imgbuild/core/errors';
 
 /** An integer flag in [min, max]: `--tries must be an integer 0-15, got "x"`. */
 export function integer(flag: string, range: { min?: number; max?: number } = {}): (value: string) => number {

@@ -1,10 +1,14 @@
 /**
- * imgbuild's version, read from this package's package.json (dist/version.js sits one folder below
- * it), so a release bumps one file and the manifest's `tool` field follows.
+ * imgbuild's version, from this package's package.json, so a release bumps one file and the manifest's
+ * `tool` field follows. The CLI's bundler puts it in (the bundle has no package.json one folder up);
+ * otherwise it is read beside dist/version.js.
  */
 import { readFileSync } from 'node:fs';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+declare const IMGBUILD_CORE_VERSION: string | undefined;
+
+export const VERSION: string =
+  typeof IMGBUILD_CORE_VERSION === 'string' ? IMGBUILD_CORE_VERSION : JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 /** The manifest's `tool` field: which imgbuild wrote it. */
 export const TOOL = `imgbuild ${VERSION}`;
