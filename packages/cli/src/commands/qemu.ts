@@ -5,6 +5,7 @@ interface QemuOpts {
   timeout?: string;
   log?: string;
   memory?: string;
+  smp?: string;
   accel?: string;
   allowReset?: boolean;
   json?: boolean;
@@ -36,8 +37,9 @@ async function checkRawDisk(image: string): Promise<void> {
 export async function run(image: string, opts: QemuOpts): Promise<number> {
   const timeoutMs = positive('timeout', opts.timeout, 300) * 1000;
   const memoryMiB = Math.round(positive('memory', opts.memory, 512));
+  const smp = Math.round(positive('smp', opts.smp, 1));
   await checkRawDisk(image);
-  const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({
@@ -46,6 +48,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
       usrhash: r.marker?.usrhash ?? null,
       version: r.marker?.version ?? null,
       health: r.marker?.health ?? 'fail',
+      details: r.marker?.details ?? {},
       selector: r.selector,
       healthy,
       failure: r.failure,

@@ -15,6 +15,7 @@ import { extname, join, resolve } from 'node:path';
 import { InputError, ToolError } from '../errors.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
+import { stuckOnVerity } from './stuck.js';
 
 export const DEFAULT_OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const DEFAULT_OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -29,6 +30,8 @@ export interface RunQemuOptions {
   /** OVMF variables template; copied to a temp file for every boot. Default: the bundle's, else OVMF_VARS_4M.fd. */
   ovmfVars?: string;
   memoryMiB?: number;
+  /** Guest CPUs (`-smp`). Default 1. */
+  smp?: number;
   /** qemu is killed after this long. Default 300 000. */
   timeoutMs?: number;
   /** Keep the serial console here (otherwise it goes to a temp file that is removed). */
@@ -111,10 +114,11 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; smp?: number }): string[] {
   return [
     '-machine', `q35,accel=${t.accel}`,
     '-m', String(t.memoryMiB),
+    ...(t.smp && t.smp > 1 ? ['-smp', String(t.smp)] : []),
     '-nic', 'none',
     '-display', 'none',
     '-serial', `file:${t.serialLog}`,
@@ -141,15 +145,18 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
     await fsp.writeFile(serialLog, '');
     const argv = [
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset }),
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, smp: opts.smp }),
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
     const start = Date.now();
-    const { exitCode, timedOut, stderr } = await spawnWithTimeout(bin, argv, timeoutMs);
+    // a boot frozen on a dm-verity error is stopped at once, not at the timeout (stuck.ts)
+    const stuck = async () => !!stuckOnVerity(await fsp.readFile(serialLog, 'latin1').catch(() => ''));
+    const { exitCode, timedOut, stderr, stopped } = await spawnWithTimeout(bin, argv, timeoutMs, stuck);
     const durationMs = Date.now() - start;
     const log = await fsp.readFile(serialLog, 'latin1');
     let { marker, failure } = parseBootMarker(log);
+    if (!marker && !failure && stopped) failure = stuckOnVerity(log);
     if (!marker && !failure) {
       const tail = log.trim().split(/\r?\n/).slice(-3).join(' | ').slice(0, 400);
       failure = timedOut
@@ -162,11 +169,22 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   }
 }
 
-function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string }> {
+function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, isStuck?: () => Promise<boolean>): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string; stopped: boolean }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let timedOut = false;
+    let stopped = false;
+    const poll = isStuck
+      ? setInterval(() => {
+          void isStuck().then((yes) => {
+            if (!yes || stopped) return;
+            stopped = true;
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+          });
+        }, 1000)
+      : undefined;
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
       if (stderr.length < 65536) stderr += d;
@@ -181,13 +199,15 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number): Promi
     }, timeoutMs);
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      clearInterval(poll);
       process.removeListener('exit', onExit);
       reject(new ToolError(e.code === 'ENOENT' ? `${bin} not found (install qemu-system-x86, or run hack/install-deps.sh)` : `${bin}: ${e.message}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearInterval(poll);
       process.removeListener('exit', onExit);
-      resolvePromise({ exitCode: code, timedOut, stderr });
+      resolvePromise({ exitCode: code, timedOut, stderr, stopped });
     });
   });
 }
