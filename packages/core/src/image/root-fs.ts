@@ -6,9 +6,10 @@
  *
  * Reproducible: the filesystem UUID and the directory hash seed come from the image seed, every
  * timestamp mke2fs makes is E2FSPROGS_FAKE_TIME, and the inode tables and journal are written out now
- * (no lazy init, whose state differs by machine). mke2fs copies each file's mtime and atime from the
- * tree but its ctime too, which no tool can set on the tree; debugfs sets every ctime afterwards.
- * The order in which the tree was created does not matter (tested).
+ * (no lazy init, whose state differs by machine). mke2fs copies each file's times from the tree,
+ * ctime (which no tool can set on the tree) and atime (which reading the tree changes) too, so debugfs
+ * then sets every inode's times to SOURCE_DATE_EPOCH, as mksquashfs -all-time does for /usr. The order
+ * in which the tree was created does not matter (tested).
  */
 import { promises as fsp } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -70,9 +71,11 @@ export async function writeRootFs(o: RootFsOptions): Promise<RootFsResult> {
     if ((mk as { code?: string }).code === 'ENOENT') throw new ToolError('mkfs.ext4 not found (install e2fsprogs, or run hack/install-deps.sh)');
     throw new ToolError(`mkfs.ext4 -d ${o.tree} failed: ${why}`, { file: o.imagePath });
   }
-  // Every inode's ctime = SOURCE_DATE_EPOCH (the tree's ctimes are the time it was copied).
-  const cmds = [`sif / ctime @${o.sourceDateEpoch}`];
-  for (const p of await walk(o.tree)) cmds.push(`sif "/${p.replace(/(["\\])/g, '\\$1')}" ctime @${o.sourceDateEpoch}`);
+  const cmds = [];
+  for (const p of ['', ...(await walk(o.tree))]) {
+    const quoted = `"/${p.replace(/(["\\])/g, '\\$1')}"`;
+    for (const field of ['atime', 'ctime', 'mtime', 'crtime']) cmds.push(`sif ${quoted} ${field} @${o.sourceDateEpoch}`);
+  }
   const cmdFile = `${o.imagePath}.debugfs`;
   await fsp.writeFile(cmdFile, cmds.join('\n') + '\n');
   try {
