@@ -23,6 +23,8 @@ packages=(
   kmod             # modinfo/depmod data when building the boot kit
   xz-utils zstd    # unpacking kernel modules
   time             # /usr/bin/time for peak RSS in the benchmark
+  mmdebstrap       # the example OS (os/debian/build.sh): a Debian tree from Debian's packages
+  e2fsprogs        # mkfs.ext4 -d, debugfs: the writable ROOT of build --root-tree
 )
 
 missing=()

@@ -5,7 +5,8 @@
 #   bash os/debian/build.sh [--version V] [--overlay DIR]
 #
 # Last lines of stdout (progress goes to stderr):
-#   usr=<abs path>      the /usr squashfs (zstd, fixed times, ownership kept: dbus has a setuid helper)
+#   usr=<abs path>      the /usr squashfs (zstd level 6: 8 s instead of 170 s at the default 15, for 10 % more;
+#                       fixed times; ownership kept: dbus has a setuid helper)
 #   root=<abs path>     the tree for the writable ROOT: /etc, /var, the /bin /sbin /lib /lib64 links, empty /usr
 #   kernel=<abs path>   the boot kit's kernel (hack/bootkit.sh)
 #   initrd=<abs path>   Debian's dracut initrd for that kernel, built with this OS's systemd 254
@@ -187,7 +188,7 @@ if [ ! -f "$OUT/.complete" ]; then
   t0=$(date +%s)
   # mksquashfs refuses SOURCE_DATE_EPOCH in its environment together with the explicit times
   env -u SOURCE_DATE_EPOCH mksquashfs "$T/usr" "$OUT.tmp/usr.squashfs" -noappend -quiet -no-progress \
-    -comp zstd -mkfs-time "$SDE" -all-time "$SDE" >&2
+    -comp zstd -Xcompression-level 6 -mkfs-time "$SDE" -all-time "$SDE" >&2
   log "squashfs in $(($(date +%s) - t0)) s: $(du -m "$OUT.tmp/usr.squashfs" | cut -f1) MiB"
   # ROOT: everything but /usr's contents
   mkdir "$OUT.tmp/root"
