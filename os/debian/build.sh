@@ -90,7 +90,7 @@ common_args() {
   # the lock: every package at the version it had when the lock was written (apt fails loudly when
   # the mirror no longer carries it; rerun with --relock then)
   if [ -f "$LOCK" ] && [ -z "$RELOCK" ]; then
-    printf '%s\n' --setup-hook="awk 'NF == 2 { printf \"Package: %s\\nPin: version %s\\nPin-Priority: 1001\\n\\n\", \$1, \$2 }' '$LOCK' >\"\$1/etc/apt/preferences.d/99-lock.pref\"" \
+    printf '%s\n' --setup-hook="awk '!/^#/ && NF == 2 { printf \"Package: %s\\nPin: version %s\\nPin-Priority: 1001\\n\\n\", \$1, \$2 }' '$LOCK' >\"\$1/etc/apt/preferences.d/99-lock.pref\"" \
       --customize-hook='rm -f "$1/etc/apt/preferences.d/99-lock.pref"'
   fi
 }
@@ -141,6 +141,7 @@ if [ ! -f "$BASE/.complete" ]; then
     --customize-hook="$add_modules" \
     --customize-hook="SOURCE_DATE_EPOCH=$SDE chroot \"\$1\" $DRACUT >&2" \
     --customize-hook="cp \"\$1/tmp/initrd.img\" '$BASE.tmp/initrd.img'" \
+    --customize-hook="chroot \"\$1\" dpkg-query -W -f='\${Package} \${Version}\n' | sort >'$BASE.tmp/packages-initrd.lock'" \
     bookworm /dev/null "${SOURCES[@]}" >&2
   log "initrd in $(($(date +%s) - t0)) s ($(du -k "$BASE.tmp/initrd.img" | cut -f1) KiB)"
 
@@ -160,7 +161,12 @@ if [ ! -f "$BASE/.complete" ]; then
   mv "$BASE.tmp" "$BASE"
 fi
 if [ -n "$RELOCK" ]; then
-  grep -v '^linux-image-' "$BASE/packages.lock" >"$LOCK"
+  # the OS's packages and the initrd builder's (dracut-core, zstd, binutils and what they pull in)
+  {
+    printf '# Package versions of the example OS (os/debian/build.sh pins each with an apt preference, priority\n'
+    printf '# 1001). Rewrite with: bash os/debian/build.sh --relock\n'
+    cat "$BASE/packages.lock" "$BASE/packages-initrd.lock" 2>/dev/null | grep -v '^linux-image-' | sort -u
+  } >"$LOCK"
   log "wrote $LOCK ($(wc -l <"$LOCK") packages)"
 fi
 

@@ -25,6 +25,8 @@ describe('a boot stuck on a dm-verity error', () => {
     expect(stuckOnVerity(verity)).toBeNull(); // the error alone: the system may still go on
     expect(stuckOnVerity(`${verity}[   21.0] systemd[1]: Failed to mount sysroot-usr.mount - /sysroot/usr.\n`)).toMatchObject({ reason: 'verity' });
     expect(stuckOnVerity(`${verity}Failed to execute /sbin/init: Input/output error\nFreezing execution.\n`)!.detail).toMatch(/data block 0 is corrupted; then: Failed to execute/);
+    // a corrupted first block: udev cannot probe /dev/mapper/usr and systemd waits for it
+    expect(stuckOnVerity(`${verity}[\x1b[0;31m*  \x1b[0m] Job dev-mapper-usr.device/start running (21s / 1min 30s)\n`)).toMatchObject({ reason: 'verity' });
   });
   it('is not claimed for a stop that came before the error', () => {
     expect(stuckOnVerity(`You are in emergency mode\n${verity}`)).toBeNull();
