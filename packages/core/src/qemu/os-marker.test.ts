@@ -32,3 +32,13 @@ describe('a boot stuck on a dm-verity error', () => {
     expect(stuckOnVerity(`You are in emergency mode\n${verity}`)).toBeNull();
   });
 });
+
+describe('qemu for the example OS', () => {
+  it('passes -smp only when more than one CPU is asked for', async () => {
+    const { qemuArgs } = await import('./run.js');
+    const base = { image: '/i.raw', format: 'raw', ovmfCode: '/c.fd', varsCopy: '/v.fd', serialLog: '/s.log', memoryMiB: 2048, accel: 'tcg' };
+    expect(qemuArgs({ ...base, smp: 2 }).join(' ')).toContain('-m 2048 -smp 2 ');
+    expect(qemuArgs({ ...base, smp: 1 })).not.toContain('-smp');
+    expect(qemuArgs(base)).not.toContain('-smp');
+  });
+});
