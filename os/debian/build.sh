@@ -22,7 +22,8 @@
 #   os/debian/packages.lock when it exists (`--relock` rewrites it from the last build).
 # - Cached under .cache/os/ (OS_CACHE): base-<key>/ (the tree, the initrd) keyed by this folder,
 #   os/files, SOURCE_DATE_EPOCH and the kernel package; os-<key>/ per version and overlay. A rerun is
-#   instant. Changing os/files rebuilds only the versions.
+#   instant. Changing os/files rebuilds only the versions. The two newest bases and six newest versions
+#   are kept.
 set -euo pipefail
 umask 022
 export LC_ALL=C
@@ -210,6 +211,11 @@ if [ ! -f "$OUT/.complete" ]; then
   touch "$OUT.tmp/.complete"
   mv "$OUT.tmp" "$OUT"
 fi
+
+# keep the two most recent bases (≈ 600 MB each) and six versions (≈ 150 MB each); a changed input makes new ones
+touch "$BASE" "$OUT"
+ls -1dt "$CACHE"/base-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | while read -r old; do rm -rf "$old"; done
+ls -1dt "$CACHE"/os-* 2>/dev/null | grep -v '\.tmp$' | tail -n +7 | while read -r old; do rm -rf "$old"; done
 
 echo "usr=$OUT/usr.squashfs"
 echo "root=$OUT/root"
