@@ -28,6 +28,8 @@ packages=(
   sbsigntool       # sbverify: second judge of the signatures in the tests
   openssl          # test key pairs for Secure Boot
   librsvg2-bin     # rsvg-convert: renders the SVG disk picture in its test
+  mmdebstrap       # the example OS (os/debian/build.sh): a Debian tree from Debian's packages
+  e2fsprogs        # mkfs.ext4 -d, debugfs: the writable ROOT of build --root-tree
 )
 
 missing=()

@@ -84,6 +84,8 @@ export interface BootJson {
   usrhash: string | null;
   version: string | null;
   health: string;
+  /** The example OS's marker fields (pid1, usr, root, bless, target, boots); {} for the test initramfs. */
+  details?: Record<string, string>;
   selector: { lines: string[]; choices: SelectorChoice[] };
   failure: { reason: string; detail: string } | null;
   logPath: string | null;
@@ -112,10 +114,10 @@ export async function onEsp(img: string, m: Manifest, cmd: string, args: string[
  * `imgbuild qemu <img> --json --log <img>.<n>.log`; returns the JSON, its exit code and the log. With
  * allowReset the machine may reboot (the selector's fallback within one run), bounded by the timeout.
  */
-export async function boot(img: string, name: string, opts: { allowReset?: boolean; timeoutS?: number } = {}): Promise<{ json: BootJson; exitCode: number; log: string }> {
+export async function boot(img: string, name: string, opts: { allowReset?: boolean; timeoutS?: number; extraArgs?: string[] } = {}): Promise<{ json: BootJson; exitCode: number; log: string }> {
   const logPath = `${img}.${name}.log`;
   const timeoutS = opts.timeoutS ?? BOOT_TIMEOUT_S;
-  const args = ['qemu', img, '--json', '--timeout', String(timeoutS), '--log', logPath, ...(opts.allowReset ? ['--allow-reset'] : [])];
+  const args = ['qemu', img, '--json', '--timeout', String(timeoutS), '--log', logPath, ...(opts.allowReset ? ['--allow-reset'] : []), ...(opts.extraArgs ?? [])];
   const r = await imgbuild(args, { timeout: (timeoutS + 60) * 1000 });
   expect(r.stdout, `imgbuild qemu printed no JSON: ${r.stderr}`).toMatch(/^\{/);
   const json = JSON.parse(String(r.stdout)) as BootJson;

@@ -20,6 +20,7 @@ export * from './image/qemu-bundle.js';
 export * from './image/slot-writer.js';
 export * from './image/update.js';
 export * from './image/usr-image.js';
+export * from './image/root-fs.js';
 export * from './image/verify-image.js';
 export { parseManifestJson, upgradeV1 } from './image/manifest-parse.js';
 export { manifestV1Schema, manifestV2Schema } from './image/manifest-schema.js';

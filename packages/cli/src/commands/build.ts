@@ -11,6 +11,7 @@ interface Opts {
   format: 'raw' | 'qemu_uefi';
   seed?: string;
   cmdline: string;
+  rootTree?: string;
   bootStyle: 'uki' | 'flatcar';
   osRelease?: string;
   selector?: string;
@@ -40,6 +41,7 @@ export async function run(opts: Opts): Promise<void> {
     format: opts.format,
     seed: opts.seed,
     cmdline: opts.cmdline,
+    rootTree: opts.rootTree,
     bootStyle: opts.bootStyle,
     osRelease: opts.osRelease,
     selector: opts.selector,
@@ -60,6 +62,7 @@ export async function run(opts: Opts): Promise<void> {
         `built ${r.output} (${opts.format}, layout ${r.manifest.layout})`,
         `  USR-A root hash ${a.rootHash}`,
         `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
+        ...(r.manifest.rootFs ? [`  ROOT: ext4 from ${r.manifest.rootFs.tree} on PARTUUID=${r.manifest.rootFs.partuuid} (root=, rw)`] : []),
         `  ESP: ${espSummary(r.manifest.boot)}`,
         `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${opts.secureBoot ? ' (enrolled in the bundle\'s OVMF vars: Secure Boot on)' : ''}` : 'unsigned'}`,
         `  image sha256 ${r.manifest.image.sha256}`,

@@ -6,6 +6,7 @@ interface QemuOpts {
   timeout?: number;
   log?: string;
   memory?: number;
+  smp?: number;
   accel?: string;
   allowReset?: boolean;
   secureBoot?: boolean;
@@ -32,9 +33,10 @@ async function checkRawDisk(image: string): Promise<void> {
 export async function run(image: string, opts: QemuOpts): Promise<number> {
   const timeoutMs = (opts.timeout ?? 300) * 1000;
   const memoryMiB = Math.round(opts.memory ?? 512);
+  const smp = Math.round(opts.smp ?? 1);
   await checkRawDisk(image);
   const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
-  const r = await runQemu({ image, timeoutMs, memoryMiB, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({
@@ -43,6 +45,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
       usrhash: r.marker?.usrhash ?? null,
       version: r.marker?.version || null, // an image without VERSION_ID prints version= (empty)
       health: r.marker?.health ?? 'fail',
+      details: r.marker?.details ?? {},
       selector: r.selector,
       healthy,
       failure: r.failure,

@@ -7,6 +7,7 @@
  *     systemd.verity_usr_options=hash-offset=<bytes>                (a stock systemd ≥ 254 initrd)
  *   verity.usr=PARTUUID=<uuid> verity.usrhash=<hex> verity.usrhashoffset=<bytes>   (Flatcar's names)
  *   imgbuild.slot=<A|B>                                             (our test initramfs's marker)
+ *   root=PARTUUID=<uuid> rootfstype=ext4 rw                         (only with a ROOT built from a tree)
  *   console=ttyS0,115200n8 panic=-1 <the user's --cmdline>
  *
  * Data and hash tree share the slot partition (Flatcar's layout), so the systemd set needs
@@ -24,6 +25,8 @@ export interface SlotBootArgs {
   hashOffset: number;
   /** The filesystem type mount.usrfstype names (squashfs, erofs). */
   fsType: string;
+  /** The writable ROOT partition imgbuild formatted (`build --root-tree`): the image's, the same for both slots. */
+  rootPartuuid?: string;
 }
 
 export interface SlotCmdline extends SlotBootArgs {
@@ -33,8 +36,13 @@ export interface SlotCmdline extends SlotBootArgs {
 
 export const DEFAULT_CONSOLE_ARGS = ['console=ttyS0,115200n8', 'panic=-1'];
 
-/** Keys imgbuild writes; a user's --cmdline may not set them (the last one would win in the kernel). */
-const OWNED_KEY = /^(mount\.usr|mount\.usrfstype|mount\.usrflags|usrhash|roothash|systemd\.verity(_[a-z_]+)?|verity\.[^=]+|imgbuild\.[^=]+)$/;
+/**
+ * Keys imgbuild writes; a user's --cmdline may not set them (the last one would win in the kernel).
+ * `imgbuild.test=` is the user's: it asks a test OS to power off after its marker (os/files).
+ */
+const OWNED_KEY = /^(mount\.usr|mount\.usrfstype|mount\.usrflags|usrhash|roothash|systemd\.verity(_[a-z_]+)?|verity\.[^=]+|imgbuild\.(?!test$)[^=]+)$/;
+/** Owned as well when imgbuild formats ROOT: the root it names is the one it built. */
+const ROOT_KEY = /^(root|rootfstype|rootflags|rw|ro)$/;
 
 const keyOf = (word: string) => (word.includes('=') ? word.slice(0, word.indexOf('=')) : word);
 
@@ -47,9 +55,9 @@ export function isOwnedKey(word: string): boolean {
  * user set `usrhash=` or `mount.usr=` would silently point the boot at other bytes than the verified
  * ones.
  */
-export function userCmdlineArgs(text: string | undefined, source = '--cmdline'): string[] {
+export function userCmdlineArgs(text: string | undefined, source = '--cmdline', opts: { rootOwned?: boolean } = {}): string[] {
   const words = (text ?? '').split(/\s+/).filter(Boolean);
-  const owned = words.filter(isOwnedKey).map(keyOf);
+  const owned = words.filter((w) => isOwnedKey(w) || (opts.rootOwned && ROOT_KEY.test(keyOf(w)))).map(keyOf);
   if (owned.length) {
     throw new UsageError(`${source} may not set ${[...new Set(owned)].join(', ')}: imgbuild writes these from the slot it verifies`);
   }
@@ -72,6 +80,7 @@ export function formatCmdline(c: SlotCmdline): string {
     `verity.usrhash=${c.rootHash}`,
     `verity.usrhashoffset=${c.hashOffset}`,
     `imgbuild.slot=${c.slot}`,
+    ...(c.rootPartuuid ? [`root=PARTUUID=${c.rootPartuuid}`, 'rootfstype=ext4', 'rw'] : []),
     ...c.extra,
   ].join(' ');
 }
@@ -80,11 +89,20 @@ export function formatCmdline(c: SlotCmdline): string {
 export function parseCmdline(line: string): Partial<SlotBootArgs> & { extra: string[] } {
   const kv = new Map<string, string>();
   const extra: string[] = [];
-  for (const w of line.trim().split(/\s+/).filter(Boolean)) {
+  const words = line.trim().split(/\s+/).filter(Boolean);
+  // formatCmdline's root triple, where it puts it (right after imgbuild.slot=)
+  const slotAt = words.findIndex((w) => w.startsWith('imgbuild.slot='));
+  let rootPartuuid: string | undefined;
+  if (slotAt >= 0 && /^root=PARTUUID=/i.test(words[slotAt + 1] ?? '') && words[slotAt + 2] === 'rootfstype=ext4' && words[slotAt + 3] === 'rw') {
+    rootPartuuid = words[slotAt + 1].slice('root=PARTUUID='.length).toLowerCase();
+    words.splice(slotAt + 1, 3);
+  }
+  for (const w of words) {
     if (isOwnedKey(w)) kv.set(keyOf(w), w.slice(keyOf(w).length + 1));
     else extra.push(w);
   }
   const out: Partial<SlotBootArgs> & { extra: string[] } = { extra };
+  if (rootPartuuid) out.rootPartuuid = rootPartuuid;
   const slot = kv.get('imgbuild.slot');
   if (slot === 'A' || slot === 'B') out.slot = slot;
   const dev = kv.get('verity.usr') ?? kv.get('systemd.verity_usr_data');

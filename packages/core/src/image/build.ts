@@ -26,6 +26,7 @@ import { writeQemuBundle } from './qemu-bundle.js';
 import { recordImage } from '../verify/record.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
+import { checkRootTree, rootPartition, writeRootFsRecorded } from './root-build.js';
 
 /** FAT cannot date anything before 1980; this is the timestamp used when SOURCE_DATE_EPOCH is unset. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
@@ -44,6 +45,8 @@ export interface BuildOptions {
   seed?: string;
   /** Extra kernel command line arguments. */
   cmdline?: string;
+  /** Format the layout's ROOT (role `root`) as ext4 from this tree, and boot with root= on it. */
+  rootTree?: string;
   bootStyle?: BootStyle;
   osRelease?: string;
   output: string;
@@ -98,7 +101,8 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
   const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
   const slots = requireSlotPair(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   const esp = espPartition(plan);
-  const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline)];
+  const rootPart = o.rootTree ? rootPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name) : undefined;
+  const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline, '--cmdline', { rootOwned: !!rootPart })];
   if (o.secureBoot && format !== 'qemu_uefi') throw new UsageError('--secure-boot needs --format qemu_uefi (a raw image has no firmware)');
   if (o.secureBoot && !o.sign) throw new UsageError('--secure-boot needs --sign-key and --sign-cert: the firmware enrolls that certificate');
 
@@ -114,6 +118,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       await mksquashfsReproducible(o.fromDir, usrPath, sde);
     }
     const usr = await probeUsrImage(usrPath);
+    if (o.rootTree) await checkRootTree(o.rootTree);
     checkUsrFits(usr.bytes, slots.A, usrPath);
     const kernel = await readKernel(o.kernel);
     if (style === 'flatcar') {
@@ -132,7 +137,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     const initrdSha = sha256Buffer(initrd);
     const version = await usrVersion(usrPath, usr.fsType);
     // The boot files as they will be, with a stand-in root hash of the same length: their sizes are final.
-    const draftArgs = { slot: 'A' as const, partuuid: '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12), rootHash: '0'.repeat(64), hashOffset: slotHashOffset(slots.A.sizeBytes), fsType: usr.fsType, extra };
+    const draftArgs = { slot: 'A' as const, partuuid: '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12), rootHash: '0'.repeat(64), hashOffset: slotHashOffset(slots.A.sizeBytes), fsType: usr.fsType, rootPartuuid: rootPart ? '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12) : undefined, extra };
     const draftUki = slotUki({ kernel, initrd, stub, osRelease }, formatCmdline(draftArgs), o.kernel);
     const draftFlatcar = style === 'flatcar' ? flatcarFiles({ inputs: { kernel, initrd, stub, osRelease }, slotHashes: { A: draftArgs.rootHash }, cmdlineExtra: extra.join(' '), hashOffset: draftArgs.hashOffset }) : [];
     // Signed drafts when signing: a signature adds a few KiB to each file.
@@ -153,7 +158,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         usrPath,
         usrBytes: usr.bytes,
         secrets: (usrSha) => {
-          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(selector), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde));
+          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(selector), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde), o.rootTree ? 'root-tree' : '');
           return slotVeritySecrets(seed, 'A', usrSha);
         },
         jobs: o.jobs,
@@ -169,7 +174,8 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         await disk.close();
       }
       const hashOffset = slotHashOffset(slots.A.sizeBytes);
-      const cmdline = formatCmdline({ slot: 'A', partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, extra });
+      const rootFs = rootPart ? await writeRootFsRecorded({ imagePath, partition: rootPart, partuuid: partuuid(rootPart.number), tree: o.rootTree!, seed, sourceDateEpoch: sde }) : undefined;
+      const cmdline = formatCmdline({ slot: 'A', partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, rootPartuuid: rootFs?.partuuid, extra });
       const inputs = { kernel, initrd, stub, osRelease };
       const flatcar = style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset }) : [];
       const espPlan = await signedPlan({ selector, ukis: { A: slotUki(inputs, cmdline, o.kernel) }, extra: flatcar }, key, sde);
@@ -190,6 +196,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         disk: { guid: table.diskGuid, sectorSize: plan.sectorSize, totalSectors: plan.totalSectors, bytes: plan.diskBytes },
         ...recorded, // partitions, protective MBR, GPT headers and array, ESP files, reserved digests
         slots: { A: slotA },
+        ...(rootFs ? { rootFs } : {}),
         boot: {
           style,
           selector: { path: SELECTOR_ESP_PATH, sha256: sha256Buffer(espPlan.selector) },
@@ -207,6 +214,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         [sectorsBytes(plan.lastUsableLba + 1), plan.diskBytes - sectorsBytes(plan.lastUsableLba + 1)],
         [esp.offsetBytes, esp.sizeBytes],
         [slots.A.offsetBytes, v.hashOffset + v.hashAreaSize],
+        ...(rootPart ? [[rootPart.offsetBytes, rootPart.sizeBytes] as ByteRange] : []),
       ];
       manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);
       return manifest;

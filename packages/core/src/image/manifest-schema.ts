@@ -141,6 +141,8 @@ const v2Base = z
     boot: bootSchema,
     partitions: z.array(partitionSchema),
     slots: z.object({ A: slotSchema.optional(), B: slotSchema.optional() }).strict(),
+    /** The writable ROOT as `build --root-tree` made it: what it started as; verify does not cover it (it changes at every boot). */
+    rootFs: z.object({ number: uint, partuuid: guid, fsType: z.literal('ext4'), fsUuid: guid, tree: text, sha256, bytes: uint }).strict().optional(),
   })
   .strict();
 export const manifestV2Schema = v2Base.merge(recordedSchema).strict();

@@ -126,7 +126,8 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const initrd = o.initrd ? await readBootInput(o.initrd, 'initrd') : activeUki.sections['.initrd'];
   if (!kernel || !initrd) throw new InputError(`the UKI of slot ${before.next} lacks .linux or .initrd; pass --kernel and --initrd`, { file: displayName });
   const stub = await readUkiStub(o.ukiStub);
-  const extra = parseCmdline(activeUki.cmdline).extra;
+  const running = parseCmdline(activeUki.cmdline);
+  const extra = running.extra;
   const inputs = { kernel, initrd, stub, osRelease: activeUki.osRelease ?? '' };
   const signer = await updateSigner(boot.signing, o.sign, displayName);
   // Flatcar's files are named by the slots that hold a /usr: both, once this update is done.
@@ -159,7 +160,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   });
   const usrSha = v.usrSha256;
   // 3. The slot's own UKI; the running slot's boot files stay untouched.
-  const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, extra });
+  const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
   const uki = await signer.sign(slotUki(inputs, cmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
   const files = [{ path: ukiEspPath(slot), data: uki }];
   if (boot.style === 'flatcar') {

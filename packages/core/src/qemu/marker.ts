@@ -2,8 +2,11 @@
  * The one line the test initramfs (hack/initramfs/init) prints on the serial console before it powers
  * off, and its pure parser:
  *
- *   IMGBUILD-BOOT slot=<A|B> usrhash=<hex> version=<VERSION_ID or empty> health=<ok|none|fail>
+ *   IMGBUILD-BOOT slot=<A|B> usrhash=<hex> version=<VERSION_ID or empty> health=<ok|none|fail> [key=value …]
  *   IMGBUILD-BOOT-FAIL reason=<short-reason> detail=<free text to the end of the line>
+ *
+ * The example OS's marker unit (os/files/usr/lib/imgbuild/marker) prints the same line with more
+ * fields after health: pid1=, usr=, root=, bless=, target=, boots=; they land in `details`.
  */
 import type { Slot } from '../layout/plan.js';
 
@@ -14,6 +17,8 @@ export interface BootMarker {
   usrhash: string;
   version: string;
   health: BootHealth;
+  /** key=value fields after health= (the OS marker's pid1, usr, root, bless, target, boots); absent when none. */
+  details?: Record<string, string>;
 }
 
 export interface BootFailure {
@@ -28,7 +33,7 @@ export interface ParsedBoot {
   failure: BootFailure | null;
 }
 
-const MARKER = /IMGBUILD-BOOT slot=(A|B) usrhash=([0-9a-fA-F]*) version=(\S*) health=(ok|none|fail)(?=\s|$)/g;
+const MARKER = /IMGBUILD-BOOT slot=(A|B) usrhash=([0-9a-fA-F]*) version=(\S*) health=(ok|none|fail)(?=\s|$)([^\r\n]*)/g;
 const FAILURE = /IMGBUILD-BOOT-FAIL reason=(\S+) detail=([^\r\n]*)/g;
 
 /** Finds the last marker and the last failure line in a serial log. Each boot prints one of them. */
@@ -36,6 +41,14 @@ export function parseBootMarker(log: string): ParsedBoot {
   let marker: BootMarker | null = null;
   for (const m of log.matchAll(MARKER)) {
     marker = { slot: m[1] as Slot, usrhash: m[2].toLowerCase(), version: m[3], health: m[4] as BootHealth };
+    const details = Object.fromEntries(
+      m[5]
+        .trim()
+        .split(/\s+/)
+        .filter((w) => /^[a-z][a-z0-9_]*=/.test(w))
+        .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+    );
+    if (Object.keys(details).length) marker.details = details;
   }
   let failure: BootFailure | null = null;
   for (const m of log.matchAll(FAILURE)) failure = { reason: m[1], detail: m[2].trim() };
@@ -44,7 +57,8 @@ export function parseBootMarker(log: string): ParsedBoot {
 
 /** The marker as /init prints it. */
 export function formatBootMarker(m: BootMarker): string {
-  return `IMGBUILD-BOOT slot=${m.slot} usrhash=${m.usrhash} version=${m.version} health=${m.health}`;
+  const details = Object.entries(m.details ?? {}).map(([k, v]) => ` ${k}=${v}`).join('');
+  return `IMGBUILD-BOOT slot=${m.slot} usrhash=${m.usrhash} version=${m.version} health=${m.health}${details}`;
 }
 
 export function formatBootFailure(f: BootFailure): string {

@@ -19,6 +19,7 @@ import { parseSelectorLog, type SelectorLog } from './selector-log.js';
 import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from './firmware.js';
 import { findBundle } from '../image/qemu-bundle.js';
 import { firmwareRefusal, OVMF_SECBOOT_CODE, OVMF_SNAKEOIL_VARS, SECURE_BOOT_MACHINE_SUFFIX, SECURE_BOOT_QEMU_ARGS, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
+import { stuckOnVerity } from './stuck.js';
 
 export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
 
@@ -32,6 +33,8 @@ export interface RunQemuOptions {
   /** OVMF variables template; copied to a temp file for every boot. Default: the bundle's, else OVMF_VARS_4M.fd. */
   ovmfVars?: string;
   memoryMiB?: number;
+  /** Guest CPUs (`-smp`). Default 1. */
+  smp?: number;
   /** qemu is killed after this long. Default 300 000. */
   timeoutMs?: number;
   /** Keep the serial console here (otherwise it goes to a temp file that is removed). */
@@ -120,11 +123,12 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number }): string[] {
   return [
     '-machine', `q35,accel=${t.accel}${t.secureBoot ? SECURE_BOOT_MACHINE_SUFFIX : ''}`,
     ...(t.secureBoot ? SECURE_BOOT_QEMU_ARGS : []),
     '-m', String(t.memoryMiB),
+    ...(t.smp && t.smp > 1 ? ['-smp', String(t.smp)] : []),
     '-nic', 'none',
     '-display', 'none',
     '-serial', `file:${t.serialLog}`,
@@ -152,21 +156,27 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
     await fsp.writeFile(serialLog, '');
     const argv = [
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot }),
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot, smp: opts.smp }),
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
     const start = Date.now();
-    // The firmware waits for a key forever after refusing the loader: watch the console, stop at once.
+    // Two ways a guest stops without ever ending: the firmware refusing the loader under Secure Boot
+    // (it then waits for a key), and a boot frozen on a dm-verity error (stuck.ts). Watch the console.
     let refusal: string | null = null;
-    const watch = async () => (refusal = firmwareRefusal(await fsp.readFile(serialLog, 'latin1').catch(() => ''))) !== null;
-    const { exitCode, timedOut, stderr } = await spawnWithTimeout(bin, argv, timeoutMs, t.secureBoot ? watch : undefined);
+    const stopWhen = async () => {
+      const text = await fsp.readFile(serialLog, 'latin1').catch(() => '');
+      if (t.secureBoot && (refusal = firmwareRefusal(text)) !== null) return true;
+      return !!stuckOnVerity(text);
+    };
+    const { exitCode, timedOut, stderr, stopped } = await spawnWithTimeout(bin, argv, timeoutMs, stopWhen);
     const durationMs = Date.now() - start;
     const log = await fsp.readFile(serialLog, 'latin1');
     let { marker, failure } = parseBootMarker(log);
     if (!marker && !failure && refusal) {
       failure = { reason: 'secure-boot-refused', detail: `the firmware refused the boot loader (Secure Boot): ${refusal}` };
     }
+    if (!marker && !failure && stopped) failure = stuckOnVerity(log);
     if (!marker && !failure) {
       const tail = log.trim().split(/\r?\n/).slice(-3).join(' | ').slice(0, 400);
       failure = timedOut
@@ -179,12 +189,13 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   }
 }
 
-/** `stopWhen` is polled every 250 ms; true ends the run (SIGKILL: nothing the guest does matters any more). */
-function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWhen?: () => Promise<boolean>): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string }> {
+/** `stopWhen` is polled every 500 ms; true ends the run (nothing the guest does matters any more). */
+function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWhen?: () => Promise<boolean>): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string; stopped: boolean }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let timedOut = false;
+    let stopped = false;
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
       if (stderr.length < 65536) stderr += d;
@@ -200,9 +211,11 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWh
     const poll = stopWhen
       ? setInterval(() => {
           void stopWhen().then((stop) => {
-            if (stop) child.kill('SIGKILL');
+            if (!stop || stopped) return;
+            stopped = true;
+            child.kill('SIGKILL');
           });
-        }, 250)
+        }, 500)
       : undefined;
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -214,7 +227,7 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWh
       clearTimeout(timer);
       clearInterval(poll);
       process.removeListener('exit', onExit);
-      resolvePromise({ exitCode: code, timedOut, stderr });
+      resolvePromise({ exitCode: code, timedOut, stderr, stopped });
     });
   });
 }

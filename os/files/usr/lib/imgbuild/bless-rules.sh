@@ -1,0 +1,1 @@
+../../../../../hack/initramfs/lib/imgbuild/bless.sh

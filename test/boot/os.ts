@@ -1,0 +1,32 @@
+/** The example OS (os/debian/build.sh) for the boot tests: built once per version, cached in .cache/os. */
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { ROOT } from '../helpers.js';
+
+export interface OsBuild {
+  usr: string;
+  root: string;
+  kernel: string;
+  initrd: string;
+  version: string;
+}
+
+/** Runs the recipe (minutes the first time, about a second when cached) and reads its last lines. */
+export async function exampleOs(version: string, overlay?: string): Promise<OsBuild> {
+  const args = [join(ROOT, 'os/debian/build.sh'), '--version', version, ...(overlay ? ['--overlay', overlay] : [])];
+  const r = await execa('bash', args, { reject: false, timeout: 1_800_000, env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  if (r.exitCode !== 0) throw new Error(`os/debian/build.sh failed:\n${String(r.stderr).split('\n').slice(-15).join('\n')}`);
+  const kv = Object.fromEntries(
+    String(r.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => l.match(/^(usr|root|kernel|initrd|version)=(.+)$/))
+      .filter((m): m is RegExpMatchArray => !!m)
+      .map((m) => [m[1], m[2]]),
+  );
+  for (const k of ['usr', 'root', 'kernel', 'initrd', 'version']) if (!kv[k]) throw new Error(`os/debian/build.sh printed no ${k}=:\n${r.stdout}`);
+  return kv as unknown as OsBuild;
+}
+
+/** qemu for this OS: systemd under TCG wants memory and a second CPU (≈ 30 % faster). */
+export const OS_QEMU = ['--memory', '2048', '--smp', '2'];
