@@ -198,6 +198,8 @@ export const OUTPUT_SCHEMAS = {
       usrhash: hex.nullable(),
       version: text.nullable(),
       health: z.enum(['ok', 'none', 'fail']),
+      /** The example OS's extra marker fields (pid1, usr, root, bless, target, boots); {} for the test initramfs. */
+      details: z.record(z.string(), z.string()),
       selector: z
         .object({
           lines: z.array(z.string()),
