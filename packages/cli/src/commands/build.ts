@@ -18,6 +18,7 @@ interface Opts {
   signCert?: string;
   signPassFile?: string;
   secureBoot?: boolean;
+  imageSha256?: boolean;
   output?: string;
   force?: boolean;
   dryRun?: boolean;
@@ -45,6 +46,7 @@ export async function run(opts: Opts): Promise<void> {
     selector: opts.selector,
     sign: signingFilesFromFlags(opts),
     secureBoot: opts.secureBoot,
+    imageSha256: opts.imageSha256,
     output,
     force: opts.force,
     onProgress: progress,
@@ -62,7 +64,8 @@ export async function run(opts: Opts): Promise<void> {
         `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
         `  ESP: ${espSummary(r.manifest.boot)}`,
         `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${opts.secureBoot ? ' (enrolled in the bundle\'s OVMF vars: Secure Boot on)' : ''}` : 'unsigned'}`,
-        `  image sha256 ${r.manifest.image.sha256}`,
+        `  image digest ${r.manifest.image.digest?.rootHash} (${r.manifest.image.digest?.algorithm})`,
+        ...(r.manifest.image.sha256 ? [`  image sha256 ${r.manifest.image.sha256}`] : []),
         `  manifest ${r.manifestPath}`,
       ].join('\n') + '\n',
     );

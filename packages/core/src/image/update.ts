@@ -28,6 +28,7 @@ import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
 import { recordImage } from '../verify/record.js';
+import { digestRecord, imageDigest } from './image-digest.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -41,6 +42,8 @@ export interface UpdateOptions {
   sign?: SigningKeyFiles;
   jobs?: number;
   onProgress?: ProgressFn;
+  /** Also record the plain sha256 of the whole raw image (costs a pass over the disk's full size). */
+  imageSha256?: boolean;
   /** Check every input and report the plan (the slot, the files, the state after), writing nothing. */
   dryRun?: boolean;
 }
@@ -173,7 +176,9 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
   boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
   boot.signing = signer.record(boot.signing, ukiEspPath(slot), uki);
-  manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
+  // The identity digest costs what the image holds (FIEMAP finds its data); the plain sha256 only on request.
+  const digest = digestRecord(await imageDigest(imagePath, { jobs: o.jobs, onProgress: o.onProgress }));
+  manifest.image = { ...manifest.image, sha256: o.imageSha256 ? await sha256File(imagePath, o.onProgress) : null, digest };
   // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
