@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sparseVerityRoot } from '../packages/core/src/verity/sparse.js';
-import { dataExtents, imageDigest } from '../packages/core/src/image/image-digest.js';
+import { dataExtents, imageDigest, parseFilefrag } from '../packages/core/src/image/image-digest.js';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-digest-');
@@ -78,6 +78,22 @@ describe('sparse dm-verity root of a whole file', () => {
       expect((await sparseVerityRoot({ path: f, extents: data, jobs: 2 })).rootHash).toBe(want);
     });
   }
+
+  it("parses filefrag's table, where logically contiguous extents count as one", () => {
+    const out = [
+      'Filesystem type is: ef53',
+      'File size of img.raw is 8663334912 (8663334912 blocks of 1 bytes)',
+      ' ext:     logical_offset:        physical_offset: length:   expected: flags:',
+      '   0:        0..   20479: 181965684736..181965705215:  20480:            ',
+      '   1:  2097152.. 4214783: 181967781888..181969899519: 2117632:            ',
+      '   2:  4214784.. 6463487:          0..         0:      0:             unknown_loc,delalloc',
+      '   3: 8663314432..8663334911: 181980344320..181980364799:  20480: 187403587584: last,eof',
+      'img.raw: 3 extents found',
+    ].join('\n');
+    expect(parseFilefrag(out)).toEqual([[0, 20480], [2097152, 2117632], [4214784, 2248704], [8663314432, 20480]]);
+    expect(parseFilefrag('Filesystem type is: ef53\nFile size of e is 1048576 (1048576 blocks of 1 bytes)\ne: 0 extents found\n')).toEqual([]);
+    expect(parseFilefrag('e: FIBMAP unsupported\n')).toBeNull();
+  });
 
   it('reads only the data: FIEMAP lists the written ranges of a sparse file', async () => {
     const f = sparse('fiemap', 1 << 30, [

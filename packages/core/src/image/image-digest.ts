@@ -30,20 +30,24 @@ export interface ImageDigestRecord {
  */
 export function dataExtents(path: string): Promise<Extent[] | null> {
   return new Promise((resolve) => {
-    execFile('filefrag', ['-e', '-b1', path], { maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) => {
-      if (err) return resolve(null);
-      const lines = stdout.split('\n');
-      const header = lines.findIndex((l) => /^\s*ext:\s+logical_offset:/.test(l));
-      const total = /: (\d+) extents? found\s*$/m.exec(stdout);
-      if (header < 0 || !total) return resolve(null);
-      const out: Extent[] = [];
-      for (const l of lines.slice(header + 1)) {
-        const m = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):/.exec(l);
-        if (m) out.push([Number(m[1]), Number(m[2]) - Number(m[1]) + 1]);
-      }
-      resolve(out.length === Number(total[1]) ? out : null);
-    });
+    execFile('filefrag', ['-e', '-b1', path], { maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) => resolve(err ? null : parseFilefrag(stdout)));
   });
+}
+
+/** `filefrag -e -b1` output → byte extents, or null when it is not that table. */
+export function parseFilefrag(stdout: string): Extent[] | null {
+  const lines = stdout.split('\n');
+  const header = lines.findIndex((l) => /^\s*ext:\s+logical_offset:/.test(l));
+  const total = /: (\d+) extents? found\s*$/m.exec(stdout);
+  if (!total) return null;
+  if (header < 0) return Number(total[1]) === 0 ? [] : null;
+  const out: Extent[] = [];
+  for (const l of lines.slice(header + 1)) {
+    const m = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):/.exec(l);
+    if (m) out.push([Number(m[1]), Number(m[2]) - Number(m[1]) + 1]);
+  }
+  // filefrag counts logically contiguous extents as one ("N extents found"): there may be more lines.
+  return out.length >= Number(total[1]) ? out : null;
 }
 
 export interface ImageDigestOptions {
