@@ -23,7 +23,7 @@ import { buildPlan, type BuildPlan } from './build-plan.js';
 import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
 import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
-import { digestRecord, imageDigest } from './image-digest.js';
+import { digestRecord, ImageDigester } from './image-digest.js';
 import { recordImage } from '../verify/record.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
@@ -149,8 +149,12 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     const buildRaw = async (imagePath: string) => {
       await (await FileStorage.create(imagePath, plan.diskBytes)).close();
       // /usr goes in first: it is hashed while copied, and without --seed the seed derives from that hash.
+      // The image digest's share of it is hashed by a worker thread following the copy.
+      const digester = new ImageDigester(imagePath, { jobs: o.jobs });
+      const follower = digester.follow(slots.A.offsetBytes, usr.bytes, plan.diskBytes);
       let seed = '';
       const v = await writeUsrToSlot({
+        onWritten: follower.advance,
         imagePath,
         partition: slots.A,
         usrPath,
@@ -161,8 +165,25 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         },
         jobs: o.jobs,
         onProgress: o.onProgress,
+      }).catch((e) => {
+        follower.abort();
+        throw e;
       });
       const usrSha = v.usrSha256;
+      // Everything ever written: the GPT copies, the ESP, and USR-A's data and hash area. The rest of
+      // this freshly created sparse file is zero. The digest finds the data through FIEMAP (exact: the
+      // ESP's unwritten clusters too); these ranges are its fallback.
+      const sectorsBytes = (n: number) => n * plan.sectorSize;
+      const written: ByteRange[] = [
+        [0, sectorsBytes(plan.firstUsableLba)],
+        [sectorsBytes(plan.lastUsableLba + 1), plan.diskBytes - sectorsBytes(plan.lastUsableLba + 1)],
+        [esp.offsetBytes, esp.sizeBytes],
+        [slots.A.offsetBytes, v.hashOffset + v.hashAreaSize],
+      ];
+      // USR-A is final: its share of the image digest is hashed by worker threads while this thread
+      // writes the GPT and the ESP and reads the records back.
+      digester.written = written;
+      digester.region(slots.A.offsetBytes, slots.A.sizeBytes);
       const table = planToTable(plan, seed);
       const partuuid = (n: number) => table.entries[n - 1].uuid;
       const disk = await FileStorage.open(imagePath, true);
@@ -202,17 +223,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         image: { name: basename(o.output), sha256: null, bytes: plan.diskBytes },
         history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde }],
       };
-      // Everything ever written: the GPT copies, the ESP, and USR-A's data and hash area. The rest of
-      // this freshly created sparse file is zero, so it is hashed without being read. The digest finds
-      // the data through FIEMAP (exact: the ESP's unwritten clusters too); these ranges are its fallback.
-      const sectorsBytes = (n: number) => n * plan.sectorSize;
-      const written: ByteRange[] = [
-        [0, sectorsBytes(plan.firstUsableLba)],
-        [sectorsBytes(plan.lastUsableLba + 1), plan.diskBytes - sectorsBytes(plan.lastUsableLba + 1)],
-        [esp.offsetBytes, esp.sizeBytes],
-        [slots.A.offsetBytes, v.hashOffset + v.hashAreaSize],
-      ];
-      manifest.image.digest = digestRecord(await imageDigest(imagePath, { written, jobs: o.jobs, onProgress: o.onProgress }));
+      manifest.image.digest = digestRecord(await digester.finish());
       if (o.imageSha256) manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);
       return manifest;
     };

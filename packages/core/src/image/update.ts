@@ -28,7 +28,7 @@ import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
 import { recordImage } from '../verify/record.js';
-import { digestRecord, imageDigest } from './image-digest.js';
+import { digestRecord, ImageDigester } from './image-digest.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -148,8 +148,17 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     return { slot, rootHash: null, before, after, plan, dryRun: true, written: false, manifest, manifestPath };
   }
 
+  // The image digest, in parts on worker threads: the partitions this update does not write (the
+  // running slot above all) from now on, the new slot's data behind the copy, its tree once written;
+  // the ESP and the GPT, which change until the end, at the end.
+  const imageBytes = (await fsp.stat(imagePath)).size;
+  const digester = new ImageDigester(imagePath, { jobs: o.jobs });
+  for (const p of partitions(table)) {
+    if (p.number !== slotNumber && p.firstLba * table.sectorSize !== espOffset) digester.region(p.firstLba * table.sectorSize, (p.lastLba - p.firstLba + 1) * table.sectorSize);
+  }
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
+  const follower = digester.follow(partition.offsetBytes, usr.bytes, imageBytes);
   // 2. Data and hash tree.
   const v = await writeUsrToSlot({
     imagePath,
@@ -159,7 +168,12 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     secrets: (sha) => slotVeritySecrets(manifest.seed, slot, sha),
     jobs: o.jobs,
     onProgress: o.onProgress,
+    onWritten: follower.advance,
+  }).catch((e) => {
+    follower.abort();
+    throw e;
   });
+  digester.region(partition.offsetBytes, partition.sizeBytes);
   const usrSha = v.usrSha256;
   // 3. The slot's own UKI; the running slot's boot files stay untouched.
   const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, extra });
@@ -177,7 +191,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
   boot.signing = signer.record(boot.signing, ukiEspPath(slot), uki);
   // The identity digest costs what the image holds (FIEMAP finds its data); the plain sha256 only on request.
-  const digest = digestRecord(await imageDigest(imagePath, { jobs: o.jobs, onProgress: o.onProgress }));
+  const digest = digestRecord(await digester.finish());
   manifest.image = { ...manifest.image, sha256: o.imageSha256 ? await sha256File(imagePath, o.onProgress) : null, digest };
   // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));

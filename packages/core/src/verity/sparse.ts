@@ -119,24 +119,55 @@ export function groupRanges(extents: readonly Extent[], groups: number): Array<[
   return out;
 }
 
-/** Work units: [g0, g1) of at most UNIT_GROUPS groups, inside full groups only. */
-function units(ranges: Array<[number, number]>, fullGroups: number): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const [a, b0] of ranges) {
-    const b = Math.min(b0, fullGroups);
-    for (let g = a; g < b; g += UNIT_GROUPS) out.push([g, Math.min(b, g + UNIT_GROUPS)]);
+/** Work units [g0, g1, at]: at most UNIT_GROUPS groups each, their digests at out[at * 32]. */
+function units(ranges: ReadonlyArray<readonly [number, number]>): Array<[number, number, number]> {
+  const out: Array<[number, number, number]> = [];
+  let at = 0;
+  for (const [a, b] of ranges) {
+    for (let g = a; g < b; g += UNIT_GROUPS) {
+      const e = Math.min(b, g + UNIT_GROUPS);
+      out.push([g, e, at]);
+      at += e - g;
+    }
   }
   return out;
+}
+
+/** `a` without the groups of `b` (both sorted and merged). */
+export function subtractRanges(a: ReadonlyArray<readonly [number, number]>, b: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [a0, a1] of a) {
+    let at = a0;
+    for (const [b0, b1] of b) {
+      if (b1 <= at || b0 >= a1) continue;
+      if (b0 > at) out.push([at, b0]);
+      at = Math.max(at, b1);
+    }
+    if (at < a1) out.push([at, a1]);
+  }
+  return out;
+}
+
+/** Digests of whole groups (one 32-byte level-1 entry each), for the group ranges hashed, in order. */
+export interface GroupSet {
+  ranges: Array<[number, number]>;
+  digests: Uint8Array;
+  bytes: number;
 }
 
 /** The job a thread runs: hash the groups of units taken from `control[0]` into `out` (32 bytes per group). */
 export interface GroupJob {
   path: string;
-  units: Array<[number, number]>;
+  units: Array<[number, number, number]>;
   control: Int32Array;
   out: Uint8Array;
   progress: Float64Array;
   slot: number;
+  /**
+   * Following a writer: [first group not yet written, aborted]. A unit is read only once every group
+   * of it is written; an abort ends the thread at once (its results are then discarded).
+   */
+  ready?: Int32Array;
 }
 
 /** Hashes whole groups: each group's 128 data-block digests form one hash block, whose digest lands at out[g * 32]. */
@@ -149,7 +180,15 @@ export function hashGroups(job: GroupJob): void {
     for (;;) {
       const u = Atomics.add(job.control, 0, 1);
       if (u >= job.units.length) return;
-      const [g0, g1] = job.units[u];
+      const [g0, g1, at] = job.units[u];
+      if (job.ready) {
+        for (;;) {
+          if (Atomics.load(job.ready, 1) !== 0) return;
+          const w = Atomics.load(job.ready, 0);
+          if (w >= g1) break;
+          Atomics.wait(job.ready, 0, w, 100);
+        }
+      }
       const n = (g1 - g0) * PER;
       const view = batch.buf.subarray(0, n * SPARSE_BLOCK);
       let done = 0;
@@ -165,7 +204,7 @@ export function hashGroups(job: GroupJob): void {
       hasher.digestBatch(batch, n, hashBlocks, 0);
       for (let g = g0; g < g1; g++) {
         const hb = hashBlocks.subarray((g - g0) * SPARSE_BLOCK, (g - g0 + 1) * SPARSE_BLOCK);
-        job.out.set(sha256(hb), g * 32);
+        job.out.set(sha256(hb), (at + g - g0) * 32);
       }
       job.progress[job.slot] += n * SPARSE_BLOCK;
     }
@@ -179,10 +218,64 @@ const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/verity/
 /** Below this much data to hash, a worker's start-up (25-45 ms of CPU) costs more than it saves. */
 const WORKER_MIN_BYTES = 64 << 20;
 
+/**
+ * Hashes whole groups of `path` (ranges of full groups only). With `background`, only worker threads
+ * hash (`jobs` of them) and this thread stays free for other work; otherwise it hashes beside
+ * `jobs - 1` workers. The bytes must not change until the promise settles.
+ */
+export async function hashGroupRanges(
+  path: string,
+  ranges: Array<[number, number]>,
+  o: { jobs?: number; background?: boolean; onProgress?: ProgressFn; ready?: Int32Array } = {},
+): Promise<GroupSet> {
+  const us = units(ranges);
+  const groups = ranges.reduce((n, [a, b]) => n + b - a, 0);
+  const bytes = groups * GROUP_BYTES;
+  const out = new Uint8Array(new SharedArrayBuffer(Math.max(1, groups) * 32));
+  const jobs = Math.max(1, o.jobs ?? 2);
+  // Following a writer needs a worker whatever the size: this thread is the one writing.
+  const small = bytes < WORKER_MIN_BYTES && !o.ready;
+  const workerCount = small ? 0 : Math.min(o.background ? jobs : jobs - 1, us.length);
+  const here = small || !o.background || workerCount === 0;
+  const control = new Int32Array(new SharedArrayBuffer(4));
+  const progress = new Float64Array(new SharedArrayBuffer(8 * (workerCount + 1)));
+  const timer = o.onProgress
+    ? setInterval(
+        () =>
+          o.onProgress!(
+            progress.reduce((x, y) => x + y, 0),
+            bytes,
+            'image digest',
+          ),
+        100,
+      )
+    : undefined;
+  try {
+    const workers = Array.from({ length: workerCount }, (_, i) => {
+      const w = new Worker(WORKER_URL, {
+        workerData: { kind: 'sparse-groups', job: { path, units: us, control, out, progress, slot: i + 1, ready: o.ready } },
+      });
+      // A thread following a writer must not keep the process alive if the writer fails unannounced.
+      if (o.ready) w.unref();
+      return new Promise<void>((resolve, reject) => {
+        w.on('error', reject);
+        w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`image digest worker exited with code ${code}`))));
+      });
+    });
+    if (here) hashGroups({ path, units: us, control, out, progress, slot: 0 });
+    await Promise.all(workers);
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  return { ranges: ranges.map(([a, b]) => [a, b]), digests: out, bytes };
+}
+
 export interface SparseRootOptions {
   path: string;
   /** Ranges that may hold non-zero bytes; everything else must read as zero. null: the whole file. */
   extents: readonly Extent[] | null;
+  /** Groups hashed earlier (hashGroupRanges) whose bytes have not changed since: not read again. */
+  precomputed?: readonly GroupSet[];
   jobs?: number;
   onProgress?: ProgressFn;
 }
@@ -191,8 +284,14 @@ export interface SparseRootResult {
   rootHash: string;
   /** Data blocks covered (the file's size in whole 4096-byte blocks, as veritysetup counts them). */
   dataBlocks: number;
-  /** Bytes read and hashed; the rest were holes. */
+  /** Bytes read and hashed, here and in the precomputed sets; the rest were holes. */
   bytesHashed: number;
+}
+
+/** Whole-group counts of a file of `size` bytes. */
+export function groupCounts(size: number): { dataBlocks: number; groups: number; fullGroups: number } {
+  const dataBlocks = Math.floor(size / SPARSE_BLOCK);
+  return { dataBlocks, groups: Math.ceil(dataBlocks / PER), fullGroups: Math.floor(dataBlocks / PER) };
 }
 
 /** The dm-verity root hash (sha256, 4096/4096, no salt, no superblock) of the whole file. */
@@ -204,7 +303,7 @@ export async function sparseVerityRoot(o: SparseRootOptions): Promise<SparseRoot
   } finally {
     closeSync(fd);
   }
-  const dataBlocks = Math.floor(size / SPARSE_BLOCK);
+  const { dataBlocks, groups, fullGroups } = groupCounts(size);
   if (dataBlocks < 1) throw new Error(`${o.path}: smaller than one 4096-byte block`);
   const levels = verityGeometry(dataBlocks, { hash: 'sha256', dataBlockSize: SPARSE_BLOCK, hashBlockSize: SPARSE_BLOCK, hashType: 1, superblock: false }).levels
     .length;
@@ -219,51 +318,39 @@ export async function sparseVerityRoot(o: SparseRootOptions): Promise<SparseRoot
     hasher.digestBatch(batch, dataBlocks, hb, 0);
     return { rootHash: sha256(hb).toString('hex'), dataBlocks, bytesHashed: data.length };
   }
-  const groups = Math.ceil(dataBlocks / PER);
-  const fullGroups = Math.floor(dataBlocks / PER);
   const ranges = o.extents ? groupRanges(o.extents, groups) : [[0, groups] as [number, number]];
-  const us = units(ranges, fullGroups);
-  const out = new Uint8Array(new SharedArrayBuffer(Math.max(1, fullGroups) * 32));
-  const bytesHashed = us.reduce((n, [a, b]) => n + (b - a) * GROUP_BYTES, 0);
-  const threads = Math.max(1, Math.min(o.jobs ?? 2, bytesHashed >= WORKER_MIN_BYTES ? us.length : 1));
-  const control = new Int32Array(new SharedArrayBuffer(4));
-  const progress = new Float64Array(new SharedArrayBuffer(8 * threads));
-  const timer = o.onProgress
-    ? setInterval(
-        () =>
-          o.onProgress!(
-            progress.reduce((a, b) => a + b, 0),
-            bytesHashed,
-            'image digest',
-          ),
-        100,
-      )
-    : undefined;
-  try {
-    const workers = Array.from({ length: threads - 1 }, (_, i) => {
-      const w = new Worker(WORKER_URL, { workerData: { kind: 'sparse-groups', job: { path: o.path, units: us, control, out, progress, slot: i + 1 } } });
-      return new Promise<void>((resolve, reject) => {
-        w.on('error', reject);
-        w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`image digest worker exited with code ${code}`))));
-      });
-    });
-    // This thread hashes too; give the workers' start a head start only in the sense of sharing units.
-    hashGroups({ path: o.path, units: us, control, out, progress, slot: 0 });
-    await Promise.all(workers);
-  } finally {
-    if (timer) clearInterval(timer);
+  const pre = (o.precomputed ?? []).filter((p) => p.ranges.every(([, b]) => b <= fullGroups));
+  const done = groupRanges(
+    pre.flatMap((p) => p.ranges.map(([a, b]) => [a * GROUP_BYTES, (b - a) * GROUP_BYTES] as Extent)),
+    fullGroups,
+  );
+  const todo = subtractRanges(
+    ranges.map(([a, b]) => [a, Math.min(b, fullGroups)] as [number, number]).filter(([a, b]) => a < b),
+    done,
+  );
+  const fresh = await hashGroupRanges(o.path, todo, { jobs: o.jobs, onProgress: o.onProgress });
+
+  // Every hashed group's entry, in group order: [g0, g1, digests, index of g0 in digests].
+  const segments: Array<[number, number, Uint8Array, number]> = [];
+  for (const set of [...pre, fresh]) {
+    let i = 0;
+    for (const [a, b] of set.ranges) {
+      segments.push([a, b, set.digests, i]);
+      i += b - a;
+    }
   }
+  segments.sort((x, y) => x[0] - y[0]);
 
   // The tree, in group order: hashed groups give their level-1 entry, hole runs collapse.
   const z = zeroDigests(levels);
   const t = new TreeBuilder(levels - 1, z);
   let g = 0;
-  for (const [a, b] of [...ranges, [fullGroups, fullGroups] as [number, number]]) {
-    const holeEnd = Math.min(a, fullGroups);
-    if (holeEnd > g) t.pushZeros(1, holeEnd - g);
-    g = Math.max(g, holeEnd);
-    for (; g < Math.min(b, fullGroups); g++) t.push(1, out.subarray(g * 32, g * 32 + 32));
+  for (const [a, b, digests, base] of segments) {
+    if (b <= g) continue;
+    if (a > g) t.pushZeros(1, a - g);
+    for (g = Math.max(g, a); g < b; g++) t.push(1, digests.subarray((base + g - a) * 32, (base + g - a + 1) * 32));
   }
+  if (fullGroups > g) t.pushZeros(1, fullGroups - g);
   let tail = 0;
   if (fullGroups < groups) {
     // The last, partial group: its blocks one by one; its hash block is zero padded, not Z1.
@@ -281,8 +368,9 @@ export async function sparseVerityRoot(o: SparseRootOptions): Promise<SparseRoot
     t.push(1, sha256(hb));
   }
   const root = t.root();
+  const bytesHashed = fresh.bytes + pre.reduce((n, p) => n + p.bytes, 0) + tail;
   o.onProgress?.(bytesHashed, bytesHashed, 'image digest');
-  return { rootHash: root.toString('hex'), dataBlocks, bytesHashed: bytesHashed + tail };
+  return { rootHash: root.toString('hex'), dataBlocks, bytesHashed };
 }
 
 function readBlocks(path: string, block: number, n: number): Buffer {
