@@ -31,7 +31,7 @@ interface Manifest {
   partitions: Array<{ number: number; label: string; firstLba: number; lastLba: number; role: string }>;
   slots: Record<string, { rootHash: string; hashOffset: number; partition: number; partuuid: string; dataBlocks: number; source: { sha256: string }; version?: string }>;
   boot: { selector: { path: string; sha256: string }; slots: Record<string, { uki: string; sha256: string; cmdline: string; kernelSha256: string; initrdSha256: string }> };
-  image: { sha256: string; qcow2?: { name: string; sha256: string } };
+  image: { sha256: string | null; digest?: { algorithm: string; rootHash: string; dataBlocks: number; recompute: string }; qcow2?: { name: string; sha256: string } };
 }
 
 const readManifest = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Manifest;
