@@ -145,6 +145,11 @@ export class ImageDigester {
     };
   }
 
+  /** Waits for the threads started so far (a failure is reported by finish()). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.pending);
+  }
+
   /** Waits for the regions, hashes the rest of the data, returns the root. */
   async finish(): Promise<ImageDigestResult> {
     const precomputed = await Promise.all(this.pending);

@@ -148,16 +148,17 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     return { slot, rootHash: null, before, after, plan, dryRun: true, written: false, manifest, manifestPath };
   }
 
+  // 1. The slot about to be overwritten must not be chosen while it is half-written.
+  await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
   // The image digest, in parts on worker threads: the partitions this update does not write (the
   // running slot above all) from now on, the new slot's data behind the copy, its tree once written;
-  // the ESP and the GPT, which change until the end, at the end.
+  // the ESP and the GPT, which change until the end, at the end. The threads run between the two GPT
+  // writes (step 1 and the flip), never beside one: a GPT write is kept as short as it was.
   const imageBytes = (await fsp.stat(imagePath)).size;
   const digester = new ImageDigester(imagePath, { jobs: o.jobs });
   for (const p of partitions(table)) {
     if (p.number !== slotNumber && p.firstLba * table.sectorSize !== espOffset) digester.region(p.firstLba * table.sectorSize, (p.lastLba - p.firstLba + 1) * table.sectorSize);
   }
-  // 1. The slot about to be overwritten must not be chosen while it is half-written.
-  await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
   const follower = digester.follow(partition.offsetBytes, usr.bytes, imageBytes);
   // 2. Data and hash tree.
   const v = await writeUsrToSlot({
@@ -184,6 +185,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     files.push(...flatcarFiles({ inputs, slotHashes: hashes, cmdlineExtra: extra.join(' '), hashOffset: v.hashOffset }));
   }
   await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
+  await digester.settle();
   // 4. The flip, last.
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
@@ -206,7 +208,10 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   try {
     bytes = await readEspFile(image, espOffset, ukiEspPath(slot));
   } catch {
-    throw new InputError(`the ESP has no UKI for the running slot ${slot} (${ukiEspPath(slot)}); was this image built by an imgbuild without the slot selector? Rebuild it`, { file: displayName });
+    throw new InputError(
+      `the ESP has no UKI for the running slot ${slot} (${ukiEspPath(slot)}); was this image built by an imgbuild without the slot selector? Rebuild it`,
+      { file: displayName },
+    );
   }
   try {
     return readUki(bytes);

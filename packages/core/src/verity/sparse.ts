@@ -20,6 +20,7 @@ import { closeSync, fstatSync, openSync, readvSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { ProgressFn } from '../progress.js';
 import { verityGeometry } from './geometry.js';
+import { WORKER_URL } from './worker-url.js';
 import { TreeHasher, type Batch } from './hasher.js';
 
 export const SPARSE_BLOCK = 4096;
@@ -212,8 +213,6 @@ export function hashGroups(job: GroupJob): void {
     closeSync(fd);
   }
 }
-
-const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/verity/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url);
 
 /** Below this much data to hash, a worker's start-up (25-45 ms of CPU) costs more than it saves. */
 const WORKER_MIN_BYTES = 64 << 20;
