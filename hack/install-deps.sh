@@ -11,7 +11,8 @@ packages=(
   qemu-utils       # qemu-img
   qemu-system-x86  # qemu-system-x86_64 for boot tests
   ovmf             # UEFI firmware
-  cryptsetup-bin   # veritysetup: reference judge
+  cryptsetup-bin   # veritysetup: reference judge (it recomputes the manifest's image.digest)
+  e2fsprogs        # filefrag: the data extents (FIEMAP) of an image, so its digest skips the holes
   gdisk            # sgdisk: reference judge
   cgpt             # ChromeOS GPT tool: reference judge, and slot selection in the test initramfs
   fdisk            # sfdisk --json: reference judge

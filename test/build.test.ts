@@ -31,7 +31,7 @@ interface Manifest {
   partitions: Array<{ number: number; label: string; firstLba: number; lastLba: number; role: string }>;
   slots: Record<string, { rootHash: string; hashOffset: number; partition: number; partuuid: string; dataBlocks: number; source: { sha256: string }; version?: string }>;
   boot: { selector: { path: string; sha256: string }; slots: Record<string, { uki: string; sha256: string; cmdline: string; kernelSha256: string; initrdSha256: string }> };
-  image: { sha256: string; qcow2?: { name: string; sha256: string } };
+  image: { sha256: string | null; digest?: { algorithm: string; rootHash: string; dataBlocks: number; recompute: string }; qcow2?: { name: string; sha256: string } };
 }
 
 const readManifest = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Manifest;
@@ -165,8 +165,10 @@ describe('raw image', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it("records the image's own sha256 in the manifest", () => {
-    expect(m.image.sha256).toBe(sha256(img));
+  it("records the image's identity digest in the manifest, and no plain sha256 without --image-sha256", () => {
+    expect(m.image.digest).toMatchObject({ algorithm: 'dm-verity-sha256-4k-nosalt', dataBlocks: statSync(img).size / 4096 });
+    expect(m.image.digest!.rootHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(m.image.sha256).toBeNull();
   });
 });
 
@@ -178,7 +180,7 @@ describe('reproducibility', () => {
         return join(dir, d, `x${seedArgs.length}.raw`);
       });
       for (const o of outs) {
-        const r = await imgbuild(['build', '--from-dir', join(ROOT, 'examples/usr'), '--kernel', kernel, '--initrd', initrd, '-o', o, ...seedArgs], { env });
+        const r = await imgbuild(['build', '--from-dir', join(ROOT, 'examples/usr'), '--kernel', kernel, '--initrd', initrd, '-o', o, '--image-sha256', ...seedArgs], { env });
         expect(r.exitCode, String(r.stderr)).toBe(0);
       }
       expect(sha256(outs[0])).toBe(sha256(outs[1]));
@@ -200,7 +202,7 @@ describe('reproducibility', () => {
 describe('qemu_uefi bundle', () => {
   it("writes Flatcar's four files; the qcow2 passes qemu-img check and holds the same disk", async () => {
     const out = join(dir, 'vm');
-    const r = await build(out, ['--format', 'qemu_uefi']);
+    const r = await build(out, ['--format', 'qemu_uefi', '--image-sha256']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['vm.manifest.json', 'vm.qcow2', 'vm.sh', 'vm_efi_code.fd', 'vm_efi_vars.fd']);
     const check = await tool('qemu-img', ['check', join(out, 'vm.qcow2')], { reject: false });

@@ -387,6 +387,7 @@ describe('the manifest itself', () => {
     editManifest(img, (j) => {
       for (const k of ['protectiveMbr', 'gpt', 'esp', 'reserved', 'unallocated']) delete j[k];
       j.manifestVersion = 1;
+      j.image = { name: j.image.name, sha256: '', bytes: j.image.bytes }; // version 1 had no digest, and a sha256 string
       j.partitions = j.partitions.map((p: any) => ({ number: p.number, label: p.label, type: p.type, uuid: p.uuid, startLba: p.firstLba, sizeBytes: (p.lastLba - p.firstLba + 1) * SS, role: p.role }));
       for (const s of Object.values(j.slots) as any[]) for (const k of ['hash', 'hashType', 'dataBlockSize', 'hashBlockSize', 'superblockUuid']) delete s[k];
       j.boot = { style: 'uki', espPath: 'EFI/BOOT/BOOTX64.EFI', cmdline, kernelSha256: sha(a.kernel), initrdSha256: sha(a.initrd), ukiSha256: sha(shared) };

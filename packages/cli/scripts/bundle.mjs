@@ -7,8 +7,9 @@
  * only what the verity path uses: node resolves one file instead of ~150 and zod's schemas, execa and
  * the image builder are never evaluated.
  *
- * The verity worker is an entry of its own, `dist/bundle/worker.js`, beside the chunks: tree.ts finds it
- * as `new URL('./worker.js', import.meta.url)`, which in the bundle is the chunk holding tree.ts.
+ * The verity worker is an entry of its own, `dist/bundle/worker.js`, beside the chunks: verity/worker-url.ts
+ * names it as `new URL('./worker.js', import.meta.url)`, which in the bundle is the chunk holding that
+ * module (tree.ts and sparse.ts, the image digest, both start workers through it).
  * @imgbuild/efi-select stays external: it finds its built selector relative to its own file.
  */
 import { build } from 'esbuild';
@@ -33,7 +34,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   external: ['@imgbuild/efi-select'],
-  // Flat: chunks sit beside worker.js, which tree.ts (in one of them) finds relative to itself.
+  // Flat: chunks sit beside worker.js, which worker-url.ts (in one of them) finds relative to itself.
   chunkNames: '[name]-[hash]',
   // Some dependencies are CommonJS (fs-extra, graceful-fs, crc-32): give their require() a real one.
   banner: { js: "import { createRequire as __imgbuildRequire } from 'node:module'; const require = __imgbuildRequire(import.meta.url);" },

@@ -195,6 +195,7 @@ Examples:
     .option('-o, --output <path>', 'output image (raw) or folder (qemu_uefi); must not exist as a folder (default: image.raw, or image_qemu_uefi/, in the current folder)')
     .option('--force', 'replace an existing output file (raw image and its manifest); an existing folder, a qemu_uefi bundle included, is never replaced: remove it first')
     .option('--dry-run', 'print the plan (layout, partitions, the files it would write, the slot, the ESP files) and write nothing')
+    .option('--image-sha256', 'also record the plain sha256 of the whole raw image (a pass over the full disk size; the manifest always has image.digest)')
     .option('--json', 'machine-readable output (the manifest; with --dry-run the plan)')
     .addHelpText(
       'after',
@@ -231,6 +232,7 @@ to the folder ./image_qemu_uefi/.` +
     .option('--sign-cert <cert.pem>', 'the certificate of --sign-key (recorded in the manifest by its sha256)')
     .option('--sign-pass-file <file>', 'first line: the password of an encrypted --sign-key (or set IMGBUILD_SIGN_PASS)')
     .option('--dry-run', 'print the slot it would write and the slot state before and after, and write nothing')
+    .option('--image-sha256', 'also record the plain sha256 of the whole raw image (a pass over the full disk size; the manifest always has image.digest)')
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',

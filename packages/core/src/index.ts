@@ -14,6 +14,7 @@ export * from './boot/index.js';
 export * from './image/boot-files.js';
 export * from './image/build.js';
 export * from './image/build-plan.js';
+export * from './image/image-digest.js';
 
 export * from './image/manifest.js';
 export * from './image/qemu-bundle.js';

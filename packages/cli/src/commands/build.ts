@@ -19,6 +19,7 @@ interface Opts {
   signCert?: string;
   signPassFile?: string;
   secureBoot?: boolean;
+  imageSha256?: boolean;
   output?: string;
   force?: boolean;
   dryRun?: boolean;
@@ -47,6 +48,7 @@ export async function run(opts: Opts): Promise<void> {
     selector: opts.selector,
     sign: signingFilesFromFlags(opts),
     secureBoot: opts.secureBoot,
+    imageSha256: opts.imageSha256,
     output,
     force: opts.force,
     onProgress: progress,
@@ -65,7 +67,8 @@ export async function run(opts: Opts): Promise<void> {
         ...(r.manifest.rootFs ? [`  ROOT: ext4 from ${r.manifest.rootFs.tree} on PARTUUID=${r.manifest.rootFs.partuuid} (root=, rw)`] : []),
         `  ESP: ${espSummary(r.manifest.boot)}`,
         `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${opts.secureBoot ? ' (enrolled in the bundle\'s OVMF vars: Secure Boot on)' : ''}` : 'unsigned'}`,
-        `  image sha256 ${r.manifest.image.sha256}`,
+        `  image digest ${r.manifest.image.digest?.rootHash} (${r.manifest.image.digest?.algorithm})`,
+        ...(r.manifest.image.sha256 ? [`  image sha256 ${r.manifest.image.sha256}`] : []),
         `  manifest ${r.manifestPath}`,
       ].join('\n') + '\n',
     );

@@ -10,6 +10,7 @@ interface UpdateFlags {
   signCert?: string;
   signPassFile?: string;
   dryRun?: boolean;
+  imageSha256?: boolean;
   json?: boolean;
 }
 
@@ -17,7 +18,7 @@ export async function run(image: string, opts: UpdateFlags): Promise<void> {
   await checkImageArg(image, { bundle: true }); // a qcow2 or a stray folder, said plainly
   const progress = progressBar(!opts.json && !opts.dryRun);
   try {
-    const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, sign: signingFilesFromFlags(opts), dryRun: !!opts.dryRun, onProgress: progress });
+    const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, sign: signingFilesFromFlags(opts), dryRun: !!opts.dryRun, imageSha256: opts.imageSha256, onProgress: progress });
     progress.finish();
     if (opts.json) {
       // The slot verbs' shape (action, slot, changed, written, before, after), then what only an update has.

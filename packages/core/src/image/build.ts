@@ -23,6 +23,7 @@ import { buildPlan, type BuildPlan } from './build-plan.js';
 import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
 import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
 import { writeQemuBundle } from './qemu-bundle.js';
+import { digestRecord, ImageDigester } from './image-digest.js';
 import { recordImage } from '../verify/record.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
@@ -62,6 +63,8 @@ export interface BuildOptions {
   sign?: SigningKeyFiles;
   /** qemu_uefi: OVMF's Secure Boot firmware, its variables enrolling the signing certificate. */
   secureBoot?: boolean;
+  /** Also record the plain sha256 of the whole raw image (costs a pass over the disk's full size). */
+  imageSha256?: boolean;
   onProgress?: ProgressFn;
 }
 
@@ -151,8 +154,12 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     const buildRaw = async (imagePath: string) => {
       await (await FileStorage.create(imagePath, plan.diskBytes)).close();
       // /usr goes in first: it is hashed while copied, and without --seed the seed derives from that hash.
+      // The image digest's share of it is hashed by a worker thread following the copy.
+      const digester = new ImageDigester(imagePath, { jobs: o.jobs });
+      const follower = digester.follow(slots.A.offsetBytes, usr.bytes, plan.diskBytes);
       let seed = '';
       const v = await writeUsrToSlot({
+        onWritten: follower.advance,
         imagePath,
         partition: slots.A,
         usrPath,
@@ -163,8 +170,26 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         },
         jobs: o.jobs,
         onProgress: o.onProgress,
+      }).catch((e) => {
+        follower.abort();
+        throw e;
       });
       const usrSha = v.usrSha256;
+      // Everything ever written: the GPT copies, the ESP, and USR-A's data and hash area. The rest of
+      // this freshly created sparse file is zero. The digest finds the data through FIEMAP (exact: the
+      // ESP's unwritten clusters too); these ranges are its fallback.
+      const sectorsBytes = (n: number) => n * plan.sectorSize;
+      const written: ByteRange[] = [
+        [0, sectorsBytes(plan.firstUsableLba)],
+        [sectorsBytes(plan.lastUsableLba + 1), plan.diskBytes - sectorsBytes(plan.lastUsableLba + 1)],
+        [esp.offsetBytes, esp.sizeBytes],
+        [slots.A.offsetBytes, v.hashOffset + v.hashAreaSize],
+        ...(rootPart ? [[rootPart.offsetBytes, rootPart.sizeBytes] as ByteRange] : []),
+      ];
+      // USR-A is final: its share of the image digest is hashed by worker threads while this thread
+      // writes the GPT and the ESP and reads the records back.
+      digester.written = written;
+      digester.region(slots.A.offsetBytes, slots.A.sizeBytes);
       const table = planToTable(plan, seed);
       const partuuid = (n: number) => table.entries[n - 1].uuid;
       const disk = await FileStorage.open(imagePath, true);
@@ -203,20 +228,11 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
           slots: { A: { uki: ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha } },
           signing: signingRecord(espPlan, key),
         },
-        image: { name: basename(o.output), sha256: '', bytes: plan.diskBytes },
+        image: { name: basename(o.output), sha256: null, bytes: plan.diskBytes },
         history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde }],
       };
-      // Everything ever written: the GPT copies, the ESP, and USR-A's data and hash area. The rest of
-      // this freshly created sparse file is zero, so it is hashed without being read.
-      const sectorsBytes = (n: number) => n * plan.sectorSize;
-      const written: ByteRange[] = [
-        [0, sectorsBytes(plan.firstUsableLba)],
-        [sectorsBytes(plan.lastUsableLba + 1), plan.diskBytes - sectorsBytes(plan.lastUsableLba + 1)],
-        [esp.offsetBytes, esp.sizeBytes],
-        [slots.A.offsetBytes, v.hashOffset + v.hashAreaSize],
-        ...(rootPart ? [[rootPart.offsetBytes, rootPart.sizeBytes] as ByteRange] : []),
-      ];
-      manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);
+      manifest.image.digest = digestRecord(await digester.finish());
+      if (o.imageSha256) manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);
       return manifest;
     };
 
@@ -237,7 +253,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       o.onProgress?.(0, 1, 'qcow2');
       const p = await writeQemuBundle(raw, tmpDir, name, { ovmfCode: o.ovmfCode, ovmfVars: o.ovmfVars, secureBoot: o.secureBoot ? { certDer: Buffer.from(key!.cert.raw), time: sde } : undefined });
       await rm(raw, { force: true });
-      m.image = { name: `${name}.raw`, sha256: m.image.sha256, bytes: m.image.bytes, qcow2: { name: basename(p.qcow2), sha256: await sha256File(p.qcow2) } };
+      m.image = { name: `${name}.raw`, sha256: m.image.sha256, bytes: m.image.bytes, ...(m.image.digest ? { digest: m.image.digest } : {}), qcow2: { name: basename(p.qcow2), sha256: await sha256File(p.qcow2) } };
       await fsp.writeFile(p.manifest, encodeManifest(m));
       bundleManifest = join(o.output, basename(p.manifest));
       return m;

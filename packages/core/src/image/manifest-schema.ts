@@ -19,8 +19,35 @@ const slotName = z.enum(['A', 'B'], want('"A" or "B"'));
 const format = z.enum(['raw', 'qemu_uefi'], want('"raw" or "qemu_uefi"'));
 
 const source = z.object({ name: text, sha256, bytes: uint }).strict();
-const image = z
+/**
+ * The image's identity digest: the dm-verity root hash of the whole raw image (sha256, 4096/4096, no
+ * salt, no superblock), which `veritysetup format --no-superblock --salt=- IMAGE HASHFILE` prints as
+ * its root hash. Its cost follows the bytes written, not the disk's size (image/image-digest.ts).
+ * Absent in manifests written before it existed (still version 2: the field is additive).
+ */
+export const imageDigestSchema = z
+  .object({
+    algorithm: z.literal('dm-verity-sha256-4k-nosalt', want('"dm-verity-sha256-4k-nosalt"')),
+    rootHash: sha256,
+    /** 4096-byte blocks covered: the image's size in whole blocks, as veritysetup counts them. */
+    dataBlocks: uint,
+    /** How to recompute it with a standard tool. */
+    recompute: text,
+  })
+  .strict();
+/** Version 1's record of the image, as it was. */
+const imageV1 = z
   .object({ name: text, sha256: z.union([sha256, z.literal('')]), bytes: uint, qcow2: z.object({ name: text, sha256 }).strict().optional() })
+  .strict();
+const image = z
+  .object({
+    name: text,
+    /** The plain sha256 of the whole raw image: only with --image-sha256 (null without; '' in early manifests). */
+    sha256: z.union([sha256, z.literal(''), z.null()]),
+    bytes: uint,
+    digest: imageDigestSchema.optional(),
+    qcow2: z.object({ name: text, sha256 }).strict().optional(),
+  })
   .strict();
 const history = z.array(z.object({ action: z.enum(['build', 'update'], want('"build" or "update"')), slot: slotName, rootHash: hex, at: uint }).strict());
 const bootStyle = z.enum(['uki', 'flatcar'], want('"uki" or "flatcar"'));
@@ -56,7 +83,7 @@ const slotV1 = z
   .strict();
 const partitionV1 = z.object({ number: uint, label: text, type: guid, uuid: guid, startLba: uint, sizeBytes: uint, role: text }).strict();
 export const manifestV1Schema = z
-  .object({ manifestVersion: z.literal(1), ...common, boot: bootV1, partitions: z.array(partitionV1), slots: z.object({ A: slotV1.optional(), B: slotV1.optional() }).strict() })
+  .object({ manifestVersion: z.literal(1), ...common, image: imageV1, boot: bootV1, partitions: z.array(partitionV1), slots: z.object({ A: slotV1.optional(), B: slotV1.optional() }).strict() })
   .strict();
 export type ImageManifestV1 = z.infer<typeof manifestV1Schema>;
 
@@ -170,6 +197,7 @@ export type ImageManifest = Omit<z.infer<typeof v2Base>, 'partitions' | 'boot'> 
   };
 
 export type BootManifest = z.infer<typeof bootSchema>;
+export type ImageDigestManifest = z.infer<typeof imageDigestSchema>;
 export type SigningManifest = z.infer<typeof signingSchema>;
 export type SlotBootManifest = NonNullable<BootManifest['slots']['A']>;
 export type LegacyBootManifest = z.infer<typeof bootV1>;

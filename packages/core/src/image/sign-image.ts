@@ -9,6 +9,7 @@ import { loadSigningKey, readEspFile, replaceEspFiles, SELECTOR_ESP_PATH, signPe
 import { InputError } from '../errors.js';
 import { recordImage } from '../verify/record.js';
 import { sourceDateEpochFromEnv } from './build.js';
+import { digestRecord, imageDigest } from './image-digest.js';
 import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest, type SigningManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 
@@ -42,7 +43,9 @@ export async function signImage(o: { image: string; sign: SigningKeyFiles }): Pr
       for (const s of ['A', 'B'] as const) if (boot.slots[s]) boot.slots[s]!.sha256 = digest(ukiEspPath(s));
       boot.signing = { certSha256: key.certSha256, files: paths.map((path) => ({ path, sha256: digest(path) })) };
       Object.assign(manifest, await recordImage(raw, { sectorSize: manifest.disk.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
-      manifest.image = { ...manifest.image, sha256: await sha256File(raw) };
+      // The identity digest always; the plain sha256 only where the manifest already kept one.
+      const keepSha = !!manifest.image.sha256;
+      manifest.image = { ...manifest.image, sha256: keepSha ? await sha256File(raw) : null, digest: digestRecord(await imageDigest(raw)) };
     });
     if (st.isDirectory()) {
       const b = await findBundle(o.image);

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { deriveBytes, deriveUuid } from '../guid.js';
 import type { PlannedPartition, Slot } from '../layout/plan.js';
@@ -26,7 +27,9 @@ export function checkUsrFits(usrBytes: number, partition: Pick<PlannedPartition,
   const room = slotHashOffset(partition.sizeBytes);
   const need = Math.ceil(usrBytes / BLOCK) * BLOCK;
   if (need > room) {
-    throw new InputError(`too large for ${partition.label} by ${need - room} bytes (${need} bytes of data; the slot holds ${room} besides its hash tree)`, { file });
+    throw new InputError(`too large for ${partition.label} by ${need - room} bytes (${need} bytes of data; the slot holds ${room} besides its hash tree)`, {
+      file,
+    });
   }
 }
 
@@ -65,6 +68,8 @@ export async function writeUsrToSlot(opts: {
   secrets: (usrSha256: string) => { salt: Buffer; uuid: string };
   jobs?: number;
   onProgress?: ProgressFn;
+  /** Told how many bytes of the /usr image are in the slot (written, in the page cache) as the copy goes. */
+  onWritten?: (bytes: number) => void;
 }): Promise<SlotWriteResultWithSource> {
   const { partition, usrBytes } = opts;
   checkUsrFits(usrBytes, partition, opts.usrPath);
@@ -73,21 +78,11 @@ export async function writeUsrToSlot(opts: {
   const geometry = verityGeometry(dataBlocks);
   if (hashOffset + geometry.hashAreaSize > partition.sizeBytes) throw new InputError(`hash area does not fit ${partition.label}`, { file: opts.usrPath });
 
-  const hash = createHash('sha256');
   const disk = await FileStorage.open(opts.imagePath, true);
   const src = await fsp.open(opts.usrPath, 'r');
+  let usrSha256: string;
   try {
-    const buf = Buffer.allocUnsafe(8 << 20);
-    let at = 0;
-    while (at < usrBytes) {
-      const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, usrBytes - at), at);
-      if (bytesRead === 0) throw new InputError(`changed while being read (${at} of ${usrBytes} bytes)`, { file: opts.usrPath });
-      const chunk = buf.subarray(0, bytesRead);
-      hash.update(chunk);
-      await disk.writeAt(partition.offsetBytes + at, chunk);
-      at += bytesRead;
-      opts.onProgress?.(at, usrBytes, 'copy /usr');
-    }
+    usrSha256 = await copyHashing(src, disk, partition.offsetBytes, usrBytes, opts.usrPath, opts.onProgress, opts.onWritten);
     // The tail of the last block may hold a previous occupant's bytes: verity covers it, so zero it.
     const tail = dataBlocks * BLOCK - usrBytes;
     if (tail > 0) await disk.writeAt(partition.offsetBytes + usrBytes, Buffer.alloc(tail));
@@ -97,7 +92,6 @@ export async function writeUsrToSlot(opts: {
     await src.close();
     await disk.close();
   }
-  const usrSha256 = hash.digest('hex');
   const { salt, uuid } = opts.secrets(usrSha256);
   const r = await formatVerity({
     dataPath: opts.imagePath,
@@ -112,6 +106,59 @@ export async function writeUsrToSlot(opts: {
     onProgress: opts.onProgress ? (d, t) => opts.onProgress!(d, t, 'verity') : undefined,
   });
   return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks, uuid: r.uuid ?? uuid, params: r.params, usrSha256 };
+}
+
+/**
+ * Copies `bytes` of `src` to `disk` at `offset` and returns their sha256: one read and one write per
+ * byte, pipelined over three buffers so that the next read and the previous write (libuv's thread
+ * pool) run while this thread hashes the current chunk.
+ */
+async function copyHashing(
+  src: FileHandle,
+  disk: FileStorage,
+  offset: number,
+  bytes: number,
+  file: string,
+  onProgress?: ProgressFn,
+  onWritten?: (bytes: number) => void,
+): Promise<string> {
+  const hash = createHash('sha256');
+  const CHUNK = 4 << 20;
+  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  const readChunk = (k: number) => {
+    const at = k * CHUNK;
+    return at >= bytes ? Promise.resolve(0) : readFull(src, bufs[k % 3], Math.min(CHUNK, bytes - at), at, file, bytes);
+  };
+  let pendingRead = readChunk(0);
+  let pendingWrite: Promise<void> = Promise.resolve();
+  try {
+    for (let k = 0, at = 0; at < bytes; k++) {
+      const n = await pendingRead;
+      pendingRead = readChunk(k + 1); // into the buffer whose write was awaited last round
+      const chunk = bufs[k % 3].subarray(0, n);
+      hash.update(chunk);
+      await pendingWrite;
+      onWritten?.(at);
+      pendingWrite = disk.writeAt(offset + at, chunk);
+      at += n;
+      onProgress?.(at, bytes, 'copy /usr');
+    }
+    await pendingWrite;
+    onWritten?.(bytes);
+  } finally {
+    await Promise.allSettled([pendingRead, pendingWrite]);
+  }
+  return hash.digest('hex');
+}
+
+async function readFull(src: FileHandle, buf: Buffer, length: number, position: number, file: string, total: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await src.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) throw new InputError(`changed while being read (${position + done} of ${total} bytes)`, { file });
+    done += bytesRead;
+  }
+  return length;
 }
 
 /** The manifest's record of what a slot now holds. */

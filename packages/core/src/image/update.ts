@@ -28,6 +28,7 @@ import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
 import { recordImage } from '../verify/record.js';
+import { digestRecord, ImageDigester } from './image-digest.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -41,6 +42,8 @@ export interface UpdateOptions {
   sign?: SigningKeyFiles;
   jobs?: number;
   onProgress?: ProgressFn;
+  /** Also record the plain sha256 of the whole raw image (costs a pass over the disk's full size). */
+  imageSha256?: boolean;
   /** Check every input and report the plan (the slot, the files, the state after), writing nothing. */
   dryRun?: boolean;
 }
@@ -148,6 +151,16 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
 
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
+  // The image digest, in parts on worker threads: the partitions this update does not write (the
+  // running slot above all) from now on, the new slot's data behind the copy, its tree once written;
+  // the ESP and the GPT, which change until the end, at the end. The threads run between the two GPT
+  // writes (step 1 and the flip), never beside one: a GPT write is kept as short as it was.
+  const imageBytes = (await fsp.stat(imagePath)).size;
+  const digester = new ImageDigester(imagePath, { jobs: o.jobs });
+  for (const p of partitions(table)) {
+    if (p.number !== slotNumber && p.firstLba * table.sectorSize !== espOffset) digester.region(p.firstLba * table.sectorSize, (p.lastLba - p.firstLba + 1) * table.sectorSize);
+  }
+  const follower = digester.follow(partition.offsetBytes, usr.bytes, imageBytes);
   // 2. Data and hash tree.
   const v = await writeUsrToSlot({
     imagePath,
@@ -157,7 +170,12 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     secrets: (sha) => slotVeritySecrets(manifest.seed, slot, sha),
     jobs: o.jobs,
     onProgress: o.onProgress,
+    onWritten: follower.advance,
+  }).catch((e) => {
+    follower.abort();
+    throw e;
   });
+  digester.region(partition.offsetBytes, partition.sizeBytes);
   const usrSha = v.usrSha256;
   // 3. The slot's own UKI; the running slot's boot files stay untouched.
   const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
@@ -168,13 +186,16 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     files.push(...flatcarFiles({ inputs, slotHashes: hashes, cmdlineExtra: extra.join(' '), hashOffset: v.hashOffset }));
   }
   await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
+  await digester.settle();
   // 4. The flip, last.
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
   manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
   boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
   boot.signing = signer.record(boot.signing, ukiEspPath(slot), uki);
-  manifest.image = { ...manifest.image, sha256: await sha256File(imagePath) };
+  // The identity digest costs what the image holds (FIEMAP finds its data); the plain sha256 only on request.
+  const digest = digestRecord(await digester.finish());
+  manifest.image = { ...manifest.image, sha256: o.imageSha256 ? await sha256File(imagePath, o.onProgress) : null, digest };
   // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
@@ -188,7 +209,10 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   try {
     bytes = await readEspFile(image, espOffset, ukiEspPath(slot));
   } catch {
-    throw new InputError(`the ESP has no UKI for the running slot ${slot} (${ukiEspPath(slot)}); was this image built by an imgbuild without the slot selector? Rebuild it`, { file: displayName });
+    throw new InputError(
+      `the ESP has no UKI for the running slot ${slot} (${ukiEspPath(slot)}); was this image built by an imgbuild without the slot selector? Rebuild it`,
+      { file: displayName },
+    );
   }
   try {
     return readUki(bytes);

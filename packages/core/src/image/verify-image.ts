@@ -3,7 +3,7 @@
  * recorded it, one region at a time (protective MBR, both GPT copies, each slot through dm-verity and
  * its superblock, every ESP file, the UKIs' command lines, reserved partitions, unallocated space).
  * The only bytes allowed to differ are the USR slots' boot bits, reported as state, and the writable
- * partitions, reported as not covered. The whole-image sha256 is information only.
+ * partitions, reported as not covered. The whole-image digest is information only.
  */
 import { promises as fsp } from 'node:fs';
 import type { X509Certificate } from 'node:crypto';
@@ -13,6 +13,7 @@ import type { ProgressFn } from '../progress.js';
 import { checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
 import { manifestPathFor, readManifest, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
+import { imageDigest } from './image-digest.js';
 
 export type { ImageCheck } from '../verify/index.js';
 
@@ -58,8 +59,30 @@ async function verifyRaw(image: string, manifestPath: string, o: VerifyOptions):
   const m = await readManifest(manifestPath);
   const trusted = o.cert ? await readCertificate(o.cert) : undefined;
   const checks = await imageChecks(image, m, { ...o, trusted });
-  const sha = await sha256File(image);
-  const imageUnchanged = sha === m.image.sha256;
-  checks.push(info('image', 'sha256', imageUnchanged ? 'bit-identical to the build or last update' : 'differs from the build or last update (boot bits and writable partitions may change; the checks above decide)', sha));
+  const identity = await identityCheck(image, m, o);
+  checks.push(identity.check);
+  const imageUnchanged = identity.unchanged;
   return { ok: checks.every((c) => c.ok), checks, imageUnchanged, manifest: m, manifestPath };
+}
+
+const DIFFERS = 'differs from the build or last update (boot bits and writable partitions may change; the checks above decide)';
+
+/**
+ * "Bit-identical to the build or last update", information only: by the manifest's identity digest
+ * (the dm-verity root hash of the whole image, computed over its data extents only), or, for a
+ * manifest from before it, by the plain sha256 of every byte.
+ */
+async function identityCheck(image: string, m: ImageManifest, o: VerifyOptions): Promise<{ check: ImageCheck; unchanged: boolean }> {
+  if (m.image.digest) {
+    const d = await imageDigest(image, { jobs: o.jobs, onProgress: o.onProgress });
+    const unchanged = d.rootHash === m.image.digest.rootHash && d.dataBlocks === m.image.digest.dataBlocks;
+    const how = `${d.algorithm}, ${d.extentsFrom === 'fiemap' ? `${d.bytesHashed} bytes of data read, holes known zero (FIEMAP)` : `the whole file read`}`;
+    return { unchanged, check: info('image', 'digest', `${unchanged ? 'bit-identical to the build or last update' : DIFFERS} (${how})`, d.rootHash) };
+  }
+  if (m.image.sha256) {
+    const sha = await sha256File(image);
+    const unchanged = sha === m.image.sha256;
+    return { unchanged, check: info('image', 'sha256', unchanged ? 'bit-identical to the build or last update' : DIFFERS, sha) };
+  }
+  return { unchanged: false, check: info('image', 'digest', 'the manifest records no whole-image digest') };
 }

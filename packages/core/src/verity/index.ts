@@ -4,3 +4,4 @@ export { TreeHasher, type HasherConfig } from './hasher.js';
 export type { VerityFailure, VerityRegion } from './tree.js';
 export * from './format.js';
 export * from './slot-area.js';
+export { sparseVerityRoot, type SparseRootOptions, type SparseRootResult } from './sparse.js';

@@ -13,6 +13,7 @@ import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { ProgressFn } from '../progress.js';
 import type { VerityLayout } from './geometry.js';
+import { WORKER_URL } from './worker-url.js';
 import { TreeHasher, type HasherConfig } from './hasher.js';
 import { LevelWorker, levelUnits, readFully, runUnits, type LevelJob, type LevelMismatch, type LevelMode } from './level.js';
 
@@ -43,10 +44,6 @@ export interface VerityFailure {
 }
 
 export type TreeOutcome = { ok: true; rootHash: Buffer } | VerityFailure;
-
-const WORKER_URL = import.meta.url.endsWith('.ts')
-  ? new URL('../../dist/verity/worker.js', import.meta.url) // running from sources (tests): use the build
-  : new URL('./worker.js', import.meta.url);
 
 class Progress {
   done = 0;

@@ -6,6 +6,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { LevelWorker, runUnits, type LevelJob } from './level.js';
+import { hashGroups, type GroupJob } from './sparse.js';
 
 interface WorkerInput {
   job: LevelJob;
@@ -14,14 +15,23 @@ interface WorkerInput {
   slot: number;
 }
 
-const { job, control, progress, slot } = workerData as WorkerInput;
-const src = openSync(job.srcPath, 'r');
-const dst = openSync(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
-try {
-  const w = new LevelWorker({ ...job, hasher: { ...job.hasher, salt: Buffer.from(job.hasher.salt) } }, src, dst, true);
-  const mismatches = await runUnits(w, control, (n) => (progress[slot] += n));
-  parentPort!.postMessage({ mismatches });
-} finally {
-  closeSync(src);
-  closeSync(dst);
+if ((workerData as { kind?: string }).kind === 'sparse-groups') {
+  // The whole-image digest (sparse.ts): hash groups of data blocks; results land in shared memory.
+  hashGroups((workerData as { job: GroupJob }).job);
+} else {
+  await runLevelUnits();
+}
+
+async function runLevelUnits(): Promise<void> {
+  const { job, control, progress, slot } = workerData as WorkerInput;
+  const src = openSync(job.srcPath, 'r');
+  const dst = openSync(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
+  try {
+    const w = new LevelWorker({ ...job, hasher: { ...job.hasher, salt: Buffer.from(job.hasher.salt) } }, src, dst, true);
+    const mismatches = await runUnits(w, control, (n) => (progress[slot] += n));
+    parentPort!.postMessage({ mismatches });
+  } finally {
+    closeSync(src);
+    closeSync(dst);
+  }
 }

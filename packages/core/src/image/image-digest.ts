@@ -1,0 +1,173 @@
+/**
+ * The image's identity digest, recorded in the manifest as `image.digest`: the dm-verity root hash of
+ * the whole raw image file (sha256, 4096-byte data and hash blocks, hash type 1, no salt, no
+ * superblock), which anyone recomputes with `veritysetup format --no-superblock --salt=- IMAGE HASHFILE`.
+ * Unlike a plain sha256 its cost follows the bytes written, not the disk's size: holes are known
+ * all-zero subtrees (verity/sparse.ts). Where the data lies comes from the filesystem (FIEMAP, read
+ * through e2fsprogs' `filefrag`), else from the caller (the ranges a build wrote), else the whole file
+ * is read.
+ */
+import { execFile } from 'node:child_process';
+import type { ProgressFn } from '../progress.js';
+import { promises as fsp } from 'node:fs';
+import { GROUP_BYTES, groupCounts, groupRanges, hashGroupRanges, sparseVerityRoot, subtractRanges, type Extent, type GroupSet } from '../verity/sparse.js';
+
+export const IMAGE_DIGEST_ALGORITHM = 'dm-verity-sha256-4k-nosalt' as const;
+export const IMAGE_DIGEST_RECOMPUTE =
+  'veritysetup format --no-superblock --salt=- --hash=sha256 --data-block-size=4096 --hash-block-size=4096 IMAGE HASHFILE  (prints it as "Root hash")';
+
+export interface ImageDigestRecord {
+  algorithm: typeof IMAGE_DIGEST_ALGORITHM;
+  rootHash: string;
+  /** 4096-byte blocks covered: the image's size in whole blocks, as veritysetup counts them. */
+  dataBlocks: number;
+  recompute: string;
+}
+
+/**
+ * The file's data extents (byte ranges that may hold non-zero bytes) from FIEMAP via `filefrag -e`,
+ * or null when it cannot tell (not installed, a filesystem without FIEMAP, output not understood).
+ * Delayed-allocation and unwritten extents are listed too: reading them costs only what they hold.
+ */
+export function dataExtents(path: string): Promise<Extent[] | null> {
+  return new Promise((resolve) => {
+    execFile('filefrag', ['-e', '-b1', path], { maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) =>
+      resolve(err ? null : parseFilefrag(stdout)),
+    );
+  });
+}
+
+/** `filefrag -e -b1` output → byte extents, or null when it is not that table. */
+export function parseFilefrag(stdout: string): Extent[] | null {
+  const lines = stdout.split('\n');
+  const header = lines.findIndex((l) => /^\s*ext:\s+logical_offset:/.test(l));
+  const total = /: (\d+) extents? found\s*$/m.exec(stdout);
+  if (!total) return null;
+  if (header < 0) return Number(total[1]) === 0 ? [] : null;
+  const out: Extent[] = [];
+  for (const l of lines.slice(header + 1)) {
+    const m = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):/.exec(l);
+    if (m) out.push([Number(m[1]), Number(m[2]) - Number(m[1]) + 1]);
+  }
+  // filefrag counts logically contiguous extents as one ("N extents found"): there may be more lines.
+  return out.length >= Number(total[1]) ? out : null;
+}
+
+export interface ImageDigestOptions {
+  /** Ranges the caller vouches hold every non-zero byte (a sparse file it created); used when FIEMAP is unavailable. */
+  written?: readonly Extent[];
+  jobs?: number;
+  onProgress?: ProgressFn;
+}
+
+export type ImageDigestResult = ImageDigestRecord & { bytesHashed: number; extentsFrom: 'fiemap' | 'written' | 'whole file' };
+
+export async function imageDigest(path: string, o: ImageDigestOptions = {}): Promise<ImageDigestResult> {
+  return new ImageDigester(path, o).finish();
+}
+
+/** `extents` cut to [offset, offset + length). */
+function clip(extents: readonly Extent[], offset: number, length: number): Extent[] {
+  const end = offset + length;
+  return extents.flatMap(([o, l]) => {
+    const a = Math.max(o, offset);
+    const b = Math.min(o + l, end);
+    return a < b ? [[a, b - a] as Extent] : [];
+  });
+}
+
+/**
+ * The digest in parts: `region()` starts hashing, in worker threads, a byte range the caller will not
+ * write again (a slot once its tree is written, a partition an update does not touch), while this
+ * thread goes on with other work (the ESP, the GPT, the manifest's records); `finish()` hashes
+ * whatever data is left and builds the tree. The same root as `imageDigest` alone.
+ */
+export class ImageDigester {
+  private readonly pending: Array<Promise<GroupSet>> = [];
+  constructor(
+    readonly path: string,
+    private readonly o: ImageDigestOptions = {},
+  ) {}
+
+  /** The ranges the caller wrote, as a fallback where FIEMAP is unavailable (may be given late). */
+  set written(w: readonly Extent[]) {
+    this.o.written = w;
+  }
+
+  /** Group ranges already claimed by a follow(): region() leaves them out. */
+  private readonly claimed: Array<[number, number]> = [];
+
+  /** Whole groups inside [offset, offset + length): a group straddling an edge may still change outside it. */
+  private inner(offset: number, length: number, fullGroups: number): [number, number] {
+    return [Math.ceil(offset / GROUP_BYTES), Math.min(fullGroups, Math.floor((offset + length) / GROUP_BYTES))];
+  }
+
+  /** Starts hashing the data of [offset, offset + length), whose bytes must not change from now on. */
+  region(offset: number, length: number): void {
+    const p = (async () => {
+      const { fullGroups } = groupCounts((await fsp.stat(this.path)).size);
+      const [g0, g1] = this.inner(offset, length, fullGroups);
+      if (g1 <= g0) return { ranges: [], digests: new Uint8Array(0), bytes: 0 };
+      const inner: Extent = [g0 * GROUP_BYTES, (g1 - g0) * GROUP_BYTES];
+      const ext = (await dataExtents(this.path)) ?? this.o.written ?? [inner];
+      const ranges = subtractRanges(groupRanges(clip(ext, ...inner), g1), this.claimed);
+      return hashGroupRanges(this.path, ranges, { jobs: this.o.jobs, background: true });
+    })();
+    p.catch(() => {}); // reported by finish()
+    this.pending.push(p);
+  }
+
+  /**
+   * Hashes [offset, offset + length) behind a writer that is about to write it front to back: one
+   * worker thread reads each group once `advance(bytes written from offset)` says it is there, so the
+   * digest of data being copied costs the second core, not time after the copy. `abort()` on failure.
+   * The image must already be at least offset + length bytes long (a build's sparse file is).
+   */
+  follow(offset: number, length: number, imageBytes: number): { advance(done: number): void; abort(): void } {
+    const { fullGroups } = groupCounts(imageBytes);
+    const [g0, g1] = this.inner(offset, length, fullGroups);
+    const ready = new Int32Array(new SharedArrayBuffer(8));
+    if (g1 - g0 < 128 || (this.o.jobs ?? 2) < 2) return { advance: () => {}, abort: () => {} }; // small, or no second thread: finish() does it
+    ready[0] = g0;
+    this.claimed.push([g0, g1]);
+    const p = hashGroupRanges(this.path, [[g0, g1]], { jobs: 1, background: true, ready });
+    p.catch(() => {});
+    this.pending.push(p);
+    return {
+      advance: (done) => {
+        Atomics.store(ready, 0, Math.floor((offset + done) / GROUP_BYTES));
+        Atomics.notify(ready, 0);
+      },
+      abort: () => {
+        Atomics.store(ready, 1, 1);
+        Atomics.notify(ready, 0);
+      },
+    };
+  }
+
+  /** Waits for the threads started so far (a failure is reported by finish()). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.pending);
+  }
+
+  /** Waits for the regions, hashes the rest of the data, returns the root. */
+  async finish(): Promise<ImageDigestResult> {
+    const precomputed = await Promise.all(this.pending);
+    const fiemap = await dataExtents(this.path);
+    const extents = fiemap ?? this.o.written ?? null;
+    const r = await sparseVerityRoot({ path: this.path, extents, precomputed, jobs: this.o.jobs, onProgress: this.o.onProgress });
+    return {
+      algorithm: IMAGE_DIGEST_ALGORITHM,
+      rootHash: r.rootHash,
+      dataBlocks: r.dataBlocks,
+      recompute: IMAGE_DIGEST_RECOMPUTE,
+      bytesHashed: r.bytesHashed,
+      extentsFrom: fiemap ? 'fiemap' : this.o.written ? 'written' : 'whole file',
+    };
+  }
+}
+
+/** What the manifest keeps of it. */
+export function digestRecord(d: ImageDigestRecord): ImageDigestRecord {
+  return { algorithm: d.algorithm, rootHash: d.rootHash, dataBlocks: d.dataBlocks, recompute: d.recompute };
+}
