@@ -1,9 +1,9 @@
 /**
  * `imgbuild sysext build` judged by the reference tools: sgdisk -v and sfdisk --json on the DDI,
- * veritysetup verify of the usr partition against the usr-verity partition, unsquashfs/fsck.erofs for
+ * veritysetup verify of the root partition against the root-verity partition, unsquashfs/fsck.erofs for
  * the extension-release file, systemd-dissect (when installed and loop devices work) for what systemd
- * itself discovers, sha256sum -c for the release folder. systemd-sysupdate is not packaged for
- * Debian 12, so the transfer file is judged by its text only.
+ * itself discovers, sha256sum -c for the release folder. Here the transfer files are judged by their
+ * text; test/boot/sysext.test.ts runs them through systemd-sysupdate 254 on the example OS.
  */
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
@@ -68,14 +68,17 @@ describe('imgbuild sysext build --format ddi', () => {
     expect(parts).toHaveLength(2);
     const rh: string = first.rootHash;
     const asUuid = (h: string) => `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`.toUpperCase();
-    expect(parts[0]).toMatchObject({ type: '8484680C-9521-48C6-9C11-B0720656F69E', uuid: asUuid(rh.slice(0, 32)), name: 'usr-x86-64', attrs: 'GUID:60' });
-    expect(parts[1]).toMatchObject({ type: '77FF5F63-E7B6-4633-ACF4-1565B864C0E6', uuid: asUuid(rh.slice(32)), name: 'usr-x86-64-verity', attrs: 'GUID:60' });
+    expect(parts[0]).toMatchObject({ type: '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709', uuid: asUuid(rh.slice(0, 32)), name: 'root-x86-64', attrs: 'GUID:60' });
+    expect(parts[1]).toMatchObject({ type: '2C7357ED-EBD2-46D9-AEC1-23D437EC2BF5', uuid: asUuid(rh.slice(32)), name: 'root-x86-64-verity', attrs: 'GUID:60' });
     expect(parts[0].start).toBe(2048);
     expect(parts[1].start).toBe(parts[0].start + parts[0].size);
     expect(sha256(image)).toBe(first.sha256);
+    // the root hash file beside it, which systemd-sysext needs to check the image with dm-verity
+    expect(first.roothashFile).toBe(join(outA, 'hello-1.0-x86-64.roothash'));
+    expect(readFileSync(first.roothashFile, 'utf8')).toBe(`${rh}\n`);
   });
 
-  it('veritysetup verifies the usr partition against the usr-verity partition with the root hash', async () => {
+  it('veritysetup verifies the root partition against the root-verity partition with the root hash', async () => {
     const image = first.output;
     const [usr, hash] = await sfdisk(image);
     const data = await extract(image, usr, join(work, 'usr.part'));
@@ -115,16 +118,16 @@ describe('imgbuild sysext build --format ddi', () => {
     expect(r.partitions[1].uuid).not.toBe(first.partitions[1].uuid);
   });
 
-  it('systemd-dissect (when it runs here) finds usr and usr-verity for x86-64 with our UUIDs', async (ctx) => {
+  it('systemd-dissect (when it runs here) finds root and root-verity for x86-64 with our UUIDs', async (ctx) => {
     const r = await execa('systemd-dissect', ['--json=short', '--no-pager', first.output], { reject: false }).catch(() => undefined);
     if (!r || r.exitCode !== 0) return ctx.skip(); // not installed (systemd-container), or no loop devices
     const d = JSON.parse(String(r.stdout));
     const byDesignator = Object.fromEntries(d.mounts.map((m: any) => [m.designator, m]));
-    expect(byDesignator.usr).toMatchObject({ partition_uuid: first.partitions[0].uuid, partition_label: 'usr-x86-64', fstype: 'squashfs', architecture: 'x86-64', rw: 'ro' });
-    expect(byDesignator['usr-verity']).toMatchObject({ partition_uuid: first.partitions[1].uuid, fstype: 'DM_verity_hash', architecture: 'x86-64' });
+    expect(byDesignator.root).toMatchObject({ partition_uuid: first.partitions[0].uuid, partition_label: 'root-x86-64', fstype: 'squashfs', architecture: 'x86-64', rw: 'ro' });
+    expect(byDesignator['root-verity']).toMatchObject({ partition_uuid: first.partitions[1].uuid, fstype: 'DM_verity_hash', architecture: 'x86-64' });
   });
 
-  it('--fs erofs: an erofs usr partition that verifies and holds the extension-release file, reproducibly', async () => {
+  it('--fs erofs: an erofs root partition that verifies and holds the extension-release file, reproducibly', async () => {
     const o1 = join(outA, 'hello-erofs.raw');
     const r = await build([...flags, '--fs', 'erofs', '-o', o1]);
     const r2 = await build([...flags, '--fs', 'erofs', '-o', join(outB, 'hello-erofs.raw')]);
@@ -151,19 +154,23 @@ describe('imgbuild sysext build --format squashfs', () => {
 });
 
 describe('imgbuild sysext build --sysupdate', () => {
-  it('publishes the image, NAME.transfer and a SHA256SUMS that sha256sum -c accepts, version after version', async () => {
+  it('publishes the image and its .roothash, NAME.conf, NAME.roothash.conf and a SHA256SUMS that sha256sum -c accepts, version after version', async () => {
     const rel = join(work, 'release');
     mkdirSync(rel);
     const src = ['--sysupdate-source', 'https://example.org/hello/'];
     const r1 = await build(['--from-dir', tree, '--name', 'hello', '--version', '1.0', '--sysupdate', rel, ...src]);
     expect(r1.output).toBe(join(rel, 'hello-1.0-x86-64.raw'));
     const r2 = await build(['--from-dir', makeTree(join(work, 'tree3'), ' 1.1'), '--name', 'hello', '--version', '1.1', '--sysupdate', rel, ...src]);
-    const transfer = readFileSync(join(rel, 'hello.transfer'), 'utf8');
+    const transfer = readFileSync(join(rel, 'hello.conf'), 'utf8');
     expect(transfer).toContain('[Source]\nType=url-file\nPath=https://example.org/hello/\nMatchPattern=hello-@v-x86-64.raw\n');
     expect(transfer).toContain('[Target]\nType=regular-file\nPath=/var/lib/extensions.d\nMatchPattern=hello-@v-x86-64.raw\nCurrentSymlink=/var/lib/extensions/hello.raw\n');
+    const hashTransfer = readFileSync(join(rel, 'hello.roothash.conf'), 'utf8');
+    expect(hashTransfer).toContain('[Source]\nType=url-file\nPath=https://example.org/hello/\nMatchPattern=hello-@v-x86-64.roothash\n');
+    expect(hashTransfer).toContain('[Target]\nType=regular-file\nPath=/var/lib/extensions.d\nMatchPattern=hello-@v-x86-64.roothash\nCurrentSymlink=/var/lib/extensions/hello.roothash\n');
     const sums = readFileSync(join(rel, 'SHA256SUMS'), 'utf8');
     expect(sums).toContain(`${r1.sha256}  hello-1.0-x86-64.raw\n`);
     expect(sums).toContain(`${r2.sha256}  hello-1.1-x86-64.raw\n`);
+    expect(sums).toMatch(/^[0-9a-f]{64} {2}hello-1\.1-x86-64\.roothash$/m);
     await tool('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: rel });
     // -o and --sysupdate together are a usage error: the published name is fixed.
     expect((await imgbuild(['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1.2', '--sysupdate', rel, '-o', 'x.raw'])).exitCode).toBe(2);

@@ -84,7 +84,7 @@ export interface BootJson {
   usrhash: string | null;
   version: string | null;
   health: string;
-  /** The example OS's marker fields (pid1, usr, root, bless, target, boots); {} for the test initramfs. */
+  /** The example OS's marker fields (pid1, usr, root, bless, target, boots, sysext); {} for the test initramfs. */
   details?: Record<string, string>;
   selector: { lines: string[]; choices: SelectorChoice[] };
   failure: { reason: string; detail: string } | null;

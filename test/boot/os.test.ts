@@ -71,6 +71,7 @@ describe('the example OS', { timeout: (BOOT_S + 120) * 1000 }, () => {
       bless: 'already-good',
       target: 'multi-user',
       boots: '1',
+      sysext: 'none', // no system extension merged (test/boot/sysext.test.ts merges some)
     });
     expect(log).toMatch(/systemd 254\.\d+/); // the backports systemd, in the initrd and as PID 1
     expect(log).toMatch(/Finished .*systemd-veritysetup@usr/);

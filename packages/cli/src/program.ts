@@ -344,7 +344,7 @@ to the folder ./image_qemu_uefi/.` +
     .addHelpText('after', examples('imgbuild sysext build --from-dir ./hello --name hello --version 1.0'));
   sysext
     .command('build')
-    .description('pack a usr/ (and opt/) tree into NAME-VERSION-x86-64.raw: a DDI (GPT with usr + usr-verity) or a plain squashfs')
+    .description('pack a usr/ (and opt/) tree into NAME-VERSION-x86-64.raw: a DDI (GPT with root + root-verity, and NAME-VERSION-x86-64.roothash beside it) or a plain squashfs')
     .requiredOption('--from-dir <dir>', 'folder holding usr/ (and opt/); nothing else may be at its top')
     .requiredOption('--name <name>', 'extension name (extension-release.NAME, the file and sysupdate names)')
     .requiredOption('--version <version>', 'extension version (letters, digits, . _ + ~ ^ -)')
@@ -353,9 +353,9 @@ to the folder ./image_qemu_uefi/.` +
     .option('--os-version-id <v>', 'VERSION_ID= the host must have (when it sets no SYSEXT_LEVEL=)')
     .addOption(new Option('--arch <arch>', 'architecture').choices(['x86-64']).default('x86-64'))
     .addOption(new Option('--fs <fs>', 'filesystem in the image').choices(['squashfs', 'erofs']).default('squashfs'))
-    .addOption(new Option('--format <format>', 'ddi: GPT with usr + usr-verity; squashfs: the bare filesystem').choices(['ddi', 'squashfs']).default('ddi'))
+    .addOption(new Option('--format <format>', 'ddi: GPT with root + root-verity; squashfs: the bare filesystem').choices(['ddi', 'squashfs']).default('ddi'))
     .option('-o, --output <file>', 'output file (default NAME-VERSION-ARCH.raw here)')
-    .option('--sysupdate <dir>', 'publish into this release folder: the .raw, NAME.transfer and SHA256SUMS')
+    .option('--sysupdate <dir>', 'publish into this release folder: the .raw and .roothash, NAME.conf and NAME.roothash.conf (sysupdate transfers), SHA256SUMS')
     .option('--sysupdate-source <url|dir>', 'where nodes fetch releases from: an http(s) URL (url-file) or a folder (regular-file); default the --sysupdate folder')
     .option('--seed <seed>', 'seed for the verity salt and UUIDs (default: the digest of the tree)')
     .option('--force', 'replace an existing output file (and a transfer file with other contents)')
@@ -365,10 +365,11 @@ to the folder ./image_qemu_uefi/.` +
       `
 Examples:
   imgbuild sysext build --from-dir ./hello --name hello --version 1.0
-      writes hello-1.0-x86-64.raw; on a node: /var/lib/extensions/hello.raw, then systemd-sysext refresh
+      writes hello-1.0-x86-64.raw and .roothash; on a node: /var/lib/extensions/hello.raw and hello.roothash,
+      then systemd-sysext refresh (without hello.roothash systemd does not check the image with dm-verity)
   imgbuild sysext build --from-dir ./hello --name hello --version 1.1 --os-id debian --os-version-id 12 \\
       --sysupdate ./release --sysupdate-source https://example.org/hello/
-      adds hello-1.1-x86-64.raw to ./release and (re)writes hello.transfer and SHA256SUMS
+      adds hello-1.1-x86-64.raw and .roothash to ./release, (re)writes hello.conf, hello.roothash.conf, SHA256SUMS
   imgbuild sysext build --from-dir ./hello --name hello --version 1.0 --format squashfs -o hello.raw`,
     )
     .action(act(lazy('sysext', 'build')));

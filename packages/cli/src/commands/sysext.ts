@@ -36,10 +36,10 @@ export async function build(opts: BuildFlags): Promise<void> {
     seed: opts.seed,
     force: !!opts.force,
   });
-  if (opts.json) return printJson({ ...r, rootHash: r.rootHash ?? null, sysupdate: r.sysupdate ?? null });
+  if (opts.json) return printJson({ ...r, rootHash: r.rootHash ?? null, roothashFile: r.roothashFile ?? null, sysupdate: r.sysupdate ?? null });
   const out = process.stdout;
   out.write(`wrote ${r.output}: ${r.format === 'ddi' ? `DDI (${r.fs} + dm-verity)` : 'plain squashfs'}, ${r.bytes} bytes, sha256 ${r.sha256}\n`);
-  if (r.rootHash) out.write(`root hash ${r.rootHash}\n`);
+  if (r.rootHash) out.write(`root hash ${r.rootHash} (also in ${r.roothashFile}: systemd-sysext checks the image with dm-verity only with that file beside it)\n`);
   for (const p of r.partitions) out.write(`  ${p.number} ${p.label.padEnd(18)} ${p.uuid} ${p.bytes} bytes\n`);
-  if (r.sysupdate) out.write(`published: ${r.sysupdate.transfer}, ${r.sysupdate.sha256sums} (source ${r.sysupdate.source.type} ${r.sysupdate.source.path})\n`);
+  if (r.sysupdate) out.write(`published: ${[r.sysupdate.transfer, r.sysupdate.roothashTransfer].filter(Boolean).join(', ')}, ${r.sysupdate.sha256sums} (source ${r.sysupdate.source.type} ${r.sysupdate.source.path})\n`);
 }

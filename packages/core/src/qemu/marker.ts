@@ -6,7 +6,8 @@
  *   IMGBUILD-BOOT-FAIL reason=<short-reason> detail=<free text to the end of the line>
  *
  * The example OS's marker unit (os/files/usr/lib/imgbuild/marker) prints the same line with more
- * fields after health: pid1=, usr=, root=, bless=, target=, boots=; they land in `details`.
+ * fields after health: pid1=, usr=, root=, bless=, target=, boots=, sysext= (the system extensions merged
+ * into /usr, or none); they land in `details`.
  */
 import type { Slot } from '../layout/plan.js';
 
@@ -17,7 +18,7 @@ export interface BootMarker {
   usrhash: string;
   version: string;
   health: BootHealth;
-  /** key=value fields after health= (the OS marker's pid1, usr, root, bless, target, boots); absent when none. */
+  /** key=value fields after health= (the OS marker's pid1, usr, root, bless, target, boots, sysext); absent when none. */
   details?: Record<string, string>;
 }
 

@@ -3,13 +3,13 @@ import { formatBootMarker, parseBootMarker } from './marker.js';
 import { stuckOnVerity } from './stuck.js';
 
 const OS_LINE =
-  'IMGBUILD-BOOT slot=B usrhash=' + 'c'.repeat(64) + ' version=2 health=ok pid1=systemd usr=verity-ro root=rw,PARTUUID=3884dd41-8582-4404-b9a8-e9b84f2df50e bless=blessed target=multi-user boots=3';
+  'IMGBUILD-BOOT slot=B usrhash=' + 'c'.repeat(64) + ' version=2 health=ok pid1=systemd usr=verity-ro root=rw,PARTUUID=3884dd41-8582-4404-b9a8-e9b84f2df50e bless=blessed target=multi-user boots=3 sysext=hello,tools';
 
 describe("the example OS's marker (os/files/usr/lib/imgbuild/marker)", () => {
   it('parses the fields after health= into details', () => {
     const { marker } = parseBootMarker(`[  61.2] systemd[1]: Starting imgbuild-marker.service\r\n${OS_LINE}\r\n[  61.9] reboot: Power down\r\n`);
     expect(marker).toMatchObject({ slot: 'B', version: '2', health: 'ok' });
-    expect(marker!.details).toEqual({ pid1: 'systemd', usr: 'verity-ro', root: 'rw,PARTUUID=3884dd41-8582-4404-b9a8-e9b84f2df50e', bless: 'blessed', target: 'multi-user', boots: '3' });
+    expect(marker!.details).toEqual({ pid1: 'systemd', usr: 'verity-ro', root: 'rw,PARTUUID=3884dd41-8582-4404-b9a8-e9b84f2df50e', bless: 'blessed', target: 'multi-user', boots: '3', sysext: 'hello,tools' });
     expect(formatBootMarker(marker!)).toBe(OS_LINE);
   });
 

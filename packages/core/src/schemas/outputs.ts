@@ -227,13 +227,14 @@ export const OUTPUT_SCHEMAS = {
       bytes: uint,
       sha256,
       rootHash: hex.nullable(),
+      roothashFile: text.nullable(),
       partitions: z.array(
-        z.object({ number: uint, role: z.enum(['usr', 'usr-verity']), type: guid, uuid: guid, label: text, offset: uint, bytes: uint }).strict(),
+        z.object({ number: uint, role: z.enum(['root', 'root-verity']), type: guid, uuid: guid, label: text, offset: uint, bytes: uint }).strict(),
       ),
       seed: text,
       extensionRelease: z.object({ path: text, text: text }).strict(),
       sysupdate: z
-        .object({ dir: text, transfer: text, sha256sums: text, source: z.object({ type: z.enum(['url-file', 'regular-file']), path: text }).strict() })
+        .object({ dir: text, transfer: text, roothashTransfer: text.nullable(), sha256sums: text, source: z.object({ type: z.enum(['url-file', 'regular-file']), path: text }).strict() })
         .strict()
         .nullable(),
     })

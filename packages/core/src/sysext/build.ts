@@ -21,7 +21,7 @@ import { writeDdi, type DdiPartition } from './ddi.js';
 import { checkReleaseFacts, extensionReleasePath, mergeExtensionRelease, releaseDisagreements, renderExtensionRelease, type ExtensionReleaseFacts } from './extension-release.js';
 import { checkSysextArch, checkSysextName, checkSysextVersion, sysextFileName, type SysextArch } from './naming.js';
 import { packSysextTree, type SysextFs } from './pack.js';
-import { renderSha256Sums, renderTransfer, transferFileName, transferSource, type TransferSource } from './transfer.js';
+import { renderSha256Sums, renderTransfer, renderRoothashTransfer, transferFileName, transferSource, roothashFileName, roothashTransferFileName, type TransferSource } from './transfer.js';
 import { checkSysextTree, stageTree, treeDigest } from './tree.js';
 
 export type SysextFormat = 'ddi' | 'squashfs';
@@ -61,11 +61,13 @@ export interface BuildSysextResult {
   sha256: string;
   /** Hex; only for a DDI (a plain squashfs has no verity). */
   rootHash?: string;
+  /** A DDI's root hash file beside it (NAME-V-ARCH.roothash): systemd-sysext enforces verity only with it. */
+  roothashFile?: string;
   /** The DDI's partitions (empty for a plain squashfs). */
   partitions: DdiPartition[];
   seed: string;
   extensionRelease: { path: string; text: string };
-  sysupdate?: { dir: string; transfer: string; sha256sums: string; source: TransferSource };
+  sysupdate?: { dir: string; transfer: string; roothashTransfer: string | null; sha256sums: string; source: TransferSource };
 }
 
 interface Checked {
@@ -76,7 +78,13 @@ interface Checked {
   format: SysextFormat;
   facts: ExtensionReleaseFacts;
   output: string;
-  sysupdate?: { dir: string; source: TransferSource; transferPath: string; transferText: string };
+  /** The root hash file beside a DDI; none for a plain squashfs. */
+  roothashFile?: string;
+  sysupdate?: {
+    dir: string;
+    source: TransferSource;
+    transfers: { path: string; text: string }[];
+  };
 }
 
 /** Every flag, before any work: usage errors exit 2 and name the flag. */
@@ -96,10 +104,13 @@ function checkOptions(o: BuildSysextOptions): Checked {
   if (o.sysupdate) {
     const dir = o.sysupdate.dir;
     const source = transferSource(o.sysupdate.source ?? resolve(dir));
-    sysupdate = { dir, source, transferPath: join(dir, transferFileName(name)), transferText: renderTransfer({ name, arch, source }) };
+    const transfers = [{ path: join(dir, transferFileName(name)), text: renderTransfer({ name, arch, source }) }];
+    if (format === 'ddi') transfers.push({ path: join(dir, roothashTransferFileName(name)), text: renderRoothashTransfer({ name, arch, source }) });
+    sysupdate = { dir, source, transfers };
   }
   const output = o.sysupdate ? join(o.sysupdate.dir, fileName) : (o.output ?? fileName);
-  return { name, version, arch, fs, format, facts, output, sysupdate };
+  const roothashFile = format === 'ddi' ? join(dirname(output), roothashFileName(basename(output))) : undefined;
+  return { name, version, arch, fs, format, facts, output, roothashFile, sysupdate };
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -162,9 +173,10 @@ export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextRes
       throw fsError(e, c.sysupdate!.dir, 'cannot use the release folder');
     });
     if (!st.isDirectory()) throw new InputError('release folder is not a directory', { file: c.sysupdate.dir });
-    await checkTransferTarget(c.sysupdate.transferPath, c.sysupdate.transferText, force);
+    for (const t of c.sysupdate.transfers) await checkTransferTarget(t.path, t.text, force);
   }
   await assertWritableTarget(c.output, force);
+  if (c.roothashFile) await assertWritableTarget(c.roothashFile, force);
   await checkSysextTree(o.fromDir);
 
   // Work beside the output: same filesystem (the packed image is renamed, not copied), never /tmp's tmpfs.
@@ -201,14 +213,16 @@ export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextRes
       });
       return { partitions: d.partitions, rootHash: d.rootHash as string | undefined };
     });
+    if (c.roothashFile && built.rootHash) await writeFileAtomic(c.roothashFile, `${built.rootHash}\n`);
     const sha256 = await sha256File(c.output);
     const bytes = (await fsp.stat(c.output)).size;
 
     let sysupdate: BuildSysextResult['sysupdate'];
     if (c.sysupdate) {
-      await writeFileAtomic(c.sysupdate.transferPath, c.sysupdate.transferText);
+      for (const t of c.sysupdate.transfers) await writeFileAtomic(t.path, t.text);
       const sums = await writeSha256Sums(c.sysupdate.dir);
-      sysupdate = { dir: c.sysupdate.dir, transfer: c.sysupdate.transferPath, sha256sums: sums, source: c.sysupdate.source };
+      const [transfer, roothashTransfer] = c.sysupdate.transfers.map((t) => t.path);
+      sysupdate = { dir: c.sysupdate.dir, transfer, roothashTransfer: roothashTransfer ?? null, sha256sums: sums, source: c.sysupdate.source };
     }
     return {
       output: c.output,
@@ -220,6 +234,7 @@ export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextRes
       bytes,
       sha256,
       ...(built.rootHash ? { rootHash: built.rootHash } : {}),
+      ...(c.roothashFile ? { roothashFile: c.roothashFile } : {}),
       partitions: built.partitions,
       seed,
       extensionRelease,

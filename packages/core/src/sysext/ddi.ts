@@ -1,10 +1,10 @@
 /**
- * A sysext Discoverable Disk Image: a GPT holding the filesystem in a `usr` partition and its dm-verity
- * hash tree (superblock first, as systemd-repart writes it with libcryptsetup) in a `usr-verity`
- * partition, both marked read-only. The partition UUIDs are the root hash itself, as systemd-repart
+ * A sysext Discoverable Disk Image: a GPT holding the filesystem (usr/ and opt/ at its top) in a `root`
+ * partition and its dm-verity hash tree (superblock first, as systemd-repart writes it with
+ * libcryptsetup) in a `root-verity` partition, both marked read-only (naming.ts says why root). The partition UUIDs are the root hash itself, as systemd-repart
  * sets them (repart.c, partition_format_verity_hash): the data partition takes the root hash's first
  * 16 bytes and the verity partition its last 16, copied as they are into the UUID's bytes (no
- * version or variant bits), so `usrhash=` alone finds both (UAPI Discoverable Partitions Specification).
+ * version or variant bits), so the root hash alone (the `.roothash` file beside the image) finds both (UAPI Discoverable Partitions Specification).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -27,17 +27,17 @@ const BACKUP_GPT_SECTORS = 33;
 
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
-/** The usr and usr-verity partition UUIDs systemd-repart derives from a root hash. */
-export function ddiPartitionUuids(rootHash: string): { usr: string; verity: string } {
+/** The data and verity partition UUIDs systemd-repart derives from a root hash. */
+export function ddiPartitionUuids(rootHash: string): { data: string; verity: string } {
   const h = Buffer.from(rootHash, 'hex');
   if (h.length < 32 || h.toString('hex') !== rootHash.toLowerCase()) throw new Error(`internal: root hash "${rootHash}" is not 32 or more bytes of hex`);
-  return { usr: bytesToUuid(h.subarray(0, 16)), verity: bytesToUuid(h.subarray(h.length - 16)) };
+  return { data: bytesToUuid(h.subarray(0, 16)), verity: bytesToUuid(h.subarray(h.length - 16)) };
 }
 
 /** Where everything goes, in bytes; known before the tree is hashed. */
 export interface DdiGeometry {
-  usrOffset: number;
-  usrBytes: number;
+  dataOffset: number;
+  dataBytes: number;
   dataBlocks: number;
   verityOffset: number;
   verityBytes: number;
@@ -46,18 +46,18 @@ export interface DdiGeometry {
 
 export function ddiGeometry(fsBytes: number): DdiGeometry {
   const p = DEFAULT_VERITY_PARAMS;
-  const usrBytes = roundUp(fsBytes, DDI_GRAIN);
-  const dataBlocks = usrBytes / p.dataBlockSize;
+  const dataBytes = roundUp(fsBytes, DDI_GRAIN);
+  const dataBlocks = dataBytes / p.dataBlockSize;
   const verityBytes = verityLayout(dataBlocks, p, 0).size;
-  const usrOffset = DDI_FIRST_PARTITION;
-  const verityOffset = usrOffset + usrBytes;
+  const dataOffset = DDI_FIRST_PARTITION;
+  const verityOffset = dataOffset + dataBytes;
   const diskBytes = roundUp(verityOffset + verityBytes + BACKUP_GPT_SECTORS * SECTOR, DDI_GRAIN);
-  return { usrOffset, usrBytes, dataBlocks, verityOffset, verityBytes, diskBytes };
+  return { dataOffset, dataBytes, dataBlocks, verityOffset, verityBytes, diskBytes };
 }
 
 export interface DdiPartition {
   number: number;
-  role: 'usr' | 'usr-verity';
+  role: 'root' | 'root-verity';
   type: string;
   uuid: string;
   label: string;
@@ -69,8 +69,8 @@ export function ddiTable(g: DdiGeometry, arch: SysextArch, rootHash: string, dis
   const a = archPartitions(arch);
   const uuids = ddiPartitionUuids(rootHash);
   const partitions: DdiPartition[] = [
-    { number: 1, role: 'usr', type: a.usrType, uuid: uuids.usr, label: a.usrLabel, offset: g.usrOffset, bytes: g.usrBytes },
-    { number: 2, role: 'usr-verity', type: a.verityType, uuid: uuids.verity, label: a.verityLabel, offset: g.verityOffset, bytes: g.verityBytes },
+    { number: 1, role: 'root', type: a.dataType, uuid: uuids.data, label: a.dataLabel, offset: g.dataOffset, bytes: g.dataBytes },
+    { number: 2, role: 'root-verity', type: a.verityType, uuid: uuids.verity, label: a.verityLabel, offset: g.verityOffset, bytes: g.verityBytes },
   ];
   const table = emptyTable(SECTOR, g.diskBytes / SECTOR, diskGuid);
   // Read-only (bit 60): the Discoverable Partitions Specification's flag for verity data and hash.
@@ -82,7 +82,7 @@ export function ddiTable(g: DdiGeometry, arch: SysextArch, rootHash: string, dis
 }
 
 export interface WriteDdiOptions {
-  /** The filesystem image to put in the usr partition. */
+  /** The filesystem image to put in the data (root) partition. */
   fsPath: string;
   fsBytes: number;
   /** A new file to write the disk into (the caller renames it into place). */
@@ -98,10 +98,10 @@ export async function writeDdi(o: WriteDdiOptions): Promise<{ rootHash: string; 
   const g = ddiGeometry(o.fsBytes);
   const s = await FileStorage.create(o.out, g.diskBytes);
   await s.close();
-  await pipeline(createReadStream(o.fsPath), createWriteStream(o.out, { flags: 'r+', start: g.usrOffset }));
+  await pipeline(createReadStream(o.fsPath), createWriteStream(o.out, { flags: 'r+', start: g.dataOffset }));
   const v = await formatVerity({
     dataPath: o.out,
-    dataOffset: g.usrOffset,
+    dataOffset: g.dataOffset,
     dataBlocks: g.dataBlocks,
     hashPath: o.out,
     hashOffset: g.verityOffset,

@@ -8,12 +8,12 @@ describe('sysext naming', () => {
     expect(sysextMatchPattern('kubernetes', 'x86-64')).toBe('kubernetes-@v-x86-64.raw');
   });
 
-  it('uses the UAPI x86-64 usr and usr-verity types and systemd-repart default labels', () => {
+  it('uses the UAPI x86-64 root and root-verity types (as systemd\'s sysext.repart.d) and systemd-repart default labels', () => {
     expect(archPartitions('x86-64')).toEqual({
-      usrType: '8484680c-9521-48c6-9c11-b0720656f69e',
-      verityType: '77ff5f63-e7b6-4633-acf4-1565b864c0e6',
-      usrLabel: 'usr-x86-64',
-      verityLabel: 'usr-x86-64-verity',
+      dataType: '4f68bce3-e8cd-4db1-96e7-fbcaf984b709',
+      verityType: '2c7357ed-ebd2-46d9-aec1-23d437ec2bf5',
+      dataLabel: 'root-x86-64',
+      verityLabel: 'root-x86-64-verity',
     });
   });
 

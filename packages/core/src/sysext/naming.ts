@@ -10,18 +10,25 @@ import { TYPE_ALIASES } from '../gpt/types.js';
 export const SYSEXT_ARCHES = ['x86-64'] as const;
 export type SysextArch = (typeof SYSEXT_ARCHES)[number];
 
-/** The DDI partitions of one architecture: types from gpt/types.ts, labels as systemd-repart defaults them. */
+/**
+ * The DDI partitions of one architecture: types from gpt/types.ts, labels as systemd-repart defaults
+ * them. A `root` partition, as systemd's own sysext.repart.d (10-root.conf: CopyFiles=/usr/ and /opt/):
+ * systemd mounts a root partition at the extension's top, so the tree's usr/ and opt/ land where they
+ * belong. A `usr` partition would be mounted at the extension's /usr, and a tree holding usr/ inside it
+ * showed up as /usr/usr: systemd 254 found no extension-release file and refused the image ("No medium
+ * found"), seen on the example OS's first boot with such an image.
+ */
 export interface ArchPartitions {
-  usrType: string;
+  dataType: string;
   verityType: string;
   /** systemd-repart labels a partition with its type's name when no Label= is given. */
-  usrLabel: string;
+  dataLabel: string;
   verityLabel: string;
 }
 
 export function archPartitions(arch: SysextArch): ArchPartitions {
-  const usr = `usr-${arch}`;
-  return { usrType: TYPE_ALIASES[usr], verityType: TYPE_ALIASES[`${usr}-verity`], usrLabel: usr, verityLabel: `${usr}-verity` };
+  const root = `root-${arch}`;
+  return { dataType: TYPE_ALIASES[root], verityType: TYPE_ALIASES[`${root}-verity`], dataLabel: root, verityLabel: `${root}-verity` };
 }
 
 // Extension names become file names, os-release file suffixes and sysupdate patterns: no '/', no

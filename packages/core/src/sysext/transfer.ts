@@ -26,8 +26,13 @@ export function transferSource(where: string): TransferSource {
   throw new UsageError(`--sysupdate-source must be an http(s) URL or an absolute folder path without spaces or '%', got "${where}"`);
 }
 
+/**
+ * `NAME.conf`: systemd-sysupdate 254 reads /etc/sysupdate.d/*.conf only (sysupdate.c,
+ * conf_files_list_strv(…, ".conf", …)); a `NAME.transfer` was ignored ("No transfer definitions
+ * found.") on the example OS. Later systemd versions name transfers *.transfer and still read *.conf.
+ */
 export function transferFileName(name: string): string {
-  return `${name}.transfer`;
+  return `${name}.conf`;
 }
 
 /** The transfer file for one extension, from the facts that also name its image (naming.ts). */
@@ -50,6 +55,51 @@ export function renderTransfer(o: { name: string; arch: SysextArch; source: Tran
     `Path=${SYSEXT_TARGET_DIR}`,
     `MatchPattern=${pattern}`,
     `CurrentSymlink=${SYSEXT_MERGE_DIR}/${o.name}.raw`,
+    `InstancesMax=${SYSEXT_INSTANCES_MAX}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The image's root hash file beside it: NAME-V-ARCH.raw → NAME-V-ARCH.roothash. systemd-sysext (v254:
+ * verity_settings_load in src/shared/dissect-image.c) reads `<image minus .raw>.roothash` and sets up
+ * dm-verity for the DDI only then (or with a verity signature partition, which we do not write);
+ * without it the data partition is mounted as it is, verity partition or not. The partition UUIDs,
+ * which are the root hash's halves, are used to pick partitions once the hash is known, not to derive it.
+ */
+export function roothashFileName(imageFile: string): string {
+  return `${imageFile.replace(/\.raw$/, '')}.roothash`;
+}
+
+export function roothashTransferFileName(name: string): string {
+  return `${name}.roothash.conf`;
+}
+
+/**
+ * The second transfer: the root hash file travels with its image, version for version, and
+ * /var/lib/extensions/NAME.roothash follows /var/lib/extensions/NAME.raw (sysupdate installs the one
+ * version every transfer offers). A stale hash would not match the new image's partition UUIDs and
+ * the merge would fail.
+ */
+export function renderRoothashTransfer(o: { name: string; arch: SysextArch; source: TransferSource }): string {
+  const pattern = roothashFileName(sysextMatchPattern(o.name, o.arch));
+  return [
+    `# systemd-sysupdate transfer for the ${o.name} system extension's root hash, written by imgbuild sysext build.`,
+    `# Install as /etc/sysupdate.d/${roothashTransferFileName(o.name)} beside ${transferFileName(o.name)}: systemd-sysext`,
+    `# checks ${SYSEXT_MERGE_DIR}/${o.name}.raw with dm-verity only when ${o.name}.roothash lies beside it.`,
+    '[Transfer]',
+    'Verify=false',
+    '',
+    '[Source]',
+    `Type=${o.source.type}`,
+    `Path=${o.source.path}`,
+    `MatchPattern=${pattern}`,
+    '',
+    '[Target]',
+    'Type=regular-file',
+    `Path=${SYSEXT_TARGET_DIR}`,
+    `MatchPattern=${pattern}`,
+    `CurrentSymlink=${SYSEXT_MERGE_DIR}/${o.name}.roothash`,
     `InstancesMax=${SYSEXT_INSTANCES_MAX}`,
     '',
   ].join('\n');
