@@ -277,66 +277,49 @@ to the folder ./image_qemu_uefi/.` +
     .addHelpText('after', examples('imgbuild slot next disk.raw', 'imgbuild slot next disk.raw --variant chromeos --dry-run'))
     .action(act(lazy('slot', 'next')));
   const emptyForce = 'skip the guards: act on a slot that holds no /usr (no verity superblock at its hash offset, or no root hash in the manifest beside the image)';
-  slot
-    .command('prioritize')
-    .description(
-      "make a slot boot next (cgpt's prioritize: it gets the top priority). Refused when the slot holds no /usr, or cannot boot (tries 0 and successful 0: use `slot upgrade` to boot it once, or `slot set --tries N`)",
-    )
-    .argument('<image>')
-    .argument('<slot>', 'A, B, USR-A or a partition number')
-    .option('--force', `${emptyForce}, or cannot boot (exactly cgpt prioritize)`)
-    .option('--dry-run', dryRun)
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot prioritize disk.raw A', 'imgbuild slot prioritize disk.raw USR-B --dry-run'))
-    .action(act(lazy('slot', 'prioritize')));
-  slot
-    .command('mark-successful')
-    .description('mark a slot as booted successfully (successful 1, tries 0, prioritized). Refused when the slot holds no /usr')
-    .argument('<image>')
-    .argument('<slot>')
-    .option('--force', emptyForce)
-    .option('--dry-run', dryRun)
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot mark-successful disk.raw B', 'imgbuild slot mark-successful image_qemu_uefi B --json'))
-    .action(act(lazy('slot', 'markSuccessful')));
-  slot
-    .command('upgrade')
-    .description('mark the slot as freshly written (successful 0, tries 1, prioritized)')
-    .argument('<image>')
-    .argument('<slot>')
-    .option('--dry-run', dryRun)
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot upgrade disk.raw B', 'imgbuild slot upgrade disk.raw B --dry-run --json'))
-    .action(act(lazy('slot', 'upgrade')));
-  slot
-    .command('rollback')
-    .description('make the other slot boot next (it must be bootable)')
-    .argument('<image>')
-    .option('--dry-run', dryRun)
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot rollback disk.raw', 'imgbuild slot rollback image_qemu_uefi --dry-run'))
-    .action(act(lazy('slot', 'rollback')));
-  slot
-    .command('cancel-upgrade')
-    .description('undo a pending upgrade: the active slot boots next again')
-    .argument('<image>')
-    .option('--dry-run', dryRun)
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot cancel-upgrade disk.raw'))
-    .action(act(lazy('slot', 'cancelUpgrade')));
-  slot
-    .command('set')
-    .description('set raw slot bits. Refused when it would make a slot that holds no /usr bootable')
-    .argument('<image>')
-    .argument('<slot>')
-    .option('--priority <n>', 'priority 0-15', integer('--priority', { max: 15 }))
-    .option('--tries <n>', 'tries 0-15', integer('--tries', { max: 15 }))
-    .option('--successful <0|1>', 'successful bit', bit('--successful'))
-    .option('--force', emptyForce)
-    .option('--dry-run', dryRun)
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot set disk.raw B --tries 1', 'imgbuild slot set disk.raw A --priority 0 --successful 0 --dry-run'))
-    .action(act(lazy('slot', 'set')));
+  /** One slot transition: `<image> [<slot>]`, its own options, `--force` when guarded, `--dry-run`, `--json`. */
+  const transition = (name: string, description: string, o: { slotArg?: boolean; options?: (c: Command) => Command; force?: string; examples: string[]; action: string }) => {
+    let c = slot.command(name).description(description).argument('<image>', 'raw disk image or qemu_uefi bundle folder');
+    if (o.slotArg) c = c.argument('<slot>', 'A, B, USR-A or a partition number');
+    if (o.options) c = o.options(c);
+    if (o.force) c = c.option('--force', o.force);
+    c.option('--dry-run', dryRun)
+      .option('--json', 'machine-readable output')
+      .addHelpText('after', examples(...o.examples))
+      .action(act(lazy('slot', o.action)));
+  };
+  transition(
+    'prioritize',
+    "make a slot boot next (cgpt's prioritize: it gets the top priority). Refused when the slot holds no /usr, or cannot boot (tries 0 and successful 0: use `slot upgrade` to boot it once, or `slot set --tries N`)",
+    { slotArg: true, force: `${emptyForce}, or cannot boot (exactly cgpt prioritize)`, examples: ['imgbuild slot prioritize disk.raw A', 'imgbuild slot prioritize disk.raw USR-B --dry-run'], action: 'prioritize' },
+  );
+  transition('mark-successful', 'mark a slot as booted successfully (successful 1, tries 0, prioritized). Refused when the slot holds no /usr', {
+    slotArg: true,
+    force: emptyForce,
+    examples: ['imgbuild slot mark-successful disk.raw B', 'imgbuild slot mark-successful image_qemu_uefi B --json'],
+    action: 'markSuccessful',
+  });
+  transition('upgrade', 'mark the slot as freshly written (successful 0, tries 1, prioritized)', {
+    slotArg: true,
+    examples: ['imgbuild slot upgrade disk.raw B', 'imgbuild slot upgrade disk.raw B --dry-run --json'],
+    action: 'upgrade',
+  });
+  transition('rollback', 'make the other slot boot next (it must be bootable)', {
+    examples: ['imgbuild slot rollback disk.raw', 'imgbuild slot rollback image_qemu_uefi --dry-run'],
+    action: 'rollback',
+  });
+  transition('cancel-upgrade', 'undo a pending upgrade: the active slot boots next again', { examples: ['imgbuild slot cancel-upgrade disk.raw'], action: 'cancelUpgrade' });
+  transition('set', 'set raw slot bits. Refused when it would make a slot that holds no /usr bootable', {
+    slotArg: true,
+    options: (c) =>
+      c
+        .option('--priority <n>', 'priority 0-15', integer('--priority', { max: 15 }))
+        .option('--tries <n>', 'tries 0-15', integer('--tries', { max: 15 }))
+        .option('--successful <0|1>', 'successful bit', bit('--successful')),
+    force: emptyForce,
+    examples: ['imgbuild slot set disk.raw B --tries 1', 'imgbuild slot set disk.raw A --priority 0 --successful 0 --dry-run'],
+    action: 'set',
+  });
 
   const sysext = program
     .command('sysext')
