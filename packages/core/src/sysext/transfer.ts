@@ -35,28 +35,34 @@ export function transferFileName(name: string): string {
   return `${name}.conf`;
 }
 
-/** The transfer file for one extension, from the facts that also name its image (naming.ts). */
-export function renderTransfer(o: { name: string; arch: SysextArch; source: TransferSource }): string {
-  const pattern = sysextMatchPattern(o.name, o.arch);
+/** The [Transfer]/[Source]/[Target] body both transfers share: one file pattern, its current symlink. */
+function transferBody(o: { source: TransferSource; pattern: string; currentSymlink: string }): string[] {
   return [
-    `# systemd-sysupdate transfer for the ${o.name} system extension, written by imgbuild sysext build.`,
-    `# Install as /etc/sysupdate.d/${transferFileName(o.name)}; systemd-sysext merges ${SYSEXT_MERGE_DIR}/${o.name}.raw.`,
     '[Transfer]',
-    '# The release folder\'s SHA256SUMS is not signed (no SHA256SUMS.gpg); the images are checked against it.',
+    "# The release folder's SHA256SUMS is not signed (no SHA256SUMS.gpg); the files are checked against it.",
     'Verify=false',
     '',
     '[Source]',
     `Type=${o.source.type}`,
     `Path=${o.source.path}`,
-    `MatchPattern=${pattern}`,
+    `MatchPattern=${o.pattern}`,
     '',
     '[Target]',
     'Type=regular-file',
     `Path=${SYSEXT_TARGET_DIR}`,
-    `MatchPattern=${pattern}`,
-    `CurrentSymlink=${SYSEXT_MERGE_DIR}/${o.name}.raw`,
+    `MatchPattern=${o.pattern}`,
+    `CurrentSymlink=${o.currentSymlink}`,
     `InstancesMax=${SYSEXT_INSTANCES_MAX}`,
     '',
+  ];
+}
+
+/** The transfer file for one extension, from the facts that also name its image (naming.ts). */
+export function renderTransfer(o: { name: string; arch: SysextArch; source: TransferSource }): string {
+  return [
+    `# systemd-sysupdate transfer for the ${o.name} system extension, written by imgbuild sysext build.`,
+    `# Install as /etc/sysupdate.d/${transferFileName(o.name)}; systemd-sysext merges ${SYSEXT_MERGE_DIR}/${o.name}.raw.`,
+    ...transferBody({ source: o.source, pattern: sysextMatchPattern(o.name, o.arch), currentSymlink: `${SYSEXT_MERGE_DIR}/${o.name}.raw` }),
   ].join('\n');
 }
 
@@ -82,26 +88,11 @@ export function roothashTransferFileName(name: string): string {
  * the merge would fail.
  */
 export function renderRoothashTransfer(o: { name: string; arch: SysextArch; source: TransferSource }): string {
-  const pattern = roothashFileName(sysextMatchPattern(o.name, o.arch));
   return [
     `# systemd-sysupdate transfer for the ${o.name} system extension's root hash, written by imgbuild sysext build.`,
     `# Install as /etc/sysupdate.d/${roothashTransferFileName(o.name)} beside ${transferFileName(o.name)}: systemd-sysext`,
     `# checks ${SYSEXT_MERGE_DIR}/${o.name}.raw with dm-verity only when ${o.name}.roothash lies beside it.`,
-    '[Transfer]',
-    'Verify=false',
-    '',
-    '[Source]',
-    `Type=${o.source.type}`,
-    `Path=${o.source.path}`,
-    `MatchPattern=${pattern}`,
-    '',
-    '[Target]',
-    'Type=regular-file',
-    `Path=${SYSEXT_TARGET_DIR}`,
-    `MatchPattern=${pattern}`,
-    `CurrentSymlink=${SYSEXT_MERGE_DIR}/${o.name}.roothash`,
-    `InstancesMax=${SYSEXT_INSTANCES_MAX}`,
-    '',
+    ...transferBody({ source: o.source, pattern: roothashFileName(sysextMatchPattern(o.name, o.arch)), currentSymlink: `${SYSEXT_MERGE_DIR}/${o.name}.roothash` }),
   ].join('\n');
 }
 
