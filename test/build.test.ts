@@ -6,7 +6,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-build-');
@@ -29,7 +29,7 @@ interface Manifest {
   seed: string;
   disk: { guid: string };
   partitions: Array<{ number: number; label: string; firstLba: number; lastLba: number; role: string }>;
-  slots: Record<string, { rootHash: string; hashOffset: number; partition: number; partuuid: string; dataBlocks: number; source: { sha256: string }; version?: string }>;
+  slots: Record<string, { rootHash: string; hashOffset: number; partition: number; partuuid: string; dataBlocks: number; salt: string | null; superblockUuid: string; source: { name: string; bytes: number; sha256?: string }; version?: string }>;
   boot: { selector: { path: string; sha256: string }; slots: Record<string, { uki: string; sha256: string; cmdline: string; kernelSha256: string; initrdSha256: string }> };
   image: { sha256: string | null; digest?: { algorithm: string; rootHash: string; dataBlocks: number; recompute: string }; qcow2?: { name: string; sha256: string } };
 }
@@ -84,9 +84,16 @@ describe('raw image', () => {
     expect(v.exitCode, String(v.stderr)).toBe(0);
     const wrong = await tool('veritysetup', ['verify', slot, slot, 'f'.repeat(64), `--hash-offset=${a.hashOffset}`], { reject: false });
     expect(wrong.exitCode).not.toBe(0);
-    // The data at the slot's start is the input squashfs, byte for byte.
-    expect(createHash('sha256').update(readFileSync(slot).subarray(0, statSync(usr).size)).digest('hex')).toBe(a.source.sha256);
-    expect(a.source.sha256).toBe(sha256(usr));
+    // The data at the slot's start is the input squashfs, byte for byte, zero padded to a whole block.
+    const size = statSync(usr).size;
+    const data = readFileSync(slot).subarray(0, Math.ceil(size / 4096) * 4096);
+    expect(createHash('sha256').update(data.subarray(0, size)).digest('hex')).toBe(sha256(usr));
+    expect(data.subarray(size).every((b) => b === 0)).toBe(true);
+    // The tree has no salt: the root hash is the /usr image's own, which veritysetup computes from the file alone.
+    expect(a.salt).toBeNull();
+    const own = await tool('veritysetup', ['format', '--salt=-', usr, join(dir, 'usr-own.hash')]);
+    expect(/Root hash:\s+([0-9a-f]{64})/.exec(String(own.stdout))?.[1]).toBe(a.rootHash);
+    expect(a.source).toEqual({ name: basename(usr), bytes: size });
     expect(a.version).toBe('1.0.0');
   });
 
@@ -188,13 +195,14 @@ describe('reproducibility', () => {
     }
   });
 
-  it('a different seed changes the disk GUID and the verity salt', async () => {
+  it('a different seed changes the disk GUID and the superblock UUID, not the root hash (the /usr\'s own)', async () => {
     const o = join(dir, 'other-seed.raw');
     expect((await build(o, ['--seed', 'other'])).exitCode).toBe(0);
     const a = readManifest(join(dir, 'a', 'disk.raw.manifest.json'));
     const b = readManifest(`${o}.manifest.json`);
     expect(b.disk.guid).not.toBe(a.disk.guid);
-    expect(b.slots.A.rootHash).not.toBe(a.slots.A.rootHash);
+    expect(b.slots.A.superblockUuid).not.toBe(a.slots.A.superblockUuid);
+    expect(b.slots.A.rootHash).toBe(a.slots.A.rootHash);
     expect(b.slots.A.partuuid).toBe(a.slots.A.partuuid); // fixed by the layout
   });
 });

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync, ftruncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sparseVerityRoot } from '../packages/core/src/verity/sparse.js';
 import { dataExtents, imageDigest, parseFilefrag } from '../packages/core/src/image/image-digest.js';
@@ -183,7 +183,31 @@ describe('the manifest records a digest veritysetup recomputes', () => {
     expect(j.checks.find((c: any) => c.region === 'image').detail).toMatch(/^differs/);
   });
 
-  it('a /usr large enough for the worker threads (hashed behind the copy, the rest while the ESP is written)', async () => {
+  it("an update takes the running slot from its tree, so a damaged running slot is recorded as built, not laundered", async () => {
+    const img = join(dir, 'damaged.raw');
+    let r = await imgbuild(['build', '--from', usr1, '--kernel', kernel, '--initrd', initrd, '--seed', 'd', '-o', img], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const a = manifest(`${img}.manifest.json`);
+    const at = a.partitions.find((p: any) => p.number === a.slots.A.partition).firstLba * 512 + 4096 * 3 + 7;
+    const fd = openSync(img, 'r+');
+    const orig = Buffer.alloc(1);
+    readSync(fd, orig, 0, 1, at);
+    writeSync(fd, Buffer.from([orig[0] ^ 0x40]), 0, 1, at);
+    r = await imgbuild(['update', img, '--from', usr2], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const m = manifest(`${img}.manifest.json`);
+    // The digest is that of the image as built and updated: it differs from the damaged file, and
+    // veritysetup recomputes it once the byte is put back.
+    expect(m.image.digest.rootHash).not.toBe(await veritysetupRoot(img));
+    r = await imgbuild(['verify', img, '--json']);
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(String(r.stdout)).imageUnchanged).toBe(false);
+    writeSync(fd, orig, 0, 1, at);
+    closeSync(fd);
+    expect(m.image.digest.rootHash).toBe(await veritysetupRoot(img));
+  });
+
+  it('a /usr large enough for the worker threads (copied and sealed in one pass; the digest takes its leaf level)', async () => {
     // A real squashfs head (the build checks the superblock) and 80 MiB of random bytes after it.
     const big = (name: string) => {
       const p = join(dir, name);

@@ -25,7 +25,7 @@ import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256
 import { writeQemuBundle } from './qemu-bundle.js';
 import { digestRecord, ImageDigester } from './image-digest.js';
 import { recordImage } from '../verify/record.js';
-import { checkUsrFits, slotHashOffset, slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
+import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
 import { checkRootTree, rootPartition, writeRootFsRecorded } from './root-build.js';
 
@@ -153,28 +153,20 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
 
     const buildRaw = async (imagePath: string) => {
       await (await FileStorage.create(imagePath, plan.diskBytes)).close();
-      // /usr goes in first: it is hashed while copied, and without --seed the seed derives from that hash.
-      // The image digest's share of it is hashed by a worker thread following the copy.
-      const digester = new ImageDigester(imagePath, { jobs: o.jobs });
-      const follower = digester.follow(slots.A.offsetBytes, usr.bytes, plan.diskBytes);
+      // /usr goes in first: copied and sealed in one pass; without --seed the seed derives from its root hash.
       let seed = '';
       const v = await writeUsrToSlot({
-        onWritten: follower.advance,
         imagePath,
         partition: slots.A,
         usrPath,
         usrBytes: usr.bytes,
-        secrets: (usrSha) => {
-          seed = o.seed ?? defaultSeed(plan, usrSha, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(selector), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde), o.rootTree ? 'root-tree' : '');
-          return slotVeritySecrets(seed, 'A', usrSha);
+        superblockUuid: (rootHash) => {
+          seed = o.seed ?? defaultSeed(plan, rootHash, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(selector), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde), o.rootTree ? 'root-tree' : '');
+          return slotSuperblockUuid(seed, 'A', rootHash);
         },
         jobs: o.jobs,
         onProgress: o.onProgress,
-      }).catch((e) => {
-        follower.abort();
-        throw e;
       });
-      const usrSha = v.usrSha256;
       // Everything ever written: the GPT copies, the ESP, and USR-A's data and hash area. The rest of
       // this freshly created sparse file is zero. The digest finds the data through FIEMAP (exact: the
       // ESP's unwritten clusters too); these ranges are its fallback.
@@ -186,10 +178,10 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         [slots.A.offsetBytes, v.hashOffset + v.hashAreaSize],
         ...(rootPart ? [[rootPart.offsetBytes, rootPart.sizeBytes] as ByteRange] : []),
       ];
-      // USR-A is final: its share of the image digest is hashed by worker threads while this thread
-      // writes the GPT and the ESP and reads the records back.
-      digester.written = written;
-      digester.region(slots.A.offsetBytes, slots.A.sizeBytes);
+      // USR-A is final: its share of the image digest comes from its tree's leaf level, and the rest of
+      // it (the hash area) is hashed by worker threads while this thread writes the GPT and the ESP.
+      const digester = new ImageDigester(imagePath, { jobs: o.jobs, written });
+      digester.slot(slots.A.offsetBytes, slots.A.sizeBytes, v);
       const table = planToTable(plan, seed);
       const partuuid = (n: number) => table.entries[n - 1].uuid;
       const disk = await FileStorage.open(imagePath, true);
@@ -209,7 +201,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       o.onProgress?.(0, 1, 'ESP');
       await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde, rangeIsZero: true });
       o.onProgress?.(1, 1, 'ESP');
-      const slotA = slotManifestEntry({ number: slots.A.number, label: slots.A.label, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!), sha256: usrSha }, version);
+      const slotA = slotManifestEntry({ number: slots.A.number, label: slots.A.label, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!) }, version);
       const recorded = await recordImage(imagePath, { sectorSize: plan.sectorSize, roleOf: (n) => plan.partitions.find((q) => q.number === n)!.role });
       const manifest: ImageManifest = {
         manifestVersion: MANIFEST_VERSION,

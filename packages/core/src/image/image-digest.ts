@@ -10,6 +10,8 @@
 import { execFile } from 'node:child_process';
 import type { ProgressFn } from '../progress.js';
 import { promises as fsp } from 'node:fs';
+import { verityLayout, type VerityParams } from '../verity/geometry.js';
+import { leafGroups, sharesDigestLeaves } from '../verity/leaf-groups.js';
 import { GROUP_BYTES, groupCounts, groupRanges, hashGroupRanges, sparseVerityRoot, subtractRanges, type Extent, type GroupSet } from '../verity/sparse.js';
 
 export const IMAGE_DIGEST_ALGORITHM = 'dm-verity-sha256-4k-nosalt' as const;
@@ -94,7 +96,7 @@ export class ImageDigester {
     this.o.written = w;
   }
 
-  /** Group ranges already claimed by a follow(): region() leaves them out. */
+  /** Group ranges given by sealed(): region() leaves them out. */
   private readonly claimed: Array<[number, number]> = [];
 
   /** Whole groups inside [offset, offset + length): a group straddling an edge may still change outside it. */
@@ -118,31 +120,26 @@ export class ImageDigester {
   }
 
   /**
-   * Hashes [offset, offset + length) behind a writer that is about to write it front to back: one
-   * worker thread reads each group once `advance(bytes written from offset)` says it is there, so the
-   * digest of data being copied costs the second core, not time after the copy. `abort()` on failure.
-   * The image must already be at least offset + length bytes long (a build's sparse file is).
+   * Groups whose entries the caller already has (a slot's, from its tree: verity/leaf-groups.ts):
+   * taken as they are, and left out of every region() and of finish()'s own hashing.
    */
-  follow(offset: number, length: number, imageBytes: number): { advance(done: number): void; abort(): void } {
-    const { fullGroups } = groupCounts(imageBytes);
-    const [g0, g1] = this.inner(offset, length, fullGroups);
-    const ready = new Int32Array(new SharedArrayBuffer(8));
-    if (g1 - g0 < 128 || (this.o.jobs ?? 2) < 2) return { advance: () => {}, abort: () => {} }; // small, or no second thread: finish() does it
-    ready[0] = g0;
-    this.claimed.push([g0, g1]);
-    const p = hashGroupRanges(this.path, [[g0, g1]], { jobs: 1, background: true, ready });
-    p.catch(() => {});
-    this.pending.push(p);
-    return {
-      advance: (done) => {
-        Atomics.store(ready, 0, Math.floor((offset + done) / GROUP_BYTES));
-        Atomics.notify(ready, 0);
-      },
-      abort: () => {
-        Atomics.store(ready, 1, 1);
-        Atomics.notify(ready, 0);
-      },
-    };
+  sealed(set: GroupSet): void {
+    this.claimed.push(...set.ranges);
+    this.pending.push(Promise.resolve(set));
+  }
+
+  /**
+   * Starts hashing a slot partition at [offset, offset + size) whose bytes must not change from now on.
+   * The whole groups of its data come from its tree's leaf level when that tree is the digest's kind
+   * and hashes up to `tree.rootHash` (verity/leaf-groups.ts); the rest (the data's last partial group,
+   * the hash area, any bytes after them) is read. Says whether the tree was used.
+   */
+  slot(offset: number, size: number, tree: SealedTree): boolean {
+    const layout = verityLayout(tree.dataBlocks, tree.params, offset + tree.hashOffset);
+    const set = sharesDigestLeaves(layout, tree.salt, offset) ? leafGroups(this.path, layout, offset, tree.rootHash) : null;
+    if (set) this.sealed(set);
+    this.region(offset, size);
+    return set !== null;
   }
 
   /** Waits for the threads started so far (a failure is reported by finish()). */
@@ -165,6 +162,15 @@ export class ImageDigester {
       extentsFrom: fiemap ? 'fiemap' : this.o.written ? 'written' : 'whole file',
     };
   }
+}
+
+/** What the slot's manifest record says of its tree (hashOffset from the partition start). */
+export interface SealedTree {
+  rootHash: string;
+  salt: string;
+  hashOffset: number;
+  dataBlocks: number;
+  params: VerityParams;
 }
 
 /** What the manifest keeps of it. */

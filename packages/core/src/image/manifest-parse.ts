@@ -34,7 +34,7 @@ export function formatIssue(issue: z.ZodIssue, input: unknown): string {
 export function upgradeV1(m: ImageManifestV1): ImageManifest {
   const ss = m.disk.sectorSize;
   // Version 1 always wrote sha256 trees of 4096-byte blocks with hash type 1 (DEFAULT_VERITY_PARAMS).
-  const slot = (s: ImageManifestV1['slots']['A']) => s && { ...s, hash: 'sha256' as const, hashType: 1 as const, dataBlockSize: 4096, hashBlockSize: 4096 };
+  const slot = (s: ImageManifestV1['slots']['A']) => s && { ...s, salt: s.salt || null, hash: 'sha256' as const, hashType: 1 as const, dataBlockSize: 4096, hashBlockSize: 4096 };
   const { partitions, slots, manifestVersion: _v1, ...rest } = m;
   return {
     manifestVersion: 2,

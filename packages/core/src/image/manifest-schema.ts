@@ -18,7 +18,12 @@ const attributes = z.string(want('a 16-hex-digit string 0x…')).regex(/^0x[0-9a
 const slotName = z.enum(['A', 'B'], want('"A" or "B"'));
 const format = z.enum(['raw', 'qemu_uefi'], want('"raw" or "qemu_uefi"'));
 
-const source = z.object({ name: text, sha256, bytes: uint }).strict();
+/**
+ * Where a slot's /usr came from. Its identity is the slot's `rootHash` (slot trees have no salt, so
+ * `veritysetup format --salt=- USR HASHFILE` recomputes it from the file); `sha256` is recorded only
+ * by builds that predate that (their slot trees are salted).
+ */
+const source = z.object({ name: text, sha256: sha256.optional(), bytes: uint }).strict();
 /**
  * The image's identity digest: the dm-verity root hash of the whole raw image (sha256, 4096/4096, no
  * salt, no superblock), which `veritysetup format --no-superblock --salt=- IMAGE HASHFILE` prints as
@@ -101,7 +106,8 @@ export const slotSchema = z
     hashType: z.number(want('0 or 1')).refine((v): v is 0 | 1 => v === 0 || v === 1, '0 or 1') as z.ZodType<0 | 1>,
     dataBlockSize: uint,
     hashBlockSize: uint,
-    salt: hex,
+    /** null: none, as imgbuild writes slot trees (their root hash is then the /usr image's own). */
+    salt: hex.nullable(),
     dataBlocks: uint,
     /** Absent only for a slot carried over from a version-1 manifest, which never recorded it. */
     superblockUuid: guid.optional(),

@@ -3,16 +3,13 @@
  * data at the partition start, superblock and tree at a hash offset fixed by the layout (the largest
  * data area whose tree still fits), so the offset never moves between builds and updates.
  */
-import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { InputError } from '../errors.js';
-import { deriveBytes, deriveUuid } from '../guid.js';
+import { deriveUuid } from '../guid.js';
 import type { PlannedPartition, Slot } from '../layout/plan.js';
 import type { SlotManifest } from './manifest.js';
 import type { UsrFsType } from './usr-image.js';
 import type { ProgressFn } from '../progress.js';
-import { FileStorage } from '../storage.js';
 import { DEFAULT_VERITY_PARAMS, verityGeometry, type VerityParams } from '../verity/geometry.js';
 import { formatVerity } from '../verity/index.js';
 import { slotHashOffset } from '../verity/slot-area.js';
@@ -44,33 +41,31 @@ export interface SlotWriteResult {
   params: VerityParams;
 }
 
-/** The verity salt and superblock UUID of a slot, derived from the seed so builds are reproducible. */
-export function slotVeritySecrets(seed: string, slot: Slot, usrSha256: string): { salt: Buffer; uuid: string } {
-  const label = `verity-salt:${slot}:${usrSha256}`;
-  return { salt: deriveBytes(seed, label, 32), uuid: deriveUuid(seed, `verity-uuid:${slot}:${usrSha256}`) };
-}
-
-export interface SlotWriteResultWithSource extends SlotWriteResult {
-  /** sha256 of the /usr image, computed while copying it. */
-  usrSha256: string;
+/**
+ * The superblock UUID of a slot holding the /usr whose root hash is `rootHash`, derived from the seed
+ * so builds are reproducible. (Slot trees have no salt: see writeUsrToSlot.)
+ */
+export function slotSuperblockUuid(seed: string, slot: Slot, rootHash: string): string {
+  return deriveUuid(seed, `verity-uuid:${slot}:${rootHash}`);
 }
 
 /**
- * Copies the /usr image into the slot (hashing it on the way, so it is read once), then writes its
- * verity hash area. `secrets` is asked for the salt and superblock UUID once the image's sha256 is
- * known, since reproducible builds derive them from it.
+ * Copies the /usr image into the slot and writes its verity hash area in one pass: the verity engine's
+ * threads read each block of the source once, write it into the slot and hash it, so the tree seals
+ * exactly the bytes written. The tree has no salt: its leaf level is then the image digest's for
+ * these bytes (verity/leaf-groups.ts), and its root hash is the /usr image's own identity, which
+ * `veritysetup format --salt=- USR HASHFILE` recomputes from the source file alone. `superblockUuid`
+ * is asked for the superblock's UUID once the root hash is known.
  */
 export async function writeUsrToSlot(opts: {
   imagePath: string;
   partition: Pick<PlannedPartition, 'label' | 'offsetBytes' | 'sizeBytes'>;
   usrPath: string;
   usrBytes: number;
-  secrets: (usrSha256: string) => { salt: Buffer; uuid: string };
+  superblockUuid: (rootHash: string) => string;
   jobs?: number;
   onProgress?: ProgressFn;
-  /** Told how many bytes of the /usr image are in the slot (written, in the page cache) as the copy goes. */
-  onWritten?: (bytes: number) => void;
-}): Promise<SlotWriteResultWithSource> {
+}): Promise<SlotWriteResult> {
   const { partition, usrBytes } = opts;
   checkUsrFits(usrBytes, partition, opts.usrPath);
   const hashOffset = slotHashOffset(partition.sizeBytes);
@@ -78,87 +73,33 @@ export async function writeUsrToSlot(opts: {
   const geometry = verityGeometry(dataBlocks);
   if (hashOffset + geometry.hashAreaSize > partition.sizeBytes) throw new InputError(`hash area does not fit ${partition.label}`, { file: opts.usrPath });
 
-  const disk = await FileStorage.open(opts.imagePath, true);
-  const src = await fsp.open(opts.usrPath, 'r');
-  let usrSha256: string;
-  try {
-    usrSha256 = await copyHashing(src, disk, partition.offsetBytes, usrBytes, opts.usrPath, opts.onProgress, opts.onWritten);
-    // The tail of the last block may hold a previous occupant's bytes: verity covers it, so zero it.
-    const tail = dataBlocks * BLOCK - usrBytes;
-    if (tail > 0) await disk.writeAt(partition.offsetBytes + usrBytes, Buffer.alloc(tail));
-    // No fsync here: a build renames its file into place at the end, and an update's flip is a GPT
-    // write whose fsyncs flush this file's data (and hash area) before the primary header changes.
-  } finally {
-    await src.close();
-    await disk.close();
-  }
-  const { salt, uuid } = opts.secrets(usrSha256);
+  const before = sourceState(opts.usrPath);
   const r = await formatVerity({
-    dataPath: opts.imagePath,
-    dataOffset: partition.offsetBytes,
+    dataPath: opts.usrPath,
     dataBlocks,
+    pad: true,
+    copyTo: { path: opts.imagePath, offset: partition.offsetBytes },
     hashPath: opts.imagePath,
     hashOffset: partition.offsetBytes + hashOffset,
     hashLimit: partition.offsetBytes + partition.sizeBytes,
-    salt,
-    uuid,
+    salt: null,
+    uuid: opts.superblockUuid,
+    // A build renames its file into place at the end, and an update's flip is a GPT write whose
+    // fsyncs flush this file's data and hash area before the primary header changes.
+    sync: false,
     jobs: opts.jobs,
-    onProgress: opts.onProgress ? (d, t) => opts.onProgress!(d, t, 'verity') : undefined,
+    onProgress: opts.onProgress ? (d, t) => opts.onProgress!(d, t, 'copy /usr + verity') : undefined,
   });
-  return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks, uuid: r.uuid ?? uuid, params: r.params, usrSha256 };
+  if (sourceState(opts.usrPath) !== before || r.dataBlocks !== dataBlocks) {
+    throw new InputError(`changed while being read (it had ${usrBytes} bytes)`, { file: opts.usrPath });
+  }
+  return { rootHash: r.rootHash, salt: r.salt, hashOffset, hashAreaSize: r.hashAreaSize, dataBlocks, uuid: r.uuid!, params: r.params };
 }
 
-/**
- * Copies `bytes` of `src` to `disk` at `offset` and returns their sha256: one read and one write per
- * byte, pipelined over three buffers so that the next read and the previous write (libuv's thread
- * pool) run while this thread hashes the current chunk.
- */
-async function copyHashing(
-  src: FileHandle,
-  disk: FileStorage,
-  offset: number,
-  bytes: number,
-  file: string,
-  onProgress?: ProgressFn,
-  onWritten?: (bytes: number) => void,
-): Promise<string> {
-  const hash = createHash('sha256');
-  const CHUNK = 4 << 20;
-  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-  const readChunk = (k: number) => {
-    const at = k * CHUNK;
-    return at >= bytes ? Promise.resolve(0) : readFull(src, bufs[k % 3], Math.min(CHUNK, bytes - at), at, file, bytes);
-  };
-  let pendingRead = readChunk(0);
-  let pendingWrite: Promise<void> = Promise.resolve();
-  try {
-    for (let k = 0, at = 0; at < bytes; k++) {
-      const n = await pendingRead;
-      pendingRead = readChunk(k + 1); // into the buffer whose write was awaited last round
-      const chunk = bufs[k % 3].subarray(0, n);
-      hash.update(chunk);
-      await pendingWrite;
-      onWritten?.(at);
-      pendingWrite = disk.writeAt(offset + at, chunk);
-      at += n;
-      onProgress?.(at, bytes, 'copy /usr');
-    }
-    await pendingWrite;
-    onWritten?.(bytes);
-  } finally {
-    await Promise.allSettled([pendingRead, pendingWrite]);
-  }
-  return hash.digest('hex');
-}
-
-async function readFull(src: FileHandle, buf: Buffer, length: number, position: number, file: string, total: number): Promise<number> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await src.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) throw new InputError(`changed while being read (${position + done} of ${total} bytes)`, { file });
-    done += bytesRead;
-  }
-  return length;
+/** What tells a file that changed under us from one that did not: size, change time, inode. */
+function sourceState(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `${st.size}:${st.ctimeNs}:${st.mtimeNs}:${st.ino}`;
 }
 
 /** The manifest's record of what a slot now holds. */
@@ -166,7 +107,7 @@ export function slotManifestEntry(
   partition: { number: number; label: string; uuid: string },
   v: SlotWriteResult,
   usr: { fsType: UsrFsType; bytes: number },
-  source: { name: string; sha256: string },
+  source: { name: string },
   version?: string,
 ): SlotManifest {
   return {
@@ -178,7 +119,7 @@ export function slotManifestEntry(
     hashType: v.params.hashType,
     dataBlockSize: v.params.dataBlockSize,
     hashBlockSize: v.params.hashBlockSize,
-    salt: v.salt,
+    salt: v.salt === '' ? null : v.salt,
     dataBlocks: v.dataBlocks,
     superblockUuid: v.uuid,
     hashOffset: v.hashOffset,

@@ -25,10 +25,10 @@ import type { Slot } from '../layout/plan.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
 import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
-import { slotManifestEntry, slotVeritySecrets, writeUsrToSlot } from './slot-writer.js';
+import { slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
 import { recordImage } from '../verify/record.js';
-import { digestRecord, ImageDigester } from './image-digest.js';
+import { digestRecord, ImageDigester, type SealedTree } from './image-digest.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -151,32 +151,31 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
 
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
-  // The image digest, in parts on worker threads: the partitions this update does not write (the
-  // running slot above all) from now on, the new slot's data behind the copy, its tree once written;
-  // the ESP and the GPT, which change until the end, at the end. The threads run between the two GPT
-  // writes (step 1 and the flip), never beside one: a GPT write is kept as short as it was.
-  const imageBytes = (await fsp.stat(imagePath)).size;
+  // The image digest, in parts: the partitions this update does not write from now on, on worker
+  // threads; the running slot from its tree's leaf level (hashed up to its recorded root hash) rather
+  // than its data; the new slot likewise once written; the ESP and the GPT, which change until the
+  // end, at the end. The threads run between the two GPT writes (step 1 and the flip), never beside
+  // one: a GPT write is kept as short as it was.
   const digester = new ImageDigester(imagePath, { jobs: o.jobs });
   for (const p of partitions(table)) {
-    if (p.number !== slotNumber && p.firstLba * table.sectorSize !== espOffset) digester.region(p.firstLba * table.sectorSize, (p.lastLba - p.firstLba + 1) * table.sectorSize);
+    const at = p.firstLba * table.sectorSize;
+    const size = (p.lastLba - p.firstLba + 1) * table.sectorSize;
+    if (p.number === slotNumber || at === espOffset) continue;
+    const sealed = sealedTreeOf(manifest, before.slots.find((s) => s.number === p.number)?.slot);
+    if (sealed) digester.slot(at, size, sealed);
+    else digester.region(at, size);
   }
-  const follower = digester.follow(partition.offsetBytes, usr.bytes, imageBytes);
-  // 2. Data and hash tree.
+  // 2. Data and hash tree, in one pass.
   const v = await writeUsrToSlot({
     imagePath,
     partition,
     usrPath: o.from,
     usrBytes: usr.bytes,
-    secrets: (sha) => slotVeritySecrets(manifest.seed, slot, sha),
+    superblockUuid: (rootHash) => slotSuperblockUuid(manifest.seed, slot, rootHash),
     jobs: o.jobs,
     onProgress: o.onProgress,
-    onWritten: follower.advance,
-  }).catch((e) => {
-    follower.abort();
-    throw e;
   });
-  digester.region(partition.offsetBytes, partition.sizeBytes);
-  const usrSha = v.usrSha256;
+  digester.slot(partition.offsetBytes, partition.sizeBytes, v);
   // 3. The slot's own UKI; the running slot's boot files stay untouched.
   const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
   const uki = await signer.sign(slotUki(inputs, cmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
@@ -190,7 +189,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   // 4. The flip, last.
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
-  manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from), sha256: usrSha }, await usrVersion(o.from, usr.fsType));
+  manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from) }, await usrVersion(o.from, usr.fsType));
   boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
   boot.signing = signer.record(boot.signing, ukiEspPath(slot), uki);
   // The identity digest costs what the image holds (FIEMAP finds its data); the plain sha256 only on request.
@@ -219,4 +218,11 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   } catch (e) {
     throw new InputError(`${ukiEspPath(slot)} on the ESP is not a UKI: ${(e as Error).message}`, { file: displayName });
   }
+}
+
+/** What the manifest records of a slot's tree, for the image digest (null: no slot, or an empty one). */
+function sealedTreeOf(manifest: ImageManifest, slot: Slot | undefined): SealedTree | null {
+  const m = slot ? manifest.slots[slot] : undefined;
+  if (!m) return null;
+  return { rootHash: m.rootHash, salt: m.salt ?? '', hashOffset: m.hashOffset, dataBlocks: m.dataBlocks, params: { hash: m.hash, hashType: m.hashType, dataBlockSize: m.dataBlockSize, hashBlockSize: m.hashBlockSize, superblock: true } };
 }

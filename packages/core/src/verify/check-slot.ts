@@ -19,7 +19,7 @@ type SbFields = Pick<SlotManifest, (typeof SB_FIELDS)[number]>;
 async function readSuperblock(image: string, offset: number): Promise<SbFields> {
   const b = await readBytes(image, offset, SUPERBLOCK_SIZE);
   const sb = decodeVeritySuperblock(b, image);
-  return { hash: sb.hash, hashType: sb.hashType, dataBlockSize: sb.dataBlockSize, hashBlockSize: sb.hashBlockSize, salt: sb.salt.toString('hex'), dataBlocks: sb.dataBlocks, superblockUuid: sb.uuid };
+  return { hash: sb.hash, hashType: sb.hashType, dataBlockSize: sb.dataBlockSize, hashBlockSize: sb.hashBlockSize, salt: sb.salt.length > 0 ? sb.salt.toString('hex') : null, dataBlocks: sb.dataBlocks, superblockUuid: sb.uuid };
 }
 
 async function superblockChecks(region: string, s: Slot, image: string, rec: SlotManifest, offset: number): Promise<ImageCheck[]> {

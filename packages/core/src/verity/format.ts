@@ -35,8 +35,20 @@ export interface FormatVerityOptions {
   params?: Partial<VerityParams>;
   /** undefined: 32 random bytes; null: no salt (veritysetup --salt -). */
   salt?: Buffer | null;
-  /** Superblock UUID; default a random v4 UUID. */
-  uuid?: string;
+  /**
+   * Superblock UUID; default a random v4 UUID. A function is asked once the root hash is known (the
+   * superblock is written after the tree, and its UUID is not covered by the root hash): reproducible
+   * builds name the superblock after what it seals.
+   */
+  uuid?: string | ((rootHash: string) => string);
+  /**
+   * Also write the data blocks (the last one zero padded) to `path` at `offset` as they are hashed:
+   * a copy of the data whose tree is computed from exactly the bytes written, reading the data once.
+   * The file must exist; the range may not overlap the data or the hash area.
+   */
+  copyTo?: { path: string; offset: number };
+  /** fsync the hash file at the end (default true); false where the caller flushes it later anyway. */
+  sync?: boolean;
   /** Absolute byte offset the hash area must end by (e.g. the end of a partition); checked before writing. */
   hashLimit?: number;
   /** Accept data whose size is not a multiple of the data block size (the last block is zero padded). */
@@ -181,6 +193,17 @@ function overlaps(aStart: number, aEnd: number, bStart: number, bEnd: number): b
   return aStart < bEnd && bStart < aEnd;
 }
 
+/** The copy's target exists, is a regular file, and its range overlaps neither the data nor the hash area. */
+async function checkCopyTarget(copy: { path: string; offset: number }, bytes: number, ...areas: Array<[string, number, number]>): Promise<void> {
+  checkOffset(copy.offset, 'copy offset');
+  await fileSize(copy.path, 'copy target');
+  for (const [path, start, end] of areas) {
+    if ((await sameFile(copy.path, path)) && overlaps(copy.offset, copy.offset + bytes, start, end)) {
+      throw new InputError(`the copy's range ${copy.offset}..${copy.offset + bytes} overlaps ${start}..${end} of the same file`, { file: copy.path });
+    }
+  }
+}
+
 export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerityResult> {
   // 1. Every input is checked before anything is written.
   const params: VerityParams = { ...DEFAULT_VERITY_PARAMS, ...o.params };
@@ -190,7 +213,8 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
   const hashPath = o.hashPath ?? o.dataPath;
   const same = await sameFile(hashPath, o.dataPath);
   const salt = checkSalt(o.salt);
-  const uuid = params.superblock ? normalizeGuid(o.uuid ?? randomUUID()) : undefined;
+  const uuidOf = (rootHash: string) => (params.superblock ? normalizeGuid(typeof o.uuid === 'function' ? o.uuid(rootHash) : (o.uuid ?? randomUUID())) : undefined);
+  if (typeof o.uuid === 'string') uuidOf('');
   const jobs = checkJobs(o.jobs);
   if (o.hashOffset !== undefined) checkOffset(o.hashOffset, 'hash offset');
 
@@ -225,6 +249,7 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
   if (o.hashLimit !== undefined && layout.end > o.hashLimit) {
     throw new InputError(`hash area ${hashOffset}..${layout.end} does not fit: it must end by ${o.hashLimit}`, { file: hashPath });
   }
+  if (o.copyTo) await checkCopyTarget(o.copyTo, dataBlocks * dbs, [o.dataPath, dataOffset, dataEnd], [hashPath, hashOffset, layout.end]);
   if (!same && !(await exists(hashPath)) && !(await exists(dirname(hashPath)))) {
     throw new InputError('folder of the hash file does not exist', { file: hashPath });
   }
@@ -240,9 +265,6 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
     try {
       const sizeBefore = (await fh.stat()).size;
       if (sizeBefore < layout.writtenEnd) await fh.truncate(layout.writtenEnd);
-      const sb: VeritySuperblock | undefined = params.superblock
-        ? { version: 1, hashType: params.hashType, uuid: uuid!, hash: params.hash, dataBlockSize: dbs, hashBlockSize: params.hashBlockSize, dataBlocks, salt }
-        : undefined;
       const outcome = await runTree({
         mode: 'create',
         layout,
@@ -252,9 +274,12 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
         hashPath: target,
         jobs,
         onProgress: o.onProgress,
+        copy: o.copyTo,
       });
       if (!outcome.ok) throw new Error(`internal: create reported ${outcome.message}`);
-      if (sb) {
+      const uuid = uuidOf(outcome.rootHash.toString('hex'));
+      if (uuid) {
+        const sb: VeritySuperblock = { version: 1, hashType: params.hashType, uuid, hash: params.hash, dataBlockSize: dbs, hashBlockSize: params.hashBlockSize, dataBlocks, salt };
         // The superblock, then zeros up to the first tree block (the rest of its hash block).
         // (With no tree veritysetup writes only part of that block; an existing file is zeroed up to
         // the tree offset or its end, so no stale bytes stay next to the superblock.)
@@ -262,7 +287,7 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
         encodeVeritySuperblock(sb).copy(head, 0);
         await fh.write(head, 0, head.length, hashOffset);
       }
-      await fh.sync();
+      if (o.sync !== false || fresh) await fh.sync();
       if (fresh) await fsp.rename(target, hashPath);
       return {
         rootHash: outcome.rootHash.toString('hex'),

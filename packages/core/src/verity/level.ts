@@ -7,13 +7,14 @@
  *
  * Used unchanged by the main thread (upper levels, small inputs) and the workers (leaf level).
  */
-import { read, readv, readvSync, readSync, write } from 'node:fs';
+import { closeSync, openSync, read, readv, readvSync, readSync, write, writev, writevSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { TreeHasher, type Batch, type HasherConfig } from './hasher.js';
 
 const readvP = promisify(readv) as unknown as (fd: number, buffers: NodeJS.ArrayBufferView[], position: number) => Promise<{ bytesRead: number }>;
 const readP = promisify(read) as unknown as (fd: number, buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesRead: number }>;
 const writeP = promisify(write) as unknown as (fd: number, buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number }>;
+const writevP = promisify(writev) as unknown as (fd: number, buffers: NodeJS.ArrayBufferView[], position: number) => Promise<{ bytesWritten: number }>;
 
 /** Blocks per vectored read: at most IOV_MAX (1024) views, about 1 MiB. */
 const READ_BYTES = 1 << 20;
@@ -35,6 +36,13 @@ export interface LevelJob {
   /** File holding this level's hash blocks, and the absolute offset of its block 0. */
   dstPath: string;
   dstOffset: number;
+  /**
+   * Leaf level, create: where the data blocks are also written as they are hashed (a slot's copy of
+   * its /usr image), zero padded to whole blocks. The tree then seals exactly the bytes written, and
+   * the data is read once for both.
+   */
+  copyPath?: string;
+  copyOffset?: number;
 }
 
 export interface LevelMismatch {
@@ -88,6 +96,33 @@ export async function writeFully(fd: number, buf: Buffer, pos: number): Promise<
   while (done < buf.length) done += (await writeP(fd, buf, done, buf.length - done, pos + done)).bytesWritten;
 }
 
+/** Writes `views` back to back from `pos` (blocking with `sync`, like the reads of the same thread). */
+async function writeViews(fd: number, views: Buffer[], pos: number, sync: boolean): Promise<void> {
+  let vs = views;
+  while (vs.length > 0) {
+    let n = sync ? writevSync(fd, vs.slice(0, IOV_MAX), pos) : (await writevP(fd, vs.slice(0, IOV_MAX), pos)).bytesWritten;
+    pos += n;
+    // A short write (rare: a signal, a full disk) leaves the rest to the next call, or ENOSPC.
+    let i = 0;
+    while (i < vs.length && n >= vs[i].length) n -= vs[i++].length;
+    vs = i < vs.length ? [vs[i].subarray(n), ...vs.slice(i + 1)] : [];
+  }
+}
+
+/** The descriptors one thread needs for a level job (each thread opens its own), and their closing. */
+export function openLevelFiles(job: LevelJob): { src: number; dst: number; copy?: number; close(): void } {
+  const fds: number[] = [];
+  try {
+    fds.push(openSync(job.srcPath, 'r'));
+    fds.push(openSync(job.dstPath, job.mode === 'create' ? 'r+' : 'r'));
+    if (job.copyPath !== undefined) fds.push(openSync(job.copyPath, 'r+'));
+  } catch (e) {
+    for (const fd of fds) closeSync(fd);
+    throw e;
+  }
+  return { src: fds[0], dst: fds[1], copy: fds[2], close: () => fds.forEach((fd) => closeSync(fd)) };
+}
+
 /** Per-thread state for processing units of one level: the hasher, two read batches, the output. */
 export class LevelWorker {
   readonly hasher: TreeHasher;
@@ -103,6 +138,8 @@ export class LevelWorker {
     private readonly dstFd: number,
     /** Blocking reads (in a worker thread). */
     private readonly sync = false,
+    /** Open on job.copyPath when the job copies its children. */
+    private readonly copyFd?: number,
   ) {
     this.hasher = new TreeHasher(job.hasher);
     this.layout = levelUnits(job, this.hasher.perBlock);
@@ -144,6 +181,10 @@ export class LevelWorker {
     for (let k = 0; k < reads; k++) {
       const b = this.batches[k & 1];
       const n = await pending;
+      if (this.copyFd !== undefined) {
+        // The copy, from the batch just read (the next read fills the other one); hashing does not change it.
+        await writeViews(this.copyFd, hasher.blockViews(b, n), job.copyOffset! + (c0 + k * this.perRead) * job.childSize, this.sync);
+      }
       if (k + 1 < reads) pending = readBatch(k + 1, this.batches[(k + 1) & 1]);
       hasher.digestBatch(b, n, out, k * this.perRead);
       onBytes?.(n * job.childSize);

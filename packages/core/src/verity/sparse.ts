@@ -164,11 +164,6 @@ export interface GroupJob {
   out: Uint8Array;
   progress: Float64Array;
   slot: number;
-  /**
-   * Following a writer: [first group not yet written, aborted]. A unit is read only once every group
-   * of it is written; an abort ends the thread at once (its results are then discarded).
-   */
-  ready?: Int32Array;
 }
 
 /** Hashes whole groups: each group's 128 data-block digests form one hash block, whose digest lands at out[g * 32]. */
@@ -182,14 +177,6 @@ export function hashGroups(job: GroupJob): void {
       const u = Atomics.add(job.control, 0, 1);
       if (u >= job.units.length) return;
       const [g0, g1, at] = job.units[u];
-      if (job.ready) {
-        for (;;) {
-          if (Atomics.load(job.ready, 1) !== 0) return;
-          const w = Atomics.load(job.ready, 0);
-          if (w >= g1) break;
-          Atomics.wait(job.ready, 0, w, 100);
-        }
-      }
       const n = (g1 - g0) * PER;
       const view = batch.buf.subarray(0, n * SPARSE_BLOCK);
       let done = 0;
@@ -225,15 +212,14 @@ const WORKER_MIN_BYTES = 64 << 20;
 export async function hashGroupRanges(
   path: string,
   ranges: Array<[number, number]>,
-  o: { jobs?: number; background?: boolean; onProgress?: ProgressFn; ready?: Int32Array } = {},
+  o: { jobs?: number; background?: boolean; onProgress?: ProgressFn } = {},
 ): Promise<GroupSet> {
   const us = units(ranges);
   const groups = ranges.reduce((n, [a, b]) => n + b - a, 0);
   const bytes = groups * GROUP_BYTES;
   const out = new Uint8Array(new SharedArrayBuffer(Math.max(1, groups) * 32));
   const jobs = Math.max(1, o.jobs ?? 2);
-  // Following a writer needs a worker whatever the size: this thread is the one writing.
-  const small = bytes < WORKER_MIN_BYTES && !o.ready;
+  const small = bytes < WORKER_MIN_BYTES;
   const workerCount = small ? 0 : Math.min(o.background ? jobs : jobs - 1, us.length);
   const here = small || !o.background || workerCount === 0;
   const control = new Int32Array(new SharedArrayBuffer(4));
@@ -252,10 +238,8 @@ export async function hashGroupRanges(
   try {
     const workers = Array.from({ length: workerCount }, (_, i) => {
       const w = new Worker(WORKER_URL, {
-        workerData: { kind: 'sparse-groups', job: { path, units: us, control, out, progress, slot: i + 1, ready: o.ready } },
+        workerData: { kind: 'sparse-groups', job: { path, units: us, control, out, progress, slot: i + 1 } },
       });
-      // A thread following a writer must not keep the process alive if the writer fails unannounced.
-      if (o.ready) w.unref();
       return new Promise<void>((resolve, reject) => {
         w.on('error', reject);
         w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`image digest worker exited with code ${code}`))));

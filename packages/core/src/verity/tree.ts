@@ -9,13 +9,12 @@
  * at most 1/128 of it and run in this thread. Every level goes through the same `LevelWorker`.
  */
 import { closeSync, openSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { ProgressFn } from '../progress.js';
 import type { VerityLayout } from './geometry.js';
 import { WORKER_URL } from './worker-url.js';
 import { TreeHasher, type HasherConfig } from './hasher.js';
-import { LevelWorker, levelUnits, readFully, runUnits, type LevelJob, type LevelMismatch, type LevelMode } from './level.js';
+import { LevelWorker, levelUnits, openLevelFiles, readFully, runUnits, writeFully, type LevelJob, type LevelMismatch, type LevelMode } from './level.js';
 
 export interface TreeContext {
   mode: LevelMode;
@@ -29,6 +28,8 @@ export interface TreeContext {
   onProgress?: ProgressFn;
   /** Expected root hash (verify). */
   rootHash?: Buffer;
+  /** Create: also write the data blocks here as they are hashed (LevelJob.copyPath). */
+  copy?: { path: string; offset: number };
 }
 
 export type VerityRegion = 'data' | 'hash' | 'superblock' | 'root';
@@ -78,19 +79,18 @@ function levelJob(ctx: TreeContext, level: number): LevelJob {
     childCount: leaf ? layout.dataBlocks : layout.levels[level - 1].blocks,
     dstPath: ctx.hashPath,
     dstOffset: layout.levelOffsets[level],
+    ...(leaf && ctx.copy && ctx.mode === 'create' ? { copyPath: ctx.copy.path, copyOffset: ctx.copy.offset } : {}),
   };
 }
 
 async function runInThread(job: LevelJob, units: number, progress: Progress, sync: boolean): Promise<LevelMismatch[]> {
-  const src = await open(job.srcPath, 'r');
-  const dst = await open(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
+  const files = openLevelFiles(job);
   try {
     const control = new Int32Array(new SharedArrayBuffer(8));
     control[1] = units;
-    return await runUnits(new LevelWorker(job, src.fd, dst.fd, sync), control, (n) => progress.add(n));
+    return await runUnits(new LevelWorker(job, files.src, files.dst, sync, files.copy), control, (n) => progress.add(n));
   } finally {
-    await src.close();
-    await dst.close();
+    files.close();
   }
 }
 
@@ -117,18 +117,16 @@ async function runInWorkers(job: LevelJob, units: number, threads: number, progr
     });
   });
   const own = (async () => {
-    const src = await open(job.srcPath, 'r');
-    const dst = await open(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
+    const files = openLevelFiles(job);
     try {
       // Blocking reads here too (measurably cheaper); the timer cannot fire meanwhile, so report from here.
-      return await runUnits(new LevelWorker(job, src.fd, dst.fd, true), control, (n) => {
+      return await runUnits(new LevelWorker(job, files.src, files.dst, true, files.copy), control, (n) => {
         counts[0] += n;
         progress.done = sum();
         progress.report(false);
       });
     } finally {
-      await src.close();
-      await dst.close();
+      files.close();
     }
   })();
   try {
@@ -170,6 +168,15 @@ async function readBlock(path: string, offset: number, size: number): Promise<Bu
   }
 }
 
+async function copyBlock(copy: { path: string; offset: number }, block: Buffer): Promise<void> {
+  const fd = openSync(copy.path, 'r+');
+  try {
+    await writeFully(fd, block, copy.offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function hex(b: Buffer): string {
   return b.toString('hex');
 }
@@ -186,7 +193,9 @@ export async function runTree(ctx: TreeContext): Promise<TreeOutcome> {
 
   if (top < 0) {
     // A single data block: no hash blocks at all, the root hash is the data block's digest.
-    const root = hasher.digest(await readBlock(ctx.dataPath, ctx.dataOffset, layout.params.dataBlockSize));
+    const block = await readBlock(ctx.dataPath, ctx.dataOffset, layout.params.dataBlockSize);
+    if (ctx.copy && ctx.mode === 'create') await copyBlock(ctx.copy, block);
+    const root = hasher.digest(block);
     progress.add(dataBytes);
     progress.report(true);
     if (expected && !root.equals(expected)) {

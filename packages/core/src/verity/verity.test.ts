@@ -180,3 +180,53 @@ describe('bad input is refused before anything is written', () => {
     expect(await verifyVerity({ dataPath: data, hashPath: h, hashOffset: 8192, rootHash: r.rootHash })).toMatchObject({ ok: true });
   });
 });
+
+describe('copyTo: the data written elsewhere as it is hashed', () => {
+  it('writes the zero-padded blocks at the offset, seals exactly them, and names the superblock after the root', async () => {
+    for (const jobs of [1, 2]) {
+      const rand = prng(11 + jobs);
+      const size = 2000 * 4096 + 123; // a partial last block; enough blocks for the worker threads
+      const usr = join(dir, `copy-${jobs}.usr`);
+      writeFileSync(usr, randomData(rand, size, [4, 1999]));
+      const img = join(dir, `copy-${jobs}.img`);
+      const at = 1 << 20;
+      const junk = randomData(rand, at + 2001 * 4096 + 8192);
+      writeFileSync(img, junk); // stale bytes where the copy goes, as in a slot being updated
+      const seen: string[] = [];
+      const r = await formatVerity({
+        dataPath: usr,
+        dataBlocks: 2001,
+        pad: true,
+        copyTo: { path: img, offset: at },
+        hashPath: img,
+        hashOffset: at + 2001 * 4096 + 4096,
+        salt: null,
+        uuid: (root) => (seen.push(root), '01234567-89ab-4cde-8f01-' + root.slice(0, 12)),
+        jobs,
+      });
+      const out = readFileSync(img);
+      const padded = Buffer.concat([readFileSync(usr), Buffer.alloc(2001 * 4096 - size)]);
+      expect(out.subarray(at, at + padded.length).equals(padded)).toBe(true);
+      expect(out.subarray(0, at).equals(junk.subarray(0, at))).toBe(true); // nothing before it
+      expect(seen).toEqual([r.rootHash]);
+      expect(r.uuid).toBe('01234567-89ab-4cde-8f01-' + r.rootHash.slice(0, 12));
+      // The tree is the copy's: verified in place, and the same as the source's own.
+      expect(await verifyVerity({ dataPath: img, dataOffset: at, hashPath: img, hashOffset: r.hashOffset, rootHash: r.rootHash })).toMatchObject({ ok: true, dataBlocks: 2001 });
+      const own = await formatVerity({ dataPath: usr, pad: true, hashPath: join(dir, `copy-${jobs}.own`), salt: null });
+      expect(own.rootHash).toBe(r.rootHash);
+    }
+  });
+
+  it('refuses a copy range overlapping the hash area or the data, and a missing target, before writing', async () => {
+    const usr = join(dir, 'copy-bad.usr');
+    writeFileSync(usr, randomData(prng(5), 10 * 4096));
+    const img = join(dir, 'copy-bad.img');
+    writeFileSync(img, Buffer.alloc(64 * 4096));
+    const before = readFileSync(img);
+    const overlapHash = formatVerity({ dataPath: usr, copyTo: { path: img, offset: 0 }, hashPath: img, hashOffset: 5 * 4096, salt: null });
+    await expect(overlapHash).rejects.toThrow(/overlaps/);
+    await expect(formatVerity({ dataPath: usr, copyTo: { path: usr, offset: 4096 }, hashPath: img, salt: null })).rejects.toThrow(/overlaps/);
+    await expect(formatVerity({ dataPath: usr, copyTo: { path: join(dir, 'nope'), offset: 0 }, hashPath: img, hashOffset: 32 * 4096, salt: null })).rejects.toBeInstanceOf(InputError);
+    expect(readFileSync(img).equals(before)).toBe(true);
+  });
+});

@@ -3,9 +3,8 @@
  * units from the shared counter (see `runUnits`). Progress goes into its own slot of a shared
  * Float64Array; mismatches and errors are posted back once at the end.
  */
-import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { LevelWorker, runUnits, type LevelJob } from './level.js';
+import { LevelWorker, openLevelFiles, runUnits, type LevelJob } from './level.js';
 import { hashGroups, type GroupJob } from './sparse.js';
 
 interface WorkerInput {
@@ -24,14 +23,12 @@ if ((workerData as { kind?: string }).kind === 'sparse-groups') {
 
 async function runLevelUnits(): Promise<void> {
   const { job, control, progress, slot } = workerData as WorkerInput;
-  const src = openSync(job.srcPath, 'r');
-  const dst = openSync(job.dstPath, job.mode === 'create' ? 'r+' : 'r');
+  const files = openLevelFiles(job);
   try {
-    const w = new LevelWorker({ ...job, hasher: { ...job.hasher, salt: Buffer.from(job.hasher.salt) } }, src, dst, true);
+    const w = new LevelWorker({ ...job, hasher: { ...job.hasher, salt: Buffer.from(job.hasher.salt) } }, files.src, files.dst, true, files.copy);
     const mismatches = await runUnits(w, control, (n) => (progress[slot] += n));
     parentPort!.postMessage({ mismatches });
   } finally {
-    closeSync(src);
-    closeSync(dst);
+    files.close();
   }
 }
