@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { assertWritableTarget, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
+import { assertWritableTarget, flushFile, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
 import { espPlanFiles, espVolumeId, loadSigningKey, makeEsp, SELECTOR_ESP_PATH, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
 import { signedPlan, signingRecord } from './signing.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
@@ -179,17 +179,14 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         ...(rootPart ? [[rootPart.offsetBytes, rootPart.sizeBytes] as ByteRange] : []),
       ];
       // USR-A is final: its share of the image digest comes from its tree's leaf level, and the rest of
-      // it (the hash area) is hashed by worker threads while this thread writes the GPT and the ESP.
+      // it (the hash area) is hashed while the ESP is made. Its bytes go to the disk meanwhile, so the
+      // GPT's syncs (written last) wait for little.
       const digester = new ImageDigester(imagePath, { jobs: o.jobs, written });
       digester.slot(slots.A.offsetBytes, slots.A.sizeBytes, v);
+      const flushing = flushFile(imagePath);
+      flushing.catch(() => {}); // awaited below
       const table = planToTable(plan, seed);
       const partuuid = (n: number) => table.entries[n - 1].uuid;
-      const disk = await FileStorage.open(imagePath, true);
-      try {
-        await writeGpt(disk, table, { protectiveMbr: true });
-      } finally {
-        await disk.close();
-      }
       const hashOffset = slotHashOffset(slots.A.sizeBytes);
       const rootFs = rootPart ? await writeRootFsRecorded({ imagePath, partition: rootPart, partuuid: partuuid(rootPart.number), tree: o.rootTree!, seed, sourceDateEpoch: sde }) : undefined;
       const cmdline = formatCmdline({ slot: 'A', partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, rootPartuuid: rootFs?.partuuid, extra });
@@ -201,6 +198,13 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       o.onProgress?.(0, 1, 'ESP');
       await makeEsp({ image: imagePath, offsetBytes: esp.offsetBytes, sizeBytes: esp.sizeBytes, volumeId: espVolumeId(seed), files, sourceDateEpoch: sde, rangeIsZero: true });
       o.onProgress?.(1, 1, 'ESP');
+      await flushing;
+      const disk = await FileStorage.open(imagePath, true);
+      try {
+        await writeGpt(disk, table, { protectiveMbr: true });
+      } finally {
+        await disk.close();
+      }
       const slotA = slotManifestEntry({ number: slots.A.number, label: slots.A.label, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!) }, version);
       const recorded = await recordImage(imagePath, { sectorSize: plan.sectorSize, roleOf: (n) => plan.partitions.find((q) => q.number === n)!.role });
       const manifest: ImageManifest = {

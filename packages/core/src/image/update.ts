@@ -12,7 +12,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
-import { withImageLock, writeFileAtomic } from '../atomic.js';
+import { flushFile, withImageLock, writeFileAtomic } from '../atomic.js';
 import { readEspFile, readUki, replaceEspFiles, ukiEspPath, type SigningKeyFiles, type UkiContents } from '../boot/index.js';
 import { updateSigner } from './signing.js';
 import { formatCmdline, parseCmdline } from '../boot/cmdline.js';
@@ -176,6 +176,9 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     onProgress: o.onProgress,
   });
   digester.slot(partition.offsetBytes, partition.sizeBytes, v);
+  // The slot's bytes start for the disk now, while the UKI is made: the flip's syncs wait for less.
+  const flushing = flushFile(imagePath);
+  flushing.catch(() => {}); // awaited before the flip
   // 3. The slot's own UKI; the running slot's boot files stay untouched.
   const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
   const uki = await signer.sign(slotUki(inputs, cmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
@@ -185,7 +188,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     files.push(...flatcarFiles({ inputs, slotHashes: hashes, cmdlineExtra: extra.join(' '), hashOffset: v.hashOffset }));
   }
   await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
-  await digester.settle();
+  await Promise.all([digester.settle(), flushing]);
   // 4. The flip, last.
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
