@@ -43,6 +43,29 @@ export interface LevelJob {
    */
   copyPath?: string;
   copyOffset?: number;
+  /** Shared by every thread of the job: whose turn it is to write the copy (see CopyTurn). */
+  copyTurn?: Int32Array;
+}
+
+/**
+ * Whose turn it is to write the copy. Buffered writes to one file take its inode lock, and a thread
+ * that waits for it spins on the CPU (the kernel's optimistic spinning); on a VM whose fresh
+ * page-cache memory faults to the host, a write holds it long, and the spinning thread hashes
+ * nothing meanwhile. So the threads take turns: one that finds the turn taken hashes its batch first
+ * and writes after, sleeping rather than spinning if it must still wait.
+ */
+class CopyTurn {
+  constructor(private readonly flag: Int32Array) {}
+  tryTake(): boolean {
+    return Atomics.compareExchange(this.flag, 0, 0, 1) === 0;
+  }
+  take(): void {
+    while (!this.tryTake()) Atomics.wait(this.flag, 0, 1, 5);
+  }
+  give(): void {
+    Atomics.store(this.flag, 0, 0);
+    Atomics.notify(this.flag, 0, 1);
+  }
 }
 
 export interface LevelMismatch {
@@ -149,7 +172,11 @@ export class LevelWorker {
     const outBytes = this.layout.blocksPerUnit * job.hasher.hashBlockSize;
     this.out = Buffer.alloc(outBytes);
     this.stored = job.mode === 'verify' ? Buffer.alloc(outBytes) : Buffer.alloc(0);
+    if (copyFd !== undefined) this.turn = new CopyTurn(job.copyTurn ?? new Int32Array(new SharedArrayBuffer(4)));
   }
+
+  /** Set when the job copies its children. */
+  private readonly turn?: CopyTurn;
 
   /** Bytes of children in unit `u`. */
   unitBytes(u: number): number {
@@ -160,6 +187,15 @@ export class LevelWorker {
   private unitChildren(u: number): [number, number] {
     const per = this.layout.blocksPerUnit * this.hasher.perBlock;
     return [u * per, Math.min(this.job.childCount, (u + 1) * per)];
+  }
+
+  /** Writes the `n` children of batch `b` (from child `first`) to the copy, and gives the turn back. */
+  private async copyBatch(b: Batch, n: number, first: number): Promise<void> {
+    try {
+      await writeViews(this.copyFd!, this.hasher.blockViews(b, n), this.job.copyOffset! + first * this.job.childSize, this.sync);
+    } finally {
+      this.turn!.give();
+    }
   }
 
   /** Processes unit `u`: hash its children, then write or compare its hash blocks. */
@@ -181,17 +217,28 @@ export class LevelWorker {
     for (let k = 0; k < reads; k++) {
       const b = this.batches[k & 1];
       const n = await pending;
-      if (this.copyFd !== undefined) {
-        // The copy, from the batch just read (the next read fills the other one); hashing does not change it.
-        await writeViews(this.copyFd, hasher.blockViews(b, n), job.copyOffset! + (c0 + k * this.perRead) * job.childSize, this.sync);
-      }
       if (k + 1 < reads) pending = readBatch(k + 1, this.batches[(k + 1) & 1]);
-      hasher.digestBatch(b, n, out, k * this.perRead);
+      if (this.turn === undefined) {
+        hasher.digestBatch(b, n, out, k * this.perRead);
+      } else if (this.turn.tryTake()) {
+        await this.copyBatch(b, n, c0 + k * this.perRead);
+        hasher.digestBatch(b, n, out, k * this.perRead);
+      } else {
+        hasher.digestBatch(b, n, out, k * this.perRead);
+        this.turn.take();
+        await this.copyBatch(b, n, c0 + k * this.perRead);
+      }
       onBytes?.(n * job.childSize);
     }
     const at = job.dstOffset + b0 * job.hasher.hashBlockSize;
     if (job.mode === 'create') {
-      await writeFully(this.dstFd, out, at);
+      // Into the same file as the copy, when there is one: in turn with its writes, from this thread.
+      this.turn?.take();
+      try {
+        await writeViews(this.dstFd, [out], at, this.sync);
+      } finally {
+        this.turn?.give();
+      }
       return null;
     }
     const stored = this.stored.subarray(0, outLen);

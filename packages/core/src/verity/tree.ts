@@ -79,7 +79,7 @@ function levelJob(ctx: TreeContext, level: number): LevelJob {
     childCount: leaf ? layout.dataBlocks : layout.levels[level - 1].blocks,
     dstPath: ctx.hashPath,
     dstOffset: layout.levelOffsets[level],
-    ...(leaf && ctx.copy && ctx.mode === 'create' ? { copyPath: ctx.copy.path, copyOffset: ctx.copy.offset } : {}),
+    ...(leaf && ctx.copy && ctx.mode === 'create' ? { copyPath: ctx.copy.path, copyOffset: ctx.copy.offset, copyTurn: new Int32Array(new SharedArrayBuffer(4)) } : {}),
   };
 }
 
