@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync, ftruncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sparseVerityRoot } from '../packages/core/src/verity/sparse.js';
+import { formatVerity } from '../packages/core/src/verity/format.js';
 import { dataExtents, imageDigest, parseFilefrag } from '../packages/core/src/image/image-digest.js';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
@@ -205,6 +206,25 @@ describe('the manifest records a digest veritysetup recomputes', () => {
     writeSync(fd, orig, 0, 1, at);
     closeSync(fd);
     expect(m.image.digest.rootHash).toBe(await veritysetupRoot(img));
+  });
+
+  it('an image whose running slot has a salted tree (built before slot trees lost their salt) is updated, its slot read in full', async () => {
+    const img = join(dir, 'salted.raw');
+    let r = await imgbuild(['build', '--from', usr1, '--kernel', kernel, '--initrd', initrd, '--seed', 'd', '-o', img], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const mp = `${img}.manifest.json`;
+    const m = manifest(mp);
+    const start = m.partitions.find((p: any) => p.number === m.slots.A.partition).firstLba * 512;
+    const salted = await formatVerity({ dataPath: img, dataOffset: start, dataBlocks: m.slots.A.dataBlocks, hashPath: img, hashOffset: start + m.slots.A.hashOffset, salt: Buffer.alloc(32, 0x11), uuid: m.slots.A.superblockUuid });
+    expect(salted.rootHash).not.toBe(m.slots.A.rootHash);
+    Object.assign(m.slots.A, { salt: salted.salt, rootHash: salted.rootHash });
+    writeFileSync(mp, JSON.stringify(m));
+    r = await imgbuild(['update', img, '--from', usr2], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const m2 = manifest(mp);
+    expect(m2.slots.A.salt).toBe('11'.repeat(32));
+    expect(m2.slots.B.salt).toBeNull();
+    expect(m2.image.digest.rootHash).toBe(await veritysetupRoot(img));
   });
 
   it('a /usr large enough for the worker threads (copied and sealed in one pass; the digest takes its leaf level)', async () => {

@@ -209,7 +209,8 @@ describe.skipIf(!haveStub || !haveQemu)('UKI boots under OVMF as EFI/BOOT/BOOTX6
   const prepare = () =>
     (prepared ??= (async () => {
       const kernel = readFileSync(await findKernel());
-      first.cmdline = `console=ttyS0,115200 panic=-1 imgbuild.uki=first-${Date.now().toString(36)}`;
+      // quiet: the kernel's own console lines (KERN_INFO) could otherwise land inside /init's line.
+      first.cmdline = `console=ttyS0,115200 panic=-1 quiet imgbuild.uki=first-${Date.now().toString(36)}`;
       first.uki = buildUki({ stub: readFileSync(DEFAULT_UKI_STUB), kernel, initrd: busyboxInitramfs(), cmdline: first.cmdline });
       writeFileSync(disk, Buffer.alloc(0));
       await tool('truncate', ['-s', '80M', disk]);
