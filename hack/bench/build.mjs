@@ -108,6 +108,17 @@ function copyLine(t, med, v) {
   );
 }
 
+/** One line when this machine hands freed memory back to its host, which makes the copy's cost move. */
+function pageReportingLine() {
+  const f = '/sys/module/page_reporting/parameters/page_reporting_order';
+  if (!existsSync(f)) return null;
+  const order = Number(readFileSync(f, 'utf8').trim());
+  return (
+    `  this VM reports freed memory to its host (free page reporting, ${(4096 * 2 ** order) / MiB} MiB chunks): page-cache memory freed a moment` +
+    ' earlier costs a host fault per page when written again, so the copy (dd\'s, the build\'s, the update\'s) moves between rounds'
+  );
+}
+
 function which(cmd, timeRun) {
   try {
     timeRun('sh', ['-c', `command -v ${cmd}`]);
@@ -185,6 +196,8 @@ export async function run({ cli, dir, timeRun, median, log }) {
   log(line('imgbuild update (raw)', t.update) + '   [target ≤ 1.5x]');
   const m = JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8'));
   log(copyLine(t, med, v));
+  const reporting = pageReportingLine();
+  if (reporting) log(reporting);
   log(`  image digest ${m.image.digest?.algorithm}: ${m.image.digest?.rootHash} (veritysetup format --no-superblock --salt=- recomputes it)`);
   if (hasRepart) {
     const r = median(t.repart);

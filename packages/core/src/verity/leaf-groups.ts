@@ -47,19 +47,29 @@ export function rootFromLeafDigests(entries: Buffer, levels: number): Buffer {
   return e;
 }
 
-function readAt(path: string, offset: number, length: number): Buffer {
-  const b = Buffer.alloc(length);
+/** Leaf blocks read at a time: the leaf level of a large slot (64 MiB for 8 GiB) is never in memory whole. */
+const CHUNK_BLOCKS = 64;
+
+/** The digest of each of `blocks` 4096-byte blocks of `path` from `offset`, read in chunks. */
+function digestsOfBlocksAt(path: string, offset: number, blocks: number): Buffer {
+  const out = Buffer.alloc(blocks * 32);
+  const chunk = Buffer.alloc(Math.min(blocks, CHUNK_BLOCKS) * SPARSE_BLOCK);
   const fd = openSync(path, 'r');
   try {
-    for (let done = 0; done < length; ) {
-      const n = readSync(fd, b, done, length - done, offset + done);
-      if (n === 0) throw new Error(`${path}: ends inside the hash area at ${offset + done}`);
-      done += n;
+    for (let b = 0; b < blocks; b += CHUNK_BLOCKS) {
+      const n = Math.min(CHUNK_BLOCKS, blocks - b);
+      const view = chunk.subarray(0, n * SPARSE_BLOCK);
+      for (let done = 0; done < view.length; ) {
+        const r = readSync(fd, view, done, view.length - done, offset + b * SPARSE_BLOCK + done);
+        if (r === 0) throw new Error(`${path}: ends inside the hash area at ${offset + b * SPARSE_BLOCK + done}`);
+        done += r;
+      }
+      blockDigests(view).copy(out, b * 32);
     }
   } finally {
     closeSync(fd);
   }
-  return b;
+  return out;
 }
 
 /**
@@ -68,10 +78,10 @@ function readAt(path: string, offset: number, length: number): Buffer {
  * `rootHash` (then the data must be hashed itself). Check `sharesDigestLeaves` first.
  */
 export function leafGroups(path: string, layout: VerityLayout, dataOffset: number, rootHash: string): GroupSet | null {
-  const leaf = readAt(path, layout.levelOffsets[0], layout.levels[0].blocks * SPARSE_BLOCK);
-  const entries = blockDigests(leaf);
+  const leafBlocks = layout.levels[0].blocks;
+  const entries = digestsOfBlocksAt(path, layout.levelOffsets[0], leafBlocks);
   if (!rootFromLeafDigests(entries, layout.levels.length).equals(Buffer.from(rootHash, 'hex'))) return null;
   const g0 = dataOffset / GROUP_BYTES;
   const whole = Math.floor(layout.dataBlocks / PER);
-  return { ranges: whole > 0 ? [[g0, g0 + whole]] : [], digests: entries.subarray(0, whole * 32), bytes: leaf.length };
+  return { ranges: whole > 0 ? [[g0, g0 + whole]] : [], digests: entries.subarray(0, whole * 32), bytes: leafBlocks * SPARSE_BLOCK };
 }
