@@ -142,7 +142,7 @@ export async function run({ cli, dir, timeRun, median, log }) {
   const img = join(dir, 'image.raw');
   const hash = join(dir, 'usr.hash');
   const salt = '11'.repeat(32);
-  const t = { build: [], update: [], verity: [], repart: [], copy: [] };
+  const t = { build: [], update: [], verity: [], repart: [], copy: [], copyAfter: [] };
   const copyTo = join(dir, 'copy.raw');
   let hasRepart = which('systemd-repart', timeRun);
   let repartError = '';
@@ -156,6 +156,7 @@ export async function run({ cli, dir, timeRun, median, log }) {
     t.copy.push(kernelCopy(timeRun, usr, copyTo));
     t.build.push(measured(timeRun, 'node', buildArgs(usr, img, 'flatcar-2025')));
     t.update.push(measured(timeRun, 'node', [cli, 'update', img, '--from', usr]));
+    t.copyAfter.push(kernelCopy(timeRun, usr, copyTo));
     if (hasRepart) {
       const defs = join(dir, 'repart.d');
       if (!existsSync(defs)) {
@@ -196,6 +197,7 @@ export async function run({ cli, dir, timeRun, median, log }) {
   log(line('imgbuild update (raw)', t.update) + '   [target ≤ 1.5x]');
   const m = JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8'));
   log(copyLine(t, med, v));
+  log(`  the same dd right after each update: ${f2(med(t.copyAfter, 'secs'))} s (CPU ${f2(med(t.copyAfter, 'cpu'))} s)`);
   const reporting = pageReportingLine();
   if (reporting) log(reporting);
   log(`  image digest ${m.image.digest?.algorithm}: ${m.image.digest?.rootHash} (veritysetup format --no-superblock --salt=- recomputes it)`);
