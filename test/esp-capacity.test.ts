@@ -1,7 +1,8 @@
 /**
  * espGeometry / espCapacityBytes / espBytesNeeded against the real thing: the ESP that makeEsp formats
  * with mkfs.vfat, its geometry as minfo reads it and its free space as mdir counts it, at sizes that
- * give each cluster size, in images small (32-sector tracks) and large (63), at odd offsets.
+ * give each cluster size, in images small (32-sector tracks) and large (63), at odd offsets, and never
+ * past the end of the partition.
  */
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -39,6 +40,9 @@ describe.each([
   [64 * MiB, 2 * MiB, 382 * MiB],
   [100 * MiB + 512, 1 * MiB + 512, 200 * MiB + 3 * 512],
   [300 * MiB, 2 * MiB, 400 * MiB],
+  // An even-sector ESP whose file rest is odd, where mkfs.fat's odd sector lands on a whole 63-sector
+  // track: without mkfsBlockCount's correction the file system ends one sector past the partition.
+  [68480 * 512, 1 * MiB, 300 * MiB + 512],
 ])('ESP of %d bytes at %d in a %d-byte image', (sizeBytes, offsetBytes, imageBytes) => {
   it('geometry and free space are what mkfs.vfat and mdir say, before and after the files', async () => {
     const image = join(dir, `esp-${sizeBytes}.img`);
@@ -49,6 +53,7 @@ describe.each([
 
     await makeEsp({ image, offsetBytes, sizeBytes, volumeId: 1, files: [], sourceDateEpoch: 1700000000, rangeIsZero: true });
     const empty = await measure(image, offsetBytes);
+    expect(empty.sectors * 512).toBeLessThanOrEqual(sizeBytes); // the file system stays inside its partition
     expect({ sectors: g.sectors, fatSectors: g.fatSectors, free: espCapacityBytes(sizeBytes, where) }).toEqual(empty);
 
     await makeEsp({ image, offsetBytes, sizeBytes, volumeId: 1, files, sourceDateEpoch: 1700000000 });

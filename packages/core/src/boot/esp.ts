@@ -167,18 +167,14 @@ export interface EspGeometry {
 /**
  * The FAT32 geometry `mkfs.vfat` (dosfstools 4.2) gives an ESP that makeEsp formats, computed the way
  * mkfs.fat's setup_tables() does, so a build can refuse an ESP that is too small before writing:
- * - it spans floor(size / 1 KiB) * 2 sectors (makeEsp passes a KiB count), plus the odd 512-byte
+ * - it spans 2 sectors per 1 KiB block makeEsp passes (mkfsBlockCount), plus the odd 512-byte
  *   sector mkfs.fat adds when the rest of the file from the offset is an odd number of sectors,
  *   rounded down to whole tracks of 32 sectors (files up to 256 MiB) or 63 (larger files);
  * - 32 reserved sectors, two FATs each sized for the clusters and aligned to a cluster.
  */
 export function espGeometry(sizeBytes: number, where: EspPlacement = {}): EspGeometry {
-  const offsetBytes = where.offsetBytes ?? 0;
-  const imageBytes = where.imageBytes ?? offsetBytes + sizeBytes;
   const spc = sectorsPerCluster(sizeBytes);
-  const orphaned = Math.floor(((imageBytes - offsetBytes) % 1024) / SECTOR);
-  const secsTrack = Math.floor(imageBytes / SECTOR) <= 524288 ? 32 : 63;
-  const sectors = Math.floor((Math.floor(sizeBytes / 1024) * 2 + orphaned) / secsTrack) * secsTrack;
+  const sectors = fatSectorsFor(mkfsBlockCount(sizeBytes, where), where, sizeBytes);
   const reserved = 32; // a multiple of every cluster size used here, so alignment leaves it as is
   const fatData = sectors - reserved;
   const align = (n: number) => Math.ceil(n / spc) * spc;
@@ -187,6 +183,25 @@ export function espGeometry(sizeBytes: number, where: EspPlacement = {}): EspGeo
   const fatSectors = align(Math.ceil(((guess + 2) * 4) / SECTOR));
   const clusters = Math.floor((fatData - 2 * fatSectors) / spc);
   return { sectors, sectorsPerCluster: spc, clusterBytes: spc * SECTOR, reservedSectors: reserved, fatSectors, clusters };
+}
+
+/** The sectors mkfs.fat gives a file system of `kib` 1 KiB blocks at `where` (see espGeometry). */
+function fatSectorsFor(kib: number, where: EspPlacement, sizeBytes: number): number {
+  const offsetBytes = where.offsetBytes ?? 0;
+  const imageBytes = where.imageBytes ?? offsetBytes + sizeBytes;
+  const orphaned = Math.floor(((imageBytes - offsetBytes) % 1024) / SECTOR);
+  const secsTrack = Math.floor(imageBytes / SECTOR) <= 524288 ? 32 : 63;
+  return Math.floor((kib * 2 + orphaned) / secsTrack) * secsTrack;
+}
+
+/**
+ * The 1 KiB block count makeEsp passes mkfs.vfat: the ESP's size, one less when mkfs.fat's odd
+ * sector would otherwise make the file system end one sector past the partition (an even-sector ESP
+ * in a file whose rest is odd, where the sum lands on a whole track).
+ */
+export function mkfsBlockCount(sizeBytes: number, where: EspPlacement = {}): number {
+  const kib = Math.floor(sizeBytes / 1024);
+  return fatSectorsFor(kib, where, sizeBytes) * SECTOR > sizeBytes ? kib - 1 : kib;
 }
 
 /** Bytes free for files on a freshly formatted ESP (what `mdir` reports): every cluster but the root's. */
@@ -339,7 +354,7 @@ export async function makeEsp(opts: MakeEspOptions): Promise<void> {
 
   if (!opts.rangeIsZero) await zeroRange(image, offsetBytes, sizeBytes);
   const sectors = String(offsetBytes / SECTOR);
-  const args = ['-F', '32', '-S', String(SECTOR), '-s', String(sectorsPerCluster(sizeBytes)), '--invariant', '-i', volumeId.toString(16).padStart(8, '0'), '-h', sectors, '--mbr=n', '-n', label, '--offset', sectors, image, String(Math.floor(sizeBytes / 1024))];
+  const args = ['-F', '32', '-S', String(SECTOR), '-s', String(sectorsPerCluster(sizeBytes)), '--invariant', '-i', volumeId.toString(16).padStart(8, '0'), '-h', sectors, '--mbr=n', '-n', label, '--offset', sectors, image, String(mkfsBlockCount(sizeBytes, { imageBytes: size, offsetBytes }))];
   const r = await run('mkfs.vfat', args, image, toolEnv(), 'dosfstools');
   if (/less then suggested minimum|less than suggested minimum/i.test(r.stderr)) {
     throw new InputError(`ESP of ${sizeBytes} bytes is too small for FAT32 (mkfs.vfat: too few clusters)`, { file: image });
