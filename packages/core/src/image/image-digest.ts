@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import type { ProgressFn } from '../progress.js';
 import { promises as fsp } from 'node:fs';
 import { verityLayout, type VerityParams } from '../verity/geometry.js';
+import type { SlotManifest } from './manifest.js';
 import { leafGroups, sharesDigestLeaves } from '../verity/leaf-groups.js';
 import { GROUP_BYTES, groupCounts, groupRanges, hashGroupRanges, sparseVerityRoot, subtractRanges, type Extent, type GroupSet } from '../verity/sparse.js';
 
@@ -171,6 +172,17 @@ export interface SealedTree {
   hashOffset: number;
   dataBlocks: number;
   params: VerityParams;
+}
+
+/** A slot's tree as its manifest record describes it (imgbuild's slot trees have a superblock). */
+export function sealedTreeOf(m: SlotManifest): SealedTree {
+  return {
+    rootHash: m.rootHash,
+    salt: m.salt ?? '',
+    hashOffset: m.hashOffset,
+    dataBlocks: m.dataBlocks,
+    params: { hash: m.hash, hashType: m.hashType, dataBlockSize: m.dataBlockSize, hashBlockSize: m.hashBlockSize, superblock: true },
+  };
 }
 
 /** What the manifest keeps of it. */

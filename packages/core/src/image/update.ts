@@ -28,7 +28,7 @@ import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
 import { recordImage } from '../verify/record.js';
-import { digestRecord, ImageDigester, type SealedTree } from './image-digest.js';
+import { digestRecord, ImageDigester, sealedTreeOf } from './image-digest.js';
 import { sourceDateEpochFromEnv } from './build.js';
 
 export interface UpdateOptions {
@@ -161,8 +161,9 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     const at = p.firstLba * table.sectorSize;
     const size = (p.lastLba - p.firstLba + 1) * table.sectorSize;
     if (p.number === slotNumber || at === espOffset) continue;
-    const sealed = sealedTreeOf(manifest, before.slots.find((s) => s.number === p.number)?.slot);
-    if (sealed) digester.slot(at, size, sealed);
+    const slotHere = before.slots.find((s) => s.number === p.number)?.slot;
+    const record = slotHere ? manifest.slots[slotHere] : undefined;
+    if (record) digester.slot(at, size, sealedTreeOf(record));
     else digester.region(at, size);
   }
   // 2. Data and hash tree, in one pass.
@@ -221,11 +222,4 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   } catch (e) {
     throw new InputError(`${ukiEspPath(slot)} on the ESP is not a UKI: ${(e as Error).message}`, { file: displayName });
   }
-}
-
-/** What the manifest records of a slot's tree, for the image digest (null: no slot, or an empty one). */
-function sealedTreeOf(manifest: ImageManifest, slot: Slot | undefined): SealedTree | null {
-  const m = slot ? manifest.slots[slot] : undefined;
-  if (!m) return null;
-  return { rootHash: m.rootHash, salt: m.salt ?? '', hashOffset: m.hashOffset, dataBlocks: m.dataBlocks, params: { hash: m.hash, hashType: m.hashType, dataBlockSize: m.dataBlockSize, hashBlockSize: m.hashBlockSize, superblock: true } };
 }
