@@ -101,24 +101,23 @@ export function trackTemporary(path: string): () => void {
   return () => pending.delete(path);
 }
 
+/** fsync a folder, so a rename into it survives a power cut. */
+export function syncDir(dir: string): Promise<void> {
+  return syncPath(dir, 'sync');
+}
+
 /**
  * fdatasync a file: started early (not awaited at once), it sends bytes already written to the disk
  * while other work goes on, so a later sync (a GPT write's, the flip's) waits for less.
  */
-export async function flushFile(path: string): Promise<void> {
-  const fh = await fsp.open(path, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+export function flushFile(path: string): Promise<void> {
+  return syncPath(path, 'datasync');
 }
 
-/** fsync a folder, so a rename into it survives a power cut. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
+async function syncPath(path: string, how: 'sync' | 'datasync'): Promise<void> {
+  const fh = await fsp.open(path, 'r');
   try {
-    await fh.sync();
+    await fh[how]();
   } finally {
     await fh.close();
   }
