@@ -182,7 +182,7 @@ Examples:
     .requiredOption('--initrd <initrd>', "initramfs for slot A's UKI (it opens the /usr its command line names)")
     .option('--layout <layout>', 'built-in layout or JSON file', 'mini')
     .addOption(new Option('--format <format>', 'output format').choices(['raw', 'qemu_uefi']).default('raw'))
-    .option('--seed <seed>', 'seed for every GUID, salt and volume id (default: derived from the inputs)')
+    .option('--seed <seed>', 'seed for every GUID, superblock UUID and volume id (default: derived from the inputs)')
     .option('--cmdline <args>', 'extra kernel command line arguments', '')
     .option('--root-tree <dir>', "format the layout's ROOT (role root) as ext4 from this tree (/etc, /var, an empty usr/) and boot with root= on it")
     .addOption(new Option('--boot-style <style>', 'extra boot files').choices(['uki', 'flatcar']).default('uki'))
