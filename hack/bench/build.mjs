@@ -104,7 +104,8 @@ function copyLine(t, med, v) {
   return (
     `  dd if=USR of=NEWFILE bs=4M conv=fdatasync (the writing and flushing verity alone does not do) ${f2(c)} s (CPU ${f2(cpu('copy'))} s);` +
     ` verity alone + dd = ${f2(v + c)} s: build ${f2(b / (v + c))}x, update ${f2(u / (v + c))}x of it;` +
-    ` CPU: build ${f2(cpu('build'))} s, update ${f2(cpu('update'))} s against verity ${f2(cpu('verity'))} s + dd ${f2(cpu('copy'))} s = ${f2(cpu('verity') + cpu('copy'))} s`
+    ` CPU: build ${f2(cpu('build'))} s, update ${f2(cpu('update'))} s against verity ${f2(cpu('verity'))} s + dd ${f2(cpu('copy'))} s = ${f2(cpu('verity') + cpu('copy'))} s` +
+    `\n  the same dd right after each update: ${f2(med(t.copyAfter, 'secs'))} s (CPU ${f2(cpu('copyAfter'))} s)`
   );
 }
 
@@ -148,15 +149,25 @@ export async function run({ cli, dir, timeRun, median, log }) {
   let repartError = '';
   log(`load average at the start: ${loadavg()[0].toFixed(1)}`);
   const buildArgs = (u, out, layout) => [cli, 'build', '--from', u, '--kernel', kernel, '--initrd', initrd, '--layout', layout, '--seed', 'bench', '-o', out];
-  for (let i = 0; i < rounds; i++) {
-    rmSync(img, { force: true });
-    rmSync(`${img}.manifest.json`, { force: true });
+  /** One round, in this order: verity alone, dd, build, update, dd again (see copyLine). */
+  const round = (into, from, out, layout) => {
+    rmSync(out, { force: true });
+    rmSync(`${out}.manifest.json`, { force: true });
     rmSync(hash, { force: true });
-    t.verity.push(measured(timeRun, 'node', [cli, 'verity', 'format', usr, hash, '--salt', salt]));
-    t.copy.push(kernelCopy(timeRun, usr, copyTo));
-    t.build.push(measured(timeRun, 'node', buildArgs(usr, img, 'flatcar-2025')));
-    t.update.push(measured(timeRun, 'node', [cli, 'update', img, '--from', usr]));
-    t.copyAfter.push(kernelCopy(timeRun, usr, copyTo));
+    into.verity.push(measured(timeRun, 'node', [cli, 'verity', 'format', from, hash, '--salt', salt]));
+    into.copy.push(kernelCopy(timeRun, from, copyTo));
+    into.build.push(measured(timeRun, 'node', buildArgs(from, out, layout)));
+    into.update.push(measured(timeRun, 'node', [cli, 'update', out, '--from', from]));
+    into.copyAfter.push(kernelCopy(timeRun, from, copyTo));
+  };
+  const med = (xs, k) => median(xs.map((x) => x[k]));
+  /** A median line: wall, CPU, peak RSS and the ratio to `ref` seconds. */
+  const line = (name, xs, ref) => {
+    const w = med(xs, 'secs');
+    return `  ${name.padEnd(36)} ${f2(w)} s (CPU ${f2(med(xs, 'cpu'))} s, peak RSS ${Math.round(Math.max(...xs.map((x) => x.rssMiB)))} MiB)  ${f2(w / ref)}x verity alone`;
+  };
+  for (let i = 0; i < rounds; i++) {
+    round(t, usr, img, 'flatcar-2025');
     if (hasRepart) {
       const defs = join(dir, 'repart.d');
       if (!existsSync(defs)) {
@@ -185,19 +196,13 @@ export async function run({ cli, dir, timeRun, median, log }) {
       rmSync(disk, { force: true });
     }
   }
-  const med = (xs, k) => median(xs.map((x) => x[k]));
   const v = med(t.verity, 'secs');
-  const line = (name, xs) => {
-    const w = med(xs, 'secs');
-    return `  ${name.padEnd(36)} ${f2(w)} s (CPU ${f2(med(xs, 'cpu'))} s, peak RSS ${Math.round(Math.max(...xs.map((x) => x.rssMiB)))} MiB)  ${f2(w / v)}x verity alone`;
-  };
   log(`${size / MiB} MiB /usr, ${rounds} alternating rounds, medians (wall; CPU = user + sys of the process and its threads and children):`);
-  log(line('imgbuild verity format (reference)', t.verity));
-  log(line('imgbuild build (raw, flatcar-2025)', t.build) + '   [target ≤ 1.5x]');
-  log(line('imgbuild update (raw)', t.update) + '   [target ≤ 1.5x]');
+  log(line('imgbuild verity format (reference)', t.verity, v));
+  log(line('imgbuild build (raw, flatcar-2025)', t.build, v) + '   [target ≤ 1.5x]');
+  log(line('imgbuild update (raw)', t.update, v) + '   [target ≤ 1.5x]');
   const m = JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8'));
   log(copyLine(t, med, v));
-  log(`  the same dd right after each update: ${f2(med(t.copyAfter, 'secs'))} s (CPU ${f2(med(t.copyAfter, 'cpu'))} s)`);
   const reporting = pageReportingLine();
   if (reporting) log(reporting);
   log(`  image digest ${m.image.digest?.algorithm}: ${m.image.digest?.rootHash} (veritysetup format --no-superblock --salt=- recomputes it)`);
@@ -219,24 +224,14 @@ export async function run({ cli, dir, timeRun, median, log }) {
     const layout = join(dir, 'big-layout.json');
     bigLayout(layout, 2 * bigGiB);
     const bimg = join(dir, 'big.raw');
-    const b = { verity: [], build: [], update: [], copy: [] };
+    const b = { verity: [], build: [], update: [], copy: [], copyAfter: [] };
     const bigRounds = Math.max(1, Math.min(rounds, 2));
-    for (let i = 0; i < bigRounds; i++) {
-      rmSync(bimg, { force: true });
-      rmSync(`${bimg}.manifest.json`, { force: true });
-      rmSync(hash, { force: true });
-      b.verity.push(measured(timeRun, 'node', [cli, 'verity', 'format', big, hash, '--salt', salt]));
-      b.copy.push(kernelCopy(timeRun, big, copyTo));
-      b.build.push(measured(timeRun, 'node', buildArgs(big, bimg, layout)));
-      b.update.push(measured(timeRun, 'node', [cli, 'update', bimg, '--from', big]));
-    }
+    for (let i = 0; i < bigRounds; i++) round(b, big, bimg, layout);
     const bv = med(b.verity, 'secs');
-    const bl = (name, xs) =>
-      `  ${name.padEnd(36)} ${f2(med(xs, 'secs'))} s (CPU ${f2(med(xs, 'cpu'))} s, peak RSS ${Math.round(Math.max(...xs.map((x) => x.rssMiB)))} MiB)  ${f2(med(xs, 'secs') / bv)}x verity alone`;
     log(`${bigGiB} GiB /usr into ${2 * bigGiB} GiB slots, ${bigRounds} rounds, medians:`);
-    log(bl('imgbuild verity format (reference)', b.verity));
-    log(bl('imgbuild build (raw)', b.build) + '   [target ≤ 1.5x, RSS ≤ 160 MiB]');
-    log(bl('imgbuild update (raw)', b.update) + '   [target ≤ 1.5x, RSS ≤ 160 MiB]');
+    log(line('imgbuild verity format (reference)', b.verity, bv));
+    log(line('imgbuild build (raw)', b.build, bv) + '   [target ≤ 1.5x, RSS ≤ 160 MiB]');
+    log(line('imgbuild update (raw)', b.update, bv) + '   [target ≤ 1.5x, RSS ≤ 160 MiB]');
     log(copyLine(b, med, bv));
   }
   log(`load average at the end: ${loadavg()[0].toFixed(1)}`);

@@ -92,11 +92,6 @@ export class ImageDigester {
     private readonly o: ImageDigestOptions = {},
   ) {}
 
-  /** The ranges the caller wrote, as a fallback where FIEMAP is unavailable (may be given late). */
-  set written(w: readonly Extent[]) {
-    this.o.written = w;
-  }
-
   /** Group ranges given by sealed(): region() leaves them out. */
   private readonly claimed: Array<[number, number]> = [];
 

@@ -213,8 +213,8 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
   const hashPath = o.hashPath ?? o.dataPath;
   const same = await sameFile(hashPath, o.dataPath);
   const salt = checkSalt(o.salt);
+  if (params.superblock && typeof o.uuid === 'string') normalizeGuid(o.uuid); // a bad UUID fails before any write
   const uuidOf = (rootHash: string) => (params.superblock ? normalizeGuid(typeof o.uuid === 'function' ? o.uuid(rootHash) : (o.uuid ?? randomUUID())) : undefined);
-  if (typeof o.uuid === 'string') uuidOf('');
   const jobs = checkJobs(o.jobs);
   if (o.hashOffset !== undefined) checkOffset(o.hashOffset, 'hash offset');
 
