@@ -1,5 +1,5 @@
 /** Opening the image a command works on; apart from args.ts, which the verity start-up path loads. */
-import { aboutFile, FileStorage, fsError, withRawImage } from '@imgbuild/core';
+import { aboutFile, FileStorage, fsError, withImageLock, withRawImage } from '@imgbuild/core';
 import { checkImageArg } from './args.js';
 
 /**
@@ -8,7 +8,10 @@ import { checkImageArg } from './args.js';
  */
 export async function onImage<T>(image: string, writable: boolean, fn: (s: FileStorage) => Promise<T>): Promise<T> {
   await checkImageArg(image, { bundle: true });
-  return withRawImage(image, writable, async (raw) => {
+  // A writer holds the image's lock from the first read to the last write (a bundle: its folder,
+  // across the qcow2 round trip), so two commands never interleave their read-change-write.
+  const locked = writable ? <R>(f: () => Promise<R>) => withImageLock(image, f, { onWait: waitNotice(image) }) : <R>(f: () => Promise<R>) => f();
+  return locked(() => withRawImage(image, writable, async (raw) => {
     const s = await FileStorage.open(raw, writable).catch((e) => {
       throw fsError(e, image, 'cannot open the image');
     });
@@ -19,5 +22,10 @@ export async function onImage<T>(image: string, writable: boolean, fn: (s: FileS
     } finally {
       await s.close();
     }
-  });
+  }));
+}
+
+/** One line on stderr when another command holds the image: the wait is then no mystery. */
+export function waitNotice(image: string): () => void {
+  return () => process.stderr.write(`imgbuild: ${image}: waiting for another imgbuild command that is writing it\n`);
 }

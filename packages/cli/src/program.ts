@@ -299,8 +299,9 @@ to the folder ./image_qemu_uefi/.` +
     examples: ['imgbuild slot mark-successful disk.raw B', 'imgbuild slot mark-successful image_qemu_uefi B --json'],
     action: 'markSuccessful',
   });
-  transition('upgrade', 'mark the slot as freshly written (successful 0, tries 1, prioritized)', {
+  transition('upgrade', 'mark the slot as freshly written (successful 0, tries 1, prioritized). Refused when the slot holds no /usr', {
     slotArg: true,
+    force: emptyForce,
     examples: ['imgbuild slot upgrade disk.raw B', 'imgbuild slot upgrade disk.raw B --dry-run --json'],
     action: 'upgrade',
   });

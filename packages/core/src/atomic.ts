@@ -8,17 +8,39 @@ import { promises as fsp, rmSync } from 'node:fs';
 import { fsError, ImgbuildError } from './errors.js';
 
 const pending = new Set<string>();
+const interruptHooks = new Set<() => void>();
 let handlersInstalled = false;
+
+/** SIGINT, SIGTERM and SIGHUP end the process the shell's way (128 + signal), after the hooks ran. */
+const INTERRUPTS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
 function installSignalHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  for (const [sig, code] of Object.entries(INTERRUPTS)) {
     process.once(sig, () => {
+      // Hooks first: a child (qemu) must stop using a folder before that folder is removed.
+      for (const hook of interruptHooks) {
+        try {
+          hook();
+        } catch {
+          // one hook's failure must not keep the others, or the temporaries' removal, from running
+        }
+      }
       for (const p of pending) rmSync(p, { recursive: true, force: true });
-      process.exit(sig === 'SIGINT' ? 130 : 143);
+      process.exit(code);
     });
   }
+}
+
+/**
+ * Registers a synchronous clean-up (kill a child, remove a folder) for SIGINT/SIGTERM/SIGHUP, which
+ * `process.on('exit')` alone never sees. Returns its removal.
+ */
+export function onInterrupt(hook: () => void): () => void {
+  installSignalHandlers();
+  interruptHooks.add(hook);
+  return () => interruptHooks.delete(hook);
 }
 
 /** What kind of thing is at `path` (through symlinks), or undefined when nothing is. */
@@ -141,29 +163,6 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await fsp.rm(tmp, { recursive: true, force: true });
     throw e;
   } finally {
-    untrack();
-  }
-}
-
-/**
- * Runs `fn` holding `<image>.lock` (created exclusively), so two updaters never write the same
- * inactive slot at once. A lock left by a killed process is named in the error, to be removed by hand.
- */
-export async function withImageLock<T>(image: string, fn: () => Promise<T>): Promise<T> {
-  const lock = `${image.replace(/\/+$/, '')}.lock`;
-  try {
-    await fsp.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new ImgbuildError(`another imgbuild is changing this image (lock ${lock}; remove it if none is running)`, { file: image });
-    }
-    throw e;
-  }
-  const untrack = trackTemporary(lock);
-  try {
-    return await fn();
-  } finally {
-    await fsp.rm(lock, { recursive: true, force: true });
     untrack();
   }
 }

@@ -31,6 +31,9 @@ export class SlotError extends ImgbuildError {}
 /** Verification found a mismatch; carries where. */
 export class VerityMismatchError extends ImgbuildError {}
 
+/** Another command holds the image's lock (lock.ts) for longer than we were willing to wait. */
+export class ImageBusyError extends ImgbuildError {}
+
 /** An external tool failed. */
 export class ToolError extends ImgbuildError {}
 

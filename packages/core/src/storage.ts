@@ -5,6 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { InputError } from './errors.js';
 
 export interface Storage {
   readonly size: number;
@@ -27,11 +28,18 @@ export class FileStorage implements Storage {
     public size: number,
   ) {}
 
-  /** Opens an existing file; `writable` opens read-write. */
+  /**
+   * Opens an existing file; `writable` opens read-write. A block device is read (sized from sysfs,
+   * since fstat says 0 bytes) but never written: imgbuild writes image files, and a disk is one `dd`
+   * away from one.
+   */
   static async open(path: string, writable = false): Promise<FileStorage> {
+    const st = await fsp.stat(path);
+    if (st.isBlockDevice() && writable) {
+      throw new InputError('is a block device; imgbuild reads devices but writes only image files (write the image to the device with dd)', { file: path });
+    }
     const fh = await fsp.open(path, writable ? 'r+' : 'r');
-    const st = await fh.stat();
-    return new FileStorage(fh, path, st.size);
+    return new FileStorage(fh, path, st.isBlockDevice() ? await blockDeviceBytes(st.rdev, path) : (await fh.stat()).size);
   }
 
   /** Creates (or truncates) a sparse file of `size` bytes. */
@@ -69,6 +77,16 @@ export class FileStorage implements Storage {
   async close(): Promise<void> {
     await this.fh.close();
   }
+}
+
+/** A block device's size: /sys/dev/block/MAJOR:MINOR/size counts 512-byte sectors whatever the device's own. */
+async function blockDeviceBytes(rdev: number, path: string): Promise<number> {
+  const major = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
+  const minor = Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+  const text = await fsp.readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8').catch(() => {
+    throw new InputError(`cannot tell the size of this block device (/sys/dev/block/${major}:${minor}/size)`, { file: path });
+  });
+  return Number(text.trim()) * 512;
 }
 
 /** In-memory storage, for tests and for building tables before they touch a disk. */

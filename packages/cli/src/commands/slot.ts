@@ -190,7 +190,7 @@ export async function markSuccessful(image: string, name: string, opts: ForceOpt
 }
 
 export async function upgrade(image: string, name: string, opts: JsonOpt): Promise<void> {
-  await slotTransition(image, name, 'upgrade', (t, slot) => upgradeT(t, slot), opts);
+  await slotTransition(image, name, 'upgrade', upgradeT, opts);
 }
 
 export async function rollback(image: string, opts: JsonOpt): Promise<void> {

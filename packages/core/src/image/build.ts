@@ -7,12 +7,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { assertWritableTarget, flushFile, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
+import { withLockIfExists } from '../lock.js';
 import { espPlanFiles, espVolumeId, loadSigningKey, makeEsp, SELECTOR_ESP_PATH, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
 import { signedPlan, signingRecord } from './signing.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
-import { InputError, UsageError } from '../errors.js';
+import { InputError, LayoutError, UsageError } from '../errors.js';
+import { freshImageProblem } from '../slot/state.js';
 import { writeGpt } from '../gpt/io.js';
 import { loadLayout } from '../layout/load.js';
+import { findEsp } from '../layout/roles.js';
 import { planToTable, requireSlotPair, type LayoutPlan, type PlannedPartition } from '../layout/plan.js';
 import { checkEspRoom } from './esp-room.js';
 import type { ProgressFn } from '../progress.js';
@@ -81,8 +84,15 @@ export function sourceDateEpochFromEnv(): number {
   return Math.max(Number(v), DEFAULT_SOURCE_DATE_EPOCH);
 }
 
+/** A layout whose fresh image would not boot slot A is refused before the first write. */
+function requireFreshBoot(plan: LayoutPlan, source: string): void {
+  // Attribute bits do not depend on the seed; any seed gives the table to judge.
+  const problem = freshImageProblem(planToTable(plan, 'fresh-boot-check'));
+  if (problem) throw new LayoutError(`layout ${plan.name}: ${problem}`, { file: source });
+}
+
 export function espPartition(plan: LayoutPlan): PlannedPartition {
-  const esp = plan.partitions.find((p) => p.role === 'esp');
+  const esp = findEsp(plan.partitions, plan.name);
   if (!esp) throw new UsageError(`layout ${plan.name} has no ESP (role "esp")`);
   return esp;
 }
@@ -103,6 +113,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
   const sde = o.sourceDateEpoch ?? sourceDateEpochFromEnv();
   const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
   const slots = requireSlotPair(plan, typeof o.layout === 'string' ? o.layout : plan.name);
+  requireFreshBoot(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   const esp = espPartition(plan);
   const rootPart = o.rootTree ? rootPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name) : undefined;
   const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline, '--cmdline', { rootOwned: !!rootPart })];
@@ -234,9 +245,12 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
 
     if (format === 'raw') {
       // The image lands first, its manifest right after: a manifest never describes a missing image.
-      const manifest = await withAtomicOutput(o.output, !!o.force, buildRaw);
-      await writeFileAtomic(manifestPath, encodeManifest(manifest));
-      return { manifest, output: o.output, manifestPath };
+      // --force over an image: its lock is held until the new image and manifest are both in place.
+      return await withLockIfExists(o.output, async () => {
+        const manifest = await withAtomicOutput(o.output, !!o.force, buildRaw);
+        await writeFileAtomic(manifestPath, encodeManifest(manifest));
+        return { manifest, output: o.output, manifestPath };
+      });
     }
 
     // qemu_uefi: a folder; the raw image is built in scratch space and converted.

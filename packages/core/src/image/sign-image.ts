@@ -2,9 +2,11 @@
  * `imgbuild sign`: signs an existing image's slot selector and UKIs in place and records it in the
  * manifest, as if it had been built with the key. Re-signing with another key replaces the signatures.
  */
+import { findEsp } from '../layout/roles.js';
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
-import { withImageLock, writeFileAtomic } from '../atomic.js';
+import { writeFileAtomic } from '../atomic.js';
+import { withImageLock } from '../lock.js';
 import { loadSigningKey, readEspFile, replaceEspFiles, SELECTOR_ESP_PATH, signPe, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
 import { InputError } from '../errors.js';
 import { recordImage } from '../verify/record.js';
@@ -29,7 +31,7 @@ export async function signImage(o: { image: string; sign: SigningKeyFiles }): Pr
     const manifest = await readManifest(manifestPath);
     const boot = manifest.boot;
     if (isLegacyBoot(boot)) throw new InputError('this image was built before the slot selector; rebuild it to sign it', { file: o.image });
-    const esp = manifest.partitions.find((p) => p.role === 'esp');
+    const esp = findEsp(manifest.partitions, manifestPath);
     if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
     const sde = manifest.sourceDateEpoch ?? sourceDateEpochFromEnv();
     await withRawImage(o.image, true, async (raw) => {

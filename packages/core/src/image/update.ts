@@ -12,7 +12,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
-import { flushFile, withImageLock, writeFileAtomic } from '../atomic.js';
+import { flushFile, writeFileAtomic } from '../atomic.js';
+import { withImageLock } from '../lock.js';
 import { readEspFile, readUki, replaceEspFiles, ukiEspPath, type SigningKeyFiles, type UkiContents } from '../boot/index.js';
 import { updateSigner } from './signing.js';
 import { formatCmdline, parseCmdline } from '../boot/cmdline.js';
@@ -22,6 +23,7 @@ import type { ProgressFn } from '../progress.js';
 import { applySlotTransition, inactiveSlot, readSlotStatus, setSlotBits, slotStatus, upgrade, type SlotStatus } from '../slot/index.js';
 import { partitionRecord, type PartitionRecord } from '../gpt/record.js';
 import type { Slot } from '../layout/plan.js';
+import { findEsp } from '../layout/roles.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
 import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
@@ -118,7 +120,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const slotNumber = before.slots.find((s) => s.slot === slot)!.number;
   const part = partitions(table).find((p) => p.number === slotNumber)!;
   const partition = { label: part.name, offsetBytes: part.firstLba * table.sectorSize, sizeBytes: (part.lastLba - part.firstLba + 1) * table.sectorSize };
-  const esp = manifest.partitions.find((p) => p.role === 'esp');
+  const esp = findEsp(manifest.partitions, manifestPath);
   if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
   const espOffset = esp.firstLba * table.sectorSize;
 

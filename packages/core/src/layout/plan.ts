@@ -2,6 +2,7 @@
  * Turns a layout spec into exact sectors (a plan) and a plan into a GPT table. Pure: every check a
  * layout can fail is here, with an error naming the partition and the rule.
  */
+import { checkSingleRoles } from './roles.js';
 import { LayoutError } from '../errors.js';
 import { deriveUuid, isGuid, normalizeGuid, uuidToBytes } from '../guid.js';
 import { parseAttributes } from '../gpt/attributes.js';
@@ -141,6 +142,7 @@ export function planLayout(input: LayoutSpec, source = input?.name ?? 'layout'):
     if (p.endLba > lastUsableLba) fail(`${source}: partition ${p.number} (${p.label})`, `ends at sector ${p.endLba}, beyond the last usable sector ${lastUsableLba} of a ${totalSectors}-sector disk`);
   }
   checkSlots(planned, source);
+  checkSingleRoles(planned, (msg) => fail(source, msg));
   checkFixedGuids(planned, diskGuid, source);
   return {
     name: spec.name ?? source,

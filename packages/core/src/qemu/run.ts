@@ -13,7 +13,9 @@ import { promises as fsp } from 'node:fs';
 import fse from 'fs-extra';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
+import { onInterrupt, trackTemporary } from '../atomic.js';
 import { ImgbuildError, InputError, ToolError, withFile } from '../errors.js';
+import { withImageLock } from '../lock.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
 import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from './firmware.js';
@@ -146,8 +148,14 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   for (const [what, f] of [['OVMF code', t.ovmfCode], ['OVMF variables', t.ovmfVars]] as const) {
     if (!(await fse.pathExists(f))) throw new InputError(`${what} not found (install the ovmf package, or run hack/install-deps.sh)`, { file: f });
   }
+  // The guest writes the image (the selector's tries, the blessing): a writer like any other.
+  return withImageLock(t.bundle ?? t.image, () => bootLocked(opts, t));
+}
+
+async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunResult> {
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const work = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-qemu-'));
+  const untrack = trackTemporary(work);
   try {
     const varsCopy = join(work, 'efi_vars.fd');
     if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000));
@@ -186,6 +194,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv] };
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
+    untrack();
   }
 }
 
@@ -200,9 +209,10 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWh
     child.stderr.on('data', (d: string) => {
       if (stderr.length < 65536) stderr += d;
     });
-    // never leave qemu running behind a dying parent
+    // Never leave qemu running behind a dying parent: an exit, or a signal (which skips 'exit' hooks).
     const onExit = () => child.kill('SIGKILL');
     process.once('exit', onExit);
+    const offInterrupt = onInterrupt(onExit);
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGTERM');
@@ -221,12 +231,14 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWh
       clearTimeout(timer);
       clearInterval(poll);
       process.removeListener('exit', onExit);
+      offInterrupt();
       reject(new ToolError(e.code === 'ENOENT' ? `${bin} not found (install qemu-system-x86, or run hack/install-deps.sh)` : `${bin}: ${e.message}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
       clearInterval(poll);
       process.removeListener('exit', onExit);
+      offInterrupt();
       resolvePromise({ exitCode: code, timedOut, stderr, stopped });
     });
   });

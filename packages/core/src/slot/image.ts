@@ -5,11 +5,13 @@
  * when the transition changes nothing.
  *
  * The target is a path to a raw image or any Storage (a qcow2 or bundle adapter, a fault-injecting
- * wrapper in tests).
+ * wrapper in tests). A path is locked (lock.ts) for the read-change-write; a Storage is the caller's
+ * to lock.
  */
 import { CorruptError, ImgbuildError, UsageError, withFile } from '../errors.js';
 import { readGpt, writeGpt, type GptReadResult, type GptSource } from '../gpt/io.js';
 import { sameTable, type GptTable } from '../gpt/table.js';
+import { withImageLock } from '../lock.js';
 import { FileStorage, type Storage } from '../storage.js';
 import { SUPERBLOCK_SIZE } from '../verity/geometry.js';
 import { slotHashOffset } from '../verity/slot-area.js';
@@ -126,7 +128,8 @@ export async function applySlotTransition<R extends TransitionOutput>(
   fn: (table: GptTable, facts: SlotDiskFacts) => R,
   opts: SlotImageOptions = {},
 ): Promise<SlotTransitionResult<R>> {
-  return withStorage(target, !opts.dryRun, opts, async (s) => {
+  const locked = typeof target === 'string' && !opts.dryRun ? (f: () => Promise<SlotTransitionResult<R>>) => withImageLock(target, f) : (f: () => Promise<SlotTransitionResult<R>>) => f();
+  return locked(() => withStorage(target, !opts.dryRun, opts, async (s) => {
     const read = await readGpt(s);
     const before = slotStatus(read.table);
     const contents = await readSlotContents(s, read.table, opts.manifest);
@@ -136,5 +139,5 @@ export async function applySlotTransition<R extends TransitionOutput>(
     const written = changed && !opts.dryRun;
     if (written) await writeGpt(s, table, { protectiveMbr: !!read.mbrError });
     return { before, after: slotStatus(table), table, changed, written, result, source: read.source };
-  });
+  }));
 }

@@ -171,6 +171,19 @@ export function inactiveSlot(table: GptTable): Slot {
   return otherSlot(st.next);
 }
 
+/**
+ * Why a freshly built image with this table could not boot as intended, or null: slot A must be the
+ * one chosen, and slot B, empty at build time, must not be bootable (the selector would fall back
+ * to nothing, or choose it first).
+ */
+export function freshImageProblem(table: GptTable): string | null {
+  const st = slotStatus(table);
+  const [a, b] = (['A', 'B'] as const).map((x) => st.slots.find((s) => s.slot === x)!);
+  if (b.canBoot) return `slot B is empty in a fresh image but its attributes make it bootable (${bitsText(b)}); give it priority 0, tries 0, successful 0`;
+  if (!a.canBoot) return `a fresh image could not boot: slot A's attributes make it unbootable (${bitsText(a)}); give it priority ≥ 1 and successful 1 (or tries ≥ 1)`;
+  return null;
+}
+
 /** A copy of `table` with `slot`'s boot bits changed (other attribute bits kept). */
 function withBits(table: GptTable, slot: Slot, change: Partial<BootBits>): GptTable {
   const t = cloneTable(table);
@@ -284,10 +297,12 @@ export function markSuccessful(table: GptTable, slot: Slot, g: GuardOptions = {}
 
 /**
  * After writing a new /usr into `slot`: successful 0, tries 1, then prioritize, so that it boots next
- * exactly once. Guard: `slot` is not the active slot (the one that boots next) while successful —
- * that is the known-good system the update must not overwrite.
+ * exactly once. Guards: `slot` is not the active slot (the one that boots next) while successful —
+ * that is the known-good system the update must not overwrite; and, like prioritize, the slot holds a
+ * /usr (when `contents` says; unless `force`).
  */
-export function upgrade(table: GptTable, slot: Slot): GptTable {
+export function upgrade(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
+  requireFilled(table, slot, 'upgrade', g);
   const st = slotStatus(table);
   const s = st.slots.find((x) => x.slot === slot)!;
   if (st.next === slot && s.successful) {

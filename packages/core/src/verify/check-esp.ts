@@ -9,6 +9,7 @@ import type { ImageManifest } from '../image/manifest.js';
 import { isLegacyBoot, sha256Buffer } from '../image/manifest.js';
 import { fail, notCovered, pass, type ImageCheck } from './check.js';
 import { fatBootArea } from './fat.js';
+import { findEsp } from '../layout/roles.js';
 
 export interface EspFileRead {
   path: string;
@@ -25,8 +26,14 @@ const key = (p: string) => p.toUpperCase(); // FAT names are case-insensitive
 
 export async function checkEsp(image: string, m: ImageManifest): Promise<EspResult> {
   const region = 'esp';
-  const esp = m.partitions.find((p) => p.number === m.esp?.partition) ?? m.partitions.find((p) => p.role === 'esp');
+  let esp;
+  try {
+    esp = findEsp(m.partitions);
+  } catch (e) {
+    return { checks: [fail(region, 'partition', 'one ESP', null, (e as Error).message)], files: [] };
+  }
   if (!esp) return { checks: [fail(region, 'partition', 'an ESP', null, 'the manifest lists no ESP partition')], files: [] };
+  if (m.esp && m.esp.partition !== esp.number) return { checks: [fail(region, 'partition', String(esp.number), String(m.esp.partition), 'the recorded ESP is not the partition whose role is "esp"')], files: [] };
   const offset = esp.firstLba * m.disk.sectorSize;
   let entries;
   try {

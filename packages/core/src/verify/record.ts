@@ -4,6 +4,7 @@
  * masked entry array, the ESP's files, reserved partitions and unallocated space.
  * Call `recordImage` once the image is complete (after the flip, for an update).
  */
+import { findEsp } from '../layout/roles.js';
 import { promises as fsp } from 'node:fs';
 import { listEsp, readEspFile } from '../boot/esp.js';
 import { InputError } from '../errors.js';
@@ -73,7 +74,7 @@ export async function recordImage(imagePath: string, o: { sectorSize: number; ro
   const ss = o.sectorSize;
   const diskBytes = (await fsp.stat(imagePath)).size;
   const parts = await partitionRecords(imagePath, o.roleOf);
-  const esp = parts.find((p) => p.role === 'esp');
+  const esp = findEsp(parts, imagePath);
   if (!esp) throw new InputError('the image has no ESP (role "esp")', { file: imagePath });
   const gpt = await gptRecord(imagePath, ss, diskBytes, parts.filter((p) => p.role === 'usr-slot').map((p) => p.number));
   return {
