@@ -158,6 +158,18 @@ describe('signing', { timeout: 300_000 }, () => {
     for (const f of m.boot.signing!.files) expect(await judges(await espFile(plain, f.path, join(dir, 'plain-signed.efi')))).toEqual([true, true]);
     expect(m.boot.selector.sha256).toBe(m.boot.signing!.files[0].sha256);
     expect((await verifyJson(plain)).ok).toBe(true);
+
+    // Issue 25 #12: another certificate is refused without --force (as update refuses it), nothing changed.
+    const before = readFileSync(plain);
+    const other = await imgbuild(['sign', plain, '--sign-key', otherKey, '--sign-cert', otherCert], { env });
+    expect(other.exitCode).toBe(1);
+    expect(String(other.stderr).trim()).toMatch(/is signed with another certificate \(sha256 [0-9a-f]{16}…; this one is [0-9a-f]{16}…\): re-signing changes which machines boot it .*give --force to re-sign$/);
+    expect(readFileSync(plain).equals(before)).toBe(true);
+    // the same certificate again is a refresh; --force takes the other one
+    expect((await imgbuild(['sign', plain, ...signFlags], { env })).exitCode).toBe(0);
+    const forced = await imgbuild(['sign', plain, '--sign-key', otherKey, '--sign-cert', otherCert, '--force'], { env });
+    expect(forced.exitCode, String(forced.stderr)).toBe(0);
+    expect((await verifyJson(plain, ['--cert', otherCert])).ok).toBe(true);
   });
 
   it('bad flags fail early and plainly', async () => {

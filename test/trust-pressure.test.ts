@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readSlotStatus } from '../packages/core/src/slot/image.js';
-import { markSuccessful, setSlotBits, slotStatus, upgrade, type GptTable } from '../packages/core/src/slot/index.js';
+import type { GptTable } from '../packages/core/src/gpt/table.js';
+import { markSuccessful, setSlotBits, slotStatus, upgrade } from '../packages/core/src/slot/index.js';
 import { CLI, fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-pressure-');
@@ -277,5 +278,27 @@ describe('block devices: read, never written', () => {
     const set = await imgbuild(['slot', 'set', device!, 'A', '--priority', '1']);
     expect(set.exitCode).toBe(1);
     expect(String(set.stderr).trim()).toBe(`imgbuild: ${device}: is a block device; imgbuild reads devices but writes only image files (write the image to the device with dd)`);
+  });
+});
+
+describe('update checks the ESP before writing, in a dry run too', () => {
+  it('an initrd that leaves no room on the ESP is refused by --dry-run and by the real run, before /usr is written', async () => {
+    const initrd25 = join(dir, 'initrd-25m');
+    const initrd45 = join(dir, 'initrd-45m');
+    writeFileSync(initrd25, randomBytes(25 * 1024 * 1024));
+    writeFileSync(initrd45, randomBytes(45 * 1024 * 1024));
+    const img = join(dir, `esp-room-${n++}.raw`);
+    const b = await imgbuild(['build', '--from', bigUsr, '--kernel', kernel, '--initrd', initrd25, '--layout', 'mini', '-o', img], { env });
+    expect(b.exitCode, String(b.stderr)).toBe(0);
+    const before = readFileSync(img);
+    for (const extra of [['--dry-run'], []]) {
+      const r = await imgbuild(['update', img, '--from', bigUsr, '--initrd', initrd45, ...extra], { env });
+      expect(r.exitCode, `update ${extra.join(' ')}`).toBe(1);
+      expect(String(r.stderr).trim()).toMatch(/the ESP \(EFI-SYSTEM\) would need [\d.]+ MiB after this update \(EFI\/Linux\/imgbuild-usr-b\.efi 45\.\d MiB\) but its FAT holds [\d.]+ MiB; nothing was written$/);
+      expect(readFileSync(img).equals(before)).toBe(true);
+    }
+    // the same initrd size as the build's still fits: the room the build kept for B
+    const ok = await imgbuild(['update', img, '--from', bigUsr, '--dry-run'], { env });
+    expect(ok.exitCode, String(ok.stderr)).toBe(0);
   });
 });

@@ -251,6 +251,7 @@ to the folder ./image_qemu_uefi/.` +
     .requiredOption('--sign-key <key.pem>', 'the signing key (RSA)')
     .requiredOption('--sign-cert <cert.pem>', 'its certificate')
     .option('--sign-pass-file <file>', 'first line: the password of an encrypted key (or set IMGBUILD_SIGN_PASS)')
+    .option('--force', 're-sign an image signed with another certificate (machines that enrolled the old one will refuse it)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples('imgbuild sign disk.raw --sign-key db.key --sign-cert db.crt', 'IMGBUILD_SIGN_PASS=... imgbuild sign image_qemu_uefi --sign-key db.key --sign-cert db.crt'))
     .action(act(lazy('sign')));

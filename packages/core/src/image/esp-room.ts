@@ -6,6 +6,7 @@
 import { espBytesNeeded, espCapacityBytes, espGeometry, ukiEspPath, type EspFile } from '../boot/index.js';
 import { InputError } from '../errors.js';
 import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
+import type { ImageManifest } from './manifest.js';
 
 const MiB = 1024 * 1024;
 
@@ -17,6 +18,27 @@ export function checkEspRoom(plan: LayoutPlan, esp: PlannedPartition, files: rea
   if (need > room) {
     throw new InputError(
       `the boot files need ${(need / MiB).toFixed(1)} MiB on ${esp.label} (the selector, slot A's UKI and room for slot B's of the same size) but its FAT holds ${(room / MiB).toFixed(1)} MiB; use a layout with a larger ESP`,
+      { file: source },
+    );
+  }
+}
+
+/**
+ * `update`'s question, asked in a dry run too: with the files it writes replacing their namesakes,
+ * does the ESP still hold everything the manifest says it holds? A manifest without an ESP record
+ * (version 1) cannot answer; the write itself then decides.
+ */
+export function checkUpdateEspRoom(m: ImageManifest, esp: { label: string; firstLba: number; lastLba: number }, files: readonly { path: string; size: number }[], source: string): void {
+  if (!m.esp) return;
+  const replaced = new Set(files.map((f) => f.path.toUpperCase()));
+  const planned = [...m.esp.files.filter((f) => !replaced.has(f.path.toUpperCase())).map((f) => ({ path: f.path, size: f.bytes })), ...files];
+  const sizeBytes = (esp.lastLba - esp.firstLba + 1) * m.disk.sectorSize;
+  const where = { imageBytes: m.image.bytes, offsetBytes: esp.firstLba * m.disk.sectorSize };
+  const need = espBytesNeeded(planned, espGeometry(sizeBytes, where).clusterBytes);
+  const room = espCapacityBytes(sizeBytes, where);
+  if (need > room) {
+    throw new InputError(
+      `the ESP (${esp.label}) would need ${(need / MiB).toFixed(1)} MiB after this update (${files.map((f) => `${f.path} ${(f.size / MiB).toFixed(1)} MiB`).join(', ')}) but its FAT holds ${(room / MiB).toFixed(1)} MiB; nothing was written`,
       { file: source },
     );
   }

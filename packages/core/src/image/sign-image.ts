@@ -21,7 +21,12 @@ export interface SignImageResult {
   manifestPath: string;
 }
 
-export async function signImage(o: { image: string; sign: SigningKeyFiles }): Promise<SignImageResult> {
+/**
+ * Signs an image's selector and UKIs in place. Re-signing with the image's own certificate is
+ * refreshing; with another one it changes which firmware will boot the image (a machine that enrolled
+ * the old certificate refuses it), so it needs `force`, as `update` refuses another certificate.
+ */
+export async function signImage(o: { image: string; sign: SigningKeyFiles; force?: boolean }): Promise<SignImageResult> {
   const st = await fsp.stat(o.image).catch(() => {
     throw new InputError('no such image', { file: o.image });
   });
@@ -31,6 +36,13 @@ export async function signImage(o: { image: string; sign: SigningKeyFiles }): Pr
     const manifest = await readManifest(manifestPath);
     const boot = manifest.boot;
     if (isLegacyBoot(boot)) throw new InputError('this image was built before the slot selector; rebuild it to sign it', { file: o.image });
+    const was = boot.signing?.certSha256;
+    if (was && was !== key.certSha256 && !o.force) {
+      throw new InputError(
+        `is signed with another certificate (sha256 ${was.slice(0, 16)}…; this one is ${key.certSha256.slice(0, 16)}…): re-signing changes which machines boot it (those that enrolled the old one refuse it); give --force to re-sign`,
+        { file: o.image },
+      );
+    }
     const esp = findEsp(manifest.partitions, manifestPath);
     if (!esp) throw new InputError('manifest names no ESP', { file: manifestPath });
     const sde = manifest.sourceDateEpoch ?? sourceDateEpochFromEnv();

@@ -27,7 +27,8 @@ import { findEsp } from '../layout/roles.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
 import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
-import { slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
+import { slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
+import { checkUpdateEspRoom } from './esp-room.js';
 import { probeUsrImage, usrVersion } from './usr-image.js';
 import { recordImage } from '../verify/record.js';
 import { digestRecord, ImageDigester, sealedTreeOf } from './image-digest.js';
@@ -145,6 +146,12 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     initrd: o.initrd ?? `the running slot's UKI (${ukiEspPath(before.next!)})`,
     espFiles,
   };
+  // The ESP must hold the new boot files before /usr is written, dry run or not. The draft has the
+  // real size: a root hash is always 64 hex digits, and it is signed as the real one will be.
+  const draftCmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: '0'.repeat(64), hashOffset: slotHashOffset(partition.sizeBytes), fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
+  const draftUki = await signer.sign(slotUki(inputs, draftCmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
+  const draftFlatcar = boot.style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: bothSlots, cmdlineExtra: extra.join(' '), hashOffset: slotHashOffset(partition.sizeBytes) }) : [];
+  checkUpdateEspRoom(manifest, esp, [{ path: ukiEspPath(slot), size: draftUki.length }, ...draftFlatcar.map((f) => ({ path: f.path, size: f.data.length }))], displayName);
   if (o.dryRun) {
     // The same two transitions as below, on the table in memory.
     const after = slotStatus(upgrade(setSlotBits(table, slot, { priority: 0, tries: 0, successful: false }), slot));
