@@ -302,3 +302,21 @@ describe('update checks the ESP before writing, in a dry run too', () => {
     expect(ok.exitCode, String(ok.stderr)).toBe(0);
   });
 });
+
+describe('verify holds an empty slot to zeros', () => {
+  it('a squashfs dd-ed into the empty USR-B fails verify, naming the slot and the byte; a fresh image passes reading nothing there', async () => {
+    // The build's own image (a copy may have its holes filled by the copy): its empty slot is a hole.
+    const fresh = await imgbuild(['verify', built, '--json']);
+    expect(fresh.exitCode, String(fresh.stdout)).toBe(0);
+    const b = (JSON.parse(String(fresh.stdout)) as { checks: Array<{ region: string; name: string; status: string; detail: string }> }).checks.find((c) => c.region === 'slot B')!;
+    expect(b).toMatchObject({ name: 'contents', status: 'ok' });
+    expect(b.detail).toMatch(/empty, as recorded: all \d+ bytes are zero \(0 bytes held data to read\)/);
+    const img = copyOfBuilt();
+    const m = JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8')) as { partitions: { label: string; firstLba: number }[] };
+    const partB = m.partitions.find((p) => p.label === 'USR-B')!;
+    await tool('dd', [`if=${join(dir, 'usr.squashfs')}`, `of=${img}`, 'bs=512', `seek=${partB.firstLba}`, 'conv=notrunc']);
+    const r = await imgbuild(['verify', img]);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stdout)).toMatch(/FAIL slot B: contents: .*the manifest records no \/usr in slot B, but the partition holds data from byte 0/);
+  });
+});

@@ -315,16 +315,17 @@ describe('a damaged manifest', () => {
 });
 
 describe('two updaters at once', () => {
-  it('the second is refused while the first holds the lock, and the lock is gone afterwards', async () => {
+  // The lock is flock(2) on the image (test/trust-pressure.test.ts judges it); a lock *file* is no
+  // lock at all: one left by a killed process, or by an older imgbuild, must not block anyone.
+  it('a leftover IMAGE.lock file blocks nothing, and none is made', async () => {
     const img = join(dir, 'locked.raw');
     expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '-o', img], { env })).exitCode).toBe(0);
-    writeFileSync(`${img}.lock`, '12345\n'); // as a running updater would hold it
+    writeFileSync(`${img}.lock`, '12345\n'); // as a killed updater of an older imgbuild left it
     const r = await imgbuild(['update', img, '--from', usr('2')], { env });
-    expect(r.exitCode).toBe(1);
-    expect(String(r.stderr)).toMatch(/locked\.raw: another imgbuild is changing this image/);
-    expect((await status(img)).next).toBe('A');
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect((await status(img)).next).toBe('B');
     rmSync(`${img}.lock`);
-    expect((await imgbuild(['update', img, '--from', usr('2')], { env })).exitCode).toBe(0);
+    expect((await imgbuild(['slot', 'cancel-upgrade', img], { env })).exitCode).toBe(0);
     expect(existsSync(`${img}.lock`)).toBe(false);
   });
 });

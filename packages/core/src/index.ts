@@ -7,6 +7,7 @@ export * from './verity/index.js';
 export * from './fs/index.js';
 export * from './atomic.js';
 export * from './lock.js';
+export * from './extents.js';
 export * from './progress.js';
 export * from './image/gpt-image.js';
 export * from './slot/index.js';

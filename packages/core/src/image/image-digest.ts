@@ -7,11 +7,13 @@
  * through e2fsprogs' `filefrag`), else from the caller (the ranges a build wrote), else the whole file
  * is read.
  */
-import { execFile } from 'node:child_process';
 import type { ProgressFn } from '../progress.js';
 import { promises as fsp } from 'node:fs';
 import { verityLayout, type VerityParams } from '../verity/geometry.js';
 import type { SlotManifest } from './manifest.js';
+import { clipExtents as clip, dataExtents } from '../extents.js';
+
+export { dataExtents, parseFilefrag } from '../extents.js';
 import { leafGroups, sharesDigestLeaves } from '../verity/leaf-groups.js';
 import { GROUP_BYTES, groupCounts, groupRanges, hashGroupRanges, sparseVerityRoot, subtractRanges, type Extent, type GroupSet } from '../verity/sparse.js';
 
@@ -27,35 +29,6 @@ export interface ImageDigestRecord {
   recompute: string;
 }
 
-/**
- * The file's data extents (byte ranges that may hold non-zero bytes) from FIEMAP via `filefrag -e`,
- * or null when it cannot tell (not installed, a filesystem without FIEMAP, output not understood).
- * Delayed-allocation and unwritten extents are listed too: reading them costs only what they hold.
- */
-export function dataExtents(path: string): Promise<Extent[] | null> {
-  return new Promise((resolve) => {
-    execFile('filefrag', ['-e', '-b1', path], { maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) =>
-      resolve(err ? null : parseFilefrag(stdout)),
-    );
-  });
-}
-
-/** `filefrag -e -b1` output → byte extents, or null when it is not that table. */
-export function parseFilefrag(stdout: string): Extent[] | null {
-  const lines = stdout.split('\n');
-  const header = lines.findIndex((l) => /^\s*ext:\s+logical_offset:/.test(l));
-  const total = /: (\d+) extents? found\s*$/m.exec(stdout);
-  if (!total) return null;
-  if (header < 0) return Number(total[1]) === 0 ? [] : null;
-  const out: Extent[] = [];
-  for (const l of lines.slice(header + 1)) {
-    const m = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):/.exec(l);
-    if (m) out.push([Number(m[1]), Number(m[2]) - Number(m[1]) + 1]);
-  }
-  // filefrag counts logically contiguous extents as one ("N extents found"): there may be more lines.
-  return out.length >= Number(total[1]) ? out : null;
-}
-
 export interface ImageDigestOptions {
   /** Ranges the caller vouches hold every non-zero byte (a sparse file it created); used when FIEMAP is unavailable. */
   written?: readonly Extent[];
@@ -69,15 +42,6 @@ export async function imageDigest(path: string, o: ImageDigestOptions = {}): Pro
   return new ImageDigester(path, o).finish();
 }
 
-/** `extents` cut to [offset, offset + length). */
-function clip(extents: readonly Extent[], offset: number, length: number): Extent[] {
-  const end = offset + length;
-  return extents.flatMap(([o, l]) => {
-    const a = Math.max(o, offset);
-    const b = Math.min(o + l, end);
-    return a < b ? [[a, b - a] as Extent] : [];
-  });
-}
 
 /**
  * The digest in parts: `region()` starts hashing, in worker threads, a byte range the caller will not

@@ -12,6 +12,8 @@ import { decodeVeritySuperblock, verifyVerity, SUPERBLOCK_SIZE } from '../verity
 import { compareFields, fail, notCovered, pass, type ImageCheck } from './check.js';
 import { partName } from './coverage.js';
 import { readBytes } from './digest.js';
+import { clipExtents, dataExtents, type Extent } from '../extents.js';
+import { slotOfLabel } from '../layout/plan.js';
 
 const SB_FIELDS = ['hash', 'hashType', 'dataBlockSize', 'hashBlockSize', 'salt', 'dataBlocks', 'superblockUuid'] as const;
 type SbFields = Pick<SlotManifest, (typeof SB_FIELDS)[number]>;
@@ -49,11 +51,40 @@ async function treeCheck(region: string, s: Slot, image: string, rec: SlotManife
   }
 }
 
+/**
+ * A slot the manifest records no /usr in was written as nothing: every byte of it is zero. Only what
+ * the filesystem says holds data is read (FIEMAP; a fresh image's empty slot is a hole), so the check
+ * costs what somebody put there.
+ */
+async function emptySlotCheck(region: string, s: Slot, image: string, m: ImageManifest): Promise<ImageCheck> {
+  const part = m.partitions.find((p) => p.role === 'usr-slot' && slotOfLabel(p.label) === s);
+  if (!part) return fail(region, 'partition', `a usr-slot partition for slot ${s}`, null, 'the manifest lists none');
+  const start = part.firstLba * m.disk.sectorSize;
+  const size = (part.lastLba - part.firstLba + 1) * m.disk.sectorSize;
+  const extents = clipExtents((await dataExtents(image)) ?? [[start, size]], start, size);
+  const at = await firstNonZero(image, extents);
+  if (at === null) return pass(region, 'contents', `empty, as recorded: all ${size} bytes are zero (${extents.reduce((n, [, l]) => n + l, 0)} bytes held data to read)`, 'zeros');
+  return fail(region, 'contents', 'zeros (the manifest records no /usr in this slot)', `data at byte ${at - start} of the partition`, `the manifest records no /usr in slot ${s}, but the partition holds data from byte ${at - start}`);
+}
+
+/** The image offset of the first non-zero byte within `extents`, or null. */
+async function firstNonZero(image: string, extents: readonly Extent[]): Promise<number | null> {
+  const CHUNK = 1 << 20;
+  const zeros = Buffer.alloc(CHUNK);
+  for (const [offset, length] of extents) {
+    for (let done = 0; done < length; done += CHUNK) {
+      const b = await readBytes(image, offset + done, Math.min(CHUNK, length - done));
+      if (b.equals(zeros.subarray(0, b.length))) continue; // memcmp; the byte loop only where data is
+      return offset + done + b.findIndex((x) => x !== 0);
+    }
+  }
+  return null;
+}
+
 export async function checkSlot(image: string, m: ImageManifest, s: Slot, o: { jobs?: number; onProgress?: ProgressFn } = {}): Promise<ImageCheck[]> {
   const region = `slot ${s}`;
   const rec = m.slots[s];
-  // An empty slot holds nothing a UKI names a root hash for: nothing there can be booted.
-  if (!rec) return [notCovered(region, 'contents', 'empty: the manifest records no /usr in this slot')];
+  if (!rec) return [await emptySlotCheck(region, s, image, m)];
   const part = m.partitions.find((p) => p.number === rec.partition);
   if (!part) return [fail(region, 'partition', rec.partition, null, `the manifest's slot names partition ${rec.partition}, which its partition list lacks`)];
   const out: ImageCheck[] = [];

@@ -31,8 +31,8 @@ export const GROUP_BYTES = SPARSE_BLOCK * PER;
 const UNIT_GROUPS = 8;
 const HASHER = { hash: 'sha256' as const, hashType: 1 as const, hashBlockSize: SPARSE_BLOCK, salt: Buffer.alloc(0) };
 
-/** A byte range of a file: [offset, length). */
-export type Extent = readonly [offset: number, length: number];
+export type { Extent } from '../extents.js';
+import type { Extent } from '../extents.js';
 
 const sha256 = (b: Uint8Array): Buffer => oneShotHash('sha256', b, 'buffer') as unknown as Buffer;
 
