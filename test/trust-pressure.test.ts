@@ -317,6 +317,6 @@ describe('verify holds an empty slot to zeros', () => {
     await tool('dd', [`if=${join(dir, 'usr.squashfs')}`, `of=${img}`, 'bs=512', `seek=${partB.firstLba}`, 'conv=notrunc']);
     const r = await imgbuild(['verify', img]);
     expect(r.exitCode).toBe(1);
-    expect(String(r.stdout)).toMatch(/FAIL slot B: contents: .*the manifest records no \/usr in slot B, but the partition holds data from byte 0/);
+    expect(String(r.stdout)).toMatch(/FAIL +slot B: contents: the manifest records no \/usr in slot B, but the partition holds data from byte 0/);
   });
 });
