@@ -320,3 +320,29 @@ describe('verify holds an empty slot to zeros', () => {
     expect(String(r.stdout)).toMatch(/FAIL +slot B: contents: the manifest records no \/usr in slot B, but the partition holds data from byte 0/);
   });
 });
+
+describe('an update interrupted after its UKI reached the ESP', () => {
+  it('verifies as the old image, the unfinished slot and UKI named; the next update repairs it', async () => {
+    const { pendingUpdateManifest, encodeManifest } = await import('../packages/core/src/image/manifest.js');
+    const { readManifest } = await import('../packages/core/src/image/manifest.js');
+    // Where an update stands just before its manifest: B's bytes and UKI written, the flip not yet made.
+    const donor = copyOfBuilt();
+    expect((await imgbuild(['update', donor, '--from', bigUsr], { env })).exitCode).toBe(0);
+    expect((await imgbuild(['slot', 'cancel-upgrade', donor])).exitCode).toBe(0);
+    const img = copyOfBuilt();
+    const old = await readManifest(`${img}.manifest.json`);
+    writeFileSync(`${img}.manifest.json`, encodeManifest(pendingUpdateManifest(old, 'B', ['EFI/Linux/imgbuild-usr-b.efi'])));
+    cpSync(donor, img); // the image as the interrupted update left it, beside the pending manifest
+    const v = await imgbuild(['verify', img]);
+    expect(v.exitCode, String(v.stdout)).toBe(0);
+    expect(String(v.stdout)).toMatch(/not covered: esp: EFI\/Linux\/imgbuild-usr-b\.efi: written by an interrupted update of slot B; run imgbuild update again/);
+    expect(String(v.stdout)).not.toMatch(/unexpected file/);
+    // the slot verbs treat it as empty: nothing may make it boot
+    expect((await imgbuild(['slot', 'mark-successful', img, 'B'])).exitCode).toBe(1);
+    const again = await imgbuild(['update', img, '--from', bigUsr], { env });
+    expect(again.exitCode, String(again.stderr)).toBe(0);
+    const after = await imgbuild(['verify', img]);
+    expect(after.exitCode, String(after.stdout)).toBe(0);
+    expect(String(after.stdout)).not.toMatch(/interrupted/);
+  });
+});

@@ -76,7 +76,12 @@ export const bootSchema = z
   })
   .strict();
 const disk = z.object({ guid, sectorSize: uint, totalSectors: uint, bytes: uint }).strict();
-const common = { tool: text, format, layout: text, seed: text, sourceDateEpoch: uint, disk, image, history: history.optional() };
+/**
+ * An update under way: written before its first write to the image, gone when the update's manifest
+ * replaces it. Until then the slot and the ESP files it names hold bytes nobody vouches for.
+ */
+export const pendingSchema = z.object({ action: z.literal('update'), slot: slotName, espPaths: z.array(text) }).strict();
+const common = { tool: text, format, layout: text, seed: text, sourceDateEpoch: uint, disk, image, history: history.optional(), pending: pendingSchema.optional() };
 
 // --- version 1 ------------------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
+import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
 import { parseManifestJson } from './manifest-parse.js';
-import { manifestV2Schema, type ImageManifest } from './manifest-schema.js';
+import { isLegacyBoot, manifestV2Schema, type ImageManifest } from './manifest-schema.js';
 
 export const MANIFEST_VERSION = 2;
 
@@ -69,6 +70,25 @@ export function encodeManifest(m: ImageManifest): string {
   const r = manifestV2Schema.safeParse(rest);
   if (!r.success) throw new Error(`internal: the manifest about to be written does not match its schema: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return JSON.stringify(rest, null, 2) + '\n';
+}
+
+/**
+ * The manifest an update writes before touching the image: the old one, less what the update is about
+ * to overwrite (the slot's record, its UKI's, those ESP files'), plus the note that it is under way.
+ * Interrupted anywhere, the image still verifies as the old one, with that slot and those files named
+ * as an unfinished update; the slot counts as empty for the slot verbs.
+ */
+export function pendingUpdateManifest(m: ImageManifest, slot: Slot, espPaths: readonly string[]): ImageManifest {
+  const out = structuredClone(m);
+  const inFlux = new Set(espPaths.map((p) => p.toUpperCase()));
+  delete out.slots[slot];
+  if (!isLegacyBoot(out.boot)) {
+    delete out.boot.slots[slot];
+    if (out.boot.signing) out.boot.signing.files = out.boot.signing.files.filter((f) => !inFlux.has(f.path.toUpperCase()));
+  }
+  if (out.esp) out.esp.files = out.esp.files.filter((f) => !inFlux.has(f.path.toUpperCase()));
+  out.pending = { action: 'update', slot, espPaths: [...espPaths] };
+  return out;
 }
 
 /** Reads a manifest of version 1 or 2 (upgraded in memory); one-line InputError naming the key otherwise. */

@@ -25,7 +25,7 @@ import { partitionRecord, type PartitionRecord } from '../gpt/record.js';
 import type { Slot } from '../layout/plan.js';
 import { findEsp } from '../layout/roles.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
-import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
+import { encodeManifest, isLegacyBoot, pendingUpdateManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { checkUpdateEspRoom } from './esp-room.js';
@@ -158,6 +158,9 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     return { slot, rootHash: null, before, after, plan, dryRun: true, written: false, manifest, manifestPath };
   }
 
+  // 0. The manifest says an update is under way before the first byte changes: interrupted anywhere,
+  // the image verifies as the old one with this slot and these files named as unfinished.
+  if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(pendingUpdateManifest(manifest, slot, espFiles)));
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
   await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
   // The image digest, in parts: the partitions this update does not write from now on, on worker
@@ -211,6 +214,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
   manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
+  delete manifest.pending; // an earlier update's, interrupted: this one finished the slot it left
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
   return { slot, rootHash: v.rootHash, before, after: flip.after, plan, dryRun: false, written: true, manifest, manifestPath };
 }

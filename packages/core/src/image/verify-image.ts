@@ -10,7 +10,7 @@ import type { X509Certificate } from 'node:crypto';
 import { readCertificate } from '../boot/sign.js';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
-import { checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
+import { checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, pendingBootCheck, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
 import { manifestPathFor, readManifest, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 import { ImageDigester, sealedTreeOf } from './image-digest.js';
@@ -45,7 +45,7 @@ export async function imageChecks(image: string, m: ImageManifest, o: VerifyOpti
   const checks: ImageCheck[] = [];
   checks.push(...(await checkDiskSize(image, m)), ...(await checkProtectiveMbr(image, m)));
   const primary = await checkGptCopy(image, m, 'primary');
-  checks.push(...primary.checks, ...(await checkGptCopy(image, m, 'backup', primary.entries)).checks);
+  checks.push(...primary.checks, ...(await checkGptCopy(image, m, 'backup', primary.entries)).checks, ...pendingBootCheck(m, primary.entries));
   for (const s of ['A', 'B'] as Slot[]) {
     checks.push(...(await checkSlot(image, m, s, { jobs: o.jobs, onProgress: o.onProgress ? (d, t) => o.onProgress!(d, t, `verify ${s}`) : undefined })));
   }

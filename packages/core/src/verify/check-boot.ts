@@ -71,7 +71,9 @@ function bootRecord(path: string, uki: UkiContents, m: ImageManifest): ImageChec
 export function checkBoot(files: readonly EspFileRead[], m: ImageManifest): ImageCheck[] {
   const out: ImageCheck[] = [];
   const named = new Set<Slot>();
+  const inFlux = new Set((m.pending?.espPaths ?? []).map((p) => p.toUpperCase()));
   for (const f of files) {
+    if (inFlux.has(f.path.toUpperCase())) continue; // an interrupted update's: reported by the ESP check
     const uki = tryUki(f.data);
     if (!uki) continue;
     const slots = cmdlineSlots(uki.cmdline, m);

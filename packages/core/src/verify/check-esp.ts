@@ -72,7 +72,12 @@ export async function checkEsp(image: string, m: ImageManifest): Promise<EspResu
   }
   const listed = new Set(want.map((w) => key(w.path)));
   const parents = new Set(want.flatMap((w) => w.path.split('/').slice(0, -1).map((_, i, a) => key(a.slice(0, i + 1).join('/')))));
-  for (const f of files) if (!listed.has(key(f.path))) checks.push(fail(region, `unexpected file ${f.path}`, null, sha256Buffer(f.data), `not in the manifest (${f.data.length} bytes)`));
+  const inFlux = new Set((m.pending?.espPaths ?? []).map(key));
+  for (const f of files) {
+    if (listed.has(key(f.path))) continue;
+    if (inFlux.has(key(f.path))) checks.push(notCovered(region, f.path, `written by an interrupted update of slot ${m.pending!.slot}; run imgbuild update again`));
+    else checks.push(fail(region, `unexpected file ${f.path}`, null, sha256Buffer(f.data), `not in the manifest (${f.data.length} bytes)`));
+  }
   for (const e of entries) if (e.kind === 'dir' && !parents.has(key(e.path))) checks.push(fail(region, `unexpected folder ${e.path}`, null, e.path, 'not in the manifest'));
   const boot = await fatBootArea(image, offset);
   const bootName = 'FAT boot sectors sha256';

@@ -14,6 +14,7 @@ import { partName } from './coverage.js';
 import { readBytes } from './digest.js';
 import { clipExtents, dataExtents, type Extent } from '../extents.js';
 import { slotOfLabel } from '../layout/plan.js';
+import { getBootBits } from '../gpt/attributes.js';
 
 const SB_FIELDS = ['hash', 'hashType', 'dataBlockSize', 'hashBlockSize', 'salt', 'dataBlocks', 'superblockUuid'] as const;
 type SbFields = Pick<SlotManifest, (typeof SB_FIELDS)[number]>;
@@ -81,9 +82,28 @@ async function firstNonZero(image: string, extents: readonly Extent[]): Promise<
   return null;
 }
 
+/**
+ * An interrupted update's slot may not be bootable: the update makes it bootable only after every byte
+ * is written, and records it right after. A bootable one means the stop fell in between: its bytes are
+ * probably whole, but nothing here vouches for them.
+ */
+export function pendingBootCheck(m: ImageManifest, entries: ReadonlyArray<{ number: number; attributes: bigint }> | undefined): ImageCheck[] {
+  const s = m.pending?.slot;
+  const part = s && m.partitions.find((p) => p.role === 'usr-slot' && slotOfLabel(p.label) === s);
+  const entry = part && entries?.find((e) => e.number === part.number);
+  if (!s || !entry) return [];
+  const b = getBootBits(entry.attributes);
+  if (b.priority === 0 || (b.tries === 0 && !b.successful)) return [pass(`slot ${s}`, 'boot bits', `not bootable while its update is unfinished (priority ${b.priority}, tries ${b.tries})`)];
+  return [
+    fail(`slot ${s}`, 'boot bits', 'not bootable while its update is unfinished', `priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0}`,
+      `slot ${s} can boot, but its interrupted update was never recorded: run imgbuild slot cancel-upgrade, then imgbuild update again`),
+  ];
+}
+
 export async function checkSlot(image: string, m: ImageManifest, s: Slot, o: { jobs?: number; onProgress?: ProgressFn } = {}): Promise<ImageCheck[]> {
   const region = `slot ${s}`;
   const rec = m.slots[s];
+  if (m.pending?.slot === s) return [notCovered(region, 'contents', `an update of slot ${s} was interrupted before it was recorded; run imgbuild update again to finish one`)];
   if (!rec) return [await emptySlotCheck(region, s, image, m)];
   const part = m.partitions.find((p) => p.number === rec.partition);
   if (!part) return [fail(region, 'partition', rec.partition, null, `the manifest's slot names partition ${rec.partition}, which its partition list lacks`)];
