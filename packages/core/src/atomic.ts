@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { promises as fsp, rmSync } from 'node:fs';
-import { fsError, ImgbuildError } from './errors.js';
+import { fsError, ImgbuildError, UsageError } from './errors.js';
 
 const pending = new Set<string>();
 let handlersInstalled = false;
@@ -45,6 +45,8 @@ async function kindAt(path: string): Promise<string | undefined> {
  * a block device may be a disk; neither is ours to delete, and no output of ours belongs in place of one.
  */
 export async function assertWritableTarget(target: string, force: boolean): Promise<void> {
+  // An empty name would stage `./..tmp-…` and name nothing the user could find.
+  if (target.trim() === '') throw new UsageError('the output path is empty: name a file (-o FILE)');
   const kind = await kindAt(target);
   if (kind && kind !== 'file') {
     throw new ImgbuildError(`output exists and is ${kind}; imgbuild only ever replaces a regular file, even with --force (remove it or choose another name)`, { file: target });

@@ -10,7 +10,7 @@ import { assertWritableTarget, flushFile, trackTemporary, withAtomicOutput, writ
 import { espPlanFiles, espVolumeId, loadSigningKey, makeEsp, SELECTOR_ESP_PATH, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
 import { signedPlan, signingRecord } from './signing.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
-import { InputError, UsageError } from '../errors.js';
+import { InputError, LayoutError, UsageError } from '../errors.js';
 import { writeGpt } from '../gpt/io.js';
 import { loadLayout } from '../layout/load.js';
 import { planToTable, requireSlotPair, type LayoutPlan, type PlannedPartition } from '../layout/plan.js';
@@ -81,9 +81,9 @@ export function sourceDateEpochFromEnv(): number {
   return Math.max(Number(v), DEFAULT_SOURCE_DATE_EPOCH);
 }
 
-export function espPartition(plan: LayoutPlan): PlannedPartition {
+export function espPartition(plan: LayoutPlan, source: string = plan.name): PlannedPartition {
   const esp = plan.partitions.find((p) => p.role === 'esp');
-  if (!esp) throw new UsageError(`layout ${plan.name} has no ESP (role "esp")`);
+  if (!esp) throw new LayoutError(`layout ${plan.name} has no ESP (role "esp")`, { file: source });
   return esp;
 }
 
@@ -103,7 +103,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
   const sde = o.sourceDateEpoch ?? sourceDateEpochFromEnv();
   const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
   const slots = requireSlotPair(plan, typeof o.layout === 'string' ? o.layout : plan.name);
-  const esp = espPartition(plan);
+  const esp = espPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   const rootPart = o.rootTree ? rootPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name) : undefined;
   const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline, '--cmdline', { rootOwned: !!rootPart })];
   if (o.secureBoot && format !== 'qemu_uefi') throw new UsageError('--secure-boot needs --format qemu_uefi (a raw image has no firmware)');
@@ -122,7 +122,8 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     }
     const usr = await probeUsrImage(usrPath);
     if (o.rootTree) await checkRootTree(o.rootTree);
-    checkUsrFits(usr.bytes, slots.A, usrPath);
+    // named after what the user gave: a tree packed here lives under a temporary folder
+    checkUsrFits(usr.bytes, slots.A, o.fromDir ?? usrPath, o.fromDir ? usr.fsType : undefined);
     const kernel = await readKernel(o.kernel);
     if (style === 'flatcar') {
       try {

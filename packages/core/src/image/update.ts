@@ -106,6 +106,9 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   }
   const usr = await probeUsrImage(o.from);
   const { table, status: before } = await readSlotStatus(imagePath, { file: displayName });
+  if (!before.next) {
+    throw new SlotError('no slot can boot, so none is the running system to update from; make one bootable first (imgbuild slot status shows why)', { file: displayName });
+  }
   const slot = inactiveSlot(table);
   const active = before.slots.find((s) => s.slot === before.next)!;
   if (!active.successful) {

@@ -7,7 +7,7 @@
  * The target is a path to a raw image or any Storage (a qcow2 or bundle adapter, a fault-injecting
  * wrapper in tests).
  */
-import { CorruptError, ImgbuildError, UsageError, withFile } from '../errors.js';
+import { aboutFile, CorruptError, fsError, UsageError } from '../errors.js';
 import { readGpt, writeGpt, type GptReadResult, type GptSource } from '../gpt/io.js';
 import { sameTable, type GptTable } from '../gpt/table.js';
 import { FileStorage, type Storage } from '../storage.js';
@@ -59,9 +59,13 @@ function tableOf(out: TransitionOutput): GptTable {
   return 'entries' in out ? out : out.table;
 }
 
-/** The same error with the file named, for the CLI's one-line `<file>: <problem>`. */
+/**
+ * The same error with the file named, for the CLI's one-line `<file>: <problem>`; a system error
+ * (ENOENT, EACCES, EIO...) as an InputError in words.
+ */
 function named(e: unknown, file: string | undefined): unknown {
-  return file && e instanceof ImgbuildError && !e.file ? withFile(e, file) : e;
+  if (file) return aboutFile(e, file);
+  return fsError(e, undefined);
 }
 
 async function withStorage<T>(target: SlotTarget, writable: boolean, opts: SlotImageOptions, fn: (s: Storage) => Promise<T>): Promise<T> {
