@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 // into a command that hashes: see packages/cli/scripts/bundle.mjs.
 // The GPT reader, the slot rules and the qcow2 bundle code serve --slot only: loaded when it is given.
 import { ImgbuildError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
-import { deriveBytes, deriveUuid } from '@imgbuild/core/guid';
+import { checkSeed, deriveBytes, deriveUuid } from '@imgbuild/core/guid';
 import { DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type FormatVerityResult, type VerityHash, type VerityParams } from '@imgbuild/core/verity/index';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
@@ -97,6 +97,7 @@ export async function format(data: string, hashfile: string | undefined, opts: F
   const p = params(opts);
   let s = salt(opts.salt);
   let uuid = opts.uuid;
+  checkSeed(opts.seed);
   if (opts.seed !== undefined) {
     // systemd-repart's derivation: salt = HMAC-SHA256(seed, "verity-salt").
     if (s === undefined) s = deriveBytes(opts.seed, 'verity-salt', 32);

@@ -204,7 +204,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   manifest.image = { ...manifest.image, sha256: o.imageSha256 ? await sha256File(imagePath, o.onProgress) : null, digest };
   // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
-  manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
+  manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, ...updateTime() }];
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
   return { slot, rootHash: v.rootHash, before, after: flip.after, plan, dryRun: false, written: true, manifest, manifestPath };
 }
@@ -225,4 +225,13 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   } catch (e) {
     throw new InputError(`${ukiEspPath(slot)} on the ESP is not a UKI: ${(e as Error).message}`, { file: displayName });
   }
+}
+
+/**
+ * When an update ran, for the manifest's history: the clock, unless SOURCE_DATE_EPOCH is set (a
+ * pipeline that sets it asks for the same manifest bytes from the same inputs). The entry says which.
+ */
+export function updateTime(): { at: number; clock: 'source-date-epoch' | 'wall' } {
+  const set = (process.env.SOURCE_DATE_EPOCH ?? '') !== '';
+  return set ? { at: sourceDateEpochFromEnv({ fat: false }), clock: 'source-date-epoch' } : { at: Math.floor(Date.now() / 1000), clock: 'wall' };
 }
