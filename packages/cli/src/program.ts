@@ -101,7 +101,7 @@ export function buildProgram(): Command {
     .description('rewrite a damaged GPT copy (primary or backup) from the good one')
     .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild gpt repair disk.raw', 'imgbuild gpt show disk.raw --json | jq .needsRepair'))
+    .addHelpText('after', examples('imgbuild gpt repair disk.raw', 'imgbuild gpt show disk.raw --json | jq .gpt.needsRepair'))
     .action(act(lazy('gpt', 'repair')));
 
   const verity = program

@@ -4,14 +4,16 @@
  * else is a bug. `kind` tells a program what went wrong without matching messages:
  *
  *   usage    UsageError    the call or its arguments are malformed (bad flag value, unknown slot name)
- *   layout   LayoutError   a layout (built-in or file) is not valid; a UsageError too: the input is wrong
+ *   layout   LayoutError   a layout (built-in or file) is not valid, or lacks what a build needs
  *   input    InputError    a file given is unusable: missing, unreadable, not a squashfs, too large
  *   corrupt  CorruptError  on-disk bytes are not what the format requires (no GPT, bad superblock)
  *   slot     SlotError     a slot transition's precondition does not hold
  *   mismatch VerityMismatchError  verification found other bytes than the tree or manifest says
  *   tool     ToolError     an external tool failed or is missing
  *
- * The CLI maps them to exit codes: UsageError (LayoutError included) → 2, everything else → 1.
+ * The CLI maps them to exit codes: UsageError → 2 (the command line alone is wrong: unknown command,
+ * option or built-in name, a flag value out of range), everything else → 1 (what a file, an image or a
+ * tool holds, a layout file included).
  * "Bad content" (CorruptError) is kept apart from "I/O failed" so that readers can fall back to a
  * backup copy on the first and pass the second up unchanged.
  */
@@ -35,10 +37,10 @@ export class UsageError extends ImgbuildError {
 }
 
 /**
- * A layout (built-in or from a file) is not valid. A usage error: like a bad flag value, the input is
- * wrong and nothing was attempted (a layout file that cannot be read is an InputError instead).
+ * A layout (built-in or from a file) is not valid, or lacks what the operation needs (a slot pair, an
+ * ESP). Like any bad input file, not a usage error: the command line itself was well formed.
  */
-export class LayoutError extends UsageError {
+export class LayoutError extends ImgbuildError {
   override readonly kind: ErrorKind = 'layout';
 }
 

@@ -12,6 +12,7 @@ import {
   roleInTable,
   slotStatusRecord,
   findBundle,
+  gptReadRecord,
   manifestPathFor,
   cancelUpgrade as cancelUpgradeT,
   markSuccessful as markSuccessfulT,
@@ -70,12 +71,7 @@ async function manifestBeside(image: string): Promise<SlotImageOptions['manifest
 }
 
 /** The GPT as read: which copy, and whether `imgbuild gpt repair` is needed. */
-function gptJson(read: GptReadResult) {
-  const problems = [read.primaryError, read.backupError, read.mbrError, read.copiesDiffer ? 'the primary and backup copies differ' : undefined].filter(
-    (x): x is string => !!x,
-  );
-  return { source: read.source, needsRepair: read.needsRepair, problems };
-}
+const gptJson = gptReadRecord;
 
 function gptLines(image: string, read: GptReadResult): string[] {
   if (!read.needsRepair && read.source === 'primary') return [];

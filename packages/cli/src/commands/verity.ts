@@ -203,8 +203,11 @@ async function verifyOn(data: string, raw: string, p: VerityParams, relOffset: n
   const what = where.partition !== undefined ? `partition ${where.partition}: ` : '';
   if (opts.json) {
     const files = { dataFile: data, hashFile: opts.hashFile ?? data, dataOffset: where.dataOffset, hashOffset: where.hashOffset };
-    // A failure has no tree to describe: where it failed instead, and the root hash that was expected.
-    printJson(r.ok ? { ok: true, partition: where.partition ?? null, ...treeJson(files, r) } : { ok: false, partition: where.partition ?? null, ...files, rootHash: opts.rootHash, region: r.region, level: r.level ?? null, index: r.index ?? null, message: r.message });
+    // The same keys either way: a failure has no tree to describe (null, and the root hash that was
+    // expected), a success no place where it failed.
+    const noTree = { ...files, rootHash: opts.rootHash, hash: null, hashType: null, dataBlockSize: null, hashBlockSize: null, dataBlocks: null, salt: null, uuid: null, superblock: null, hashAreaSize: null };
+    const failure = r.ok ? { region: null, level: null, index: null, message: null } : { region: r.region, level: r.level ?? null, index: r.index ?? null, message: r.message };
+    printJson({ ok: r.ok, partition: where.partition ?? null, ...(r.ok ? treeJson(files, r) : noTree), ...failure });
     return r.ok ? undefined : EXIT_FAILED;
   }
   if (!r.ok) throw new VerityMismatchError(`${what}verification failed (${r.region}): ${r.message}`, { file: data });
