@@ -264,13 +264,15 @@ to the folder ./image_qemu_uefi/.` +
     .command('status')
     .description('per slot priority, tries, successful, bootable; which boots next; which GPT copy was read')
     .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
+    .option('--svg <file>', 'also write a picture of the disk and its slots as SVG')
+    .option('--force', 'replace an existing --svg file')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot status disk.raw', 'imgbuild slot status image_qemu_uefi --json | jq -r .next'))
+    .addHelpText('after', examples('imgbuild slot status disk.raw', 'imgbuild slot status image_qemu_uefi --json | jq -r .next', 'imgbuild slot status disk.raw --svg slots.svg'))
     .action(act(lazy('slot', 'status')));
   slot
     .command('next')
     .description('perform one boot-time selection on the image as firmware would (decrements tries) and print the chosen slot')
-    .argument('<image>')
+    .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
     .addOption(new Option('--variant <variant>', 'selection rules').choices(['flatcar', 'chromeos']).default('flatcar'))
     .option('--dry-run', dryRun)
     .option('--json', 'machine-readable output')
@@ -381,7 +383,7 @@ export async function main(argv: string[]): Promise<number> {
   exitCode = 0;
   subject = undefined;
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(helpAsFlag(argv));
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -396,6 +398,16 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.IMGBUILD_DEBUG) console.error(e);
     return exitCodeFor(e) ?? EXIT_FAILED;
   }
+}
+
+/**
+ * `imgbuild help slot next` as `imgbuild slot next --help`: commander's help command looks only at its
+ * first word, so it would print the help of `slot`.
+ */
+function helpAsFlag(argv: string[]): string[] {
+  const words = argv.slice(2);
+  if (words[0] !== 'help' || words.length < 3 || words.slice(1).some((w) => w.startsWith('-'))) return argv;
+  return [...argv.slice(0, 2), ...words.slice(1), '--help'];
 }
 
 export { Option };

@@ -39,7 +39,7 @@ import {
 } from '@imgbuild/core';
 import { basename } from 'node:path';
 import { onImage } from '../on-image.js';
-import { barLines } from '../picture.js';
+import { barLines, writeSvg } from '../picture.js';
 import { EXIT_FAILED, printJson } from '../output.js';
 
 interface JsonOpt {
@@ -135,12 +135,15 @@ async function slotTransition(
   report(image, action, slot!, r, opts);
 }
 
-export async function status(image: string, opts: JsonOpt): Promise<void> {
+export async function status(image: string, opts: JsonOpt & { svg?: string; force?: boolean }): Promise<void> {
   const { status: st, read, table } = await onImage(image, false, (s) => readSlotStatus(s, { file: image }));
-  if (opts.json) return printJson({ image, ...statusJson(st), gpt: gptJson(read) });
   const parts = partitions(table).map((p) => partitionRecord(p, roleInTable(p)));
-  const bar = barLines(diskPicture(basename(image), table, parts, st)).slice(1);
-  process.stdout.write([`${image}:`, ...gptLines(image, read), ...bar, '', ...statusLines(st)].join('\n') + '\n');
+  const pic = diskPicture(basename(image), table, parts, st);
+  if (opts.svg) await writeSvg(opts.svg, pic, !!opts.force);
+  if (opts.json) return printJson({ image, ...statusJson(st), gpt: gptJson(read) });
+  const bar = barLines(pic).slice(1);
+  const svgLine = opts.svg ? ['', `picture: ${opts.svg}`] : [];
+  process.stdout.write([`${image}:`, ...gptLines(image, read), ...bar, '', ...statusLines(st), ...svgLine].join('\n') + '\n');
 }
 
 export async function next(image: string, opts: JsonOpt & { variant?: string }): Promise<number | void> {
