@@ -90,7 +90,11 @@ describe('14: errors name what the user gave', () => {
     const tree = p('big-tree');
     mkdirSync(join(tree, 'bin'), { recursive: true });
     writeFileSync(join(tree, 'bin/blob'), randomBytes(10 * 1024 * 1024)); // random: squashfs cannot shrink it
-    const small = layoutFile('small-slots.json', [esp, { ...usrSlot(3, 'USR-A', '8MiB'), attributes: { priority: 1, successful: true } }, usrSlot(4, 'USR-B', '8MiB')]);
+    const small = layoutFile('small-slots.json', [
+      esp,
+      { ...usrSlot(3, 'USR-A', '8MiB'), attributes: { priority: 1, successful: true } },
+      usrSlot(4, 'USR-B', '8MiB'),
+    ]);
     const r = await imgbuild(['build', '--from-dir', tree, '--kernel', kernel, '--initrd', initrd, '--layout', small, '-o', p('big.raw')], { env });
     expect(r.exitCode).toBe(1);
     const line = oneLine(r.stderr);
@@ -261,10 +265,32 @@ describe('docs', () => {
     mkdirSync(join(tree, 'usr/bin'), { recursive: true });
     writeFileSync(join(tree, 'usr/bin/hello'), 'echo hello\n');
     const release = p('release');
-    const r = await imgbuild(['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1.0', '--os-id', 'debian', '--os-version-id', '12', '--sysupdate', `${release}/`, '--sysupdate-source', 'https://example.org/hello/'], { env });
+    const r = await imgbuild(
+      [
+        'sysext',
+        'build',
+        '--from-dir',
+        tree,
+        '--name',
+        'hello',
+        '--version',
+        '1.0',
+        '--os-id',
+        'debian',
+        '--os-version-id',
+        '12',
+        '--sysupdate',
+        `${release}/`,
+        '--sysupdate-source',
+        'https://example.org/hello/',
+      ],
+      { env },
+    );
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(readdirSync(release).sort()).toEqual(['SHA256SUMS', 'hello-1.0-x86-64.raw', 'hello-1.0-x86-64.roothash', 'hello.conf', 'hello.roothash.conf']);
-    const orphan = await imgbuild(['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1.0', '--sysupdate', p('no-parent/release')], { env });
+    const orphan = await imgbuild(['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1.0', '--sysupdate', p('no-parent/release')], {
+      env,
+    });
     expect(orphan.exitCode).toBe(1);
     expect(oneLine(orphan.stderr)).toContain('release folder does not exist, nor does the folder it would be made in');
   });
@@ -274,7 +300,8 @@ describe('docs', () => {
     const ref = readme.slice(readme.indexOf('## CLI reference'), readme.indexOf('### JSON output'));
     const rows = ref.split('\n').filter((l) => l.startsWith('| `imgbuild'));
     type Cmd = ReturnType<typeof buildProgram>;
-    const leaves = (c: Cmd, path: string[]): [string[], Cmd][] => (c.commands.length ? c.commands.flatMap((s) => leaves(s as Cmd, [...path, s.name()])) : [[path, c]]);
+    const leaves = (c: Cmd, path: string[]): [string[], Cmd][] =>
+      c.commands.length ? c.commands.flatMap((s) => leaves(s as Cmd, [...path, s.name()])) : [[path, c]];
     const missing: string[] = [];
     for (const [path, c] of leaves(buildProgram(), [])) {
       if ((c as unknown as { _hidden: boolean })._hidden) continue; // `verity verify`, which points to verity-verify

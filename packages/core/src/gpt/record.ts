@@ -59,7 +59,9 @@ export interface GptReadRecord {
 
 /** Every problem a read found, in words: what `repairGpt` rewrites. */
 export function gptProblems(read: Omit<GptReadResult, 'table'>): string[] {
-  return [read.primaryError, read.backupError, read.mbrError, read.copiesDiffer ? 'the primary and backup copies differ' : undefined].filter((x): x is string => !!x);
+  return [read.primaryError, read.backupError, read.mbrError, read.copiesDiffer ? 'the primary and backup copies differ' : undefined].filter(
+    (x): x is string => !!x,
+  );
 }
 
 export function gptReadRecord(read: Omit<GptReadResult, 'table'>): GptReadRecord {
