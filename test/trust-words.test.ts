@@ -82,7 +82,7 @@ describe('14: errors name what the user gave', () => {
     mkdirSync(cwd);
     const r = await imgbuild(buildArgs('-o', ''), { env, cwd });
     expect(r.exitCode).toBe(2);
-    expect(oneLine(r.stderr)).toBe('imgbuild: the output path is empty: name a file (-o FILE)');
+    expect(oneLine(r.stderr)).toBe('imgbuild: the output path is empty: name a file');
     expect(readdirSync(cwd)).toEqual([]);
   });
 
@@ -181,6 +181,23 @@ describe('16: one shape for the GPT read state', () => {
     const repaired = await json(['gpt', 'repair', img]);
     expect(repaired).toEqual({ image: img, repaired: true, fixed: damaged.problems, gpt: damaged });
     expect((await json(['gpt', 'show', img])).gpt).toEqual(clean);
+  });
+});
+
+describe('16: verity-verify --json', () => {
+  it('has every key on failure that it has on success (null where no tree was read)', async () => {
+    const data = p('vv.data');
+    const hash = p('vv.hash');
+    writeFileSync(data, randomBytes(16 * 4096));
+    const f = await imgbuild(['verity', 'format', data, hash, '--json']);
+    expect(f.exitCode, String(f.stderr)).toBe(0);
+    const good = await imgbuild(['verity-verify', data, '--hash-file', hash, '--root-hash', JSON.parse(String(f.stdout)).rootHash, '--json']);
+    const bad = await imgbuild(['verity-verify', data, '--hash-file', hash, '--root-hash', '00'.repeat(32), '--json']);
+    expect([good.exitCode, bad.exitCode]).toEqual([0, 1]);
+    const [g, b] = [JSON.parse(String(good.stdout)), JSON.parse(String(bad.stdout))];
+    expect(Object.keys(b).sort()).toEqual(Object.keys(g).sort());
+    expect(g).toMatchObject({ ok: true, region: null, message: null });
+    expect(b).toMatchObject({ ok: false, rootHash: '00'.repeat(32), hash: null, dataBlocks: null, region: expect.any(String), message: expect.any(String) });
   });
 });
 

@@ -46,7 +46,7 @@ async function kindAt(path: string): Promise<string | undefined> {
  */
 export async function assertWritableTarget(target: string, force: boolean): Promise<void> {
   // An empty name would stage `./..tmp-…` and name nothing the user could find.
-  if (target.trim() === '') throw new UsageError('the output path is empty: name a file (-o FILE)');
+  if (target.trim() === '') throw new UsageError('the output path is empty: name a file');
   const kind = await kindAt(target);
   if (kind && kind !== 'file') {
     throw new ImgbuildError(`output exists and is ${kind}; imgbuild only ever replaces a regular file, even with --force (remove it or choose another name)`, { file: target });
