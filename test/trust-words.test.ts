@@ -225,6 +225,14 @@ describe('17: times and seeds', () => {
     expect(r.exitCode).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/SOURCE_DATE_EPOCH=0 is outside what the ESP's FAT can date \(315532800\.\.4354819198/);
     expect(existsSync(out)).toBe(false);
+    // a system extension has no FAT: its files get the time asked for, 1970 included
+    const tree = p('ext0');
+    mkdirSync(join(tree, 'usr/bin'), { recursive: true });
+    writeFileSync(join(tree, 'usr/bin/hello'), 'echo hello\n');
+    const ext = p('ext0.raw');
+    const x = await imgbuild(['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1', '--format', 'squashfs', '-o', ext], { env: { SOURCE_DATE_EPOCH: '0' } });
+    expect(x.exitCode, String(x.stderr)).toBe(0);
+    expect(String((await tool('unsquashfs', ['-lls', ext])).stdout)).toMatch(/root\/root\s+\d+ 1970-01-01 00:00 squashfs-root\/usr\/bin\/hello/);
   });
 
   it('an empty --seed is refused by every command that takes one', async () => {
