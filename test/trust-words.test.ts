@@ -230,7 +230,9 @@ describe('17: times and seeds', () => {
     mkdirSync(join(tree, 'usr/bin'), { recursive: true });
     writeFileSync(join(tree, 'usr/bin/hello'), 'echo hello\n');
     const ext = p('ext0.raw');
-    const x = await imgbuild(['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1', '--format', 'squashfs', '-o', ext], { env: { SOURCE_DATE_EPOCH: '0' } });
+    const x = await imgbuild(['sysext', 'build', '--from-dir', tree, '--name', 'hello', '--version', '1', '--format', 'squashfs', '-o', ext], {
+      env: { SOURCE_DATE_EPOCH: '0' },
+    });
     expect(x.exitCode, String(x.stderr)).toBe(0);
     expect(String((await tool('unsquashfs', ['-lls', ext])).stdout)).toMatch(/root\/root\s+\d+ 1970-01-01 00:00 squashfs-root\/usr\/bin\/hello/);
   });
