@@ -17,7 +17,18 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { applySlotTransition, ImgbuildError, InputError, loadLayout, readSlotStatus, UsageError, upgrade, verifyImage, type Slot } from '@imgbuild/core';
+import {
+  applySlotTransition,
+  createGptImage,
+  ImgbuildError,
+  InputError,
+  loadLayout,
+  readSlotStatus,
+  UsageError,
+  upgrade,
+  verifyImage,
+  type Slot,
+} from '@imgbuild/core';
 import { buildProgram } from '../packages/cli/src/program.js';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
@@ -139,6 +150,13 @@ describe('15: the library throws typed errors naming the file', () => {
       expect(e).toBeInstanceOf(InputError);
       expect(e).toMatchObject({ kind: 'input', file: missing, message: 'no such file' });
     }
+  });
+
+  it('an output that may not be written is an InputError naming it, not a bare ImgbuildError', async () => {
+    const out = p('no-such-folder/x.img');
+    const e = await createGptImage({ layout: 'mini', output: out }).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(InputError);
+    expect(e).toMatchObject({ kind: 'input', file: out, message: 'output folder does not exist' });
   });
 
   it("applySlotTransition(img, t => upgrade(t, 'C')) is a UsageError naming the image, not a TypeError", async () => {

@@ -5,7 +5,8 @@
  *
  *   usage    UsageError    the call or its arguments are malformed (bad flag value, unknown slot name)
  *   layout   LayoutError   a layout (built-in or file) is not valid, or lacks what a build needs
- *   input    InputError    a file given is unusable: missing, unreadable, not a squashfs, too large
+ *   input    InputError    a file given is unusable: missing, unreadable, not a squashfs, too large;
+ *                          or an output that may not be replaced (exists without --force, a folder)
  *   corrupt  CorruptError  on-disk bytes are not what the format requires (no GPT, bad superblock)
  *   slot     SlotError     a slot transition's precondition does not hold
  *   mismatch VerityMismatchError  verification found other bytes than the tree or manifest says

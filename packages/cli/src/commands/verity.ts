@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 // Module paths, not the package index, which would load the whole library (zod, the image builder)
 // into a command that hashes: see packages/cli/scripts/bundle.mjs.
 // The GPT reader, the slot rules and the qcow2 bundle code serve --slot only: loaded when it is given.
-import { ImgbuildError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
+import { InputError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
 import { checkSeed, deriveBytes, deriveUuid } from '@imgbuild/core/guid';
 import { DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type FormatVerityResult, type VerityHash, type VerityParams } from '@imgbuild/core/verity/index';
 import { checkImageArg } from '../args.js';
@@ -104,7 +104,7 @@ export async function format(data: string, hashfile: string | undefined, opts: F
     uuid ??= deriveUuid(opts.seed, 'verity-uuid');
   }
   if (hashfile !== undefined && !opts.force && existsSync(hashfile)) {
-    throw new ImgbuildError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
+    throw new InputError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
   }
   const progress = bar(data, opts.json);
   let r;

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { assertWritableTarget, tempPathFor, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
-import { fsError, ImgbuildError, InputError, ToolError, UsageError } from '../errors.js';
+import { fsError, InputError, ToolError, UsageError } from '../errors.js';
 import { checkSeed, deriveBytes, deriveUuid } from '../guid.js';
 import { sourceDateEpochFromEnv } from '../image/build.js';
 import { deriveDiskGuid } from '../layout/plan.js';
@@ -148,7 +148,7 @@ async function checkTransferTarget(path: string, text: string, force: boolean): 
     throw fsError(e, path, 'cannot read the transfer file');
   });
   if (old !== undefined && old !== text && !force) {
-    throw new ImgbuildError('transfer file exists with other contents (use --force to replace it)', { file: path });
+    throw new InputError('transfer file exists with other contents (use --force to replace it)', { file: path });
   }
 }
 
