@@ -38,6 +38,7 @@ export function buildProgram(): Command {
     // subcommand, as is exitOverride.
     .configureOutput({ outputError: () => {} })
     .exitOverride()
+    .helpCommand('help [command...]', 'help for a command (help slot next)')
     // The command's main path, for a system error that carries none (a read on a folder: EISDIR).
     .hook('preAction', (_program, action) => {
       subject = action.args[0] ?? action.opts().output;
