@@ -284,6 +284,13 @@ describe('18: help and the picture', () => {
     expect(String(viaFlag.stdout)).toMatch(/\nArguments:\n\s+image\s+raw disk image or qemu_uefi bundle folder\n/);
   });
 
+  it('every argument of every command is described, so each --help has its Arguments section', () => {
+    type Cmd = ReturnType<typeof buildProgram>;
+    const all = (c: Cmd): Cmd[] => [c, ...c.commands.flatMap((s) => all(s as Cmd))];
+    const bare = all(buildProgram()).flatMap((c) => c.registeredArguments.filter((a) => !a.description).map((a) => `${c.name()} <${a.name()}>`));
+    expect(bare).toEqual([]);
+  });
+
   it('the disk picture is as wide as COLUMNS says', async () => {
     for (const columns of ['50', '100']) {
       const out = String((await imgbuild(['slot', 'status', built], { env: { COLUMNS: columns } })).stdout);
