@@ -116,11 +116,13 @@ describe('every --json output matches its schema', () => {
     const f = await json('verity-format', ['verity', 'format', data, hash, '--salt', '-']);
     expect(f.salt).toBeNull();
     const v = await json('verity-verify', ['verity-verify', data, '--hash-file', hash, '--root-hash', f.rootHash]);
-    const { ok, partition, ...same } = v;
-    expect([ok, partition]).toEqual([true, null]);
+    const { ok, partition, region, level, index, message, ...same } = v;
+    expect([ok, partition, region, level, index, message]).toEqual([true, null, null, null, null, null]);
     expect(same).toEqual(f);
     const bad = await json('verity-verify', ['verity-verify', data, '--hash-file', hash, '--root-hash', '00'.repeat(32)], 1);
-    expect(bad).toMatchObject({ ok: false, region: expect.any(String) });
+    expect(bad).toMatchObject({ ok: false, region: expect.any(String), rootHash: '00'.repeat(32), hash: null, dataBlocks: null });
+    // every key of a success is there on a failure too (null where no tree was read), as the README promises
+    expect(Object.keys(bad).sort()).toEqual(Object.keys(v).sort());
     const slot = await json('verity-verify', ['verity-verify', img, '--slot', 'A', '--root-hash', manifest.slots.A.rootHash]);
     expect(slot).toMatchObject({
       ok: true,

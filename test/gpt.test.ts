@@ -23,7 +23,7 @@ interface ShownPartition {
 async function show(img: string) {
   const r = await imgbuild(['gpt', 'show', img, '--json']);
   expect(r.exitCode, String(r.stderr)).toBe(0);
-  return JSON.parse(String(r.stdout)) as { source: string; needsRepair: boolean; diskGuid: string; partitions: ShownPartition[] };
+  return JSON.parse(String(r.stdout)) as { gpt: { source: string; needsRepair: boolean }; diskGuid: string; partitions: ShownPartition[] };
 }
 
 async function cgptValue(img: string, n: number, flag: string): Promise<string> {
@@ -107,14 +107,14 @@ describe('damage and repair', () => {
     writeSync(fd, Buffer.alloc(512), 0, 512, 512);
     closeSync(fd);
     const after = await show(img);
-    expect(after.source).toBe('backup');
-    expect(after.needsRepair).toBe(true);
+    expect(after.gpt.source).toBe('backup');
+    expect(after.gpt.needsRepair).toBe(true);
     expect(after.partitions).toEqual(before.partitions);
     const rep = await imgbuild(['gpt', 'repair', img]);
     expect(rep.exitCode, String(rep.stderr)).toBe(0);
     expect(String(rep.stdout)).toMatch(/repaired from the backup copy/);
     expect(String((await tool('sgdisk', ['-v', img])).stdout)).toMatch(/No problems found/);
-    expect((await show(img)).source).toBe('primary');
+    expect((await show(img)).gpt.source).toBe('primary');
   });
 
   it('rebuilds a damaged backup from the primary', async () => {
@@ -124,10 +124,10 @@ describe('damage and repair', () => {
     const fd = openSync(img, 'r+');
     writeSync(fd, Buffer.alloc(512, 0xff), 0, 512, size - 512);
     closeSync(fd);
-    expect((await show(img)).needsRepair).toBe(true);
+    expect((await show(img)).gpt.needsRepair).toBe(true);
     expect((await imgbuild(['gpt', 'repair', img])).exitCode).toBe(0);
     expect(String((await tool('sgdisk', ['-v', img])).stdout)).toMatch(/No problems found/);
-    expect((await show(img)).needsRepair).toBe(false);
+    expect((await show(img)).gpt.needsRepair).toBe(false);
   });
 
   it('says so in one line when both copies are gone', async () => {

@@ -161,6 +161,6 @@ describe('slot status on an image whose primary GPT is damaged', () => {
     // an intact image says nothing extra, and its JSON says so
     const clean = copyOfBuilt();
     expect(String((await imgbuild(['slot', 'status', clean])).stdout)).not.toMatch(/backup|repair/);
-    expect((await status(clean)).gpt).toEqual({ source: 'primary', needsRepair: false, problems: [] });
+    expect((await status(clean)).gpt).toEqual({ source: 'primary', needsRepair: false, copiesDiffer: false, primaryError: null, backupError: null, mbrError: null, problems: [] });
   });
 });

@@ -2,7 +2,7 @@
 // Module paths, not the package index: the index reaches every module of the library, and what a
 // module imports is loaded before the first command runs (see scripts/bundle.mjs).
 import { userPathOf } from '@imgbuild/core/atomic';
-import { errnoCode, errnoWords, ImgbuildError, UsageError } from '@imgbuild/core/errors';
+import { errnoFree, fsError, ImgbuildError, UsageError } from '@imgbuild/core/errors';
 import type { ProgressFn } from '@imgbuild/core/progress';
 
 export const EXIT_OK = 0;
@@ -15,38 +15,28 @@ export function printJson(value: unknown): void {
 
 /**
  * One line: `imgbuild: <file>: <problem>`. The file is the path the user gave (a temporary name is
- * mapped back to it); errno codes become words (errnoWords); never a stack or a second line.
+ * mapped back to it); the library has already put errno codes into words (a stray system error gets
+ * them here through the library's fsError); never a stack or a second line.
  */
 export function errorLine(e: unknown, subject?: string): string {
-  if (e instanceof ImgbuildError) {
-    const file = e.file ? userPathOf(e.file) : undefined;
-    const msg = plainErrno(firstLine(e.message), e.file);
-    if (!e.file || !file) return msg;
-    return msg.startsWith(file) ? msg : `${file}: ${msg.split(e.file).join(file)}`;
-  }
-  const err = e as NodeJS.ErrnoException;
-  const code = errnoCode(err);
-  if (code) {
-    const words = errnoWords(code);
-    const file = err.path ?? subject;
-    return file ? `${userPathOf(file)}: ${words}` : words!;
+  const err = fsError(e, (e as NodeJS.ErrnoException | undefined)?.path ?? subject);
+  if (err instanceof ImgbuildError) {
+    const file = err.file ? userPathOf(err.file) : undefined;
+    const msg = withUserPaths(errnoFree(firstLine(err.message), err.file));
+    if (!err.file || !file) return msg;
+    return msg.startsWith(file) ? msg : `${file}: ${msg.split(err.file).join(file)}`;
   }
   // Not ours and not a system error: a bug. Its message, without the stack (IMGBUILD_DEBUG=1 shows it).
-  return `internal error: ${firstLine(err?.message ?? String(e))}`;
+  return `internal error: ${firstLine((err as Error | undefined)?.message ?? String(e))}`;
 }
 
 function firstLine(s: string): string {
   return s.split('\n')[0];
 }
 
-/** A safety net for library messages that embed Node's errno text ("EACCES: permission denied, open 'x'"). */
-function plainErrno(msg: string, file?: string): string {
-  const known = (code: string) => !errnoWords(code)!.startsWith('system error');
-  return msg
-    .replace(/\b(E[A-Z0-9]{2,}): [^,]*(?:, [a-z]+ '([^']*)'(?: -> '[^']*')?)?/g, (m, code: string, path?: string) =>
-      !known(code) ? m : path && path !== file ? `${userPathOf(path)}: ${errnoWords(code)}` : errnoWords(code)!,
-    )
-    .replace(/: (E[A-Z]{3,})\b(?!-)/g, (m, code: string) => (known(code) ? `: ${errnoWords(code)}` : m));
+/** Every staging name in a message (`dir/.x.raw.tmp-4142-9f3a…`) as the path the user gave. */
+function withUserPaths(msg: string): string {
+  return msg.replace(/[^\s'"]*\.[^\s'"/]+\.tmp-\d+(?:-[0-9a-f]+)?/g, (p) => userPathOf(p));
 }
 
 export function exitCodeFor(e: unknown): number {

@@ -8,8 +8,17 @@ export function colourWanted(stream: NodeJS.WriteStream = process.stdout): boole
 }
 
 export function barLines(pic: DiskPicture): string[] {
-  const columns = process.stdout.columns;
-  return diskBar(pic, { width: columns ? Math.min(columns, 120) : 78, colour: colourWanted() });
+  return diskBar(pic, { width: pictureWidth(), colour: colourWanted() });
+}
+
+/**
+ * Columns for the bar: `COLUMNS` when set to a number (as ls and the shells honour it, also through a
+ * pipe), else the terminal's width up to 120, else 78.
+ */
+export function pictureWidth(env: NodeJS.ProcessEnv = process.env, terminal: number | undefined = process.stdout.columns): number {
+  const set = /^\d+$/.test(env.COLUMNS ?? '') ? Number(env.COLUMNS) : 0;
+  if (set > 0) return set;
+  return terminal ? Math.min(terminal, 120) : 78;
 }
 
 /** Writes the SVG picture to `path` (atomically; an existing file only with --force). */

@@ -38,6 +38,7 @@ export function buildProgram(): Command {
     // subcommand, as is exitOverride.
     .configureOutput({ outputError: () => {} })
     .exitOverride()
+    .helpCommand('help [command...]', 'help for a command (help slot next)')
     // The command's main path, for a system error that carries none (a read on a folder: EISDIR).
     .hook('preAction', (_program, action) => {
       subject = action.args[0] ?? action.opts().output;
@@ -101,7 +102,7 @@ export function buildProgram(): Command {
     .description('rewrite a damaged GPT copy (primary or backup) from the good one')
     .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild gpt repair disk.raw', 'imgbuild gpt show disk.raw --json | jq .needsRepair'))
+    .addHelpText('after', examples('imgbuild gpt repair disk.raw', 'imgbuild gpt show disk.raw --json | jq .gpt.needsRepair'))
     .action(act(lazy('gpt', 'repair')));
 
   const verity = program
@@ -265,13 +266,15 @@ to the folder ./image_qemu_uefi/.` +
     .command('status')
     .description('per slot priority, tries, successful, bootable; which boots next; which GPT copy was read')
     .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
+    .option('--svg <file>', 'also write a picture of the disk and its slots as SVG')
+    .option('--force', 'replace an existing --svg file')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild slot status disk.raw', 'imgbuild slot status image_qemu_uefi --json | jq -r .next'))
+    .addHelpText('after', examples('imgbuild slot status disk.raw', 'imgbuild slot status image_qemu_uefi --json | jq -r .next', 'imgbuild slot status disk.raw --svg slots.svg'))
     .action(act(lazy('slot', 'status')));
   slot
     .command('next')
     .description('perform one boot-time selection on the image as firmware would (decrements tries) and print the chosen slot')
-    .argument('<image>')
+    .argument('<image>', 'raw disk image or qemu_uefi bundle folder')
     .addOption(new Option('--variant <variant>', 'selection rules').choices(['flatcar', 'chromeos']).default('flatcar'))
     .option('--dry-run', dryRun)
     .option('--json', 'machine-readable output')
@@ -383,7 +386,7 @@ export async function main(argv: string[]): Promise<number> {
   exitCode = 0;
   subject = undefined;
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(helpAsFlag(argv));
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -398,6 +401,16 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.IMGBUILD_DEBUG) console.error(e);
     return exitCodeFor(e) ?? EXIT_FAILED;
   }
+}
+
+/**
+ * `imgbuild help slot next` as `imgbuild slot next --help`: commander's help command looks only at its
+ * first word, so it would print the help of `slot`.
+ */
+function helpAsFlag(argv: string[]): string[] {
+  const words = argv.slice(2);
+  if (words[0] !== 'help' || words.length < 3 || words.slice(1).some((w) => w.startsWith('-'))) return argv;
+  return [...argv.slice(0, 2), ...words.slice(1), '--help'];
 }
 
 export { Option };

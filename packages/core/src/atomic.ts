@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { promises as fsp, rmSync } from 'node:fs';
-import { fsError, ImgbuildError } from './errors.js';
+import { fsError, InputError, UsageError } from './errors.js';
 
 const pending = new Set<string>();
 const interruptHooks = new Set<() => void>();
@@ -67,14 +67,16 @@ async function kindAt(path: string): Promise<string | undefined> {
  * a block device may be a disk; neither is ours to delete, and no output of ours belongs in place of one.
  */
 export async function assertWritableTarget(target: string, force: boolean): Promise<void> {
+  // An empty name would stage `./..tmp-…` and name nothing the user could find.
+  if (target.trim() === '') throw new UsageError('the output path is empty: name a file');
   const kind = await kindAt(target);
   if (kind && kind !== 'file') {
-    throw new ImgbuildError(`output exists and is ${kind}; imgbuild only ever replaces a regular file, even with --force (remove it or choose another name)`, { file: target });
+    throw new InputError(`output exists and is ${kind}; imgbuild only ever replaces a regular file, even with --force (remove it or choose another name)`, { file: target });
   }
-  if (kind && !force) throw new ImgbuildError('output exists (use --force to overwrite)', { file: target });
+  if (kind && !force) throw new InputError('output exists (use --force to overwrite)', { file: target });
   const parent = await fsp.stat(dirname(target)).catch(() => undefined);
-  if (!parent) throw new ImgbuildError('output folder does not exist', { file: target });
-  if (!parent.isDirectory()) throw new ImgbuildError('output folder is not a directory', { file: target });
+  if (!parent) throw new InputError('output folder does not exist', { file: target });
+  if (!parent.isDirectory()) throw new InputError('output folder is not a directory', { file: target });
 }
 
 /** A temporary path beside `target` (same filesystem, so the final rename is atomic). */

@@ -62,6 +62,14 @@ export function deriveUuid(seed: string | Uint8Array, message: string | Uint8Arr
   return bytesToUuid(mac);
 }
 
+/**
+ * A seed the user gave: undefined (derive one) or a non-empty string. An empty `--seed ""` is most
+ * likely an unset shell variable, and would make every image that shares it share its GUIDs.
+ */
+export function checkSeed(seed: string | undefined, flag = '--seed'): void {
+  if (seed !== undefined && seed.trim() === '') throw new UsageError(`${flag} is empty: give a non-empty seed, or leave it out to derive one from the inputs`);
+}
+
 /** Arbitrary-length deterministic bytes from the seed (salts, FAT volume ids). */
 export function deriveBytes(seed: string | Uint8Array, label: string, length: number): Buffer {
   const out: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { createGptImage, describeAttributes, diskPicture, partitionRecord, partitions, readGpt, repairGpt, roleInTable, slotStatus, typeName, type SlotStatus } from '@imgbuild/core';
+import { createGptImage, describeAttributes, diskPicture, gptReadRecord, partitionRecord, partitions, readGpt, repairGpt, roleInTable, slotStatus, typeName, type SlotStatus } from '@imgbuild/core';
 import { checkLayoutArg } from '../args.js';
 import { onImage } from '../on-image.js';
 import { printJson } from '../output.js';
@@ -34,11 +34,7 @@ export async function show(image: string, opts: { json?: boolean; svg?: string; 
     if (opts.json) {
       return printJson({
         image,
-        source: r.source,
-        needsRepair: r.needsRepair,
-        primaryError: r.primaryError ?? null,
-        backupError: r.backupError ?? null,
-        copiesDiffer: r.copiesDiffer,
+        gpt: gptReadRecord(r),
         sectorSize: t.sectorSize,
         totalSectors: t.totalSectors,
         diskGuid: t.diskGuid,
@@ -71,6 +67,6 @@ export async function show(image: string, opts: { json?: boolean; svg?: string; 
 
 export async function repair(image: string, opts: { json?: boolean }): Promise<void> {
   const r = await onImage(image, true, (s) => repairGpt(s));
-  if (opts.json) return printJson({ image, ...r });
+  if (opts.json) return printJson({ image, repaired: r.repaired, fixed: r.fixed, gpt: gptReadRecord(r.read) });
   process.stdout.write(r.repaired ? `${image}: repaired from the ${r.source} copy (${r.fixed.join('; ')})\n` : `${image}: both GPT copies are valid; nothing to do\n`);
 }

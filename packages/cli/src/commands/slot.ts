@@ -12,6 +12,7 @@ import {
   roleInTable,
   slotStatusRecord,
   findBundle,
+  gptReadRecord,
   manifestPathFor,
   cancelUpgrade as cancelUpgradeT,
   markSuccessful as markSuccessfulT,
@@ -38,7 +39,7 @@ import {
 } from '@imgbuild/core';
 import { basename } from 'node:path';
 import { onImage } from '../on-image.js';
-import { barLines } from '../picture.js';
+import { barLines, writeSvg } from '../picture.js';
 import { EXIT_FAILED, printJson } from '../output.js';
 
 interface JsonOpt {
@@ -70,12 +71,7 @@ async function manifestBeside(image: string): Promise<SlotImageOptions['manifest
 }
 
 /** The GPT as read: which copy, and whether `imgbuild gpt repair` is needed. */
-function gptJson(read: GptReadResult) {
-  const problems = [read.primaryError, read.backupError, read.mbrError, read.copiesDiffer ? 'the primary and backup copies differ' : undefined].filter(
-    (x): x is string => !!x,
-  );
-  return { source: read.source, needsRepair: read.needsRepair, problems };
-}
+const gptJson = gptReadRecord;
 
 function gptLines(image: string, read: GptReadResult): string[] {
   if (!read.needsRepair && read.source === 'primary') return [];
@@ -139,12 +135,15 @@ async function slotTransition(
   report(image, action, slot!, r, opts);
 }
 
-export async function status(image: string, opts: JsonOpt): Promise<void> {
+export async function status(image: string, opts: JsonOpt & { svg?: string; force?: boolean }): Promise<void> {
   const { status: st, read, table } = await onImage(image, false, (s) => readSlotStatus(s, { file: image }));
-  if (opts.json) return printJson({ image, ...statusJson(st), gpt: gptJson(read) });
   const parts = partitions(table).map((p) => partitionRecord(p, roleInTable(p)));
-  const bar = barLines(diskPicture(basename(image), table, parts, st)).slice(1);
-  process.stdout.write([`${image}:`, ...gptLines(image, read), ...bar, '', ...statusLines(st)].join('\n') + '\n');
+  const pic = diskPicture(basename(image), table, parts, st);
+  if (opts.svg) await writeSvg(opts.svg, pic, !!opts.force);
+  if (opts.json) return printJson({ image, ...statusJson(st), gpt: gptJson(read) });
+  const bar = barLines(pic).slice(1);
+  const svgLine = opts.svg ? ['', `picture: ${opts.svg}`] : [];
+  process.stdout.write([`${image}:`, ...gptLines(image, read), ...bar, '', ...statusLines(st), ...svgLine].join('\n') + '\n');
 }
 
 export async function next(image: string, opts: JsonOpt & { variant?: string }): Promise<number | void> {

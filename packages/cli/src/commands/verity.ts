@@ -7,8 +7,8 @@ import { existsSync, statSync } from 'node:fs';
 // Module paths, not the package index, which would load the whole library (zod, the image builder)
 // into a command that hashes: see packages/cli/scripts/bundle.mjs.
 // The GPT reader, the slot rules and the qcow2 bundle code serve --slot only: loaded when it is given.
-import { ImgbuildError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
-import { deriveBytes, deriveUuid } from '@imgbuild/core/guid';
+import { InputError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
+import { checkSeed, deriveBytes, deriveUuid } from '@imgbuild/core/guid';
 import { DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type FormatVerityResult, type VerityHash, type VerityParams } from '@imgbuild/core/verity/index';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
@@ -97,13 +97,14 @@ export async function format(data: string, hashfile: string | undefined, opts: F
   const p = params(opts);
   let s = salt(opts.salt);
   let uuid = opts.uuid;
+  checkSeed(opts.seed);
   if (opts.seed !== undefined) {
     // systemd-repart's derivation: salt = HMAC-SHA256(seed, "verity-salt").
     if (s === undefined) s = deriveBytes(opts.seed, 'verity-salt', 32);
     uuid ??= deriveUuid(opts.seed, 'verity-uuid');
   }
   if (hashfile !== undefined && !opts.force && existsSync(hashfile)) {
-    throw new ImgbuildError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
+    throw new InputError('hash file exists (use --force to write the hash area into it)', { file: hashfile });
   }
   const progress = bar(data, opts.json);
   let r;
@@ -202,8 +203,11 @@ async function verifyOn(data: string, raw: string, p: VerityParams, relOffset: n
   const what = where.partition !== undefined ? `partition ${where.partition}: ` : '';
   if (opts.json) {
     const files = { dataFile: data, hashFile: opts.hashFile ?? data, dataOffset: where.dataOffset, hashOffset: where.hashOffset };
-    // A failure has no tree to describe: where it failed instead, and the root hash that was expected.
-    printJson(r.ok ? { ok: true, partition: where.partition ?? null, ...treeJson(files, r) } : { ok: false, partition: where.partition ?? null, ...files, rootHash: opts.rootHash, region: r.region, level: r.level ?? null, index: r.index ?? null, message: r.message });
+    // The same keys either way: a failure has no tree to describe (null, and the root hash that was
+    // expected), a success no place where it failed.
+    const noTree = { ...files, rootHash: opts.rootHash, hash: null, hashType: null, dataBlockSize: null, hashBlockSize: null, dataBlocks: null, salt: null, uuid: null, superblock: null, hashAreaSize: null };
+    const failure = r.ok ? { region: null, level: null, index: null, message: null } : { region: r.region, level: r.level ?? null, index: r.index ?? null, message: r.message };
+    printJson({ ok: r.ok, partition: where.partition ?? null, ...(r.ok ? treeJson(files, r) : noTree), ...failure });
     return r.ok ? undefined : EXIT_FAILED;
   }
   if (!r.ok) throw new VerityMismatchError(`${what}verification failed (${r.region}): ${r.message}`, { file: data });

@@ -50,6 +50,15 @@ describe('slot command line', () => {
       expect(() => userCmdlineArgs(`quiet ${key}=x`), key).toThrow(new RegExp(`--cmdline may not set ${key.replace(/\./g, '\\.')}:`));
     }
     expect(() => userCmdlineArgs('usrhash=1 mount.usr=/x usrhash=2')).toThrow(/may not set usrhash, mount\.usr:/);
-    for (const fine of ['console=tty0', 'systemd.unit=rescue.target', 'usr=1', 'mount.usrx=1', 'rd.verity=0']) expect(isOwnedKey(fine), fine).toBe(false);
+    for (const fine of ['console=tty0', 'rd.systemd.unit=emergency.target', 'rd.break', 'systemd.unit=rescue.target', 'usr=1', 'mount.usrx=1', 'rd.verity=0']) expect(isOwnedKey(fine), fine).toBe(false);
+  });
+
+  it('refuses the rd. form of every key it refuses (the initrd reads rd.KEY as KEY)', () => {
+    for (const key of ['systemd.verity', 'usrhash', 'mount.usr', 'mount.usrflags', 'verity.usrhash', 'systemd.verity_usr_options', 'imgbuild.slot', 'roothash']) {
+      expect(isOwnedKey(`rd.${key}=0`), key).toBe(true);
+      expect(() => userCmdlineArgs(`quiet rd.${key}=0`), key).toThrow(new RegExp(`--cmdline may not set rd\\.${key.replace(/\./g, '\\.')}:`));
+    }
+    expect(() => userCmdlineArgs('rd.root=/dev/sda1', '--cmdline', { rootOwned: true })).toThrow(/may not set rd\.root:/);
+    expect(userCmdlineArgs('rd.imgbuild.test=1 imgbuild.test=1')).toEqual(['rd.imgbuild.test=1', 'imgbuild.test=1']);
   });
 });

@@ -45,9 +45,15 @@ const OWNED_KEY = /^(mount\.usr|mount\.usrfstype|mount\.usrflags|usrhash|roothas
 const ROOT_KEY = /^(root|rootfstype|rootflags|rw|ro)$/;
 
 const keyOf = (word: string) => (word.includes('=') ? word.slice(0, word.indexOf('=')) : word);
+/**
+ * The key as the boot reads it: systemd (and dracut) read `rd.KEY=` in the initrd as KEY, and the
+ * initrd is where /usr is opened, so a user's `rd.systemd.verity=0` is as strong as `systemd.verity=0`.
+ */
+const bootKeyOf = (word: string) => keyOf(word).replace(/^rd\./, '');
 
+/** Whether `word` sets a key imgbuild writes, in its plain or its `rd.` form. */
 export function isOwnedKey(word: string): boolean {
-  return OWNED_KEY.test(keyOf(word));
+  return OWNED_KEY.test(bootKeyOf(word));
 }
 
 /**
@@ -57,7 +63,7 @@ export function isOwnedKey(word: string): boolean {
  */
 export function userCmdlineArgs(text: string | undefined, source = '--cmdline', opts: { rootOwned?: boolean } = {}): string[] {
   const words = (text ?? '').split(/\s+/).filter(Boolean);
-  const owned = words.filter((w) => isOwnedKey(w) || (opts.rootOwned && ROOT_KEY.test(keyOf(w)))).map(keyOf);
+  const owned = words.filter((w) => isOwnedKey(w) || (opts.rootOwned && ROOT_KEY.test(bootKeyOf(w)))).map(keyOf);
   if (owned.length) {
     throw new UsageError(`${source} may not set ${[...new Set(owned)].join(', ')}: imgbuild writes these from the slot it verifies`);
   }
@@ -98,7 +104,8 @@ export function parseCmdline(line: string): Partial<SlotBootArgs> & { extra: str
     words.splice(slotAt + 1, 3);
   }
   for (const w of words) {
-    if (isOwnedKey(w)) kv.set(keyOf(w), w.slice(keyOf(w).length + 1));
+    // only the plain keys formatCmdline writes; an `rd.` form can only be a user's from before it was refused
+    if (OWNED_KEY.test(keyOf(w))) kv.set(keyOf(w), w.slice(keyOf(w).length + 1));
     else extra.push(w);
   }
   const out: Partial<SlotBootArgs> & { extra: string[] } = { extra };

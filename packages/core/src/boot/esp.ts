@@ -30,7 +30,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from '../exec.js';
-import { InputError, ToolError } from '../errors.js';
+import { fsError, InputError, ToolError } from '../errors.js';
 
 export const ESP_BOOT_PATH = 'EFI/BOOT/BOOTX64.EFI';
 export const ESP_DEFAULT_LABEL = 'EFI-SYSTEM';
@@ -346,7 +346,7 @@ export async function makeEsp(opts: MakeEspOptions): Promise<void> {
   try {
     size = (await fsp.stat(image)).size;
   } catch (e) {
-    throw new InputError(`cannot open image: ${(e as Error).message}`, { file: image, cause: e });
+    throw fsError(e, image, 'cannot open image');
   }
   if (size < offsetBytes + sizeBytes) {
     throw new InputError(`image is ${size} bytes, the ESP range ends at ${offsetBytes + sizeBytes}`, { file: image });
@@ -419,7 +419,7 @@ export async function listEsp(image: string, offsetBytes: number): Promise<EspEn
   try {
     await fsp.access(image);
   } catch (e) {
-    throw new InputError(`cannot open image: ${(e as Error).message}`, { file: image, cause: e });
+    throw fsError(e, image, 'cannot open image');
   }
   let out: string;
   try {

@@ -1,6 +1,6 @@
 /** Reads an image's first bytes and checks its filesystem superblock: the I/O around `detectFilesystem`. */
 import { promises as fsp } from 'node:fs';
-import { InputError } from '../errors.js';
+import { fsError, InputError } from '../errors.js';
 import { detectFilesystem, FILESYSTEM_HEAD_BYTES, type FilesystemInfo } from './detect.js';
 
 async function readHead(path: string): Promise<{ head: Buffer; size: number }> {
@@ -8,8 +8,7 @@ async function readHead(path: string): Promise<{ head: Buffer; size: number }> {
   try {
     fh = await fsp.open(path, 'r');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? 'no such file' : `cannot read: ${(e as Error).message}`, { file: path });
+    throw fsError(e, path, (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : 'cannot read');
   }
   try {
     const st = await fh.stat();

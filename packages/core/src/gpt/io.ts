@@ -14,6 +14,7 @@ import type { Storage } from '../storage.js';
 import { decodeEntries } from './entry.js';
 import { crc32, decodeHeader, type GptHeader } from './header.js';
 import { decodeProtectiveMbr } from './mbr.js';
+import { gptProblems } from './record.js';
 import { arraySectors, encodeTable, sameTable, validateTable, type GptTable } from './table.js';
 
 export type GptSource = 'primary' | 'backup';
@@ -148,14 +149,16 @@ export async function writeGpt(s: Storage, table: GptTable, opts: WriteGptOption
 export interface RepairResult {
   repaired: boolean;
   source: GptSource;
+  /** What was rewritten, in words (gptProblems of the read); empty when nothing was. */
   fixed: string[];
+  /** The read before the repair. */
+  read: GptReadResult;
 }
 
 /** Rewrites whatever is damaged from the copy that reads well. */
 export async function repairGpt(s: Storage): Promise<RepairResult> {
   const r = await readGpt(s);
-  if (!r.needsRepair) return { repaired: false, source: r.source, fixed: [] };
-  const fixed = [r.primaryError, r.backupError, r.mbrError, r.copiesDiffer ? 'backup copy differed from the primary' : undefined].filter((x): x is string => !!x);
+  if (!r.needsRepair) return { repaired: false, source: r.source, fixed: [], read: r };
   await writeGpt(s, r.table, { protectiveMbr: !!r.mbrError });
-  return { repaired: true, source: r.source, fixed };
+  return { repaired: true, source: r.source, fixed: gptProblems(r), read: r };
 }

@@ -5,6 +5,7 @@
  * Commands may add keys of their own next to these (a slot's boot bits, a plan's byte offset), never
  * rename them.
  */
+import type { GptReadResult, GptSource } from './io.js';
 import type { Partition } from './table.js';
 
 export interface PartitionRecord {
@@ -38,5 +39,39 @@ export function partitionRecord(p: Partition, role: string | null = null): Parti
     lastLba: p.lastLba,
     attributes: attributesHex(p.attributes),
     role,
+  };
+}
+
+/**
+ * What reading a GPT found, in the one shape `gpt show`, `gpt repair` and `slot status` print under
+ * `gpt`: the copy read, whether `gpt repair` has work, each copy's and the protective MBR's problem
+ * (null when none), and every problem in words (what a repair fixes).
+ */
+export interface GptReadRecord {
+  source: GptSource;
+  needsRepair: boolean;
+  copiesDiffer: boolean;
+  primaryError: string | null;
+  backupError: string | null;
+  mbrError: string | null;
+  problems: string[];
+}
+
+/** Every problem a read found, in words: what `repairGpt` rewrites. */
+export function gptProblems(read: Omit<GptReadResult, 'table'>): string[] {
+  return [read.primaryError, read.backupError, read.mbrError, read.copiesDiffer ? 'the primary and backup copies differ' : undefined].filter(
+    (x): x is string => !!x,
+  );
+}
+
+export function gptReadRecord(read: Omit<GptReadResult, 'table'>): GptReadRecord {
+  return {
+    source: read.source,
+    needsRepair: read.needsRepair,
+    copiesDiffer: read.copiesDiffer,
+    primaryError: read.primaryError ?? null,
+    backupError: read.backupError ?? null,
+    mbrError: read.mbrError ?? null,
+    problems: gptProblems(read),
   };
 }

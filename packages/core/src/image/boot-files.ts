@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { selectorEfiPath } from '@imgbuild/efi-select';
-import { InputError } from '../errors.js';
+import { fsError, InputError } from '../errors.js';
 import { buildUki, checkBzImage, DEFAULT_UKI_STUB, type EspFile } from '../boot/index.js';
 import type { Slot } from '../layout/plan.js';
 import { USR_A_UUID } from '../layout/builtin.js';
@@ -29,7 +29,8 @@ export async function readBootInput(path: string, what: string): Promise<Buffer>
   } catch (e) {
     if (e instanceof InputError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? `${what} not found` : `cannot read ${what}: ${(e as Error).message}`, { file: path });
+    if (code === 'ENOENT') throw new InputError(`${what} not found`, { file: path });
+    throw fsError(e, path, `cannot read ${what}`);
   }
 }
 

@@ -28,6 +28,7 @@ import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256
 import { writeQemuBundle } from './qemu-bundle.js';
 import { digestRecord, ImageDigester } from './image-digest.js';
 import { recordImage } from '../verify/record.js';
+import { checkSeed } from '../guid.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
 import { checkRootTree, rootPartition, writeRootFsRecorded } from './root-build.js';
@@ -77,11 +78,25 @@ export interface BuildResult {
   manifestPath: string;
 }
 
-export function sourceDateEpochFromEnv(): number {
+/** The last second FAT can date (2107-12-31 23:59:58). */
+const FAT_LAST_EPOCH = 4354819198;
+
+/**
+ * SOURCE_DATE_EPOCH from the environment, DEFAULT_SOURCE_DATE_EPOCH when unset. An image's ESP is FAT,
+ * which dates nothing before 1980 or after 2107: a time outside that is refused, not moved (a silently
+ * different time would be a silently different image). `fat: false` (a system extension, no FAT) takes any.
+ */
+export function sourceDateEpochFromEnv(opts: { fat?: boolean } = {}): number {
   const v = process.env.SOURCE_DATE_EPOCH;
   if (v === undefined || v === '') return DEFAULT_SOURCE_DATE_EPOCH;
-  if (!/^\d+$/.test(v)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(v)}`);
-  return Math.max(Number(v), DEFAULT_SOURCE_DATE_EPOCH);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(v)}`);
+  const sde = Number(v);
+  if ((opts.fat ?? true) && (sde < DEFAULT_SOURCE_DATE_EPOCH || sde > FAT_LAST_EPOCH)) {
+    throw new UsageError(
+      `SOURCE_DATE_EPOCH=${v} is outside what the ESP's FAT can date (${DEFAULT_SOURCE_DATE_EPOCH}..${FAT_LAST_EPOCH}, 1980-01-01..2107-12-31); set it within, or unset it for 1980-01-01`,
+    );
+  }
+  return sde;
 }
 
 /** A layout whose fresh image would not boot slot A is refused before the first write. */
@@ -91,9 +106,9 @@ function requireFreshBoot(plan: LayoutPlan, source: string): void {
   if (problem) throw new LayoutError(`layout ${plan.name}: ${problem}`, { file: source });
 }
 
-export function espPartition(plan: LayoutPlan): PlannedPartition {
-  const esp = findEsp(plan.partitions, plan.name);
-  if (!esp) throw new UsageError(`layout ${plan.name} has no ESP (role "esp")`);
+export function espPartition(plan: LayoutPlan, source: string = plan.name): PlannedPartition {
+  const esp = findEsp(plan.partitions, source);
+  if (!esp) throw new LayoutError(`layout ${plan.name} has no ESP (role "esp")`, { file: source });
   return esp;
 }
 
@@ -108,13 +123,14 @@ export async function planBuild(o: BuildOptions): Promise<BuildPlan> {
 
 async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResult | BuildPlan> {
   if (!!o.from === !!o.fromDir) throw new UsageError('give exactly one of --from <squashfs> or --from-dir <dir>');
+  checkSeed(o.seed);
   const format = o.format ?? 'raw';
   const style = o.bootStyle ?? 'uki';
   const sde = o.sourceDateEpoch ?? sourceDateEpochFromEnv();
   const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
   const slots = requireSlotPair(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   requireFreshBoot(plan, typeof o.layout === 'string' ? o.layout : plan.name);
-  const esp = espPartition(plan);
+  const esp = espPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   const rootPart = o.rootTree ? rootPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name) : undefined;
   const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline, '--cmdline', { rootOwned: !!rootPart })];
   if (o.secureBoot && format !== 'qemu_uefi') throw new UsageError('--secure-boot needs --format qemu_uefi (a raw image has no firmware)');
@@ -133,7 +149,8 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     }
     const usr = await probeUsrImage(usrPath);
     if (o.rootTree) await checkRootTree(o.rootTree);
-    checkUsrFits(usr.bytes, slots.A, usrPath);
+    // named after what the user gave: a tree packed here lives under a temporary folder
+    checkUsrFits(usr.bytes, slots.A, o.fromDir ?? usrPath, o.fromDir ? usr.fsType : undefined);
     const kernel = await readKernel(o.kernel);
     if (style === 'flatcar') {
       try {
@@ -236,7 +253,8 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
           signing: signingRecord(espPlan, key),
         },
         image: { name: basename(o.output), sha256: null, bytes: plan.diskBytes },
-        history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde }],
+        // the build's declared time, not the clock: a rebuild writes the same manifest
+        history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde, clock: 'source-date-epoch' }],
       };
       manifest.image.digest = digestRecord(await digester.finish());
       if (o.imageSha256) manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);

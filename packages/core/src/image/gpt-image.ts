@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { withAtomicOutput } from '../atomic.js';
 import { writeGpt } from '../gpt/io.js';
+import { checkSeed } from '../guid.js';
 import type { GptTable } from '../gpt/table.js';
 import { loadLayout } from '../layout/load.js';
 import { planToTable, type LayoutPlan } from '../layout/plan.js';
@@ -15,6 +16,7 @@ export function defaultSeed(plan: LayoutPlan, ...inputs: string[]): string {
 }
 
 export async function createGptImage(opts: { layout: string | LayoutPlan; seed?: string; output: string; force?: boolean }): Promise<{ plan: LayoutPlan; table: GptTable; seed: string }> {
+  checkSeed(opts.seed);
   const plan = typeof opts.layout === 'string' ? await loadLayout(opts.layout) : opts.layout;
   const seed = opts.seed ?? defaultSeed(plan);
   const table = planToTable(plan, seed);

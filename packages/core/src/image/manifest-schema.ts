@@ -54,7 +54,22 @@ const image = z
     qcow2: z.object({ name: text, sha256 }).strict().optional(),
   })
   .strict();
-const history = z.array(z.object({ action: z.enum(['build', 'update'], want('"build" or "update"')), slot: slotName, rootHash: hex, at: uint }).strict());
+/**
+ * `at` is seconds since 1970; `clock` says whose: "source-date-epoch" (the build's SOURCE_DATE_EPOCH,
+ * so a rebuild gives the same manifest; an update's when SOURCE_DATE_EPOCH is set) or "wall" (the time
+ * an update ran). Absent in manifests written before it: those recorded SOURCE_DATE_EPOCH.
+ */
+const history = z.array(
+  z
+    .object({
+      action: z.enum(['build', 'update'], want('"build" or "update"')),
+      slot: slotName,
+      rootHash: hex,
+      at: uint,
+      clock: z.enum(['source-date-epoch', 'wall'], want('"source-date-epoch" or "wall"')).optional(),
+    })
+    .strict(),
+);
 const bootStyle = z.enum(['uki', 'flatcar'], want('"uki" or "flatcar"'));
 /** Version 1: one UKI at the removable-media path served both slots. */
 const bootV1 = z.object({ style: bootStyle, espPath: text, cmdline: text, kernelSha256: sha256, initrdSha256: sha256, ukiSha256: sha256 }).strict();

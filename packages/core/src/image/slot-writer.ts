@@ -20,11 +20,12 @@ const BLOCK = DEFAULT_VERITY_PARAMS.dataBlockSize;
 export { slotHashOffset };
 
 /** Throws a one-line error saying by how much `usrBytes` is too large for the slot. */
-export function checkUsrFits(usrBytes: number, partition: Pick<PlannedPartition, 'label' | 'sizeBytes'>, file: string): void {
+export function checkUsrFits(usrBytes: number, partition: Pick<PlannedPartition, 'label' | 'sizeBytes'>, file: string, packedAs?: string): void {
   const room = slotHashOffset(partition.sizeBytes);
   const need = Math.ceil(usrBytes / BLOCK) * BLOCK;
   if (need > room) {
-    throw new InputError(`too large for ${partition.label} by ${need - room} bytes (${need} bytes of data; the slot holds ${room} besides its hash tree)`, {
+    const what = packedAs ? `packed as ${packedAs}, ` : '';
+    throw new InputError(`${what}too large for ${partition.label} by ${need - room} bytes (${need} bytes of data; the slot holds ${room} besides its hash tree)`, {
       file,
     });
   }

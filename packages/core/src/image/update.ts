@@ -109,6 +109,9 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   }
   const usr = await probeUsrImage(o.from);
   const { table, status: before } = await readSlotStatus(imagePath, { file: displayName });
+  if (!before.next) {
+    throw new SlotError('no slot can boot, so none is the running system to update from; make one bootable first (imgbuild slot status shows why)', { file: displayName });
+  }
   const slot = inactiveSlot(table);
   const active = before.slots.find((s) => s.slot === before.next)!;
   if (!active.successful) {
@@ -213,7 +216,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   manifest.image = { ...manifest.image, sha256: o.imageSha256 ? await sha256File(imagePath, o.onProgress) : null, digest };
   // What verify compares, read back from the updated image (an unknown partition is digested, not trusted).
   Object.assign(manifest, await recordImage(imagePath, { sectorSize: table.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));
-  manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, at: sourceDateEpochFromEnv() }];
+  manifest.history = [...(manifest.history ?? []), { action: 'update', slot, rootHash: v.rootHash, ...updateTime() }];
   delete manifest.pending; // an earlier update's, interrupted: this one finished the slot it left
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(manifest));
   return { slot, rootHash: v.rootHash, before, after: flip.after, plan, dryRun: false, written: true, manifest, manifestPath };
@@ -235,4 +238,13 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   } catch (e) {
     throw new InputError(`${ukiEspPath(slot)} on the ESP is not a UKI: ${(e as Error).message}`, { file: displayName });
   }
+}
+
+/**
+ * When an update ran, for the manifest's history: the clock, unless SOURCE_DATE_EPOCH is set (a
+ * pipeline that sets it asks for the same manifest bytes from the same inputs). The entry says which.
+ */
+export function updateTime(): { at: number; clock: 'source-date-epoch' | 'wall' } {
+  const set = (process.env.SOURCE_DATE_EPOCH ?? '') !== '';
+  return set ? { at: sourceDateEpochFromEnv({ fat: false }), clock: 'source-date-epoch' } : { at: Math.floor(Date.now() / 1000), clock: 'wall' };
 }

@@ -8,6 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import type { X509Certificate } from 'node:crypto';
 import { readCertificate } from '../boot/sign.js';
+import { aboutFile } from '../errors.js';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
 import { checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, pendingBootCheck, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
@@ -34,10 +35,14 @@ interface VerifyOptions {
 }
 
 export async function verifyImage(o: { image: string; manifestPath?: string } & VerifyOptions): Promise<VerifyImageResult> {
-  const st = await fsp.stat(o.image);
-  if (!st.isDirectory()) return verifyRaw(o.image, o.manifestPath ?? manifestPathFor(o.image), o);
-  const bundle = await findBundle(o.image);
-  return withRawImage(o.image, false, (raw) => verifyRaw(raw, o.manifestPath ?? bundle.manifest, o));
+  try {
+    const st = await fsp.stat(o.image);
+    if (!st.isDirectory()) return await verifyRaw(o.image, o.manifestPath ?? manifestPathFor(o.image), o);
+    const bundle = await findBundle(o.image);
+    return await withRawImage(o.image, false, (raw) => verifyRaw(raw, o.manifestPath ?? bundle.manifest, o));
+  } catch (e) {
+    throw aboutFile(e, o.image); // a system error in words, naming the image (an error naming its own file keeps it)
+  }
 }
 
 /** Every region's checks, in disk order; each function reads only its own region. */

@@ -1,6 +1,6 @@
 /** Resolves a layout argument: a built-in name or a JSON file. */
 import { promises as fsp } from 'node:fs';
-import { LayoutError } from '../errors.js';
+import { fsError, LayoutError } from '../errors.js';
 import { BUILTIN_LAYOUTS, BUILTIN_LAYOUT_NAMES } from './builtin.js';
 import { planLayout, type LayoutPlan } from './plan.js';
 import { parseLayoutSpec } from './schema.js';
@@ -17,7 +17,8 @@ export async function loadLayoutSpec(nameOrFile: string): Promise<{ spec: Layout
     if (code === 'ENOENT' && !/[./]/.test(nameOrFile)) {
       throw new LayoutError(`unknown layout "${nameOrFile}" (built-in: ${BUILTIN_LAYOUT_NAMES.join(', ')}; or a path to a JSON file)`);
     }
-    throw new LayoutError(`cannot read layout: ${(e as Error).message}`, { file: nameOrFile });
+    // unreadable is not invalid: an InputError in words (exit 1), as for any file that cannot be read
+    throw fsError(e, nameOrFile, 'cannot read layout');
   }
   let json: unknown;
   try {

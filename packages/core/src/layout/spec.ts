@@ -47,9 +47,13 @@ const UNITS: Record<string, number> = {
   t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4,
 };
 
+/** Sizes are exact byte counts in a double: beyond 2^53 - 1 (8 PiB) they would round. */
+const tooLarge = (what: string, s: string) => new LayoutError(`${what}: ${s} is too large (at most ${Number.MAX_SAFE_INTEGER} bytes, about 8 PiB)`);
+
 /** Parses a byte size such as `128MiB`, `1G`, `4096`, `1.5GiB`. */
 export function parseBytes(s: string | number, what = 'size'): number {
   if (typeof s === 'number') {
+    if (Number.isInteger(s) && s > Number.MAX_SAFE_INTEGER) throw tooLarge(what, String(s));
     if (!Number.isSafeInteger(s) || s < 0) throw new LayoutError(`${what}: ${s} is not a whole number of bytes`);
     return s;
   }
@@ -57,6 +61,7 @@ export function parseBytes(s: string | number, what = 'size'): number {
   const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
   if (!m || unit === undefined) throw new LayoutError(`${what}: cannot parse size ${JSON.stringify(s)} (try 128MiB, 2GiB or a byte count)`);
   const bytes = Number(m[1]) * unit;
+  if (bytes > Number.MAX_SAFE_INTEGER) throw tooLarge(what, JSON.stringify(s));
   if (!Number.isSafeInteger(bytes)) throw new LayoutError(`${what}: ${JSON.stringify(s)} is not a whole number of bytes`);
   return bytes;
 }

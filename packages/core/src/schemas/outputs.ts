@@ -53,6 +53,18 @@ const layoutPlan = z
   .strict();
 
 const gptSource = z.enum(['primary', 'backup']);
+/** gptReadRecord: what reading the GPT found, the same under `gpt` in gpt show, gpt repair and slot status. */
+const gptRead = z
+  .object({
+    source: gptSource,
+    needsRepair: z.boolean(),
+    copiesDiffer: z.boolean(),
+    primaryError: text.nullable(),
+    backupError: text.nullable(),
+    mbrError: text.nullable(),
+    problems: z.array(text),
+  })
+  .strict();
 const verityParams = {
   rootHash: hex,
   hash: z.enum(['sha1', 'sha256', 'sha512']),
@@ -65,6 +77,12 @@ const verityParams = {
   superblock: z.boolean(),
   hashAreaSize: uint,
 };
+/** A failed verify read no tree to describe: its parameters are null (the expected root hash stays). */
+const verityUnread = Object.fromEntries(Object.entries(verityParams).map(([k, v]) => [k, v.nullable()])) as {
+  [K in keyof typeof verityParams]: z.ZodNullable<(typeof verityParams)[K]>;
+};
+const verityFailure = { region: text, level: uint.nullable(), index: uint.nullable(), message: text };
+const verityNoFailure = { region: z.null(), level: z.null(), index: z.null(), message: z.null() };
 const verityFiles = { dataFile: text, hashFile: text, dataOffset: uint, hashOffset: uint };
 const transition = {
   image: text,
@@ -85,11 +103,7 @@ export const OUTPUT_SCHEMAS = {
   'gpt-show': z
     .object({
       image: text,
-      source: gptSource,
-      needsRepair: z.boolean(),
-      primaryError: text.nullable(),
-      backupError: text.nullable(),
-      copiesDiffer: z.boolean(),
+      gpt: gptRead,
       sectorSize: uint,
       totalSectors: uint,
       diskGuid: guid,
@@ -103,22 +117,12 @@ export const OUTPUT_SCHEMAS = {
       ),
     })
     .strict(),
-  'gpt-repair': z.object({ image: text, repaired: z.boolean(), source: gptSource, fixed: z.array(text) }).strict(),
+  'gpt-repair': z.object({ image: text, repaired: z.boolean(), fixed: z.array(text), gpt: gptRead }).strict(),
   'verity-format': z.object({ ...verityFiles, ...verityParams }).strict(),
+  // Every key on success and on failure alike (an absent value is null): where it failed, or the tree.
   'verity-verify': z.union([
-    z.object({ ok: z.literal(true), partition: uint.nullable(), ...verityFiles, ...verityParams }).strict(),
-    z
-      .object({
-        ok: z.literal(false),
-        partition: uint.nullable(),
-        ...verityFiles,
-        rootHash: z.string(),
-        region: text,
-        level: uint.nullable(),
-        index: uint.nullable(),
-        message: text,
-      })
-      .strict(),
+    z.object({ ok: z.literal(true), partition: uint.nullable(), ...verityFiles, ...verityParams, ...verityNoFailure }).strict(),
+    z.object({ ok: z.literal(false), partition: uint.nullable(), ...verityFiles, ...verityUnread, rootHash: z.string(), ...verityFailure }).strict(),
   ]),
   build: manifestV2Schema.extend({ output: text, manifestPath: text }).strict(),
   'build-dry-run': z
@@ -178,7 +182,7 @@ export const OUTPUT_SCHEMAS = {
     .strict(),
   sign: z.object({ image: text, manifestPath: text, signing: signingSchema }).strict(),
   'slot-status': z
-    .object({ image: text, ...slotStatusSchema.shape, gpt: z.object({ source: gptSource, needsRepair: z.boolean(), problems: z.array(text) }).strict() })
+    .object({ image: text, ...slotStatusSchema.shape, gpt: gptRead })
     .strict(),
   'slot-next': z
     .object({

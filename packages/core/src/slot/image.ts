@@ -8,7 +8,7 @@
  * wrapper in tests). A path is locked (lock.ts) for the read-change-write; a Storage is the caller's
  * to lock.
  */
-import { CorruptError, ImgbuildError, UsageError, withFile } from '../errors.js';
+import { aboutFile, CorruptError, fsError, UsageError } from '../errors.js';
 import { readGpt, writeGpt, type GptReadResult, type GptSource } from '../gpt/io.js';
 import { sameTable, type GptTable } from '../gpt/table.js';
 import { withImageLock } from '../lock.js';
@@ -61,9 +61,13 @@ function tableOf(out: TransitionOutput): GptTable {
   return 'entries' in out ? out : out.table;
 }
 
-/** The same error with the file named, for the CLI's one-line `<file>: <problem>`. */
+/**
+ * The same error with the file named, for the CLI's one-line `<file>: <problem>`; a system error
+ * (ENOENT, EACCES, EIO...) as an InputError in words.
+ */
 function named(e: unknown, file: string | undefined): unknown {
-  return file && e instanceof ImgbuildError && !e.file ? withFile(e, file) : e;
+  if (file) return aboutFile(e, file);
+  return fsError(e, undefined);
 }
 
 async function withStorage<T>(target: SlotTarget, writable: boolean, opts: SlotImageOptions, fn: (s: Storage) => Promise<T>): Promise<T> {

@@ -144,7 +144,10 @@ export function slotBytes(table: GptTable, slot: Slot): { number: number; offset
 }
 
 function slotInfo(table: GptTable, slot: Slot): SlotInfo {
-  return findSlots(table).find((s) => s.slot === slot)!;
+  const found = findSlots(table).find((s) => s.slot === slot);
+  // `slot` is typed, but a program may pass anything; resolveSlot reads names a user typed
+  if (!found) throw new UsageError(`unknown slot ${JSON.stringify(slot)} (expected A or B)`);
+  return found;
 }
 
 /** Highest priority among bootable slots; the lower partition number wins a tie (gptprio.next). */
@@ -249,7 +252,7 @@ export function prioritizePartitions(table: GptTable, members: readonly number[]
 /** cgpt's prioritize over the two slots: `slot` on top. No guard: the raw operation, used inside transitions. */
 function prioritizeRaw(table: GptTable, slot: Slot): GptTable {
   const slots = findSlots(table);
-  return prioritizePartitions(table, slots.map((s) => s.number), slots.find((s) => s.slot === slot)!.number);
+  return prioritizePartitions(table, slots.map((s) => s.number), slotInfo(table, slot).number);
 }
 
 /** Guard: `slot` holds a /usr (when the caller knows), unless forced. */
@@ -304,7 +307,7 @@ export function markSuccessful(table: GptTable, slot: Slot, g: GuardOptions = {}
 export function upgrade(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'upgrade', g);
   const st = slotStatus(table);
-  const s = st.slots.find((x) => x.slot === slot)!;
+  const s = slotInfo(table, slot);
   if (st.next === slot && s.successful) {
     throw new SlotError(`cannot upgrade slot ${slot}: it is the active successful slot ${describe(s)}; upgrade the inactive slot ${otherSlot(slot)}`);
   }

@@ -13,8 +13,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { assertWritableTarget, tempPathFor, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
-import { fsError, ImgbuildError, InputError, ToolError, UsageError } from '../errors.js';
-import { deriveBytes, deriveUuid } from '../guid.js';
+import { fsError, InputError, ToolError, UsageError } from '../errors.js';
+import { checkSeed, deriveBytes, deriveUuid } from '../guid.js';
 import { sourceDateEpochFromEnv } from '../image/build.js';
 import { deriveDiskGuid } from '../layout/plan.js';
 import { writeDdi, type DdiPartition } from './ddi.js';
@@ -148,7 +148,7 @@ async function checkTransferTarget(path: string, text: string, force: boolean): 
     throw fsError(e, path, 'cannot read the transfer file');
   });
   if (old !== undefined && old !== text && !force) {
-    throw new ImgbuildError('transfer file exists with other contents (use --force to replace it)', { file: path });
+    throw new InputError('transfer file exists with other contents (use --force to replace it)', { file: path });
   }
 }
 
@@ -164,20 +164,37 @@ async function writeSha256Sums(dir: string): Promise<string> {
   return path;
 }
 
+/** True when the release folder is still to be made; an error when it cannot be (no parent, not a folder). */
+async function checkReleaseDir(dir: string): Promise<boolean> {
+  const st = await fsp.stat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw fsError(e, dir, 'cannot use the release folder');
+  });
+  if (st && !st.isDirectory()) throw new InputError('release folder is not a directory', { file: dir });
+  if (st) return false;
+  const parent = await fsp.stat(dirname(resolve(dir))).catch(() => undefined);
+  if (!parent?.isDirectory()) throw new InputError('the release folder does not exist, nor does the folder it would be made in', { file: dir });
+  return true;
+}
+
 export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextResult> {
   const c = checkOptions(o);
   const force = !!o.force;
-  const sde = o.sourceDateEpoch ?? sourceDateEpochFromEnv();
-  if (c.sysupdate) {
-    const st = await fsp.stat(c.sysupdate.dir).catch((e) => {
-      throw fsError(e, c.sysupdate!.dir, 'cannot use the release folder');
-    });
-    if (!st.isDirectory()) throw new InputError('release folder is not a directory', { file: c.sysupdate.dir });
+  const sde = o.sourceDateEpoch ?? sourceDateEpochFromEnv({ fat: false });
+  checkSeed(o.seed);
+  const newReleaseDir = c.sysupdate ? await checkReleaseDir(c.sysupdate.dir) : false;
+  if (c.sysupdate && !newReleaseDir) {
     for (const t of c.sysupdate.transfers) await checkTransferTarget(t.path, t.text, force);
   }
-  await assertWritableTarget(c.output, force);
-  if (c.roothashFile) await assertWritableTarget(c.roothashFile, force);
+  if (!newReleaseDir) {
+    await assertWritableTarget(c.output, force);
+    if (c.roothashFile) await assertWritableTarget(c.roothashFile, force);
+  }
   await checkSysextTree(o.fromDir);
+  // The first publication makes its release folder (its parent must exist), once every input is checked.
+  if (newReleaseDir) await fsp.mkdir(c.sysupdate!.dir).catch((e) => {
+    throw fsError(e, c.sysupdate!.dir, 'cannot make the release folder');
+  });
 
   // Work beside the output: same filesystem (the packed image is renamed, not copied), never /tmp's tmpfs.
   const work = tempPathFor(join(dirname(c.output), `${basename(c.output)}.work`));
