@@ -32,6 +32,7 @@ export async function checkImageArg(path: string, opts: { bundle: boolean }): Pr
     throw new InputError(`is a directory, expected a raw disk image${opts.bundle ? ' or a qemu_uefi bundle folder (it has no .qcow2)' : ''}`, { file: path });
   }
   if (!st.isFile() && !st.isBlockDevice()) throw new InputError('is not a regular file or a block device, expected a raw disk image', { file: path });
+  if (st.isBlockDevice()) return; // a disk holds a raw image, never a qcow2 file: nothing to sniff
   const fh = await fsp.open(path, 'r').catch((e) => {
     throw fsError(e, path, 'cannot open the image');
   });

@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ImageBusyError, InputError, ToolError } from './errors.js';
+import { fsError, ImageBusyError, InputError, ToolError } from './errors.js';
+import { refuseDeviceWrite } from './storage.js';
 
 /** Default wait for a lock another command holds; `IMGBUILD_LOCK_WAIT` (seconds, 0 = at once) overrides it. */
 export const DEFAULT_LOCK_WAIT_SECONDS = 60;
@@ -66,9 +67,14 @@ async function identity(fh: FileHandle): Promise<string> {
 /** Opens and locks `path`; retries when the path was replaced (renamed over) while we waited. */
 async function acquire(path: string, file: string, opts: ImageLockOptions): Promise<{ key: string; fh: FileHandle } | { key: string; nested: true }> {
   const wait = waitSecondsFrom(opts);
+  // A lock is taken to write, and a device is never written.
+  const st = await fsp.stat(path).catch((e: unknown) => {
+    throw fsError(e, file);
+  });
+  refuseDeviceWrite(st, file);
   for (;;) {
-    const fh = await fsp.open(path, 'r').catch((e: NodeJS.ErrnoException) => {
-      throw new InputError(e.code === 'ENOENT' ? 'no such image' : `cannot open the image to lock it: ${e.code ?? e.message}`, { file, cause: e });
+    const fh = await fsp.open(path, 'r').catch((e: unknown) => {
+      throw fsError(e, file);
     });
     const key = await identity(fh);
     if (held.has(key)) {

@@ -3,7 +3,7 @@
  * inject faults. A SubStorage is a window on a byte range of another storage (a partition inside a
  * disk image) and lets verity and the ESP code work in place without copying.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from './errors.js';
 
@@ -35,9 +35,7 @@ export class FileStorage implements Storage {
    */
   static async open(path: string, writable = false): Promise<FileStorage> {
     const st = await fsp.stat(path);
-    if (st.isBlockDevice() && writable) {
-      throw new InputError('is a block device; imgbuild reads devices but writes only image files (write the image to the device with dd)', { file: path });
-    }
+    if (writable) refuseDeviceWrite(st, path);
     const fh = await fsp.open(path, writable ? 'r+' : 'r');
     return new FileStorage(fh, path, st.isBlockDevice() ? await blockDeviceBytes(st.rdev, path) : (await fh.stat()).size);
   }
@@ -79,8 +77,13 @@ export class FileStorage implements Storage {
   }
 }
 
+/** imgbuild reads block devices but writes only image files: the one place that says so. */
+export function refuseDeviceWrite(st: Stats, path: string): void {
+  if (st.isBlockDevice()) throw new InputError('is a block device; imgbuild reads devices but writes only image files (write the image to the device with dd)', { file: path });
+}
+
 /** A block device's size: /sys/dev/block/MAJOR:MINOR/size counts 512-byte sectors whatever the device's own. */
-async function blockDeviceBytes(rdev: number, path: string): Promise<number> {
+export async function blockDeviceBytes(rdev: number, path: string): Promise<number> {
   const major = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
   const minor = Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
   const text = await fsp.readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8').catch(() => {
