@@ -1,12 +1,14 @@
 import { assertWritableTarget, buildImage, formatBytes, isLegacyBoot, planBuild, signingFilesFromFlags, type BuildOptions, type BuildPlan, type ImageManifest } from '@imgbuild/core';
 import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
+import { archOf } from '../arch-option.js';
 
 interface Opts {
   from?: string;
   fromDir?: string;
   kernel: string;
   initrd: string;
+  arch?: string;
   layout: string;
   format: 'raw' | 'qemu_uefi';
   seed?: string;
@@ -38,6 +40,7 @@ export async function run(opts: Opts): Promise<void> {
     fromDir: opts.fromDir,
     kernel: opts.kernel,
     initrd: opts.initrd,
+    arch: archOf(opts.arch),
     layout: opts.layout,
     format: opts.format,
     seed: opts.seed,

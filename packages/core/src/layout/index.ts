@@ -4,3 +4,4 @@ export * from './plan.js';
 export * from './schema.js';
 export * from './spec.js';
 export * from './record.js';
+export * from './architecture.js';
