@@ -38,8 +38,8 @@ export interface QemuMachine {
   machine: string;
   /** Further arguments (CPU, ...). */
   args: readonly string[];
-  /** Under Secure Boot: the machine (SMM where the firmware needs it) and extra arguments. */
-  secureBootMachine: string;
+  /** Under Secure Boot: more `-machine` options (SMM where the firmware needs it), and extra arguments. */
+  secureBootMachineOptions: string | null;
   secureBootArgs: readonly string[];
 }
 
@@ -107,7 +107,7 @@ export const ARCHITECTURE_TABLE: Readonly<Record<Architecture, ArchitectureFacts
       machine: 'q35',
       args: [],
       // OVMF's Secure Boot build keeps its variable store writable from SMM only
-      secureBootMachine: 'q35,smm=on',
+      secureBootMachineOptions: 'smm=on',
       secureBootArgs: ['-global', 'driver=cfi.pflash01,property=secure,value=on'],
     },
     firmware: {
@@ -142,7 +142,7 @@ export const ARCHITECTURE_TABLE: Readonly<Record<Architecture, ArchitectureFacts
       machine: 'virt',
       args: ['-cpu', 'cortex-a72'],
       // AAVMF has no SMM: the same machine, its build already verifies signatures once keys are enrolled
-      secureBootMachine: 'virt',
+      secureBootMachineOptions: null,
       secureBootArgs: [],
     },
     firmware: {

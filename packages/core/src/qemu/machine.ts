@@ -45,7 +45,8 @@ export async function espArchitecture(image: string): Promise<Architecture | und
 /** `-machine ...` and the architecture's other machine arguments for one boot. */
 export function machineArgs(arch: Architecture, accel: string, secureBoot: boolean): string[] {
   const q = archFacts(arch).qemu;
-  return ['-machine', `${secureBoot ? q.secureBootMachine : q.machine},accel=${accel}`, ...(secureBoot ? q.secureBootArgs : []), ...q.args];
+  const extra = secureBoot && q.secureBootMachineOptions ? `,${q.secureBootMachineOptions}` : '';
+  return ['-machine', `${q.machine},accel=${accel}${extra}`, ...(secureBoot ? q.secureBootArgs : []), ...q.args];
 }
 
 /** The firmware code and vars template of the architecture (its Secure Boot build and snakeoil vars when asked). */
