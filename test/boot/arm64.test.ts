@@ -9,7 +9,8 @@
  * One image, built once, and copies of it at the right moments: six runs, one of them booting twice.
  *  1. fresh: the selector starts A, the kernel is aarch64 (marker machine=aarch64), A marked good;
  *  2. one flipped byte in a file of USR-A: dm-verity refuses it, no healthy boot;
- *  3. a qemu_uefi bundle: update → B, B boots with v2 (the bundle's AAVMF code and vars);
+ *  3. a signed qemu_uefi --secure-boot bundle (AAVMF, vars written by imgbuild enrolling the test's own
+ *     certificate): update → B, signed with the same key; B boots v2 under Secure Boot;
  *  4. update with an initrd that panics: the selector starts B, the kernel panics, the machine resets,
  *     the selector gives B up and starts A, in one run;
  *  5. signed with AAVMF's snakeoil key (imgbuild sign): boots under Secure Boot with AAVMF's snakeoil
@@ -19,7 +20,7 @@ import { execa } from 'execa';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imgbuild, ROOT, tempDir } from '../helpers.js';
+import { imgbuild, ROOT, tempDir, tool } from '../helpers.js';
 import { boot, bootKit, durations, env, flipFileByte, panickingInitrd, readManifest, slotStatus, usrImage, type Kit } from './boot.js';
 
 const dir = tempDir('imgbuild-arm64-');
@@ -31,6 +32,9 @@ const USR_ARM64 = 'b0e01050-ee5f-4390-949a-9101b17104e9';
 let kit: Kit;
 let v1: { path: string; tag: Buffer };
 let v2: { path: string; tag: Buffer };
+const key = join(dir, 'db.key');
+const cert = join(dir, 'db.pem');
+const sign = ['--sign-key', key, '--sign-cert', cert];
 
 const cp = (from: string, to: string) => execa('cp', ['--sparse=always', from, to]).then(() => execa('cp', [`${from}.manifest.json`, `${to}.manifest.json`]));
 const build = (out: string, extra: string[] = []) =>
@@ -38,6 +42,7 @@ const build = (out: string, extra: string[] = []) =>
 
 beforeAll(async () => {
   kit = await bootKit('arm64');
+  await tool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '3650', '-subj', '/CN=imgbuild arm64 Secure Boot test']);
   v1 = await usrImage(dir, '1', 0);
   v2 = await usrImage(dir, '2', 0);
   const r = await build(img);
@@ -73,17 +78,19 @@ describe('arm64 boot (qemu-system-aarch64 -M virt, AAVMF, TCG)', { timeout: 600_
     expect(exitCode).not.toBe(0);
   });
 
-  it('3. a qemu_uefi bundle: update → B, and B boots v2 on the bundle\'s own AAVMF', async () => {
+  it('3. a signed --secure-boot qemu_uefi bundle: update → B, and B boots v2 under Secure Boot on the bundle\'s own AAVMF', async () => {
     const bundle = join(dir, 'bundle');
-    const r = await imgbuild(['build', '--arch', 'aarch64', '--layout', LAYOUT, '--from', v1.path, '--kernel', kit.kernel, '--initrd', kit.initrd, '--format', 'qemu_uefi', '-o', bundle, '--seed', 'arm64-bundle'], { env });
+    const r = await imgbuild(['build', '--arch', 'aarch64', '--layout', LAYOUT, '--from', v1.path, '--kernel', kit.kernel, '--initrd', kit.initrd, '--format', 'qemu_uefi', '--secure-boot', ...sign, '-o', bundle, '--seed', 'arm64-bundle'], { env });
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const script = readFileSync(join(bundle, 'bundle.sh'), 'utf8');
     expect(script).toMatch(/-machine "virt,accel=\$ACCEL" -cpu cortex-a72 /);
     expect(script).toMatch(/^exec qemu-system-aarch64 "\$@"$/m);
     expect(readFileSync(join(bundle, 'bundle_efi_code.fd')).equals(readFileSync('/usr/share/AAVMF/AAVMF_CODE.fd'))).toBe(true);
-    const u = await imgbuild(['update', bundle, '--from', v2.path, '--arch', 'arm64'], { env });
+    expect(readFileSync(join(bundle, 'bundle_efi_vars.fd')).equals(readFileSync('/usr/share/AAVMF/AAVMF_VARS.snakeoil.fd'))).toBe(false); // imgbuild's own
+    const u = await imgbuild(['update', bundle, '--from', v2.path, '--arch', 'arm64', ...sign], { env });
     expect(u.exitCode, String(u.stderr)).toBe(0);
-    const { json, exitCode } = await boot(bundle, 'bundle-b');
+    const { json, exitCode, log } = await boot(bundle, 'bundle-b');
+    expect(log).toMatch(/Secure boot enabled/i);
     const manifest = readdirSync(bundle).find((f) => f.endsWith('.manifest.json'))!;
     const m = JSON.parse(readFileSync(join(bundle, manifest), 'utf8')) as { slots: { B: { rootHash: string } } };
     expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false }]);

@@ -54,6 +54,8 @@ export interface UefiFirmware {
   /** The snakeoil certificate and key (the key's password is `snakeoil`). */
   snakeoilCert: string;
   snakeoilKey: string;
+  /** The layout of its vars file, for writing one that enrolls a certificate (boot/ovmf-vars.ts). */
+  varStore: 'ovmf-4m' | 'aavmf';
 }
 
 export interface ArchitectureFacts {
@@ -118,6 +120,7 @@ export const ARCHITECTURE_TABLE: Readonly<Record<Architecture, ArchitectureFacts
       snakeoilVars: `${OVMF}/OVMF_VARS_4M.snakeoil.fd`,
       snakeoilCert: '/usr/share/ovmf/PkKek-1-snakeoil.pem',
       snakeoilKey: '/usr/share/ovmf/PkKek-1-snakeoil.key',
+      varStore: 'ovmf-4m',
     },
   },
   arm64: {
@@ -153,6 +156,7 @@ export const ARCHITECTURE_TABLE: Readonly<Record<Architecture, ArchitectureFacts
       snakeoilVars: `${AAVMF}/AAVMF_VARS.snakeoil.fd`,
       snakeoilCert: '/usr/share/qemu-efi-aarch64/PkKek-1-snakeoil.pem',
       snakeoilKey: '/usr/share/qemu-efi-aarch64/PkKek-1-snakeoil.key',
+      varStore: 'aavmf',
     },
   },
 };

@@ -71,14 +71,11 @@ export async function writeQemuBundle(
   opts: { arch?: Architecture; ovmfCode?: string; ovmfVars?: string; secureBoot?: { certDer: Buffer; time: number } } = {},
 ): Promise<BundlePaths> {
   const arch = opts.arch ?? DEFAULT_ARCHITECTURE;
-  if (opts.secureBoot && !opts.ovmfVars && arch !== 'x86-64') {
-    throw new InputError(`--secure-boot bundles: imgbuild writes OVMF's (x86-64) vars only; boot this ${arch} image with imgbuild qemu --secure-boot (the firmware's snakeoil vars)`);
-  }
   const p = bundlePaths(dir, name);
   await convertImage(rawImage, 'raw', p.qcow2, 'qcow2');
   await copyFirmware(opts.ovmfCode ?? firmwareFiles(arch, !!opts.secureBoot).code, p.code, 0o444, arch);
   if (opts.secureBoot && !opts.ovmfVars) {
-    await secureBootVarsFile(p.vars, opts.secureBoot.certDer, opts.secureBoot.time);
+    await secureBootVarsFile(p.vars, opts.secureBoot.certDer, opts.secureBoot.time, arch);
     await fsp.chmod(p.vars, 0o644);
   } else await copyFirmware(opts.ovmfVars ?? firmwareFiles(arch, false).vars, p.vars, 0o644, arch);
   await fsp.writeFile(p.script, launchScript(name, !!opts.secureBoot, arch), { mode: 0o755 });

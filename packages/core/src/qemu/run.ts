@@ -158,8 +158,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   const work = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-qemu-'));
   try {
     const varsCopy = join(work, 'efi_vars.fd');
-    if (opts.enrollCert && t.arch !== 'x86-64') throw new InputError(`--enroll-cert writes OVMF's (x86-64) vars only; boot this ${t.arch} image with --secure-boot (the firmware's snakeoil vars)`, { file: opts.image });
-    if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000));
+    if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000), t.arch);
     else await fsp.copyFile(t.ovmfVars, varsCopy);
     await fsp.chmod(varsCopy, 0o644);
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
