@@ -90,7 +90,7 @@ describe('arm64 boot (qemu-system-aarch64 -M virt, AAVMF, TCG)', { timeout: 600_
     const u = await imgbuild(['update', bundle, '--from', v2.path, '--arch', 'arm64', ...sign], { env });
     expect(u.exitCode, String(u.stderr)).toBe(0);
     const { json, exitCode, log } = await boot(bundle, 'bundle-b');
-    expect(log).toMatch(/Secure boot enabled/i);
+    expect(log).toMatch(/secureboot: Secure boot enabled/);
     const manifest = readdirSync(bundle).find((f) => f.endsWith('.manifest.json'))!;
     const m = JSON.parse(readFileSync(join(bundle, manifest), 'utf8')) as { slots: { B: { rootHash: string } } };
     expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false }]);
@@ -121,7 +121,7 @@ describe('arm64 boot (qemu-system-aarch64 -M virt, AAVMF, TCG)', { timeout: 600_
     const { json, exitCode, log } = await boot(s, 'secure-boot', { extraArgs: ['--secure-boot'] });
     expect(json.failure).toBeNull();
     expect(json).toMatchObject({ slot: 'A', health: 'ok', details: { machine: 'aarch64' } });
-    expect(log).toMatch(/Secure boot enabled/i);
+    expect(log).toMatch(/secureboot: Secure boot enabled/);
     expect(exitCode).toBe(0);
   });
 
