@@ -154,7 +154,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     checkEspRoom(plan, esp, espPlanFiles(draftPlan), draftPlan.ukis.A!.length, typeof o.layout === 'string' ? o.layout : plan.name);
     if (dryRun) {
       const usrIn = { path: o.from ?? o.fromDir!, bytes: usr.bytes, fsType: usr.fsType };
-      return buildPlan({ format, output: o.output, manifestPath, plan, slotA: slots.A, usr: usrIn, espFiles: espPlanFiles(draftPlan), signed: !!key, secureBoot: !!o.secureBoot });
+      return buildPlan({ format, architecture: arch, output: o.output, manifestPath, plan, slotA: slots.A, usr: usrIn, espFiles: espPlanFiles(draftPlan), signed: !!key, secureBoot: !!o.secureBoot });
     }
 
     const buildRaw = async (imagePath: string) => {
