@@ -27,11 +27,20 @@ exec 9>"$CACHE/.lock"
 flock 9
 
 candidate() { apt-cache show --no-all-versions "$1:$ARCH" 2>/dev/null | awk '/^Version:/ && !n++ { print $2 }'; }
+# One apt-cache call for every package without a version (each call reads the whole cache: ≈ 1 s).
+declare -A CANDIDATE
+unversioned=()
+for spec in "$@"; do [ "$spec" = "${spec%%=*}" ] && unversioned+=("$spec:$ARCH"); done
+if [ ${#unversioned[@]} -gt 0 ]; then
+  while read -r p v; do CANDIDATE[$p]=$v; done < <(apt-cache show --no-all-versions "${unversioned[@]}" 2>/dev/null |
+    awk '/^Package:/ { p = $2 } /^Version:/ && !seen[p]++ { print p, $2 }')
+fi
 
 for spec in "$@"; do
   pkg=${spec%%=*}
   ver=
   [ "$spec" = "$pkg" ] || ver=${spec#*=}
+  [ -n "$ver" ] || ver=${CANDIDATE[$pkg]:-}
   [ -n "$ver" ] || ver=$(candidate "$pkg")
   if [ -z "$ver" ]; then
     $SUDO apt-get update -qq >&2 || die "apt-get update failed"

@@ -372,7 +372,7 @@ Examples:
     .option('--accel <accel>', 'qemu accelerator (tcg, or kvm:tcg)', 'tcg')
     .option('--allow-reset', 'let the machine reset (kernel panic, watchdog) so the selector falls back within one run; bound it with --timeout')
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
-    .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file enrolling this certificate as PK, KEK and db (x86-64)')
+    .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file (OVMF\'s or AAVMF\'s layout) enrolling this certificate as PK, KEK and db')
     .addOption(archOption("the machine (arm64: qemu-system-aarch64 -M virt with AAVMF); default: the image's manifest, else its ESP's loader"))
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars'))
