@@ -86,17 +86,20 @@ exec 9>"$CACHE/.lock"
 flock -n 9 || { log "waiting for another bootkit run to finish"; flock 9; }
 
 # --- which kernel package ----------------------------------------------------------------------
+# The metapackage pins its kernel: "Depends: linux-image-6.1.0-57-amd64 (= 6.1.192-3)". One apt-cache
+# call (each reads the whole cache, twice as large with arm64 beside amd64) gives package and version.
 kernel_pkg() {
-  apt-cache depends "linux-image-$ARCH:$ARCH" 2>/dev/null | awk -v a="$ARCH" '$1 == "Depends:" && $2 ~ "^linux-image-[0-9].*-" a "(:" a ")?$" && !n++ { sub(":" a "$", "", $2); print $2 }'
+  apt-cache show --no-all-versions "linux-image-$ARCH:$ARCH" 2>/dev/null |
+    awk -v a="$ARCH" '/^Depends:/ && !n++ { if (match($0, "linux-image-[0-9][^ ,]*-" a)) { p = substr($0, RSTART, RLENGTH); v = ""; if (match($0, p " \\(= [^)]+\\)")) { v = substr($0, RSTART + length(p) + 4, RLENGTH - length(p) - 5) } print p, v } }'
 }
-PKG=$(kernel_pkg || true)
-if [ -z "$PKG" ]; then
+read -r PKG VER < <(kernel_pkg || true) || true
+if [ -z "${PKG:-}" ]; then
   log "no package lists for linux-image-$ARCH; running apt-get update"
   $SUDO apt-get update -qq >&2 || die "apt-get update failed (need root and access to the Debian mirrors)"
-  PKG=$(kernel_pkg || true)
+  read -r PKG VER < <(kernel_pkg || true) || true
 fi
-[ -n "$PKG" ] || die "cannot find the kernel package linux-image-$ARCH depends on (apt-cache depends linux-image-$ARCH:$ARCH)"
-VER=$(apt-cache show --no-all-versions "$PKG:$ARCH" 2>/dev/null | awk '/^Version:/ && !n++ { print $2 }' || true)
+[ -n "${PKG:-}" ] || die "cannot find the kernel package linux-image-$ARCH depends on (apt-cache show linux-image-$ARCH:$ARCH)"
+[ -n "${VER:-}" ] || VER=$(apt-cache show --no-all-versions "$PKG:$ARCH" 2>/dev/null | awk '/^Version:/ && !n++ { print $2 }' || true)
 [ -n "$VER" ] || die "apt-cache knows no version of $PKG:$ARCH"
 KVER=${PKG#linux-image-}
 
