@@ -331,7 +331,7 @@ to the folder ./image_qemu_uefi/.` +
     .addHelpText('after', examples('imgbuild sysext build --from-dir ./hello --name hello --version 1.0'));
   sysext
     .command('build')
-    .description('pack a usr/ (and opt/) tree into NAME-VERSION-x86-64.raw: a DDI (GPT with root + root-verity, and NAME-VERSION-x86-64.roothash beside it) or a plain squashfs')
+    .description('pack a usr/ (and opt/) tree into NAME-VERSION-ARCH.raw (ARCH: x86-64 or arm64): a DDI (GPT with root + root-verity, and NAME-VERSION-ARCH.roothash beside it) or a plain squashfs')
     .requiredOption('--from-dir <dir>', 'folder holding usr/ (and opt/); nothing else may be at its top')
     .requiredOption('--name <name>', 'extension name (extension-release.NAME, the file and sysupdate names)')
     .requiredOption('--version <version>', 'extension version (letters, digits, . _ + ~ ^ -)')
