@@ -31,22 +31,42 @@ packages=(
   librsvg2-bin     # rsvg-convert: renders the SVG disk picture in its test
   mmdebstrap       # the example OS (os/debian/build.sh): a Debian tree from Debian's packages
   e2fsprogs        # mkfs.ext4 -d, debugfs: the writable ROOT of build --root-tree
+  # arm64 images, built on this amd64 host (packages/core/src/arch.ts)
+  gcc-aarch64-linux-gnu    # cross-builds the selector for aarch64 (gnu-efi:arm64 is extracted, below)
+  qemu-system-arm          # qemu-system-aarch64 -M virt for arm64 boot tests
+  qemu-efi-aarch64         # AAVMF: UEFI firmware for arm64, with Secure Boot snakeoil vars
+  systemd-boot-efi:arm64   # linuxaa64.efi.stub for arm64 UKIs (Multi-Arch: same)
+  libc6:arm64 libuuid1:arm64 libblkid1:arm64 libpopt0:arm64 libcryptsetup12:arm64 # the arm64 test initramfs's cgpt and veritysetup libraries
 )
+# Not installable beside the amd64 ones (no Multi-Arch, or the same paths): extracted under .cache/foreign.
+foreign_arm64=(gnu-efi busybox-static cgpt cryptsetup-bin)
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+new_arch=0
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "install-deps: adding the foreign architecture arm64 (dpkg --add-architecture arm64)"
+  $SUDO dpkg --add-architecture arm64
+  new_arch=1
+fi
+
+# apt's candidate versions, as for the installed packages; each is extracted once per version.
+extract_foreign() { bash "$(dirname "${BASH_SOURCE[0]}")/foreign-deb.sh" arm64 "${foreign_arm64[@]}" >/dev/null; }
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
+if [ ${#missing[@]} -eq 0 ] && [ $new_arch -eq 0 ]; then
+  extract_foreign
+  echo "install-deps: all ${#packages[@]} packages present, ${#foreign_arm64[@]} arm64 packages extracted"
   exit 0
 fi
 
 echo "install-deps: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] || $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+extract_foreign
 echo "install-deps: done"

@@ -27,7 +27,7 @@ async function findKernel(): Promise<string> {
   const boot = existsSync('/boot') ? readdirSync('/boot').filter((f) => /^vmlinuz-.*amd64$/.test(f)).sort() : [];
   if (boot.length > 0) return join('/boot', boot[boot.length - 1]);
   const kit = join(ROOT, '.cache/bootkit/kernel');
-  const kits = existsSync(kit) ? readdirSync(kit).filter((d) => existsSync(join(kit, d, '.complete')) && existsSync(join(kit, d, 'vmlinuz'))).sort() : [];
+  const kits = existsSync(kit) ? readdirSync(kit).filter((d) => /-amd64_/.test(d) && existsSync(join(kit, d, '.complete')) && existsSync(join(kit, d, 'vmlinuz'))).sort() : [];
   if (kits.length > 0) return join(kit, kits[kits.length - 1], 'vmlinuz');
   const cache = join(ROOT, '.cache/uki-test');
   const cached = join(cache, 'vmlinuz');

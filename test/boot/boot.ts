@@ -19,9 +19,9 @@ export interface Kit {
   initrd: string;
 }
 
-/** Runs hack/bootkit.sh and reads its last two lines. */
-export async function bootKit(): Promise<Kit> {
-  const r = await execa('bash', [join(ROOT, 'hack/bootkit.sh')], { reject: false, timeout: 900_000 });
+/** Runs hack/bootkit.sh (for arm64 images with `--arch arm64`) and reads its last two lines. */
+export async function bootKit(arch: 'amd64' | 'arm64' = 'amd64'): Promise<Kit> {
+  const r = await execa('bash', [join(ROOT, 'hack/bootkit.sh'), ...(arch === 'amd64' ? [] : ['--arch', arch])], { reject: false, timeout: 900_000 });
   if (r.exitCode !== 0) throw new Error(`hack/bootkit.sh failed:\n${r.stderr}`);
   const lines = String(r.stdout).trim().split('\n');
   const kernel = lines.at(-2)?.match(/^kernel=(\/.+)$/)?.[1];

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_FAILED, EXIT_USAGE, errorLine, exitCodeFor } from './output.js';
 import { bit, integer, positive } from './parse.js';
 import { CLI_VERSION } from './version.js';
+import { archOption } from './arch-option.js';
 
 type Action = (...args: any[]) => Promise<number | void>;
 const lazy = (name: string, fn = 'run'): Action => async (...args: any[]) => {
@@ -179,8 +180,9 @@ Examples:
     .description('build a bootable A/B disk image from a /usr squashfs')
     .option('--from <squashfs>', '/usr filesystem image (squashfs or erofs)')
     .option('--from-dir <dir>', 'a /usr tree to pack with mksquashfs (reproducibly)')
-    .requiredOption('--kernel <vmlinuz>', 'kernel image (bzImage with EFI stub)')
+    .requiredOption('--kernel <vmlinuz>', 'kernel image (x86-64: a bzImage with EFI stub; arm64: an Image)')
     .requiredOption('--initrd <initrd>', "initramfs for slot A's UKI (it opens the /usr its command line names)")
+    .addOption(archOption('the machine the image boots on (kernel, UKI stub, selector, firmware)', 'x86-64'))
     .option('--layout <layout>', 'built-in layout or JSON file', 'mini')
     .addOption(new Option('--format <format>', 'output format').choices(['raw', 'qemu_uefi']).default('raw'))
     .option('--seed <seed>', 'seed for every GUID, superblock UUID and volume id (default: derived from the inputs)')
@@ -188,7 +190,7 @@ Examples:
     .option('--root-tree <dir>', "format the layout's ROOT (role root) as ext4 from this tree (/etc, /var, an empty usr/) and boot with root= on it")
     .addOption(new Option('--boot-style <style>', 'extra boot files').choices(['uki', 'flatcar']).default('uki'))
     .option('--os-release <file>', "os-release embedded in slot A's UKI (default: a generic imgbuild one)")
-    .option('--selector <efi>', 'UEFI slot selector to install as EFI/BOOT/BOOTX64.EFI (default: the one npm run build makes from packages/efi-select)')
+    .option('--selector <efi>', 'UEFI slot selector to install as EFI/BOOT/BOOTX64.EFI (BOOTAA64.EFI on arm64; default: the one npm run build makes from packages/efi-select)')
     .option('--sign-key <key.pem>', 'sign the slot selector and every UKI with this key (Authenticode, SHA-256, osslsigncode; reproducible)')
     .option('--sign-cert <cert.pem>', 'the certificate of --sign-key (recorded in the manifest by its sha256)')
     .option('--sign-pass-file <file>', 'first line: the password of an encrypted --sign-key (or set IMGBUILD_SIGN_PASS)')
@@ -208,6 +210,7 @@ to the folder ./image_qemu_uefi/.` +
           'imgbuild build --from-dir ./usr --kernel vmlinuz --initrd initrd.img --layout flatcar --format qemu_uefi -o vm',
           'imgbuild build --from usr.squashfs --kernel vmlinuz --initrd initrd.img --dry-run',
           'imgbuild build --from usr.squashfs --kernel vmlinuz --initrd initrd.img --sign-key db.key --sign-cert db.crt -o signed.raw',
+          'imgbuild build --arch arm64 --from usr.squashfs --kernel Image --initrd initrd-arm64.img -o arm64.raw',
         ),
     )
     .action(act(lazy('build')));
@@ -229,6 +232,7 @@ to the folder ./image_qemu_uefi/.` +
     .requiredOption('--from <squashfs>', 'new /usr filesystem image')
     .option('--kernel <vmlinuz>', 'new kernel (default: keep the one in the image)')
     .option('--initrd <initrd>', 'new initramfs (default: keep the one in the image)')
+    .addOption(archOption("the architecture you expect the image to be (refused when its manifest says another; default: the manifest's)"))
     .option('--sign-key <key.pem>', 'a signed image: sign the new UKI with its key (Authenticode, SHA-256, osslsigncode; reproducible)')
     .option('--sign-cert <cert.pem>', 'the certificate of --sign-key (recorded in the manifest by its sha256)')
     .option('--sign-pass-file <file>', 'first line: the password of an encrypted --sign-key (or set IMGBUILD_SIGN_PASS)')
@@ -332,14 +336,14 @@ to the folder ./image_qemu_uefi/.` +
     .addHelpText('after', examples('imgbuild sysext build --from-dir ./hello --name hello --version 1.0'));
   sysext
     .command('build')
-    .description('pack a usr/ (and opt/) tree into NAME-VERSION-x86-64.raw: a DDI (GPT with root + root-verity, and NAME-VERSION-x86-64.roothash beside it) or a plain squashfs')
+    .description('pack a usr/ (and opt/) tree into NAME-VERSION-ARCH.raw (ARCH: x86-64 or arm64): a DDI (GPT with root + root-verity, and NAME-VERSION-ARCH.roothash beside it) or a plain squashfs')
     .requiredOption('--from-dir <dir>', 'folder holding usr/ (and opt/); nothing else may be at its top')
     .requiredOption('--name <name>', 'extension name (extension-release.NAME, the file and sysupdate names)')
     .requiredOption('--version <version>', 'extension version (letters, digits, . _ + ~ ^ -)')
     .option('--os-id <id>', "host os-release ID= the extension is for, or _any", '_any')
     .option('--sysext-level <level>', 'SYSEXT_LEVEL= the host must have')
     .option('--os-version-id <v>', 'VERSION_ID= the host must have (when it sets no SYSEXT_LEVEL=)')
-    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86-64']).default('x86-64'))
+    .addOption(archOption('the machine the extension is for (ARCHITECTURE=, the file name, the DDI partition types)', 'x86-64'))
     .addOption(new Option('--fs <fs>', 'filesystem in the image').choices(['squashfs', 'erofs']).default('squashfs'))
     .addOption(new Option('--format <format>', 'ddi: GPT with root + root-verity; squashfs: the bare filesystem').choices(['ddi', 'squashfs']).default('ddi'))
     .option('-o, --output <file>', 'output file (default NAME-VERSION-ARCH.raw here)')
@@ -373,9 +377,10 @@ Examples:
     .option('--accel <accel>', 'qemu accelerator (tcg, or kvm:tcg)', 'tcg')
     .option('--allow-reset', 'let the machine reset (kernel panic, watchdog) so the selector falls back within one run; bound it with --timeout')
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
-    .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file enrolling this certificate as PK, KEK and db')
+    .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file (OVMF\'s or AAVMF\'s layout) enrolling this certificate as PK, KEK and db')
+    .addOption(archOption("the machine (arm64: qemu-system-aarch64 -M virt with AAVMF); default: the image's manifest, else its ESP's loader"))
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json'))
+    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars'))
     .action(act(lazy('qemu')));
 
   return program;

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './arch.js';
 export * from './guid.js';
 export * from './storage.js';
 export * from './gpt/index.js';

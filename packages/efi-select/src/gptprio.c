@@ -10,6 +10,9 @@ static const uint8_t FLATCAR_USR[16] = {
 static const uint8_t USR_X86_64[16] = {
 	0x0c, 0x68, 0x84, 0x84, 0x21, 0x95, 0xc6, 0x48, 0x9c, 0x11, 0xb0, 0x72, 0x06, 0x56, 0xf6, 0x9e,
 }; /* 8484680c-9521-48c6-9c11-b0720656f69e */
+static const uint8_t USR_ARM64[16] = {
+	0x50, 0x10, 0xe0, 0xb0, 0x5f, 0xee, 0x90, 0x43, 0x94, 0x9a, 0x91, 0x01, 0xb1, 0x71, 0x04, 0xe9,
+}; /* b0e01050-ee5f-4390-949a-9101b17104e9 */
 
 struct boot_bits gptprio_bits(uint64_t attributes)
 {
@@ -59,7 +62,8 @@ static int is_usr_type(const uint8_t *entry)
 {
 	const uint8_t *type = gpt_entry_type(entry);
 
-	return bytes_equal(type, FLATCAR_USR, 16) || bytes_equal(type, USR_X86_64, 16);
+	return bytes_equal(type, FLATCAR_USR, 16) || bytes_equal(type, USR_X86_64, 16) ||
+	       bytes_equal(type, USR_ARM64, 16);
 }
 
 const char *gptprio_find_slots(uint8_t *entries, uint32_t entry_count, uint32_t entry_size,

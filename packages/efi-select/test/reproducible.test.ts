@@ -17,16 +17,21 @@ describe('reproducible build', () => {
     cpSync(join(PACKAGE, 'test/host.c'), join(copy, 'test/host.c'));
     cpSync(join(PACKAGE, 'build.sh'), join(copy, 'build.sh'));
     await execa('bash', [join(PACKAGE, 'build.sh'), join(dir, 'one')]);
-    await execa('bash', [join(copy, 'build.sh'), join(dir, 'two')]);
+    // the copy has no repository around it: it is told where the extracted gnu-efi:arm64 is
+    await execa('bash', [join(copy, 'build.sh'), join(dir, 'two')], { env: { GNU_EFI_AA64: join(PACKAGE, '../../.cache/foreign/arm64/gnu-efi') } });
 
-    for (const f of ['imgbuild-select.efi', 'select-host']) {
+    for (const f of ['imgbuild-select-x64.efi', 'imgbuild-select-aa64.efi', 'select-host']) {
       expect(readFileSync(join(dir, 'one', f)).equals(readFileSync(join(dir, 'two', f))), f).toBe(true);
     }
-    const pe = readFileSync(join(dir, 'one', 'imgbuild-select.efi'));
-    const at = pe.readUInt32LE(0x3c);
-    expect(pe.toString('latin1', at, at + 4)).toBe('PE\0\0');
-    expect(pe.readUInt32LE(at + 8), 'TimeDateStamp').toBe(0);
-    expect(pe.readUInt32LE(at + 12), 'PointerToSymbolTable (stripped)').toBe(0);
-    expect(pe.readUInt16LE(at + 24 + 68), 'subsystem EFI application').toBe(10);
+    // one source, two machines: x86-64 (0x8664) and arm64 (0xaa64), both EFI applications
+    for (const [f, machine] of [['imgbuild-select-x64.efi', 0x8664], ['imgbuild-select-aa64.efi', 0xaa64]] as const) {
+      const pe = readFileSync(join(dir, 'one', f));
+      const at = pe.readUInt32LE(0x3c);
+      expect(pe.toString('latin1', at, at + 4), f).toBe('PE\0\0');
+      expect(pe.readUInt16LE(at + 4), `${f} Machine`).toBe(machine);
+      expect(pe.readUInt32LE(at + 8), `${f} TimeDateStamp`).toBe(0);
+      expect(pe.readUInt32LE(at + 12), `${f} PointerToSymbolTable (stripped)`).toBe(0);
+      expect(pe.readUInt16LE(at + 24 + 68), `${f} subsystem EFI application`).toBe(10);
+    }
   });
 });

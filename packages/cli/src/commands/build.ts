@@ -1,12 +1,14 @@
 import { assertWritableTarget, buildImage, formatBytes, isLegacyBoot, planBuild, signingFilesFromFlags, type BuildOptions, type BuildPlan, type ImageManifest } from '@imgbuild/core';
 import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
+import { archOf } from '../arch-option.js';
 
 interface Opts {
   from?: string;
   fromDir?: string;
   kernel: string;
   initrd: string;
+  arch?: string;
   layout: string;
   format: 'raw' | 'qemu_uefi';
   seed?: string;
@@ -38,6 +40,7 @@ export async function run(opts: Opts): Promise<void> {
     fromDir: opts.fromDir,
     kernel: opts.kernel,
     initrd: opts.initrd,
+    arch: archOf(opts.arch),
     layout: opts.layout,
     format: opts.format,
     seed: opts.seed,
@@ -61,12 +64,12 @@ export async function run(opts: Opts): Promise<void> {
     const a = r.manifest.slots.A!;
     process.stdout.write(
       [
-        `built ${r.output} (${opts.format}, layout ${r.manifest.layout})`,
+        `built ${r.output} (${opts.format}, ${r.manifest.architecture ?? 'x86-64'}, layout ${r.manifest.layout})`,
         `  USR-A root hash ${a.rootHash}`,
         `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
         ...(r.manifest.rootFs ? [`  ROOT: ext4 from ${r.manifest.rootFs.tree} on PARTUUID=${r.manifest.rootFs.partuuid} (root=, rw)`] : []),
         `  ESP: ${espSummary(r.manifest.boot)}`,
-        `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${opts.secureBoot ? ' (enrolled in the bundle\'s OVMF vars: Secure Boot on)' : ''}` : 'unsigned'}`,
+        `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${opts.secureBoot ? ' (enrolled in the bundle\'s UEFI vars: Secure Boot on)' : ''}` : 'unsigned'}`,
         `  image digest ${r.manifest.image.digest?.rootHash} (${r.manifest.image.digest?.algorithm})`,
         ...(r.manifest.image.sha256 ? [`  image sha256 ${r.manifest.image.sha256}`] : []),
         `  manifest ${r.manifestPath}`,
@@ -81,7 +84,7 @@ export async function run(opts: Opts): Promise<void> {
 function printPlan(p: BuildPlan, json: boolean): void {
   if (json) return printJson(p);
   const lines = [
-    `build (dry run: nothing written): layout ${p.layout.name}, ${p.format}, ${formatBytes(p.layout.diskBytes)}`,
+    `build (dry run: nothing written): layout ${p.layout.name}, ${p.format}, ${p.architecture}, ${formatBytes(p.layout.diskBytes)}`,
     ...p.layout.partitions.map(
       (q) => `  ${String(q.number).padStart(2)} ${q.label.padEnd(12)} ${q.role.padEnd(9)} LBA ${q.firstLba}-${q.lastLba} (${formatBytes(q.sizeBytes)})${q.number === p.partition.number ? `  <- slot ${p.slot}: ${p.usr.path}, ${p.usr.fsType}, ${p.usr.bytes} bytes` : ''}`,
     ),

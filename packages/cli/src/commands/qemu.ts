@@ -1,5 +1,6 @@
 import { readCertificate, CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu } from '@imgbuild/core';
 import { EXIT_FAILED, EXIT_OK, printJson } from '../output.js';
+import { archOf } from '../arch-option.js';
 
 interface QemuOpts {
   /** Parsed by parse.ts, as is --memory. */
@@ -11,6 +12,7 @@ interface QemuOpts {
   allowReset?: boolean;
   secureBoot?: boolean;
   enrollCert?: string;
+  arch?: string;
   json?: boolean;
 }
 
@@ -36,7 +38,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
   const smp = Math.round(opts.smp ?? 1);
   await checkRawDisk(image);
   const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
-  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch) });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({

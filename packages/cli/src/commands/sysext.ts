@@ -1,6 +1,7 @@
 /** `imgbuild sysext build`: a thin layer over buildSysext. */
 import { buildSysext, type SysextFormat, type SysextFs } from '@imgbuild/core';
 import { printJson } from '../output.js';
+import { archOf } from '../arch-option.js';
 
 interface BuildFlags {
   fromDir: string;
@@ -28,7 +29,7 @@ export async function build(opts: BuildFlags): Promise<void> {
     osId: opts.osId,
     sysextLevel: opts.sysextLevel,
     osVersionId: opts.osVersionId,
-    arch: opts.arch,
+    arch: archOf(opts.arch),
     fs: opts.fs,
     format: opts.format,
     output: opts.output,

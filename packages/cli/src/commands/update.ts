@@ -1,11 +1,13 @@
 import { signingFilesFromFlags, slotStatusRecord, updateImage } from '@imgbuild/core';
 import { checkImageArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
+import { archOf } from '../arch-option.js';
 
 interface UpdateFlags {
   from: string;
   kernel?: string;
   initrd?: string;
+  arch?: string;
   signKey?: string;
   signCert?: string;
   signPassFile?: string;
@@ -18,7 +20,7 @@ export async function run(image: string, opts: UpdateFlags): Promise<void> {
   await checkImageArg(image, { bundle: true }); // a qcow2 or a stray folder, said plainly
   const progress = progressBar(!opts.json && !opts.dryRun);
   try {
-    const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, sign: signingFilesFromFlags(opts), dryRun: !!opts.dryRun, imageSha256: opts.imageSha256, onProgress: progress });
+    const r = await updateImage({ image, from: opts.from, kernel: opts.kernel, initrd: opts.initrd, arch: archOf(opts.arch), sign: signingFilesFromFlags(opts), dryRun: !!opts.dryRun, imageSha256: opts.imageSha256, onProgress: progress });
     progress.finish();
     if (opts.json) {
       // The slot verbs' shape (action, slot, changed, written, before, after), then what only an update has.

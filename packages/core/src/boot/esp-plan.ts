@@ -4,12 +4,17 @@
  * fails to boot is rolled back with its /usr. The UKI file names are the selector's convention
  * (packages/efi-select), read from there so they are written down once.
  */
-import { SELECTOR_ESP_PATH, UKI_ESP_PATHS } from '@imgbuild/efi-select';
+import { UKI_ESP_PATHS } from '@imgbuild/efi-select';
+import { archFacts, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
 import type { Slot } from '../layout/plan.js';
 import type { EspFile } from './esp.js';
 
-/** Where the firmware finds the selector: the removable-media path every UEFI firmware starts. */
-export { SELECTOR_ESP_PATH };
+/** Where the firmware finds the selector: the removable-media path every UEFI firmware of `arch` starts. */
+export function selectorEspPath(arch: Architecture = DEFAULT_ARCHITECTURE): string {
+  return archFacts(arch).selectorEspPath;
+}
+/** The x86-64 one, `EFI/BOOT/BOOTX64.EFI`. */
+export const SELECTOR_ESP_PATH = selectorEspPath('x86-64');
 
 /** The ESP path of slot `slot`'s UKI, e.g. `EFI/Linux/imgbuild-usr-a.efi`. */
 export function ukiEspPath(slot: Slot): string {
@@ -17,6 +22,8 @@ export function ukiEspPath(slot: Slot): string {
 }
 
 export interface EspPlan {
+  /** The machine it boots on (where the selector goes); default x86-64. */
+  arch?: Architecture;
   selector: Buffer;
   /** One UKI per filled slot. */
   ukis: Partial<Record<Slot, Buffer>>;
@@ -26,7 +33,7 @@ export interface EspPlan {
 
 /** The ESP's files, in a fixed order (the FAT's directory order follows it). */
 export function espPlanFiles(plan: EspPlan): EspFile[] {
-  const files: EspFile[] = [{ path: SELECTOR_ESP_PATH, data: plan.selector }];
+  const files: EspFile[] = [{ path: selectorEspPath(plan.arch), data: plan.selector }];
   for (const s of ['A', 'B'] as Slot[]) {
     const uki = plan.ukis[s];
     if (uki) files.push({ path: ukiEspPath(s), data: uki });
@@ -44,10 +51,10 @@ export async function signEspPlan(plan: EspPlan, sign: (data: Buffer, path: stri
     const uki = plan.ukis[s];
     if (uki) ukis[s] = await sign(uki, ukiEspPath(s));
   }
-  return { selector: await sign(plan.selector, SELECTOR_ESP_PATH), ukis, extra: plan.extra };
+  return { arch: plan.arch, selector: await sign(plan.selector, selectorEspPath(plan.arch)), ukis, extra: plan.extra };
 }
 
 /** The ESP paths `signEspPlan` signs, in the ESP's order. */
 export function signedEspPaths(plan: EspPlan): string[] {
-  return [SELECTOR_ESP_PATH, ...(['A', 'B'] as Slot[]).filter((s) => plan.ukis[s]).map(ukiEspPath)];
+  return [selectorEspPath(plan.arch), ...(['A', 'B'] as Slot[]).filter((s) => plan.ukis[s]).map(ukiEspPath)];
 }

@@ -1,5 +1,6 @@
 export * from './pe.js';
 export * from './uki.js';
+export * from './kernel.js';
 export * from './esp.js';
 export * from './cmdline.js';
 export * from './esp-plan.js';

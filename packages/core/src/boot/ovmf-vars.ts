@@ -54,6 +54,20 @@ export const SECURE_BOOT_KEY_ATTRIBUTES =
 export const VAR_ADDED = 0x3f;
 export const VAR_DELETED_STATES = [0x3c, 0x3d] as const; // ADDED & ~DELETED (& ~IN_DELETED_TRANSITION)
 
+/** Where a firmware build keeps its variable store, FTW areas and padding in the vars file. */
+export interface VarStoreGeometry {
+  fileBytes: number;
+  /** FvLength; the file may be longer, the rest zero (AAVMF pads its pflash image to 64 MiB). Default fileBytes. */
+  fvBytes?: number;
+  blockSize: number;
+  /** BlockMap[0].NumBlocks as the build writes it. Default fileBytes / blockSize. */
+  numBlocks?: number;
+  varStoreRegion: number;
+  ftwWorkingOffset: number;
+  ftwWorkingBytes: number;
+  fvAttributes: number;
+}
+
 /** The 4 MiB OVMF build's geometry (OvmfPkg/VarStore.fdf.inc with FD_SIZE_4MB). */
 export const OVMF_VARS_4M = {
   fileBytes: 0x84000,
@@ -65,6 +79,25 @@ export const OVMF_VARS_4M = {
   /** FV attributes OVMF's build writes (EFI_FVB2_* read/write/lock caps and status, alignment 16). */
   fvAttributes: 0x0004feff,
 } as const;
+
+/**
+ * AAVMF's (ArmVirtQemu, Debian's qemu-efi-aarch64): a 64 MiB pflash image of which the first 768 KiB
+ * are the firmware volume (store, FTW working block, FTW spare, 256 KiB each), the rest zero. Read
+ * from Debian's AAVMF_VARS.snakeoil.fd (its BlockMap says 256 blocks of 256 KiB; kept as written).
+ */
+export const AAVMF_VARS: VarStoreGeometry = {
+  fileBytes: 0x4000000,
+  fvBytes: 0xc0000,
+  blockSize: 0x40000,
+  numBlocks: 256,
+  varStoreRegion: 0x40000,
+  ftwWorkingOffset: 0x40000,
+  ftwWorkingBytes: 0x40000,
+  fvAttributes: 0x00000e36,
+};
+
+/** The vars file layouts the architecture table names (`firmware.varStore`). */
+export const VAR_STORE_GEOMETRIES: Readonly<Record<'ovmf-4m' | 'aavmf', VarStoreGeometry>> = { 'ovmf-4m': OVMF_VARS_4M, aavmf: AAVMF_VARS };
 
 const FV_HEADER_BYTES = 72; // 56-byte header + BlockMap {n, len} + {0, 0} terminator
 const STORE_HEADER_BYTES = 28;
@@ -183,17 +216,17 @@ function utf16z(s: string): Buffer {
   return Buffer.from(s + '\0', 'utf16le');
 }
 
-function encodeFvHeader(g: typeof OVMF_VARS_4M): Buffer {
+function encodeFvHeader(g: VarStoreGeometry): Buffer {
   const h = Buffer.alloc(FV_HEADER_BYTES);
   // 0x00: ZeroVector[16], zero
   encodeGuid(NV_DATA_FV_GUID).copy(h, 0x10); // FileSystemGuid
-  h.writeBigUInt64LE(BigInt(g.fileBytes), 0x20); // FvLength: the whole file, FTW areas included
+  h.writeBigUInt64LE(BigInt(g.fvBytes ?? g.fileBytes), 0x20); // FvLength: the volume, FTW areas included
   h.write('_FVH', 0x28, 'latin1'); // Signature
   h.writeUInt32LE(g.fvAttributes, 0x2c); // Attributes
   h.writeUInt16LE(FV_HEADER_BYTES, 0x30); // HeaderLength
   // 0x32: Checksum, below; 0x34: ExtHeaderOffset 0 (none); 0x36: Reserved
   h[0x37] = 2; // Revision: EFI_FVH_REVISION
-  h.writeUInt32LE(g.fileBytes / g.blockSize, 0x38); // BlockMap[0].NumBlocks
+  h.writeUInt32LE(g.numBlocks ?? g.fileBytes / g.blockSize, 0x38); // BlockMap[0].NumBlocks
   h.writeUInt32LE(g.blockSize, 0x3c); // BlockMap[0].Length
   // 0x40: BlockMap terminator {0, 0}
   let sum = 0;
@@ -229,7 +262,7 @@ function encodeVariable(v: UefiVariable): Buffer {
   return Buffer.concat([body, Buffer.alloc(align4(body.length) - body.length, 0xff)]); // padding is erased flash
 }
 
-function encodeFtwWorkingHeader(g: typeof OVMF_VARS_4M): Buffer {
+function encodeFtwWorkingHeader(g: VarStoreGeometry): Buffer {
   const h = Buffer.alloc(FTW_HEADER_BYTES, 0xff);
   encodeGuid(FTW_WORKING_BLOCK_GUID).copy(h, 0); // Signature
   // 16: Crc, over the header with Crc and the state byte still erased (edk2's InitWorkSpaceHeader)
@@ -241,8 +274,9 @@ function encodeFtwWorkingHeader(g: typeof OVMF_VARS_4M): Buffer {
 }
 
 /** The whole vars file: exactly what OVMF's pflash expects, free space erased. */
-export function encodeVarStore(store: VarStore, g: typeof OVMF_VARS_4M = OVMF_VARS_4M): Buffer {
-  const out = Buffer.alloc(g.fileBytes, 0xff);
+export function encodeVarStore(store: VarStore, g: VarStoreGeometry = OVMF_VARS_4M): Buffer {
+  const out = Buffer.alloc(g.fileBytes, 0);
+  out.fill(0xff, 0, g.fvBytes ?? g.fileBytes); // the volume is erased flash; padding after it is zero
   encodeFvHeader(g).copy(out, 0);
   encodeStoreHeader(g.varStoreRegion - FV_HEADER_BYTES).copy(out, FV_HEADER_BYTES);
   let o = align4(FV_HEADER_BYTES + STORE_HEADER_BYTES);

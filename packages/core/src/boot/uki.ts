@@ -14,8 +14,9 @@
  *   also serves readers that stop at a NUL, unless the length is a multiple of 4 KiB). Raw data starts at the end of
  *   the stub's last raw data rounded up to FileAlignment, SizeOfRawData is padded with zeros to it.
  * - Header room: the new section headers go right after the stub's. They must fit before SizeOfHeaders
- *   and before the first section's raw data, over bytes that are zero. Debian's 252 stub has room for 7
- *   more; if a stub has none, buildUki fails with InputError rather than shifting every section (which
+ *   and before the first section's raw data, over bytes that are zero (or, in the arm64 stub, the NOPs
+ *   its assembler-made header is padded with: the architecture table's `stubHeaderFill`). Debian's 252
+ *   x86-64 stub has room for 7 more; if a stub has none, buildUki fails with InputError rather than shifting every section (which
  *   would mean rewriting file offsets inside debug directories we do not otherwise need to parse).
  * - A COFF symbol table (the 252 stub has one after its last section) and its string table are moved
  *   to the end of the UKI, PointerToSymbolTable updated, so `objdump -t` still works.
@@ -24,9 +25,12 @@
  *   signature anyway; sign the UKI afterwards.
  * - NumberOfSections, SizeOfImage and SizeOfInitializedData are updated; CheckSum is recomputed with the
  *   standard PE algorithm (deterministic, and right for tools that check it).
- * - Only x86-64 stubs and x86 bzImage kernels are accepted (that is what systemd-stub 252's EFI handover
- *   path boots).
+ * - The stub's PE Machine and the kernel's boot header must both be the architecture's (`arch`, default
+ *   x86-64): an x86 bzImage (systemd-stub 252's EFI handover path) or an arm64 Image (a PE the arm64
+ *   stub starts with LoadImage).
  */
+import { archFacts, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
+import { checkKernel } from './kernel.js';
 import { CorruptError, InputError } from '../errors.js';
 import {
   alignUp,
@@ -35,7 +39,6 @@ import {
   peChecksum,
   peSectionData,
   PE_DIR_SECURITY,
-  PE_MACHINE_X86_64,
   PE_MAGIC_PE32_PLUS,
   PE_SCN_READONLY_DATA,
   PE_SECTION_HEADER_SIZE,
@@ -43,8 +46,8 @@ import {
   type PeSection,
 } from './pe.js';
 
-/** systemd-boot-efi's stub on Debian. */
-export const DEFAULT_UKI_STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub';
+/** systemd-boot-efi's x86-64 stub on Debian (the architecture table names every architecture's). */
+export const DEFAULT_UKI_STUB = archFacts('x86-64').ukiStub;
 /** Section VirtualAddresses are aligned to at least this (page size), whatever the stub's SectionAlignment. */
 export const UKI_MIN_SECTION_ALIGNMENT = 4096;
 /** Used when buildUki is given no osRelease: systemd-boot lists a UKI in EFI/Linux/ only with a `.osrel`. */
@@ -56,8 +59,10 @@ export type UkiSectionName = (typeof UKI_SECTIONS)[number];
 export interface UkiInput {
   /** The systemd EFI stub (e.g. the contents of DEFAULT_UKI_STUB). */
   stub: Buffer;
-  /** An x86 bzImage (vmlinuz). */
+  /** An x86 bzImage (vmlinuz) or an arm64 Image, as `arch` wants. */
   kernel: Buffer;
+  /** The machine the UKI is for; default x86-64. */
+  arch?: Architecture;
   /** Initramfs; may be empty (then no `.initrd`). */
   initrd: Buffer;
   /** Kernel command line, stored as-is (UTF-8, no NUL added). */
@@ -87,24 +92,19 @@ export interface UkiContents {
  * boot protocol ≥ 2.06; the kernel would silently cut a longer one). Throws InputError.
  */
 export function checkBzImage(kernel: Buffer, cmdlineBytes = 0): void {
-  if (kernel.length < 0x260 || kernel.readUInt16LE(0x1fe) !== 0xaa55 || kernel.toString('latin1', 0x202, 0x206) !== 'HdrS') {
-    throw new InputError('kernel is not an x86 bzImage (no boot_flag 0xAA55 / "HdrS" boot protocol header)');
-  }
-  const version = kernel.readUInt16LE(0x206); // boot protocol version
-  const max = version >= 0x206 ? kernel.readUInt32LE(0x238) : 255; // cmdline_size, excluding the NUL
-  if (cmdlineBytes > max) throw new InputError(`kernel command line is ${cmdlineBytes} bytes, this kernel takes at most ${max}`);
+  checkKernel(kernel, 'x86-64', cmdlineBytes);
 }
 
-/** Decodes the stub and checks it can become a UKI. */
-function decodeStub(stub: Buffer): PeHeaders {
+/** Decodes the stub and checks it can become a UKI for `arch`. */
+function decodeStub(stub: Buffer, arch: Architecture): PeHeaders {
   let pe: PeHeaders;
   try {
     pe = decodePe(stub);
   } catch (e) {
     throw new InputError(`stub is not a PE image: ${(e as Error).message}`, { cause: e });
   }
-  if (pe.magic !== PE_MAGIC_PE32_PLUS || pe.machine !== PE_MACHINE_X86_64) {
-    throw new InputError(`stub is not an x86-64 PE32+ image (machine 0x${pe.machine.toString(16)}, magic 0x${pe.magic.toString(16)})`);
+  if (pe.magic !== PE_MAGIC_PE32_PLUS || pe.machine !== archFacts(arch).peMachine) {
+    throw new InputError(`stub is not an ${arch} PE32+ image (machine 0x${pe.machine.toString(16)}, magic 0x${pe.magic.toString(16)})`);
   }
   if (pe.sections.length === 0) throw new InputError('stub has no sections');
   const taken = pe.sections.find((s) => (UKI_SECTIONS as readonly string[]).includes(s.name));
@@ -124,11 +124,12 @@ interface UkiPlan {
 }
 
 /** Places the added sections: headers after the stub's, memory after its last section, file after its data. */
-function planSections(pe: PeHeaders, stub: Buffer, adding: Array<[UkiSectionName, Buffer]>): UkiPlan {
+function planSections(pe: PeHeaders, stub: Buffer, adding: Array<[UkiSectionName, Buffer]>, fill: readonly number[]): UkiPlan {
   const tableAt = pe.offsets.sectionTable + pe.sections.length * PE_SECTION_HEADER_SIZE;
   const tableEnd = tableAt + adding.length * PE_SECTION_HEADER_SIZE;
   const firstRaw = Math.min(pe.sizeOfHeaders, ...pe.sections.filter((s) => s.sizeOfRawData > 0).map((s) => s.pointerToRawData));
-  if (tableEnd > firstRaw || stub.subarray(tableAt, tableEnd).some((b) => b !== 0)) {
+  const isFill = (b: number, i: number) => b === 0 || b === fill[(i + tableAt) % fill.length];
+  if (tableEnd > firstRaw || !stub.subarray(tableAt, tableEnd).every((b, i) => isFill(b, i))) {
     throw new InputError(`stub has no room for ${adding.length} more section headers (table would end at ${tableEnd}, headers area ends at ${firstRaw})`);
   }
   const secAlign = Math.max(pe.sectionAlignment, UKI_MIN_SECTION_ALIGNMENT);
@@ -150,9 +151,10 @@ function planSections(pe: PeHeaders, stub: Buffer, adding: Array<[UkiSectionName
 
 /** Builds a UKI from the stub and the payloads. Throws InputError for an unsuitable stub or kernel. */
 export function buildUki(input: UkiInput): Buffer {
-  const pe = decodeStub(input.stub);
+  const arch = input.arch ?? DEFAULT_ARCHITECTURE;
+  const pe = decodeStub(input.stub, arch);
   if (input.cmdline.includes('\0')) throw new InputError('kernel command line contains a NUL character');
-  checkBzImage(input.kernel, Buffer.byteLength(input.cmdline, 'utf8'));
+  checkKernel(input.kernel, arch, Buffer.byteLength(input.cmdline, 'utf8'));
   const payloads: Array<[UkiSectionName, Buffer]> = [
     ['.osrel', Buffer.from(input.osRelease ?? DEFAULT_UKI_OS_RELEASE, 'utf8')],
     ['.cmdline', Buffer.from(input.cmdline, 'utf8')],
@@ -161,7 +163,7 @@ export function buildUki(input: UkiInput): Buffer {
     ['.initrd', input.initrd],
   ];
   const adding = payloads.filter(([, data]) => data.length > 0);
-  const plan = planSections(pe, input.stub, adding);
+  const plan = planSections(pe, input.stub, adding, archFacts(arch).stubHeaderFill);
   const symbols = coffSymbols(input.stub, pe.pointerToSymbolTable, pe.numberOfSymbols, plan.stubEnd);
 
   const out = Buffer.alloc(plan.dataEnd + symbols.length); // zero-filled: all padding is zeros

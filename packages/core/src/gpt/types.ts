@@ -1,5 +1,16 @@
 /** Partition type GUIDs and the aliases a layout may use for them. */
+import { ARCHITECTURES, ARCHITECTURE_TABLE } from '../arch.js';
 import { isGuid } from '../guid.js';
+
+/** `usr-x86-64`, `usr-arm64-verity`, ...: the UAPI per-architecture types, from the architecture table. */
+function uapiAliases(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of ARCHITECTURES) {
+    const t = ARCHITECTURE_TABLE[a].partitionTypes;
+    Object.assign(out, { [`usr-${a}`]: t.usr, [`usr-${a}-verity`]: t.usrVerity, [`usr-${a}-verity-sig`]: t.usrVeritySig, [`root-${a}`]: t.root, [`root-${a}-verity`]: t.rootVerity });
+  }
+  return out;
+}
 
 export const TYPE_ALIASES: Readonly<Record<string, string>> = {
   efi: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b',
@@ -13,11 +24,7 @@ export const TYPE_ALIASES: Readonly<Record<string, string>> = {
   'coreos-reserved': 'c95dc21a-df0e-4340-8d7b-26cbfa9a03e0',
   'linux-data': '0fc63daf-8483-4772-8e79-3d69d8477de4',
   linux: '0fc63daf-8483-4772-8e79-3d69d8477de4',
-  'usr-x86-64': '8484680c-9521-48c6-9c11-b0720656f69e',
-  'usr-x86-64-verity': '77ff5f63-e7b6-4633-acf4-1565b864c0e6',
-  'usr-x86-64-verity-sig': 'e7bb33fb-06cf-4e81-8273-e543b413e2e2',
-  'root-x86-64': '4f68bce3-e8cd-4db1-96e7-fbcaf984b709',
-  'root-x86-64-verity': '2c7357ed-ebd2-46d9-aec1-23d437ec2bf5',
+  ...uapiAliases(),
   xbootldr: 'bc13c2ff-59e6-4262-a352-b275fd6f7172',
   'chromeos-kernel': 'fe3a2a5d-4f32-41a7-b725-accc3285a309',
   'chromeos-rootfs': '3cb8e202-3b7e-47dd-8a3c-7ff2a13cfcec',

@@ -5,7 +5,8 @@
 import { promises as fsp } from 'node:fs';
 import { selectorEfiPath } from '@imgbuild/efi-select';
 import { fsError, InputError } from '../errors.js';
-import { buildUki, checkBzImage, DEFAULT_UKI_STUB, type EspFile } from '../boot/index.js';
+import { archFacts, archOfPeMachine, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
+import { buildUki, checkKernel, decodePe, type EspFile } from '../boot/index.js';
 import type { Slot } from '../layout/plan.js';
 import { USR_A_UUID } from '../layout/builtin.js';
 
@@ -19,6 +20,8 @@ export interface BootInputs {
   initrd: Buffer;
   stub: Buffer;
   osRelease: string;
+  /** The machine the image is for; default x86-64. */
+  arch?: Architecture;
 }
 
 export async function readBootInput(path: string, what: string): Promise<Buffer> {
@@ -34,34 +37,46 @@ export async function readBootInput(path: string, what: string): Promise<Buffer>
   }
 }
 
-/** Reads a kernel and checks it is an x86 bzImage with an EFI handover, naming the file when not. */
-export async function readKernel(path: string): Promise<Buffer> {
+/** Reads a kernel and checks it boots on `arch` (an x86 bzImage, an arm64 Image), naming the file when not. */
+export async function readKernel(path: string, arch: Architecture = DEFAULT_ARCHITECTURE): Promise<Buffer> {
   const k = await readBootInput(path, 'kernel');
   try {
-    checkBzImage(k);
+    checkKernel(k, arch);
   } catch (e) {
     throw new InputError((e as Error).message, { file: path });
   }
   return k;
 }
 
-export async function readUkiStub(path = DEFAULT_UKI_STUB): Promise<Buffer> {
+/** systemd's stub for `arch` (the architecture table's), or the user's own. */
+export async function readUkiStub(path?: string, arch: Architecture = DEFAULT_ARCHITECTURE): Promise<Buffer> {
+  const file = path ?? archFacts(arch).ukiStub;
   try {
-    return await fsp.readFile(path);
+    return await fsp.readFile(file);
   } catch {
-    throw new InputError('UKI stub not found (install systemd-boot-efi, or run hack/install-deps.sh)', { file: path });
+    const pkg = arch === DEFAULT_ARCHITECTURE ? 'systemd-boot-efi' : `systemd-boot-efi:${archFacts(arch).debian}`;
+    throw new InputError(`UKI stub not found (install ${pkg}, or run hack/install-deps.sh)`, { file });
   }
 }
 
-/** The UEFI slot selector (packages/efi-select), or a user's own build of it (e.g. signed elsewhere). */
-export async function readSelector(path = selectorEfiPath()): Promise<Buffer> {
+/** The UEFI slot selector for `arch` (packages/efi-select), or a user's own build of it (e.g. signed elsewhere). */
+export async function readSelector(path?: string, arch: Architecture = DEFAULT_ARCHITECTURE): Promise<Buffer> {
+  const file = path ?? selectorEfiPath(archFacts(arch).efi);
   try {
-    const b = await fsp.readFile(path);
-    if (b.length < 2 || b.toString('latin1', 0, 2) !== 'MZ') throw new InputError('the slot selector is not a PE/EFI file', { file: path });
+    const b = await fsp.readFile(file);
+    let machine: number;
+    try {
+      machine = decodePe(b).machine;
+    } catch {
+      throw new InputError('the slot selector is not a PE/EFI file', { file });
+    }
+    if (machine !== archFacts(arch).peMachine) {
+      throw new InputError(`the slot selector is built for ${archOfPeMachine(machine) ?? `PE machine 0x${machine.toString(16)}`}, but the image is ${arch}`, { file });
+    }
     return b;
   } catch (e) {
     if (e instanceof InputError) throw e;
-    throw new InputError('slot selector not found (run npm run build, which builds packages/efi-select)', { file: path });
+    throw new InputError('slot selector not found (run npm run build, which builds packages/efi-select)', { file });
   }
 }
 
@@ -103,7 +118,7 @@ menuentry "imgbuild (USR $usr_uuid)" {
 /** One slot's UKI: the stub with its own kernel, initrd and command line. */
 export function slotUki(inputs: BootInputs, cmdline: string, kernelFile?: string): Buffer {
   try {
-    return buildUki({ stub: inputs.stub, kernel: inputs.kernel, initrd: inputs.initrd, cmdline, osRelease: inputs.osRelease });
+    return buildUki({ stub: inputs.stub, kernel: inputs.kernel, initrd: inputs.initrd, cmdline, osRelease: inputs.osRelease, arch: inputs.arch });
   } catch (e) {
     // The UKI builder checks the kernel and the command line; say which kernel it was.
     if (e instanceof InputError && !e.file && kernelFile) throw new InputError(e.message, { file: kernelFile });

@@ -8,10 +8,13 @@ import type { PartitionRecord } from '../gpt/record.js';
 import { plannedPartitionRecord, planRecord } from '../layout/record.js';
 import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
 import { bundlePaths } from './qemu-bundle.js';
+import type { Architecture } from '../arch.js';
 
 export interface BuildPlan {
   dryRun: true;
   format: 'raw' | 'qemu_uefi';
+  /** The machine the image would boot on. */
+  architecture: Architecture;
   output: string;
   /** Every file the build would create (a raw image and its manifest, or the bundle's files). */
   files: string[];
@@ -28,6 +31,7 @@ export interface BuildPlan {
 
 export function buildPlan(o: {
   format: 'raw' | 'qemu_uefi';
+  architecture: Architecture;
   output: string;
   manifestPath: string;
   plan: LayoutPlan;
@@ -41,6 +45,7 @@ export function buildPlan(o: {
   return {
     dryRun: true,
     format: o.format,
+    architecture: o.architecture,
     output: o.output,
     files: o.format === 'raw' ? [o.output, o.manifestPath] : [b.qcow2, b.code, b.vars, b.script, b.manifest],
     layout: planRecord(o.plan),

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { assertWritableTarget, flushFile, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
 import { withLockIfExists } from '../lock.js';
-import { espPlanFiles, espVolumeId, loadSigningKey, makeEsp, SELECTOR_ESP_PATH, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
+import { espPlanFiles, espVolumeId, loadSigningKey, makeEsp, selectorEspPath, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
+import { DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
+import { checkLayoutArchitecture } from '../layout/architecture.js';
 import { signedPlan, signingRecord } from './signing.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
 import { InputError, LayoutError, UsageError } from '../errors.js';
@@ -45,6 +47,8 @@ export interface BuildOptions {
   fromDir?: string;
   kernel: string;
   initrd: string;
+  /** The machine the image boots on (kernel, stub, selector, firmware); default x86-64. */
+  arch?: Architecture;
   layout?: string | LayoutPlan;
   format?: ImageFormat;
   seed?: string;
@@ -130,6 +134,8 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
   const plan = typeof o.layout === 'object' ? o.layout : await loadLayout(o.layout ?? 'mini');
   const slots = requireSlotPair(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   requireFreshBoot(plan, typeof o.layout === 'string' ? o.layout : plan.name);
+  const arch = o.arch ?? DEFAULT_ARCHITECTURE;
+  checkLayoutArchitecture(plan, arch, typeof o.layout === 'string' ? o.layout : plan.name);
   const esp = espPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name);
   const rootPart = o.rootTree ? rootPartition(plan, typeof o.layout === 'string' ? o.layout : plan.name) : undefined;
   const extra = [...DEFAULT_CONSOLE_ARGS, ...userCmdlineArgs(o.cmdline, '--cmdline', { rootOwned: !!rootPart })];
@@ -151,7 +157,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     if (o.rootTree) await checkRootTree(o.rootTree);
     // named after what the user gave: a tree packed here lives under a temporary folder
     checkUsrFits(usr.bytes, slots.A, o.fromDir ?? usrPath, o.fromDir ? usr.fsType : undefined);
-    const kernel = await readKernel(o.kernel);
+    const kernel = await readKernel(o.kernel, arch);
     if (style === 'flatcar') {
       try {
         flatcarKernel(kernel, '0'.repeat(64)); // fails now, not after the slot is written, if it cannot carry the hash
@@ -160,8 +166,8 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       }
     }
     const initrd = await readBootInput(o.initrd, 'initrd');
-    const stub = await readUkiStub(o.ukiStub);
-    const selector = await readSelector(o.selector);
+    const stub = await readUkiStub(o.ukiStub, arch);
+    const selector = await readSelector(o.selector, arch);
     const key = o.sign ? await loadSigningKey(o.sign) : undefined;
     const osRelease = o.osRelease ? (await readBootInput(o.osRelease, 'os-release')).toString('utf8') : defaultOsRelease();
     const kernelSha = sha256Buffer(kernel);
@@ -169,14 +175,14 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     const version = await usrVersion(usrPath, usr.fsType);
     // The boot files as they will be, with a stand-in root hash of the same length: their sizes are final.
     const draftArgs = { slot: 'A' as const, partuuid: '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12), rootHash: '0'.repeat(64), hashOffset: slotHashOffset(slots.A.sizeBytes), fsType: usr.fsType, rootPartuuid: rootPart ? '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12) : undefined, extra };
-    const draftUki = slotUki({ kernel, initrd, stub, osRelease }, formatCmdline(draftArgs), o.kernel);
-    const draftFlatcar = style === 'flatcar' ? flatcarFiles({ inputs: { kernel, initrd, stub, osRelease }, slotHashes: { A: draftArgs.rootHash }, cmdlineExtra: extra.join(' '), hashOffset: draftArgs.hashOffset }) : [];
+    const draftUki = slotUki({ kernel, initrd, stub, osRelease, arch }, formatCmdline(draftArgs), o.kernel);
+    const draftFlatcar = style === 'flatcar' ? flatcarFiles({ inputs: { kernel, initrd, stub, osRelease, arch }, slotHashes: { A: draftArgs.rootHash }, cmdlineExtra: extra.join(' '), hashOffset: draftArgs.hashOffset }) : [];
     // Signed drafts when signing: a signature adds a few KiB to each file.
-    const draftPlan = await signedPlan({ selector, ukis: { A: draftUki }, extra: draftFlatcar }, key, sde);
+    const draftPlan = await signedPlan({ arch, selector, ukis: { A: draftUki }, extra: draftFlatcar }, key, sde);
     checkEspRoom(plan, esp, espPlanFiles(draftPlan), draftPlan.ukis.A!.length, typeof o.layout === 'string' ? o.layout : plan.name);
     if (dryRun) {
       const usrIn = { path: o.from ?? o.fromDir!, bytes: usr.bytes, fsType: usr.fsType };
-      return buildPlan({ format, output: o.output, manifestPath, plan, slotA: slots.A, usr: usrIn, espFiles: espPlanFiles(draftPlan), signed: !!key, secureBoot: !!o.secureBoot });
+      return buildPlan({ format, architecture: arch, output: o.output, manifestPath, plan, slotA: slots.A, usr: usrIn, espFiles: espPlanFiles(draftPlan), signed: !!key, secureBoot: !!o.secureBoot });
     }
 
     const buildRaw = async (imagePath: string) => {
@@ -218,9 +224,9 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       const hashOffset = slotHashOffset(slots.A.sizeBytes);
       const rootFs = rootPart ? await writeRootFsRecorded({ imagePath, partition: rootPart, partuuid: partuuid(rootPart.number), tree: o.rootTree!, seed, sourceDateEpoch: sde }) : undefined;
       const cmdline = formatCmdline({ slot: 'A', partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, rootPartuuid: rootFs?.partuuid, extra });
-      const inputs = { kernel, initrd, stub, osRelease };
+      const inputs = { kernel, initrd, stub, osRelease, arch };
       const flatcar = style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset }) : [];
-      const espPlan = await signedPlan({ selector, ukis: { A: slotUki(inputs, cmdline, o.kernel) }, extra: flatcar }, key, sde);
+      const espPlan = await signedPlan({ arch, selector, ukis: { A: slotUki(inputs, cmdline, o.kernel) }, extra: flatcar }, key, sde);
       const ukiA = espPlan.ukis.A!;
       const files = espPlanFiles(espPlan);
       o.onProgress?.(0, 1, 'ESP');
@@ -237,6 +243,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       const recorded = await recordImage(imagePath, { sectorSize: plan.sectorSize, roleOf: (n) => plan.partitions.find((q) => q.number === n)!.role });
       const manifest: ImageManifest = {
         manifestVersion: MANIFEST_VERSION,
+        architecture: arch,
         tool: TOOL,
         format,
         layout: plan.name,
@@ -248,7 +255,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         ...(rootFs ? { rootFs } : {}),
         boot: {
           style,
-          selector: { path: SELECTOR_ESP_PATH, sha256: sha256Buffer(espPlan.selector) },
+          selector: { path: selectorEspPath(arch), sha256: sha256Buffer(espPlan.selector) },
           slots: { A: { uki: ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha } },
           signing: signingRecord(espPlan, key),
         },
@@ -279,7 +286,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       const raw = join(scratch, `${name}.raw`);
       const m = await buildRaw(raw);
       o.onProgress?.(0, 1, 'qcow2');
-      const p = await writeQemuBundle(raw, tmpDir, name, { ovmfCode: o.ovmfCode, ovmfVars: o.ovmfVars, secureBoot: o.secureBoot ? { certDer: Buffer.from(key!.cert.raw), time: sde } : undefined });
+      const p = await writeQemuBundle(raw, tmpDir, name, { arch, ovmfCode: o.ovmfCode, ovmfVars: o.ovmfVars, secureBoot: o.secureBoot ? { certDer: Buffer.from(key!.cert.raw), time: sde } : undefined });
       await rm(raw, { force: true });
       m.image = { name: `${name}.raw`, sha256: m.image.sha256, bytes: m.image.bytes, ...(m.image.digest ? { digest: m.image.digest } : {}), qcow2: { name: basename(p.qcow2), sha256: await sha256File(p.qcow2) } };
       await fsp.writeFile(p.manifest, encodeManifest(m));

@@ -6,6 +6,7 @@
  * cannot check. Unknown keys are refused everywhere: a misspelt key must not be silently ignored.
  */
 import { z } from 'zod';
+import { ARCHITECTURES, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
 
 // Each leaf carries a short description of what it expects; formatIssue prints it with the value found.
 const want = (what: string) => ({ errorMap: () => ({ message: what }) });
@@ -190,6 +191,8 @@ export const recordedSchema = z
 const v2Base = z
   .object({
     manifestVersion: z.literal(2),
+    /** The machine the image boots on. Absent in manifests written before arm64 images: x86-64. */
+    architecture: z.enum(ARCHITECTURES, want(ARCHITECTURES.map((a) => `"${a}"`).join(' or '))).optional(),
     ...common,
     boot: bootSchema,
     partitions: z.array(partitionSchema),
@@ -223,6 +226,11 @@ export type ImageManifest = Omit<z.infer<typeof v2Base>, 'partitions' | 'boot'> 
   };
 
 export type BootManifest = z.infer<typeof bootSchema>;
+
+/** The image's architecture (x86-64 for a manifest that predates the field). */
+export function manifestArchitecture(m: { architecture?: Architecture }): Architecture {
+  return m.architecture ?? DEFAULT_ARCHITECTURE;
+}
 export type ImageDigestManifest = z.infer<typeof imageDigestSchema>;
 export type SigningManifest = z.infer<typeof signingSchema>;
 export type SlotBootManifest = NonNullable<BootManifest['slots']['A']>;

@@ -10,7 +10,7 @@ import { isLegacyBoot, manifestV2Schema, type ImageManifest } from './manifest-s
 export const MANIFEST_VERSION = 2;
 
 export type { BootManifest, ImageManifest, ImageManifestV1, ImageManifestV2, LegacyBootManifest, SigningManifest, SlotBootManifest, SlotManifest } from './manifest-schema.js';
-export { isLegacyBoot } from './manifest-schema.js';
+export { isLegacyBoot, manifestArchitecture } from './manifest-schema.js';
 
 export function sha256Buffer(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
 import { withImageLock } from '../lock.js';
-import { loadSigningKey, readEspFile, replaceEspFiles, SELECTOR_ESP_PATH, signPe, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
+import { loadSigningKey, readEspFile, replaceEspFiles, signPe, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
 import { InputError } from '../errors.js';
 import { recordImage } from '../verify/record.js';
 import { sourceDateEpochFromEnv } from './build.js';
@@ -48,12 +48,12 @@ export async function signImage(o: { image: string; sign: SigningKeyFiles; force
     const sde = manifest.sourceDateEpoch ?? sourceDateEpochFromEnv();
     await withRawImage(o.image, true, async (raw) => {
       const espOffset = esp.firstLba * manifest.disk.sectorSize;
-      const paths = [SELECTOR_ESP_PATH, ...(['A', 'B'] as const).filter((s) => boot.slots[s]).map(ukiEspPath)];
+      const paths = [boot.selector.path, ...(['A', 'B'] as const).filter((s) => boot.slots[s]).map(ukiEspPath)];
       const files: Array<{ path: string; data: Buffer }> = [];
       for (const path of paths) files.push({ path, data: await signPe(await readEspFile(raw, espOffset, path), key, sde, path) });
       await replaceEspFiles(raw, espOffset, files, sde);
       const digest = (p: string) => sha256Buffer(files.find((f) => f.path === p)!.data);
-      boot.selector.sha256 = digest(SELECTOR_ESP_PATH);
+      boot.selector.sha256 = digest(boot.selector.path);
       for (const s of ['A', 'B'] as const) if (boot.slots[s]) boot.slots[s]!.sha256 = digest(ukiEspPath(s));
       boot.signing = { certSha256: key.certSha256, files: paths.map((path) => ({ path, sha256: digest(path) })) };
       Object.assign(manifest, await recordImage(raw, { sectorSize: manifest.disk.sectorSize, roleOf: (n) => manifest.partitions.find((p) => p.number === n)?.role ?? 'unknown' }));

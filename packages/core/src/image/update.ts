@@ -25,7 +25,7 @@ import { partitionRecord, type PartitionRecord } from '../gpt/record.js';
 import type { Slot } from '../layout/plan.js';
 import { findEsp } from '../layout/roles.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
-import { encodeManifest, isLegacyBoot, pendingUpdateManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
+import { encodeManifest, isLegacyBoot, manifestArchitecture, pendingUpdateManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 import { slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { checkUpdateEspRoom } from './esp-room.js';
@@ -33,6 +33,7 @@ import { probeUsrImage, usrVersion } from './usr-image.js';
 import { recordImage } from '../verify/record.js';
 import { digestRecord, ImageDigester, sealedTreeOf } from './image-digest.js';
 import { sourceDateEpochFromEnv } from './build.js';
+import type { Architecture } from '../arch.js';
 
 export interface UpdateOptions {
   /** A raw image, or a qemu_uefi bundle folder. */
@@ -40,6 +41,8 @@ export interface UpdateOptions {
   from: string;
   kernel?: string;
   initrd?: string;
+  /** The architecture the caller expects; refused when the image's manifest says another. */
+  arch?: Architecture;
   ukiStub?: string;
   /** The key of a signed image: the new UKI is signed with it (it must be the image's certificate). */
   sign?: SigningKeyFiles;
@@ -107,6 +110,9 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   if (isLegacyBoot(boot)) {
     throw new InputError('this image was built before the slot selector (one UKI for both slots); rebuild it with this imgbuild to update it', { file: displayName });
   }
+  // One image, one machine: its kernel, stub and selector are the manifest's architecture's.
+  const arch = manifestArchitecture(manifest);
+  if (o.arch && o.arch !== arch) throw new InputError(`this image is ${arch} (its manifest says so), not ${o.arch}: an update cannot change the architecture`, { file: displayName });
   const usr = await probeUsrImage(o.from);
   const { table, status: before } = await readSlotStatus(imagePath, { file: displayName });
   if (!before.next) {
@@ -131,13 +137,13 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   // Everything that can fail on bad input is read before the first write. The new slot starts from the
   // running slot's boot files: its kernel and initrd unless new ones are given, its extra arguments.
   const activeUki = await readSlotUki(imagePath, espOffset, before.next!, displayName);
-  const kernel = o.kernel ? await readKernel(o.kernel) : activeUki.sections['.linux'];
+  const kernel = o.kernel ? await readKernel(o.kernel, arch) : activeUki.sections['.linux'];
   const initrd = o.initrd ? await readBootInput(o.initrd, 'initrd') : activeUki.sections['.initrd'];
   if (!kernel || !initrd) throw new InputError(`the UKI of slot ${before.next} lacks .linux or .initrd; pass --kernel and --initrd`, { file: displayName });
-  const stub = await readUkiStub(o.ukiStub);
+  const stub = await readUkiStub(o.ukiStub, arch);
   const running = parseCmdline(activeUki.cmdline);
   const extra = running.extra;
-  const inputs = { kernel, initrd, stub, osRelease: activeUki.osRelease ?? '' };
+  const inputs = { kernel, initrd, stub, osRelease: activeUki.osRelease ?? '', arch };
   const signer = await updateSigner(boot.signing, o.sign, displayName);
   // Flatcar's files are named by the slots that hold a /usr: both, once this update is done.
   const bothSlots = { A: '0'.repeat(64), B: '0'.repeat(64) };

@@ -11,7 +11,7 @@ import { readCertificate } from '../boot/sign.js';
 import { aboutFile } from '../errors.js';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
-import { checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, pendingBootCheck, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
+import { checkArchitecture, checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, pendingBootCheck, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
 import { manifestPathFor, readManifest, sha256File, type ImageManifest } from './manifest.js';
 import { findBundle, withRawImage } from './qemu-bundle.js';
 import { ImageDigester, sealedTreeOf } from './image-digest.js';
@@ -55,7 +55,7 @@ export async function imageChecks(image: string, m: ImageManifest, o: VerifyOpti
     checks.push(...(await checkSlot(image, m, s, { jobs: o.jobs, onProgress: o.onProgress ? (d, t) => o.onProgress!(d, t, `verify ${s}`) : undefined })));
   }
   const esp = await checkEsp(image, m);
-  checks.push(...esp.checks, ...checkBoot(esp.files, m), ...checkSignatures(esp.files, m, o.trusted));
+  checks.push(...esp.checks, ...checkBoot(esp.files, m), ...checkArchitecture(esp.files, m.partitions, m), ...checkSignatures(esp.files, m, o.trusted));
   checks.push(...(await checkReserved(image, m)), ...(await checkUnallocated(image, m)), ...listWritable(m));
   return checks;
 }

@@ -5,3 +5,4 @@ export * from './schema.js';
 export * from './spec.js';
 export * from './record.js';
 export * from './roles.js';
+export * from './architecture.js';

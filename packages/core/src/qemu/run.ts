@@ -20,7 +20,9 @@ import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js'
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
 import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from './firmware.js';
 import { findBundle } from '../image/qemu-bundle.js';
-import { firmwareRefusal, OVMF_SECBOOT_CODE, OVMF_SNAKEOIL_VARS, SECURE_BOOT_MACHINE_SUFFIX, SECURE_BOOT_QEMU_ARGS, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
+import { firmwareRefusal, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
+import { firmwareFiles, firmwarePackage, imageArchitecture, machineArgs, qemuBinary } from './machine.js';
+import type { Architecture } from '../arch.js';
 import { stuckOnVerity } from './stuck.js';
 
 export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
@@ -43,8 +45,10 @@ export interface RunQemuOptions {
   logPath?: string;
   /** `-machine q35,accel=<accel>`. Default tcg. */
   accel?: string;
-  /** Default qemu-system-x86_64. */
+  /** Default: the architecture's (qemu-system-x86_64, qemu-system-aarch64). */
   qemuBinary?: string;
+  /** The machine to boot on. Default: the image's manifest's architecture, else the ESP's loader's, else x86-64. */
+  arch?: Architecture;
   /** Extra qemu arguments, appended. */
   extraArgs?: string[];
   /**
@@ -87,10 +91,11 @@ export interface BootTarget {
   bundle?: string;
   /** Secure Boot machine options (SMM, secure pflash) are needed. */
   secureBoot: boolean;
+  arch: Architecture;
 }
 
 /** Resolves an image file or a qemu_uefi bundle folder into the disk and firmware files to boot. */
-export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'format' | 'ovmfCode' | 'ovmfVars' | 'secureBoot' | 'enrollCert'>): Promise<BootTarget> {
+export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'format' | 'ovmfCode' | 'ovmfVars' | 'secureBoot' | 'enrollCert' | 'arch'>): Promise<BootTarget> {
   const secure = !!opts.secureBoot || !!opts.enrollCert;
   const path = resolve(opts.image);
   let st;
@@ -100,35 +105,38 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
     throw new InputError('no such image or bundle folder', { file: opts.image });
   }
   if (st.isDirectory()) {
-    const { qcow2, code, vars } = await findBundle(path).catch((e) => {
+    const { qcow2, code, vars, manifest } = await findBundle(path).catch((e) => {
       throw e instanceof ImgbuildError ? withFile(e, opts.image) : e;
     });
-    const ovmfVars = opts.ovmfVars ?? ((await fse.pathExists(vars)) ? vars : secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS);
+    const arch = opts.arch ?? (await imageArchitecture(qcow2, manifest)).arch;
+    const ovmfVars = opts.ovmfVars ?? ((await fse.pathExists(vars)) ? vars : firmwareFiles(arch, secure).vars);
     // A bundle built with --secure-boot says so through its vars file: a PK and SecureBootEnable=1.
     const bundleSecure = secure || varsEnforceSecureBoot(await fsp.readFile(ovmfVars).catch(() => Buffer.alloc(0)));
     return {
       image: qcow2,
       format: 'qcow2',
-      ovmfCode: opts.ovmfCode ?? ((await fse.pathExists(code)) ? code : bundleSecure ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE),
+      ovmfCode: opts.ovmfCode ?? ((await fse.pathExists(code)) ? code : firmwareFiles(arch, bundleSecure).code),
       ovmfVars,
       bundle: path,
       secureBoot: bundleSecure,
+      arch,
     };
   }
+  const arch = opts.arch ?? (await imageArchitecture(path)).arch;
   return {
     image: path,
     format: opts.format ?? (extname(path).toLowerCase() === '.qcow2' ? 'qcow2' : 'raw'),
-    ovmfCode: opts.ovmfCode ?? (secure ? OVMF_SECBOOT_CODE : DEFAULT_OVMF_CODE),
-    ovmfVars: opts.ovmfVars ?? (secure ? OVMF_SNAKEOIL_VARS : DEFAULT_OVMF_VARS),
+    ovmfCode: opts.ovmfCode ?? firmwareFiles(arch, secure).code,
+    ovmfVars: opts.ovmfVars ?? firmwareFiles(arch, secure).vars,
     secureBoot: secure,
+    arch,
   };
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number; arch?: Architecture }): string[] {
   return [
-    '-machine', `q35,accel=${t.accel}${t.secureBoot ? SECURE_BOOT_MACHINE_SUFFIX : ''}`,
-    ...(t.secureBoot ? SECURE_BOOT_QEMU_ARGS : []),
+    ...machineArgs(t.arch ?? 'x86-64', t.accel, !!t.secureBoot),
     '-m', String(t.memoryMiB),
     ...(t.smp && t.smp > 1 ? ['-smp', String(t.smp)] : []),
     '-nic', 'none',
@@ -146,7 +154,7 @@ export function qemuArgs(t: { image: string; format: string; ovmfCode: string; v
 export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   const t = await resolveBootTarget(opts);
   for (const [what, f] of [['OVMF code', t.ovmfCode], ['OVMF variables', t.ovmfVars]] as const) {
-    if (!(await fse.pathExists(f))) throw new InputError(`${what} not found (install the ovmf package, or run hack/install-deps.sh)`, { file: f });
+    if (!(await fse.pathExists(f))) throw new InputError(`${what} not found (install the ${firmwarePackage(t.arch)} package, or run hack/install-deps.sh)`, { file: f });
   }
   // The guest writes the image (the selector's tries, the blessing): a writer like any other.
   return withImageLock(t.bundle ?? t.image, () => bootLocked(opts, t));
@@ -158,16 +166,16 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
   const untrack = trackTemporary(work);
   try {
     const varsCopy = join(work, 'efi_vars.fd');
-    if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000));
+    if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000), t.arch);
     else await fsp.copyFile(t.ovmfVars, varsCopy);
     await fsp.chmod(varsCopy, 0o644);
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
     await fsp.writeFile(serialLog, '');
     const argv = [
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot, smp: opts.smp }),
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot, smp: opts.smp, arch: t.arch }),
       ...(opts.extraArgs ?? []),
     ];
-    const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
+    const bin = opts.qemuBinary ?? qemuBinary(t.arch).binary;
     const start = Date.now();
     // Two ways a guest stops without ever ending: the firmware refusing the loader under Secure Boot
     // (it then waits for a key), and a boot frozen on a dm-verity error (stuck.ts). Watch the console.
@@ -177,7 +185,7 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
       if (t.secureBoot && (refusal = firmwareRefusal(text)) !== null) return true;
       return !!stuckOnVerity(text);
     };
-    const { exitCode, timedOut, stderr, stopped } = await spawnWithTimeout(bin, argv, timeoutMs, stopWhen);
+    const { exitCode, timedOut, stderr, stopped } = await spawnWithTimeout(bin, argv, timeoutMs, stopWhen, qemuBinary(t.arch).package);
     const durationMs = Date.now() - start;
     const log = await fsp.readFile(serialLog, 'latin1');
     let { marker, failure } = parseBootMarker(log);
@@ -199,7 +207,7 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
 }
 
 /** `stopWhen` is polled every 500 ms; true ends the run (nothing the guest does matters any more). */
-function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWhen?: () => Promise<boolean>): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string; stopped: boolean }> {
+function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWhen?: () => Promise<boolean>, pkg = 'qemu-system-x86'): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string; stopped: boolean }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -232,7 +240,7 @@ function spawnWithTimeout(bin: string, argv: string[], timeoutMs: number, stopWh
       clearInterval(poll);
       process.removeListener('exit', onExit);
       offInterrupt();
-      reject(new ToolError(e.code === 'ENOENT' ? `${bin} not found (install qemu-system-x86, or run hack/install-deps.sh)` : `${bin}: ${e.message}`));
+      reject(new ToolError(e.code === 'ENOENT' ? `${bin} not found (install ${pkg}, or run hack/install-deps.sh)` : `${bin}: ${e.message}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);

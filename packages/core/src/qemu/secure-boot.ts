@@ -4,13 +4,14 @@
  * Pure, except `secureBootVarsFile`, which writes one file.
  */
 import { promises as fsp } from 'node:fs';
-import { decodeVarStore, EFI_GLOBAL_VARIABLE, encodeVarStore, findVariable, SECURE_BOOT_ENABLE_GUID } from '../boot/ovmf-vars.js';
+import { decodeVarStore, EFI_GLOBAL_VARIABLE, encodeVarStore, findVariable, SECURE_BOOT_ENABLE_GUID, VAR_STORE_GEOMETRIES } from '../boot/ovmf-vars.js';
 import { secureBootVarStore } from '../boot/secureboot-vars.js';
+import { archFacts, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
 
 /** OVMF built with Secure Boot and SMM (its variable store can only be written from SMM). */
-export const OVMF_SECBOOT_CODE = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+export const OVMF_SECBOOT_CODE = archFacts('x86-64').firmware.secureBootCode;
 /** Debian's vars with its snakeoil certificate enrolled as PK, KEK and db. */
-export const OVMF_SNAKEOIL_VARS = '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd';
+export const OVMF_SNAKEOIL_VARS = archFacts('x86-64').firmware.snakeoilVars;
 
 /**
  * qemu options the Secure Boot firmware needs: SMM on the machine, and the vars pflash marked secure,
@@ -31,9 +32,9 @@ export function varsEnforceSecureBoot(vars: Buffer): boolean {
   }
 }
 
-/** Writes a vars file enrolling `certDer` as PK, KEK and db (timestamps from `time`, reproducible). */
-export async function secureBootVarsFile(path: string, certDer: Buffer, time: number): Promise<void> {
-  await fsp.writeFile(path, encodeVarStore(secureBootVarStore({ certDer, time })));
+/** Writes a vars file for `arch`'s firmware enrolling `certDer` as PK, KEK and db (timestamps from `time`, reproducible). */
+export async function secureBootVarsFile(path: string, certDer: Buffer, time: number, arch: Architecture = DEFAULT_ARCHITECTURE): Promise<void> {
+  await fsp.writeFile(path, encodeVarStore(secureBootVarStore({ certDer, time }), VAR_STORE_GEOMETRIES[archFacts(arch).firmware.varStore]));
 }
 
 /**

@@ -7,6 +7,7 @@
  * Every key is present in every output: an absent value is null, never "" and never left out.
  */
 import { z } from 'zod';
+import { ARCHITECTURES } from '../arch.js';
 import { manifestV2Schema, signingSchema } from '../image/manifest-schema.js';
 
 const uint = z.number().int().nonnegative();
@@ -129,6 +130,7 @@ export const OUTPUT_SCHEMAS = {
     .object({
       dryRun: z.literal(true),
       format: z.enum(['raw', 'qemu_uefi']),
+      architecture: z.enum(ARCHITECTURES),
       output: text,
       files: z.array(text),
       layout: layoutPlan,

@@ -2,8 +2,8 @@
  * The A/B slot state machine over an in-memory GPT. Pure: no I/O; every transition returns a new table
  * and leaves its input alone. Writing the result is one separate call (see image.ts).
  *
- * The slots are the partitions whose type is a /usr type (flatcar-usr or usr-x86-64) and whose label
- * ends in -A / -B (or _A / _B). Table order (= partition number order) breaks priority ties.
+ * The slots are the partitions whose type is a /usr type (flatcar-usr, usr-x86-64 or usr-arm64) and
+ * whose label ends in -A / -B (or _A / _B). Table order (= partition number order) breaks priority ties.
  *
  * Boot bits per slot: priority (0-15, 0 = never boot), tries (0-15), successful. A slot can boot when
  * priority > 0 and (tries > 0 or successful). The slot that boots next is the highest-priority bootable
@@ -34,6 +34,7 @@
  *   - cancelUpgrade zeroes tries as well as priority on the pending slot (it no longer looks
  *     half-installed) and prioritizes the kept slot, which therefore gets 1 rather than Bottlerocket's 2.
  */
+import { ARCHITECTURES, ARCHITECTURE_TABLE } from '../arch.js';
 import { SlotError, UsageError } from '../errors.js';
 import { canBoot, getBootBits, setBootBits, type BootBits } from '../gpt/attributes.js';
 import type { GptEntry } from '../gpt/entry.js';
@@ -48,7 +49,7 @@ export const SLOTS: readonly Slot[] = ['A', 'B'];
 export type Variant = 'flatcar' | 'chromeos';
 
 /** Partition types that hold a /usr slot. */
-export const SLOT_TYPES: readonly string[] = [TYPE_ALIASES['flatcar-usr'], TYPE_ALIASES['usr-x86-64']];
+export const SLOT_TYPES: readonly string[] = [TYPE_ALIASES['flatcar-usr'], ...ARCHITECTURES.map((a) => ARCHITECTURE_TABLE[a].partitionTypes.usr)];
 
 export function otherSlot(s: Slot): Slot {
   return s === 'A' ? 'B' : 'A';
@@ -110,7 +111,7 @@ export function findSlots(table: GptTable): SlotInfo[] {
   });
   for (const s of SLOTS) {
     if (!found.some((f) => f.slot === s)) {
-      throw new SlotError(`no slot ${s}: need a /usr partition (type flatcar-usr or usr-x86-64) labelled ...-${s}`);
+      throw new SlotError(`no slot ${s}: need a /usr partition (type flatcar-usr, usr-x86-64 or usr-arm64) labelled ...-${s}`);
     }
   }
   return found;

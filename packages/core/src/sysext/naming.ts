@@ -5,10 +5,11 @@
  */
 import { UsageError } from '../errors.js';
 import { TYPE_ALIASES } from '../gpt/types.js';
+import { ARCHITECTURES, parseArchitecture, type Architecture } from '../arch.js';
 
-/** Architectures we build for, by their systemd/UAPI name (as in ARCHITECTURE= and `%a`). */
-export const SYSEXT_ARCHES = ['x86-64'] as const;
-export type SysextArch = (typeof SYSEXT_ARCHES)[number];
+/** Architectures we build for, by their systemd/UAPI name (as in ARCHITECTURE= and `%a`): the architecture table's. */
+export const SYSEXT_ARCHES = ARCHITECTURES;
+export type SysextArch = Architecture;
 
 /**
  * The DDI partitions of one architecture: types from gpt/types.ts, labels as systemd-repart defaults
@@ -53,8 +54,9 @@ export function checkSysextVersion(version: string): string {
 }
 
 export function checkSysextArch(arch: string): SysextArch {
-  if (!(SYSEXT_ARCHES as readonly string[]).includes(arch)) throw new UsageError(`--arch must be one of ${SYSEXT_ARCHES.join(', ')} (got "${arch}")`);
-  return arch as SysextArch;
+  const a = parseArchitecture(arch);
+  if (!a) throw new UsageError(`--arch must be one of ${SYSEXT_ARCHES.join(', ')} (got "${arch}")`);
+  return a;
 }
 
 /**

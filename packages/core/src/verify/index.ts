@@ -5,5 +5,6 @@ export { checkDiskSize, checkProtectiveMbr, checkGptCopy } from './check-gpt.js'
 export { checkSlot, pendingBootCheck } from './check-slot.js';
 export { checkEsp } from './check-esp.js';
 export { checkBoot } from './check-boot.js';
+export { checkArchitecture } from './check-arch.js';
 export { checkReserved, checkUnallocated, listWritable } from './check-digests.js';
 export { checkSignatures } from './check-signatures.js';
