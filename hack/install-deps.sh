@@ -31,6 +31,8 @@ packages=(
   librsvg2-bin     # rsvg-convert: renders the SVG disk picture in its test
   mmdebstrap       # the example OS (os/debian/build.sh): a Debian tree from Debian's packages
   e2fsprogs        # mkfs.ext4 -d, debugfs: the writable ROOT of build --root-tree
+  swtpm            # a TPM 2.0 for qemu --tpm (measured boot)
+  tpm2-tools       # judge of attest: tpm2_checkquote; a second TPM's quote in the attest test
 )
 
 missing=()

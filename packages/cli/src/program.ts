@@ -369,8 +369,10 @@ Examples:
     .option('--allow-reset', 'let the machine reset (kernel panic, watchdog) so the selector falls back within one run; bound it with --timeout')
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
     .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file enrolling this certificate as PK, KEK and db')
+    .option('--tpm', 'attach a TPM 2.0 (swtpm; its state kept in <image>.tpm/, or tpm/ inside a bundle), stopped with the machine')
+    .option('--tpm-state <dir>', 'with a TPM: keep its state in this folder instead (implies --tpm)')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json'))
+    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu disk.raw --tpm --log console.log'))
     .action(act(lazy('qemu')));
 
   return program;

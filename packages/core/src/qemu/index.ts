@@ -2,3 +2,4 @@ export * from './marker.js';
 export * from './run.js';
 export * from './selector-log.js';
 export * from './secure-boot.js';
+export * from './tpm.js';

@@ -20,6 +20,7 @@ import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from './firmware.js';
 import { findBundle } from '../image/qemu-bundle.js';
 import { firmwareRefusal, OVMF_SECBOOT_CODE, OVMF_SNAKEOIL_VARS, SECURE_BOOT_MACHINE_SUFFIX, SECURE_BOOT_QEMU_ARGS, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
 import { stuckOnVerity } from './stuck.js';
+import { defaultTpmStateDir, startSwtpm, type Swtpm } from './tpm.js';
 
 export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
 
@@ -57,6 +58,11 @@ export interface RunQemuOptions {
   secureBoot?: boolean;
   /** A DER certificate to enroll as PK, KEK and db in a freshly written vars file (implies secureBoot). */
   enrollCert?: Buffer;
+  /**
+   * Attach a TPM 2.0 (swtpm, qemu/tpm.ts) whose state is kept in this folder (true: `<image>.tpm/`
+   * beside a file, `tpm/` inside a bundle folder). swtpm stops with the machine.
+   */
+  tpm?: boolean | { stateDir: string };
 }
 
 export interface QemuRunResult {
@@ -74,6 +80,8 @@ export interface QemuRunResult {
   timedOut: boolean;
   /** The command that was run. */
   argv: string[];
+  /** The TPM's state folder, when one was attached. */
+  tpmStateDir?: string;
 }
 
 export interface BootTarget {
@@ -148,7 +156,9 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   }
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const work = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-qemu-'));
+  let tpm: Swtpm | undefined;
   try {
+    if (opts.tpm) tpm = await startSwtpm(opts.tpm === true ? defaultTpmStateDir(opts.image, !!t.bundle) : opts.tpm.stateDir, work);
     const varsCopy = join(work, 'efi_vars.fd');
     if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000));
     else await fsp.copyFile(t.ovmfVars, varsCopy);
@@ -157,6 +167,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     await fsp.writeFile(serialLog, '');
     const argv = [
       ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot, smp: opts.smp }),
+      ...(tpm?.qemuArgs ?? []),
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
@@ -183,8 +194,9 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
         ? { reason: 'timeout', detail: `no boot marker within ${Math.round(timeoutMs / 1000)} s; console ends: ${tail}` }
         : { reason: 'no-marker', detail: `qemu exited ${exitCode} without a boot marker${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}; console ends: ${tail}` };
     }
-    return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv] };
+    return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv], ...(tpm ? { tpmStateDir: tpm.stateDir } : {}) };
   } finally {
+    await tpm?.stop();
     await fsp.rm(work, { recursive: true, force: true });
   }
 }

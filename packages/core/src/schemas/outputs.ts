@@ -214,6 +214,8 @@ export const OUTPUT_SCHEMAS = {
       durationMs: uint,
       exitCode: z.number().int().nullable(),
       timedOut: z.boolean(),
+      /** With --tpm: the swtpm state folder (the machine's TPM, kept between boots). */
+      tpmStateDir: text.optional(),
     })
     .strict(),
   'sysext-build': z
