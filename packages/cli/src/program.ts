@@ -375,6 +375,25 @@ Examples:
     .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu disk.raw --tpm --log console.log'))
     .action(act(lazy('qemu')));
 
+  program
+    .command('attest')
+    .description("check a node's attestation report (TPM quote over PCR 7 and 11, claims, event logs) against an image's manifest")
+    .argument('<report>', "the JSON the node's /usr/lib/imgbuild/attest NONCE printed")
+    .requiredOption('--manifest <file>', "the image's manifest (its PCR 11 predictions name the slot)")
+    .requiredOption('--nonce <hex>', 'the nonce handed to the node for this report (16-64 hex digits, fresh each time)')
+    .option('--ak <file>', "the node's attestation key (PEM): checked against when it exists, written on first use when it does not")
+    .option('--pcr7 <hex>', 'the PCR 7 value expected (firmware and Secure Boot state), if known')
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      examples(
+        'N=$(openssl rand -hex 16); ssh node /usr/lib/imgbuild/attest $N > report.json',
+        'imgbuild attest report.json --manifest disk.raw.manifest.json --nonce $N --ak node1.ak.pem',
+        'imgbuild attest report.json --manifest vm/vm.manifest.json --nonce $N --ak node1.ak.pem --json | jq .identity',
+      ),
+    )
+    .action(act(lazy('attest')));
+
   return program;
 }
 
