@@ -5,6 +5,7 @@
  * verdict accepts the honest report and names what is wrong in each altered one. The real node (the
  * example OS under qemu with swtpm) is test/boot/attest.test.ts.
  */
+import { Ajv } from 'ajv';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ const dir = tempDir('imgbuild-attest-');
 const img = join(dir, 'disk.raw');
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
 const NONCE = '0123456789abcdef0123456789abcdef';
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validate = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'packages/core/schemas/attest.schema.json'), 'utf8')));
 let node: HostTpm;
 let other: HostTpm;
 let m: any;
@@ -54,6 +57,7 @@ async function attest(report: AttestReport, nonce = NONCE, ak = join(dir, 'node.
   const r = await imgbuild(['attest', f, '--manifest', `${img}.manifest.json`, '--nonce', nonce, '--ak', ak, '--json']);
   expect(String(r.stdout), String(r.stderr)).toMatch(/^\{/);
   const j = JSON.parse(String(r.stdout));
+  expect(validate(j), `attest --json: ${ajv.errorsText(validate.errors)}`).toBe(true); // the committed schema
   return { exitCode: r.exitCode, ...j, failed: j.checks.filter((c: any) => !c.ok) };
 }
 

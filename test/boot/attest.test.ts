@@ -49,10 +49,10 @@ function sha256hex(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-async function attest(report: AttestReport, n: string, ak = akFile) {
+async function attest(report: AttestReport, n: string, ak = akFile, manifestPath = join(vm, 'vm.manifest.json')) {
   const f = join(dir, `report-${randomBytes(4).toString('hex')}.json`);
   writeFileSync(f, JSON.stringify(report));
-  const r = await imgbuild(['attest', f, '--manifest', join(vm, 'vm.manifest.json'), '--nonce', n, '--ak', ak, '--json']);
+  const r = await imgbuild(['attest', f, '--manifest', manifestPath, '--nonce', n, '--ak', ak, '--json']);
   expect(String(r.stdout), String(r.stderr)).toMatch(/^\{/);
   const j = JSON.parse(String(r.stdout));
   return { exitCode: r.exitCode, ...j, failed: j.checks.filter((c: any) => !c.ok) };
@@ -95,6 +95,17 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
     // the logs explain both PCRs: the firmware's events and the stub's, then the boot phases
     expect(fresh.checks.filter((c: any) => /^event log/.test(c.name)).map((c: any) => c.ok)).toEqual([true, true]);
 
+    // a node whose UKI is not the manifest's (here: the manifest's record of A's command line and
+    // predictions changed by a byte): PCR 11 is no prediction, and the stub's log names the section
+    const other = manifest();
+    other.boot.slots.A.cmdline += ' x';
+    other.boot.slots.A.pcr11.ready = '00'.repeat(32);
+    writeFileSync(join(dir, 'other.manifest.json'), JSON.stringify(other));
+    const foreign = await attest(report1, nonce1, akFile, join(dir, 'other.manifest.json'));
+    expect(foreign.exitCode).toBe(1);
+    expect(foreign.failed).toEqual([expect.objectContaining({ name: 'pcr11' })]);
+    expect(foreign.failed[0].detail).toMatch(/\.linux as slot A's, \.cmdline matches no slot's, \.initrd as slot A's/);
+
     const replay = await attest(report1, nonce());
     expect(replay.exitCode).toBe(1);
     expect(replay.failed).toEqual([expect.objectContaining({ name: 'nonce', detail: expect.stringMatching(/replayed/) })]);
@@ -104,18 +115,18 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
     expect(edited.failed).toEqual([expect.objectContaining({ name: 'nonce', detail: expect.stringMatching(/edited after the quote/) })]);
 
     // another TPM, fed every event the node's logs hold for PCR 7 and 11 (and the boot phases)
-    const other = await startHostTpm(join(dir, 'other-tpm'));
+    const otherTpm = await startHostTpm(join(dir, 'other-tpm'));
     try {
       for (const e of parseTcgEventLog(Buffer.from(report1.eventLog, 'base64'))) {
-        if ((e.pcr === 7 || e.pcr === 11) && e.type !== EV_NO_ACTION) await other.tpm2('pcrextend', [`${e.pcr}:sha256=${e.sha256}`]);
+        if ((e.pcr === 7 || e.pcr === 11) && e.type !== EV_NO_ACTION) await otherTpm.tpm2('pcrextend', [`${e.pcr}:sha256=${e.sha256}`]);
       }
-      for (const phase of ['enter-initrd', 'leave-initrd', 'sysinit', 'ready']) await other.tpm2('pcrextend', [`11:sha256=${sha256hex(Buffer.from(phase))}`]);
+      for (const phase of ['enter-initrd', 'leave-initrd', 'sysinit', 'ready']) await otherTpm.tpm2('pcrextend', [`11:sha256=${sha256hex(Buffer.from(phase))}`]);
       const q = claimsDigest(nonce1, report1).toString('hex');
-      await other.tpm2('quote', ['-c', '0x81010002', '-l', 'sha256:7,11', '-q', q, '-g', 'sha256', '-m', 'q.msg', '-s', 'q.sig']);
+      await otherTpm.tpm2('quote', ['-c', '0x81010002', '-l', 'sha256:7,11', '-q', q, '-g', 'sha256', '-m', 'q.msg', '-s', 'q.sig']);
       const forged: AttestReport = {
         ...report1,
-        ak: Buffer.from(await other.akPem()).toString('base64'),
-        quote: { message: readFileSync(join(other.dir, 'q.msg')).toString('base64'), signature: readFileSync(join(other.dir, 'q.sig')).toString('base64') },
+        ak: Buffer.from(await otherTpm.akPem()).toString('base64'),
+        quote: { message: readFileSync(join(otherTpm.dir, 'q.msg')).toString('base64'), signature: readFileSync(join(otherTpm.dir, 'q.sig')).toString('base64') },
       };
       const r = await attest(forged, nonce1);
       expect(r.exitCode).toBe(1);
@@ -125,7 +136,7 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
       expect(own.exitCode, JSON.stringify(own.failed)).toBe(0);
       expect({ ...own.identity, ak: null }).toEqual({ ...fresh.identity, ak: null });
     } finally {
-      await other.stop();
+      await otherTpm.stop();
     }
   });
 

@@ -387,8 +387,8 @@ Examples:
     .addHelpText(
       'after',
       examples(
-        'N=$(openssl rand -hex 16); ssh node /usr/lib/imgbuild/attest $N > report.json',
         'imgbuild attest report.json --manifest disk.raw.manifest.json --nonce $N --ak node1.ak.pem',
+        '  (where N=$(openssl rand -hex 16); ssh node /usr/lib/imgbuild/attest $N > report.json)',
         'imgbuild attest report.json --manifest vm/vm.manifest.json --nonce $N --ak node1.ak.pem --json | jq .identity',
       ),
     )

@@ -24,7 +24,7 @@ function tcgLog(events: Array<{ pcr: number; type: number; data: Buffer }>): Buf
   head.writeUInt32LE(0, 0);
   head.writeUInt32LE(EV_NO_ACTION, 4);
   head.writeUInt32LE(spec.length, 28);
-  const parts = [head, spec];
+  const parts: Buffer[] = [head, spec];
   for (const e of events) {
     const h = Buffer.alloc(12);
     h.writeUInt32LE(e.pcr, 0);
