@@ -10,7 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimsDigest, decodeQuote, decodeSignature, pcrDigest, predictPcr11, quoteSignatureValid, type AttestReport } from '../packages/core/src/attest/index.js';
+import {
+  claimsDigest,
+  decodeQuote,
+  decodeSignature,
+  pcrDigest,
+  predictPcr11,
+  quoteSignatureValid,
+  type AttestReport,
+} from '../packages/core/src/attest/index.js';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 import { startHostTpm, type HostTpm } from './tpm-host.js';
 
@@ -37,13 +45,16 @@ async function quote(tpm: HostTpm, claims: { usrhash: string; version: string; e
   const q = claimsDigest(nonce, claims).toString('hex');
   await tpm.tpm2('quote', ['-c', '0x81010002', '-l', 'sha256:7,11', '-q', q, '-g', 'sha256', '-m', 'q.msg', '-s', 'q.sig', '-o', 'q.pcrs']);
   const read = (f: string) => readFileSync(join(tpm.dir, f));
-  const pcr = async (n: number) => (/0x([0-9A-F]{64})/.exec(await tpm.tpm2('pcrread', [`sha256:${n}`]))![1]).toLowerCase();
+  const pcr = async (n: number) => /0x([0-9A-F]{64})/.exec(await tpm.tpm2('pcrread', [`sha256:${n}`]))![1].toLowerCase();
   return {
-    format: 'imgbuild-attest-1', nonce, ...claims,
+    format: 'imgbuild-attest-1',
+    nonce,
+    ...claims,
     pcrs: { '7': await pcr(7), '11': await pcr(11) },
     ak: Buffer.from(await tpm.akPem()).toString('base64'),
     quote: { message: read('q.msg').toString('base64'), signature: read('q.sig').toString('base64') },
-    eventLog: '', systemdLog: '',
+    eventLog: '',
+    systemdLog: '',
   };
 }
 
@@ -51,10 +62,10 @@ async function extend11(tpm: HostTpm, digests: string[]) {
   for (const d of digests) await tpm.tpm2('pcrextend', [`11:sha256=${d}`]);
 }
 
-async function attest(report: AttestReport, nonce = NONCE, ak = join(dir, 'node.ak.pem')) {
+async function attest(report: AttestReport, nonce = NONCE, ak = join(dir, 'node.ak.pem'), extra: string[] = []) {
   const f = join(dir, `report-${randomBytes(4).toString('hex')}.json`);
   writeFileSync(f, JSON.stringify(report));
-  const r = await imgbuild(['attest', f, '--manifest', `${img}.manifest.json`, '--nonce', nonce, '--ak', ak, '--json']);
+  const r = await imgbuild(['attest', f, '--manifest', `${img}.manifest.json`, '--nonce', nonce, '--ak', ak, '--json', ...extra]);
   expect(String(r.stdout), String(r.stderr)).toMatch(/^\{/);
   const j = JSON.parse(String(r.stdout));
   expect(validate(j), `attest --json: ${ajv.errorsText(validate.errors)}`).toBe(true); // the committed schema
@@ -70,13 +81,19 @@ beforeAll(async () => {
   await tool('mksquashfs', [tree, join(dir, 'usr.squashfs'), '-noappend', '-all-root', '-quiet', '-mkfs-time', '1700000000', '-all-time', '1700000000']);
   writeFileSync(join(dir, 'vmlinuz'), fakeBzImage());
   writeFileSync(join(dir, 'initrd'), randomBytes(30_000));
-  const r = await imgbuild(['build', '--from', join(dir, 'usr.squashfs'), '--kernel', join(dir, 'vmlinuz'), '--initrd', join(dir, 'initrd'), '--seed', 'attest', '-o', img], { env });
+  const r = await imgbuild(
+    ['build', '--from', join(dir, 'usr.squashfs'), '--kernel', join(dir, 'vmlinuz'), '--initrd', join(dir, 'initrd'), '--seed', 'attest', '-o', img],
+    { env },
+  );
   expect(r.exitCode, String(r.stderr)).toBe(0);
   m = JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8'));
   node = await startHostTpm(join(dir, 'node'));
   other = await startHostTpm(join(dir, 'other'));
   // the node booted slot A's UKI to "ready"
-  await extend11(node, predictPcr11(await ukiOf('A')).events.map((e) => e.digest));
+  await extend11(
+    node,
+    predictPcr11(await ukiOf('A')).events.map((e) => e.digest),
+  );
   honest = await quote(node, { usrhash: m.slots.A.rootHash, version: '7', extensions: [] });
 }, 120_000);
 
@@ -89,7 +106,11 @@ describe('imgbuild attest against a host TPM', () => {
   it('the quote decoder and signature check agree with tpm2_checkquote', async () => {
     const d = node.dir;
     const q = claimsDigest(NONCE, honest).toString('hex');
-    const check = (sig: string) => tool('tpm2_checkquote', ['-u', join(d, 'ak.pem'), '-m', join(d, 'q.msg'), '-s', sig, '-f', join(d, 'q.pcrs'), '-g', 'sha256', '-q', q], { cwd: d, reject: false });
+    const check = (sig: string) =>
+      tool('tpm2_checkquote', ['-u', join(d, 'ak.pem'), '-m', join(d, 'q.msg'), '-s', sig, '-f', join(d, 'q.pcrs'), '-g', 'sha256', '-q', q], {
+        cwd: d,
+        reject: false,
+      });
     const r = await check(join(d, 'q.sig'));
     expect(r.exitCode, String(r.stderr)).toBe(0); // signature, qualifying data and PCR digest hold
     const pcrs = [...String(r.stdout).matchAll(/(\d+)\s*: 0x([0-9A-F]{64})/g)].map((x) => Buffer.from(x[2], 'hex'));
@@ -131,8 +152,22 @@ describe('imgbuild attest against a host TPM', () => {
     }
   });
 
+  it('another set of extensions is another identity; --extensions names the difference', async () => {
+    const withDebug = await quote(node, { usrhash: m.slots.A.rootHash, version: '7', extensions: ['debug', 'bpftrace'] });
+    const r = await attest(withDebug);
+    expect(r.exitCode, JSON.stringify(r.failed)).toBe(0);
+    expect(r.identity.extensions).toEqual(['bpftrace', 'debug']);
+    const strict = await attest(withDebug, NONCE, join(dir, 'node.ak.pem'), ['--extensions', 'none']);
+    expect(strict.exitCode).toBe(1);
+    expect(strict.failed).toEqual([expect.objectContaining({ name: 'extensions', detail: 'merged bpftrace,debug, expected none' })]);
+    expect((await attest(honest, NONCE, join(dir, 'node.ak.pem'), ['--extensions', 'none'])).exitCode).toBe(0);
+  });
+
   it('refuses a perfect replay of the same measurements in another TPM', async () => {
-    await extend11(other, predictPcr11(await ukiOf('A')).events.map((e) => e.digest));
+    await extend11(
+      other,
+      predictPcr11(await ukiOf('A')).events.map((e) => e.digest),
+    );
     const forged = await quote(other, { usrhash: m.slots.A.rootHash, version: '7', extensions: [] });
     expect(forged.pcrs).toEqual(honest.pcrs); // the same PCRs: only the key tells the TPMs apart
     const r = await attest(forged);

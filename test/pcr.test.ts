@@ -45,7 +45,10 @@ async function measure(slot: 'A' | 'B') {
 
 async function verify() {
   const r = await imgbuild(['verify', img, '--json']);
-  return { exitCode: r.exitCode, checks: (JSON.parse(String(r.stdout)).checks as Array<{ name: string; status: string; detail: string }>).filter((c) => /PCR 11/.test(c.name)) };
+  return {
+    exitCode: r.exitCode,
+    checks: (JSON.parse(String(r.stdout)).checks as Array<{ name: string; status: string; detail: string }>).filter((c) => /PCR 11/.test(c.name)),
+  };
 }
 
 beforeAll(async () => {
@@ -58,7 +61,7 @@ beforeAll(async () => {
 });
 
 describe('PCR 11 predictions in the manifest', () => {
-  it('build: slot A\'s equal systemd-measure calculate on the UKI\'s sections; verify checks them', async () => {
+  it("build: slot A's equal systemd-measure calculate on the UKI's sections; verify checks them", async () => {
     const rec = manifest().boot.slots.A.pcr11;
     expect(rec.stub).toMatch(/^systemd-stub 252\./); // Debian 12's systemd-boot-efi, the stub the UKI carries
     expect(rec).toMatchObject(await measure('A'));
@@ -67,9 +70,9 @@ describe('PCR 11 predictions in the manifest', () => {
     expect(v.checks.map((c) => c.status)).toEqual(['ok']);
   });
 
-  it('update: slot B gets its own, again equal to systemd-measure\'s, A\'s stay', async () => {
+  it("update: slot B gets its own, again equal to systemd-measure's, A's stay", async () => {
     const a = manifest().boot.slots.A.pcr11;
-    const u = await imgbuild(['update', img, '--from', await makeUsr('2'), ], { env });
+    const u = await imgbuild(['update', img, '--from', await makeUsr('2')], { env });
     expect(u.exitCode, String(u.stderr)).toBe(0);
     const m = manifest();
     expect(m.boot.slots.A.pcr11).toEqual(a);

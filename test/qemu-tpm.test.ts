@@ -16,7 +16,9 @@ const img = join(dir, 'disk.raw');
 /** swtpm processes whose command line names `stateDir` (read from ps; nothing is signalled). */
 async function swtpmsFor(stateDir: string): Promise<string[]> {
   const ps = await execa('ps', ['-eo', 'args'], { reject: false });
-  return String(ps.stdout).split('\n').filter((l) => l.startsWith('swtpm') && l.includes(stateDir));
+  return String(ps.stdout)
+    .split('\n')
+    .filter((l) => l.startsWith('swtpm') && l.includes(stateDir));
 }
 
 beforeAll(async () => {

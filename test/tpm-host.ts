@@ -19,7 +19,22 @@ export interface HostTpm {
 export async function startHostTpm(dir: string): Promise<HostTpm> {
   mkdirSync(join(dir, 'state'), { recursive: true });
   const sock = join(dir, 's');
-  const child = execa('swtpm', ['socket', '--tpm2', '--server', `type=unixio,path=${sock}`, '--ctrl', `type=unixio,path=${sock}.ctrl`, '--tpmstate', `dir=${join(dir, 'state')}`, '--flags', 'startup-clear'], { reject: false });
+  const child = execa(
+    'swtpm',
+    [
+      'socket',
+      '--tpm2',
+      '--server',
+      `type=unixio,path=${sock}`,
+      '--ctrl',
+      `type=unixio,path=${sock}.ctrl`,
+      '--tpmstate',
+      `dir=${join(dir, 'state')}`,
+      '--flags',
+      'startup-clear',
+    ],
+    { reject: false },
+  );
   const env = { TPM2TOOLS_TCTI: `swtpm:path=${sock}` };
   const tpm2 = async (cmd: string, args: string[]) => String((await execa(`tpm2_${cmd}`, args, { env, cwd: dir })).stdout);
   for (let i = 0; i < 100; i++) {

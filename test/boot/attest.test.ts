@@ -61,7 +61,27 @@ async function attest(report: AttestReport, n: string, ak = akFile, manifestPath
 beforeAll(async () => {
   const v1 = await exampleOs('1');
   const r = await imgbuild(
-    ['build', '--from', v1.usr, '--root-tree', v1.root, '--kernel', v1.kernel, '--initrd', v1.initrd, '--layout', 'flatcar', '--seed', 'attest-test', '--cmdline', 'imgbuild.test=poweroff', '--format', 'qemu_uefi', '-o', vm],
+    [
+      'build',
+      '--from',
+      v1.usr,
+      '--root-tree',
+      v1.root,
+      '--kernel',
+      v1.kernel,
+      '--initrd',
+      v1.initrd,
+      '--layout',
+      'flatcar',
+      '--seed',
+      'attest-test',
+      '--cmdline',
+      'imgbuild.test=poweroff',
+      '--format',
+      'qemu_uefi',
+      '-o',
+      vm,
+    ],
     { env },
   );
   expect(r.exitCode, String(r.stderr)).toBe(0);
@@ -75,9 +95,16 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
   it('1. slot A via vm.sh --tpm: PCR 11 as predicted; attest accepts the fresh report, refuses replay, edits and another TPM', async () => {
     nonce1 = nonce();
     const t0 = Date.now();
-    const run = await execa(join(vm, 'vm.sh'), ['--tcg', '--no-net', '--tpm', '-m', '2048', '--', '-smp', '2', '-fw_cfg', `name=${NONCE_SLOT},string=${nonce1}`], {
-      reject: false, timeout: BOOT_S * 1000, stdin: 'ignore', all: true,
-    });
+    const run = await execa(
+      join(vm, 'vm.sh'),
+      ['--tcg', '--no-net', '--tpm', '-m', '2048', '--', '-smp', '2', '-fw_cfg', `name=${NONCE_SLOT},string=${nonce1}`],
+      {
+        reject: false,
+        timeout: BOOT_S * 1000,
+        stdin: 'ignore',
+        all: true,
+      },
+    );
     durations.push(Date.now() - t0);
     const log = String(run.all);
     writeFileSync(join(dir, 'boot1.log'), log);
@@ -120,13 +147,17 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
       for (const e of parseTcgEventLog(Buffer.from(report1.eventLog, 'base64'))) {
         if ((e.pcr === 7 || e.pcr === 11) && e.type !== EV_NO_ACTION) await otherTpm.tpm2('pcrextend', [`${e.pcr}:sha256=${e.sha256}`]);
       }
-      for (const phase of ['enter-initrd', 'leave-initrd', 'sysinit', 'ready']) await otherTpm.tpm2('pcrextend', [`11:sha256=${sha256hex(Buffer.from(phase))}`]);
+      for (const phase of ['enter-initrd', 'leave-initrd', 'sysinit', 'ready'])
+        await otherTpm.tpm2('pcrextend', [`11:sha256=${sha256hex(Buffer.from(phase))}`]);
       const q = claimsDigest(nonce1, report1).toString('hex');
       await otherTpm.tpm2('quote', ['-c', '0x81010002', '-l', 'sha256:7,11', '-q', q, '-g', 'sha256', '-m', 'q.msg', '-s', 'q.sig']);
       const forged: AttestReport = {
         ...report1,
         ak: Buffer.from(await otherTpm.akPem()).toString('base64'),
-        quote: { message: readFileSync(join(otherTpm.dir, 'q.msg')).toString('base64'), signature: readFileSync(join(otherTpm.dir, 'q.sig')).toString('base64') },
+        quote: {
+          message: readFileSync(join(otherTpm.dir, 'q.msg')).toString('base64'),
+          signature: readFileSync(join(otherTpm.dir, 'q.sig')).toString('base64'),
+        },
       };
       const r = await attest(forged, nonce1);
       expect(r.exitCode).toBe(1);
@@ -140,13 +171,21 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
     }
   });
 
-  it('2. update v2 → slot B via runQemu({ tpm }): PCR 11 is B\'s prediction, attest accepts it under the key pinned in boot 1', async () => {
+  it("2. update v2 → slot B via runQemu({ tpm }): PCR 11 is B's prediction, attest accepts it under the key pinned in boot 1", async () => {
     expect(report1, 'boot 1 ran').toBeDefined();
     const v2 = await exampleOs('2');
     const u = await imgbuild(['update', vm, '--from', v2.usr], { env });
     expect(u.exitCode, String(u.stderr)).toBe(0);
     const n = nonce();
-    const r = await runQemu({ image: vm, tpm: true, memoryMiB: 2048, smp: 2, timeoutMs: BOOT_S * 1000, logPath: join(dir, 'boot2.log'), extraArgs: ['-fw_cfg', `name=${NONCE_SLOT},string=${n}`] });
+    const r = await runQemu({
+      image: vm,
+      tpm: true,
+      memoryMiB: 2048,
+      smp: 2,
+      timeoutMs: BOOT_S * 1000,
+      logPath: join(dir, 'boot2.log'),
+      extraArgs: ['-fw_cfg', `name=${NONCE_SLOT},string=${n}`],
+    });
     durations.push(r.durationMs);
     expect(r.marker, r.failure?.detail).toMatchObject({ slot: 'B', version: '2', health: 'ok' });
     expect(r.tpmStateDir).toBe(join(vm, 'tpm'));

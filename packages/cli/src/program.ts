@@ -383,6 +383,7 @@ Examples:
     .requiredOption('--nonce <hex>', 'the nonce handed to the node for this report (16-64 hex digits, fresh each time)')
     .option('--ak <file>', "the node's attestation key (PEM): checked against when it exists, written on first use when it does not")
     .option('--pcr7 <hex>', 'the PCR 7 value expected (firmware and Secure Boot state), if known')
+    .option('--extensions <list>', "the system extensions the node should have merged, comma-separated, or 'none'")
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',

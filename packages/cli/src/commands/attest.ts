@@ -7,6 +7,7 @@ interface AttestOpts {
   nonce: string;
   ak?: string;
   pcr7?: string;
+  extensions?: string;
   json?: boolean;
 }
 
@@ -35,7 +36,8 @@ export async function run(reportPath: string, opts: AttestOpts): Promise<number>
   }
   const manifest = await readManifest(opts.manifest);
   const pinned = opts.ak ? await readIfExists(opts.ak) : null;
-  const input = { report, manifest, nonce: opts.nonce, trustedAk: pinned, expectedPcr7: opts.pcr7 };
+  const expectedExtensions = opts.extensions === undefined ? undefined : opts.extensions === 'none' ? [] : opts.extensions.split(',');
+  const input = { report, manifest, nonce: opts.nonce, trustedAk: pinned, expectedPcr7: opts.pcr7, expectedExtensions };
   let verdict: AttestVerdict = attestReport(input);
   let firstUse = false;
   if (opts.ak && pinned === null) {
@@ -50,11 +52,22 @@ export async function run(reportPath: string, opts: AttestOpts): Promise<number>
     verdict = trial.ok ? trial : verdict;
   }
   if (opts.json) {
-    printJson({ report: reportPath, manifest: opts.manifest, ok: verdict.ok, identity: verdict.identity, akFile: opts.ak ?? null, firstUse, checks: verdict.checks });
+    printJson({
+      report: reportPath,
+      manifest: opts.manifest,
+      ok: verdict.ok,
+      identity: verdict.identity,
+      akFile: opts.ak ?? null,
+      firstUse,
+      checks: verdict.checks,
+    });
   } else {
     for (const c of verdict.checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}\n`);
     const id = verdict.identity;
-    if (id) process.stdout.write(`the node runs ${id.image}, slot ${id.slot}, version ${id.version ?? '?'} (usrhash ${id.usrhash.slice(0, 16)}…, extensions: ${id.extensions.join(',') || 'none'}, AK ${id.ak.slice(0, 16)}…)\n`);
+    if (id)
+      process.stdout.write(
+        `the node runs ${id.image}, slot ${id.slot}, version ${id.version ?? '?'} (usrhash ${id.usrhash.slice(0, 16)}…, extensions: ${id.extensions.join(',') || 'none'}, AK ${id.ak.slice(0, 16)}…)\n`,
+      );
     else process.stderr.write(`imgbuild: ${reportPath}: the node does not prove it runs ${opts.manifest}'s image\n`);
   }
   return verdict.ok ? EXIT_OK : EXIT_FAILED;

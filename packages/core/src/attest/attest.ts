@@ -12,7 +12,8 @@
  *   5. event log  the logs replay to the quoted PCRs (they then explain them)
  *   6. pcr11      PCR 11 is one of the manifest's predictions: that names the slot's UKI, and the
  *                 boot phase reached
- *   7. usrhash, version   the claims are that slot's root hash and version
+ *   7. usrhash, version   the claims are that slot's root hash and version (and, when the verifier
+ *                 says, PCR 7 and the extensions are the expected ones)
  */
 import { createHash, createPublicKey } from 'node:crypto';
 import type { ImageManifest } from '../image/manifest.js';
@@ -20,7 +21,7 @@ import { isLegacyBoot } from '../image/manifest.js';
 import type { Slot } from '../layout/plan.js';
 import { parseSystemdMeasureLog, parseTcgEventLog, replayPcr, type MeasuredEvent } from './eventlog.js';
 import { BOOT_PHASES, extendPcr, pcr11Step, type BootPhase } from './pcr.js';
-import { decodeQuote, decodeSignature, keyFingerprint, pcrDigest, quoteSignatureValid, TPM_ALG_SHA256 } from './quote.js';
+import { decodeQuote, decodeSignature, keyFingerprint, pcrDigest, quoteSignatureValid, TPM_ALG_SHA256, type QuoteInfo } from './quote.js';
 import { claimsDigest, type AttestReport } from './report.js';
 
 export interface AttestCheck {
@@ -64,6 +65,8 @@ export interface AttestInput {
   trustedAk: string | null;
   /** PCR 7 the verifier expects (a known firmware and Secure Boot state), if any. */
   expectedPcr7?: string;
+  /** The system extensions the node should have merged, if the verifier knows (claims, not measurements). */
+  expectedExtensions?: readonly string[];
 }
 
 const SLOTS: readonly Slot[] = ['A', 'B'];
@@ -73,65 +76,57 @@ function check(name: string, ok: boolean, expected: string | null, found: string
   return { name, ok, expected, found, detail };
 }
 
-export function attestReport(input: AttestInput): AttestVerdict {
-  const { report, manifest, nonce } = input;
-  const checks: AttestCheck[] = [];
-  const done = (): AttestVerdict => ({ ok: false, identity: null, checks, pcr11Events: [] });
+/** A check that compares two values: `same` or `differ` says what that means. */
+function compare(name: string, expected: string | null, found: string | null, same: string, differ: string): AttestCheck {
+  return check(name, expected === found, expected, found, expected === found ? same : differ);
+}
+
+/** Checks 1-4: the key, the signature, the nonce and claims, the PCR values. Stops at the first failure. */
+function checkQuote(input: AttestInput, checks: AttestCheck[]): { ak: string } | null {
+  const { report, nonce } = input;
   const akPem = Buffer.from(report.ak, 'base64').toString('utf8');
   let ak: string;
   try {
     ak = keyFingerprint(createPublicKey(akPem));
   } catch {
     checks.push(check('ak', false, null, null, "the report's attestation key is not a public key"));
-    return done();
+    return null;
   }
-
-  // 1. the key
   const trusted = input.trustedAk === null ? null : keyFingerprint(input.trustedAk);
-  if (trusted !== ak) {
-    checks.push(check('ak', false, trusted, ak, trusted === null ? 'no trusted attestation key for this node' : `quote from another TPM: signed by AK ${ak.slice(0, 16)}…, this node's AK is ${trusted.slice(0, 16)}…`));
-    return done();
-  }
-  checks.push(check('ak', true, trusted, ak, "the node's trusted attestation key"));
+  const another = `quote from another TPM: signed by AK ${ak.slice(0, 16)}…, this node's AK is ${trusted?.slice(0, 16)}…`;
+  checks.push(compare('ak', trusted, ak, "the node's trusted attestation key", trusted === null ? 'no trusted attestation key for this node' : another));
+  if (trusted !== ak) return null;
 
-  // 2. the signature
   const msg = Buffer.from(report.quote.message, 'base64');
-  let quote;
+  let quote: QuoteInfo;
   try {
     quote = decodeQuote(msg);
     if (!quoteSignatureValid(msg, decodeSignature(Buffer.from(report.quote.signature, 'base64')), akPem)) throw new Error('the signature does not verify');
   } catch (e) {
     checks.push(check('signature', false, null, null, `the quote is not signed by the attestation key: ${(e as Error).message}`));
-    return done();
+    return null;
   }
   checks.push(check('signature', true, null, null, 'the quote verifies under the attestation key'));
 
-  // 3. nonce and claims
   const got = quote.extraData.toString('hex');
-  const want = claimsDigest(nonce, report).toString('hex');
-  if (got !== want) {
-    const asReported = claimsDigest(report.nonce, report).toString('hex');
-    const why =
-      got === asReported
-        ? `the quote answers nonce ${report.nonce}, not ${nonce}: a replayed (old) quote`
-        : 'the quote was made over other claims or another nonce: the report was edited after the quote (usrhash, version, extensions or nonce)';
-    checks.push(check('nonce', false, want, got, why));
-    return done();
-  }
-  checks.push(check('nonce', true, want, got, 'the quote answers this nonce, over these claims'));
+  const replayed = got === claimsDigest(report.nonce, report).toString('hex');
+  const why = replayed
+    ? `the quote answers nonce ${report.nonce}, not ${nonce}: a replayed (old) quote`
+    : 'the quote was made over other claims or another nonce: the report was edited after the quote (usrhash, version, extensions or nonce)';
+  checks.push(compare('nonce', claimsDigest(nonce, report).toString('hex'), got, 'the quote answers this nonce, over these claims', why));
+  if (!checks[checks.length - 1].ok) return null;
 
-  // 4. the PCR values
-  const sel = quote.pcrSelect.filter((s) => s.pcrs.length > 0);
-  const quoted = sel.length === 1 && sel[0].hash === TPM_ALG_SHA256 && sel[0].pcrs.join(',') === '7,11';
+  const sel = quote.pcrSelect.filter((x) => x.pcrs.length > 0);
+  const over711 = sel.length === 1 && sel[0].hash === TPM_ALG_SHA256 && sel[0].pcrs.join(',') === '7,11';
   const digest = pcrDigest([Buffer.from(report.pcrs['7'], 'hex'), Buffer.from(report.pcrs['11'], 'hex')]).toString('hex');
-  if (!quoted || digest !== quote.pcrDigest.toString('hex')) {
-    checks.push(check('pcrs', false, quote.pcrDigest.toString('hex'), digest, quoted ? "the report's PCR 7 and 11 are not the quoted ones" : 'the quote is not over sha256 PCRs 7 and 11'));
-    return done();
-  }
-  checks.push(check('pcrs', true, null, digest, 'PCR 7 and 11 are the quoted values'));
+  const bad = over711 ? "the report's PCR 7 and 11 are not the quoted ones" : 'the quote is not over sha256 PCRs 7 and 11';
+  checks.push(compare('pcrs', quote.pcrDigest.toString('hex'), over711 ? digest : null, 'PCR 7 and 11 are the quoted values', bad));
+  return checks[checks.length - 1].ok ? { ak } : null;
+}
 
-  // 5. the logs, when present, explain the PCRs
-  let events: MeasuredEvent[] = [];
+/** Check 5: the logs, when the report has them, replay to the quoted PCRs. Returns their events. */
+function checkLogs(report: AttestReport, checks: AttestCheck[]): MeasuredEvent[] {
+  let events: MeasuredEvent[];
   try {
     events = [
       ...(report.eventLog ? parseTcgEventLog(Buffer.from(report.eventLog, 'base64')) : []),
@@ -139,37 +134,88 @@ export function attestReport(input: AttestInput): AttestVerdict {
     ];
   } catch (e) {
     checks.push(check('event log', false, null, null, `unreadable: ${(e as Error).message}`));
+    return [];
   }
-  if (events.length > 0) {
-    for (const pcr of ['7', '11'] as const) {
-      const { value, how } = pcr === '11' ? replayWithPhases(events, report.pcrs['11']) : { value: replayPcr(events, 7), how: '' };
-      const ok = value === report.pcrs[pcr];
-      checks.push(check(`event log PCR ${pcr}`, ok, report.pcrs[pcr], value, ok ? `the logged events${how} replay to the quoted value` : 'the logged events do not replay to the quoted value'));
-    }
+  if (events.length === 0) return [];
+  for (const pcr of ['7', '11'] as const) {
+    const { value, how } = pcr === '11' ? replayWithPhases(events, report.pcrs['11']) : { value: replayPcr(events, 7), how: '' };
+    checks.push(
+      compare(
+        `event log PCR ${pcr}`,
+        report.pcrs[pcr],
+        value,
+        `the logged events${how} replay to the quoted value`,
+        'the logged events do not replay to the quoted value',
+      ),
+    );
   }
-  const pcr11Events = events.filter((e) => e.pcr === 11);
-  if (input.expectedPcr7) checks.push(check('pcr7', input.expectedPcr7 === report.pcrs['7'], input.expectedPcr7, report.pcrs['7'], input.expectedPcr7 === report.pcrs['7'] ? 'the expected firmware and Secure Boot state' : 'another firmware, Secure Boot state or key database'));
+  return events;
+}
 
-  // 6. which UKI booted
+/** Check 6: the slot whose UKI's predicted PCR 11 the node has, and the boot phase reached. */
+function findSlot(manifest: ImageManifest, pcr11: string): { slot: Slot; step: 'uki' | BootPhase } | null {
   const boot = manifest.boot;
-  const slots = isLegacyBoot(boot) ? [] : SLOTS.flatMap((s) => {
-    const rec = boot.slots[s]?.pcr11;
-    const step = rec ? pcr11Step(rec, report.pcrs['11']) : null;
-    return step ? [{ slot: s, step }] : [];
-  });
-  if (slots.length === 0) {
-    checks.push(check('pcr11', false, null, report.pcrs['11'], `PCR 11 is none of this image's predictions: another UKI booted${explainPcr11(pcr11Events, manifest)}`));
+  if (isLegacyBoot(boot)) return null;
+  for (const slot of SLOTS) {
+    const rec = boot.slots[slot]?.pcr11;
+    const step = rec ? pcr11Step(rec, pcr11) : null;
+    if (step) return { slot, step };
+  }
+  return null;
+}
+
+/** Check 7: the claims against the slot PCR 11 named (and what else the verifier expects). */
+function checkClaims(input: AttestInput, slot: Slot, checks: AttestCheck[]): void {
+  const { report, manifest } = input;
+  const rec = manifest.slots[slot];
+  const rootHash = rec?.rootHash ?? null;
+  checks.push(
+    compare('usrhash', rootHash, report.usrhash, `slot ${slot}'s root hash`, `not slot ${slot}'s root hash (the UKI names it; /usr is something else)`),
+  );
+  const version = rec?.version ?? null;
+  checks.push(
+    compare(
+      'version',
+      version,
+      report.version,
+      `slot ${slot}'s version`,
+      `slot ${slot} holds version ${version ?? '(none recorded)'}, the report says ${report.version}`,
+    ),
+  );
+  if (input.expectedPcr7) {
+    checks.push(
+      compare(
+        'pcr7',
+        input.expectedPcr7,
+        report.pcrs['7'],
+        'the expected firmware and Secure Boot state',
+        'another firmware, Secure Boot state or key database',
+      ),
+    );
+  }
+  if (input.expectedExtensions) {
+    const want = [...input.expectedExtensions].sort().join(',') || 'none';
+    const have = [...report.extensions].sort().join(',') || 'none';
+    checks.push(compare('extensions', want, have, 'the expected system extensions', `merged ${have}, expected ${want}`));
+  }
+}
+
+export function attestReport(input: AttestInput): AttestVerdict {
+  const { report, manifest } = input;
+  const checks: AttestCheck[] = [];
+  const quoted = checkQuote(input, checks);
+  if (!quoted) return { ok: false, identity: null, checks, pcr11Events: [] };
+  const pcr11Events = checkLogs(report, checks).filter((e) => e.pcr === 11);
+  const found = findSlot(manifest, report.pcrs['11']);
+  if (!found) {
+    const why = `PCR 11 is none of this image's predictions: another UKI booted${explainPcr11(pcr11Events, manifest)}`;
+    checks.push(check('pcr11', false, null, report.pcrs['11'], why));
     return { ok: false, identity: null, checks, pcr11Events };
   }
-  const { slot, step } = slots[0];
-  checks.push(check('pcr11', step === 'ready', 'ready', step, `slot ${slot}'s UKI, ${step === 'uki' ? 'no boot phase measured' : `measured up to ${step}`}${step === 'ready' ? '' : ' (not a fully booted system)'}`));
-
-  // 7. the claims against that slot
-  const rec = manifest.slots[slot];
-  checks.push(check('usrhash', rec?.rootHash === report.usrhash, rec?.rootHash ?? null, report.usrhash, rec?.rootHash === report.usrhash ? `slot ${slot}'s root hash` : `not slot ${slot}'s root hash (the UKI names it; /usr is something else)`));
-  const version = rec?.version ?? null;
-  checks.push(check('version', version === report.version, version, report.version, version === report.version ? `slot ${slot}'s version` : `slot ${slot} holds version ${version ?? '(none recorded)'}, the report says ${report.version}`));
-
+  const { slot, step } = found;
+  const reached = `slot ${slot}'s UKI, ${step === 'uki' ? 'no boot phase measured' : `measured up to ${step}`}`;
+  checks.push(compare('pcr11', 'ready', step, reached, `${reached} (not a fully booted system)`));
+  checkClaims(input, slot, checks);
   const ok = checks.every((c) => c.ok);
   const identity: AttestIdentity = {
     image: manifest.image.name,
@@ -181,7 +227,7 @@ export function attestReport(input: AttestInput): AttestVerdict {
     phase: step,
     pcr7: report.pcrs['7'],
     pcr11: report.pcrs['11'],
-    ak,
+    ak: quoted.ak,
   };
   return { ok, identity: ok ? identity : null, checks, pcr11Events };
 }

@@ -51,7 +51,11 @@ describe('measurement logs', () => {
       { pcr: 11, type: EV_IPL, data: Buffer.from('.osrel\0') },
     ]);
     const ev = parseTcgEventLog(log);
-    expect(ev.map((e) => [e.pcr, e.description])).toEqual([[7, 'SecureBoot'], [11, '.linux'], [11, '.osrel']]);
+    expect(ev.map((e) => [e.pcr, e.description])).toEqual([
+      [7, 'SecureBoot'],
+      [11, '.linux'],
+      [11, '.osrel'],
+    ]);
     const want = extendPcr(extendPcr(Buffer.alloc(32), sha('.linux\0')), sha('.osrel\0')).toString('hex');
     expect(replayPcr(ev, 11)).toBe(want);
     expect(() => parseTcgEventLog(log.subarray(0, log.length - 3))).toThrow(CorruptError);
@@ -59,7 +63,8 @@ describe('measurement logs', () => {
   });
 
   it("reads systemd's JSON-SEQ log", () => {
-    const rec = (pcr: number, word: string) => `\x1e${JSON.stringify({ pcr, digests: [{ hashAlg: 'sha256', digest: sha(word).toString('hex') }], content_type: 'systemd', content: { string: word } })}\n`;
+    const rec = (pcr: number, word: string) =>
+      `\x1e${JSON.stringify({ pcr, digests: [{ hashAlg: 'sha256', digest: sha(word).toString('hex') }], content_type: 'systemd', content: { string: word } })}\n`;
     const ev = parseSystemdMeasureLog(rec(11, 'enter-initrd') + rec(11, 'leave-initrd') + rec(15, 'machine-id:x'));
     expect(ev.map((e) => e.description)).toEqual(['enter-initrd', 'leave-initrd', 'machine-id:x']);
     expect(replayPcr(ev, 11)).toBe(extendPcr(extendPcr(Buffer.alloc(32), sha('enter-initrd')), sha('leave-initrd')).toString('hex'));

@@ -33,7 +33,17 @@ describe('stub release', () => {
     expect(stubRelease(undefined)).toBeNull();
     expect(measuredSections({ version: '252', major: 252 })).not.toContain('.uname');
     expect(measuredSections({ version: '252', major: 252 })).not.toContain('.sbat');
-    expect(measuredSections({ version: '254', major: 254 })).toEqual(['.linux', '.osrel', '.cmdline', '.initrd', '.splash', '.dtb', '.uname', '.sbat', '.pcrpkey']);
+    expect(measuredSections({ version: '254', major: 254 })).toEqual([
+      '.linux',
+      '.osrel',
+      '.cmdline',
+      '.initrd',
+      '.splash',
+      '.dtb',
+      '.uname',
+      '.sbat',
+      '.pcrpkey',
+    ]);
   });
 });
 
@@ -46,7 +56,12 @@ describe.skipIf(!haveStub)('PCR 11 prediction', () => {
     expect(p.stub.major).toBe(252);
     // by hand, from the inputs rather than from the UKI
     let pcr: Buffer = Buffer.alloc(32);
-    for (const [name, data] of [['.linux', input.kernel], ['.osrel', Buffer.from(input.osRelease)], ['.cmdline', Buffer.from(input.cmdline)], ['.initrd', input.initrd]] as const) {
+    for (const [name, data] of [
+      ['.linux', input.kernel],
+      ['.osrel', Buffer.from(input.osRelease)],
+      ['.cmdline', Buffer.from(input.cmdline)],
+      ['.initrd', input.initrd],
+    ] as const) {
       pcr = extendPcr(pcr, sha(`${name}\0`));
       pcr = extendPcr(pcr, sha(data));
     }
@@ -56,8 +71,15 @@ describe.skipIf(!haveStub)('PCR 11 prediction', () => {
       expect(p.phases[phase]).toBe(pcr.toString('hex'));
     }
     expect(p.events.map((e) => e.what)).toEqual([
-      'section-name:.linux', 'section:.linux', 'section-name:.osrel', 'section:.osrel', 'section-name:.cmdline', 'section:.cmdline',
-      'section-name:.initrd', 'section:.initrd', ...BOOT_PHASES.map((x) => `phase:${x}`),
+      'section-name:.linux',
+      'section:.linux',
+      'section-name:.osrel',
+      'section:.osrel',
+      'section-name:.cmdline',
+      'section:.cmdline',
+      'section-name:.initrd',
+      'section:.initrd',
+      ...BOOT_PHASES.map((x) => `phase:${x}`),
     ]);
   });
 

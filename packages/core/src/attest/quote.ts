@@ -48,18 +48,49 @@ export interface TpmSignature {
 
 class Reader {
   off = 0;
-  constructor(private readonly buf: Buffer, private readonly what: string) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly what: string,
+  ) {}
   private need(n: number): void {
-    if (this.off + n > this.buf.length) throw new CorruptError(`${this.what} truncated at byte ${this.off} (needs ${n} more, has ${this.buf.length - this.off})`);
+    if (this.off + n > this.buf.length)
+      throw new CorruptError(`${this.what} truncated at byte ${this.off} (needs ${n} more, has ${this.buf.length - this.off})`);
   }
-  u8(): number { this.need(1); return this.buf.readUInt8(this.off++); }
-  u16(): number { this.need(2); const v = this.buf.readUInt16BE(this.off); this.off += 2; return v; }
-  u32(): number { this.need(4); const v = this.buf.readUInt32BE(this.off); this.off += 4; return v; }
-  u64(): bigint { this.need(8); const v = this.buf.readBigUInt64BE(this.off); this.off += 8; return v; }
-  bytes(n: number): Buffer { this.need(n); const b = this.buf.subarray(this.off, this.off + n); this.off += n; return b; }
+  u8(): number {
+    this.need(1);
+    return this.buf.readUInt8(this.off++);
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16BE(this.off);
+    this.off += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32BE(this.off);
+    this.off += 4;
+    return v;
+  }
+  u64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64BE(this.off);
+    this.off += 8;
+    return v;
+  }
+  bytes(n: number): Buffer {
+    this.need(n);
+    const b = this.buf.subarray(this.off, this.off + n);
+    this.off += n;
+    return b;
+  }
   /** A TPM2B: u16 size, then that many bytes. */
-  sized(): Buffer { return this.bytes(this.u16()); }
-  end(): void { if (this.off !== this.buf.length) throw new CorruptError(`${this.what} has ${this.buf.length - this.off} bytes after its end`); }
+  sized(): Buffer {
+    return this.bytes(this.u16());
+  }
+  end(): void {
+    if (this.off !== this.buf.length) throw new CorruptError(`${this.what} has ${this.buf.length - this.off} bytes after its end`);
+  }
 }
 
 /** Decodes the signed TPMS_ATTEST of a quote. Throws CorruptError for anything else. */
@@ -83,7 +114,9 @@ export function decodeQuote(msg: Buffer): QuoteInfo {
     const hash = r.u16();
     const bitmap = r.bytes(r.u8()); // sizeofSelect, then one bit per PCR, PCR 0 = bit 0 of byte 0
     const pcrs: number[] = [];
-    bitmap.forEach((byte, j) => { for (let b = 0; b < 8; b++) if (byte & (1 << b)) pcrs.push(j * 8 + b); });
+    bitmap.forEach((byte, j) => {
+      for (let b = 0; b < 8; b++) if (byte & (1 << b)) pcrs.push(j * 8 + b);
+    });
     pcrSelect.push({ hash, pcrs });
   }
   const pcrDigest = r.sized(); // TPM2B_DIGEST
@@ -114,7 +147,7 @@ export function quoteSignatureValid(msg: Buffer, sig: TpmSignature, key: string 
     const pad = (b: Buffer) => (b.length >= size ? b.subarray(b.length - size) : Buffer.concat([Buffer.alloc(size - b.length), b]));
     return verify(sig.hash, msg, { key: pub, dsaEncoding: 'ieee-p1363' }, Buffer.concat([pad(sig.r!), pad(sig.s!)]));
   }
-  const padding = sig.scheme === 'rsapss' ? 6 /* RSA_PKCS1_PSS_PADDING */ : 1 /* RSA_PKCS1_PADDING */;
+  const padding = sig.scheme === 'rsapss' ? 6 /* RSA_PKCS1_PSS_PADDING */ : 1; /* RSA_PKCS1_PADDING */
   return verify(sig.hash, msg, { key: pub, padding }, sig.sig!);
 }
 
@@ -128,5 +161,7 @@ export function pcrDigest(values: Buffer[], hash = 'sha256'): Buffer {
 /** sha256 of a DER SubjectPublicKeyInfo: how a verifier names and pins an attestation key. */
 export function keyFingerprint(key: string | KeyObject): string {
   const pub = typeof key === 'string' ? createPublicKey(key) : key;
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }

@@ -69,9 +69,18 @@ async function waitForSocket(child: ChildProcess, socket: string, stderr: () => 
   let spawnError: NodeJS.ErrnoException | undefined;
   child.once('error', (e: NodeJS.ErrnoException) => (spawnError = e));
   for (let i = 0; i < 100; i++) {
-    if (spawnError) throw new ToolError(spawnError.code === 'ENOENT' ? `${binary} not found (install swtpm, or run hack/install-deps.sh)` : `${binary}: ${spawnError.message}`);
+    if (spawnError)
+      throw new ToolError(
+        spawnError.code === 'ENOENT' ? `${binary} not found (install swtpm, or run hack/install-deps.sh)` : `${binary}: ${spawnError.message}`,
+      );
     if (child.exitCode !== null) throw new ToolError(`swtpm exited ${child.exitCode} before qemu started: ${stderr().trim().split('\n').pop() ?? ''}`);
-    if (await fsp.stat(socket).then((s) => s.isSocket(), () => false)) return;
+    if (
+      await fsp.stat(socket).then(
+        (s) => s.isSocket(),
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new ToolError(`swtpm did not open its socket ${socket} within 5 s`);
