@@ -62,10 +62,10 @@ async function extend11(tpm: HostTpm, digests: string[]) {
   for (const d of digests) await tpm.tpm2('pcrextend', [`11:sha256=${d}`]);
 }
 
-async function attest(report: AttestReport, nonce = NONCE, ak = join(dir, 'node.ak.pem'), extra: string[] = []) {
+async function attest(report: AttestReport, nonce = NONCE, ak = join(dir, 'node.ak.pem'), extra: string[] = [], manifestPath = `${img}.manifest.json`) {
   const f = join(dir, `report-${randomBytes(4).toString('hex')}.json`);
   writeFileSync(f, JSON.stringify(report));
-  const r = await imgbuild(['attest', f, '--manifest', `${img}.manifest.json`, '--nonce', nonce, '--ak', ak, '--json', ...extra]);
+  const r = await imgbuild(['attest', f, '--manifest', manifestPath, '--nonce', nonce, '--ak', ak, '--json', ...extra]);
   expect(String(r.stdout), String(r.stderr)).toMatch(/^\{/);
   const j = JSON.parse(String(r.stdout));
   expect(validate(j), `attest --json: ${ajv.errorsText(validate.errors)}`).toBe(true); // the committed schema
@@ -161,6 +161,14 @@ describe('imgbuild attest against a host TPM', () => {
     expect(strict.exitCode).toBe(1);
     expect(strict.failed).toEqual([expect.objectContaining({ name: 'extensions', detail: 'merged bpftrace,debug, expected none' })]);
     expect((await attest(honest, NONCE, join(dir, 'node.ak.pem'), ['--extensions', 'none'])).exitCode).toBe(0);
+  });
+
+  it('a signed image wants its signer in PCR 7\'s log: a report without a firmware log cannot show it', async () => {
+    const signed = { ...m, boot: { ...m.boot, signing: { certSha256: 'cd'.repeat(32), files: [] } } };
+    writeFileSync(join(dir, 'signed.manifest.json'), JSON.stringify(signed));
+    const r = await attest(honest, NONCE, join(dir, 'node.ak.pem'), [], join(dir, 'signed.manifest.json'));
+    expect(r.exitCode).toBe(1);
+    expect(r.failed).toEqual([expect.objectContaining({ name: 'pcr7 signer', detail: 'no firmware event log in the report' })]);
   });
 
   it('refuses a perfect replay of the same measurements in another TPM', async () => {

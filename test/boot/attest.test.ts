@@ -1,13 +1,15 @@
 /**
  * Measured boot on the example OS (os/debian) under qemu with swtpm, and `imgbuild attest` against the
- * real node. One qemu_uefi bundle, two boots, the TPM's state kept in the bundle's tpm/ folder:
+ * real node. One signed qemu_uefi bundle with Secure Boot on (the test's own key enrolled), two boots,
+ * the TPM's state kept in the bundle's tpm/ folder:
  *
  *   1. v1 on slot A, through the bundle's launch script (`vm.sh --tpm`): the nonce reaches the node
  *      through qemu's fw_cfg, the node's attest command prints its report on the console. PCR 11 is
  *      the manifest's prediction for A after the last boot phase (ready); `imgbuild attest` accepts the
  *      fresh report (pinning the node's key on first use) and refuses the same report for a newer
  *      nonce (a replay), with its version edited, and the same measurements replayed into another TPM
- *      (a swtpm on the host, every PCR 7 and 11 event of the node's own logs extended into it);
+ *      (a swtpm on the host, every PCR 7 and 11 event of the node's own logs extended into it). PCR 7's
+ *      log shows the firmware allowed the boot files by the image's signing certificate;
  *   2. update v2 → slot B, through `runQemu({ tpm: true })` (what `imgbuild qemu --tpm` runs): PCR 11
  *      is B's prediction, and attest accepts it under the key pinned in boot 1 (the same TPM state).
  *
@@ -20,7 +22,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimsDigest, EV_NO_ACTION, parseTcgEventLog, type AttestReport } from '../../packages/core/src/attest/index.js';
 import { runQemu } from '../../packages/core/src/qemu/run.js';
-import { imgbuild, tempDir } from '../helpers.js';
+import { imgbuild, tempDir, tool } from '../helpers.js';
 import { startHostTpm } from '../tpm-host.js';
 import { durations, env } from './boot.js';
 import { exampleOs } from './os.js';
@@ -30,6 +32,10 @@ const vm = join(dir, 'vm');
 const BOOT_S = 300;
 const NONCE_SLOT = 'opt/io.imgbuild.attest-nonce';
 const akFile = join(dir, 'node.ak.pem');
+const key = join(dir, 'db.key');
+const cert = join(dir, 'db.crt');
+const pass = join(dir, 'pass');
+const sign = ['--sign-key', key, '--sign-cert', cert, '--sign-pass-file', pass];
 let report1: AttestReport;
 let nonce1: string;
 
@@ -60,30 +66,12 @@ async function attest(report: AttestReport, n: string, ak = akFile, manifestPath
 
 beforeAll(async () => {
   const v1 = await exampleOs('1');
-  const r = await imgbuild(
-    [
-      'build',
-      '--from',
-      v1.usr,
-      '--root-tree',
-      v1.root,
-      '--kernel',
-      v1.kernel,
-      '--initrd',
-      v1.initrd,
-      '--layout',
-      'flatcar',
-      '--seed',
-      'attest-test',
-      '--cmdline',
-      'imgbuild.test=poweroff',
-      '--format',
-      'qemu_uefi',
-      '-o',
-      vm,
-    ],
-    { env },
-  );
+  writeFileSync(pass, 'test pass\n');
+  const subj = ['-subj', '/CN=imgbuild attest test', '-passout', 'pass:test pass'];
+  await tool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-keyout', key, '-out', cert, '-days', '3650', ...subj]);
+  const os = ['--from', v1.usr, '--root-tree', v1.root, '--kernel', v1.kernel, '--initrd', v1.initrd];
+  const image = ['--layout', 'flatcar', '--seed', 'attest-test', '--cmdline', 'imgbuild.test=poweroff', '--format', 'qemu_uefi', '--secure-boot'];
+  const r = await imgbuild(['build', ...os, ...image, ...sign, '-o', vm], { env });
   expect(r.exitCode, String(r.stderr)).toBe(0);
 }, 2_400_000);
 
@@ -109,6 +97,7 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
     const log = String(run.all);
     writeFileSync(join(dir, 'boot1.log'), log);
     expect(log).toMatch(/IMGBUILD-BOOT slot=A .*version=1 health=ok/);
+    expect(log).toMatch(/Secure boot enabled/);
     expect(existsSync(join(vm, 'tpm/tpm2-00.permall')), "the TPM's state in the bundle's tpm/").toBe(true);
     report1 = reportFrom(log);
     const m = manifest();
@@ -119,8 +108,10 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
     expect(fresh.exitCode, JSON.stringify(fresh.failed)).toBe(0);
     expect(fresh.firstUse).toBe(true);
     expect(fresh.identity).toMatchObject({ slot: 'A', version: '1', phase: 'ready', usrhash: m.slots.A.rootHash });
-    // the logs explain both PCRs: the firmware's events and the stub's, then the boot phases
-    expect(fresh.checks.filter((c: any) => /^event log/.test(c.name)).map((c: any) => c.ok)).toEqual([true, true]);
+    // the logs explain both PCRs: the firmware's events and the stub's, then the boot phases; PCR 7's
+    // names the image's signing certificate as the db entry that allowed the boot files
+    const logChecks = fresh.checks.filter((c: any) => /^event log|^pcr7 signer/.test(c.name)).map((c: any) => [c.name, c.ok]);
+    expect(logChecks).toEqual([['event log PCR 7', true], ['event log PCR 11', true], ['pcr7 signer', true]]);
 
     // a node whose UKI is not the manifest's (here: the manifest's record of A's command line and
     // predictions changed by a byte): PCR 11 is no prediction, and the stub's log names the section
@@ -174,7 +165,7 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
   it("2. update v2 → slot B via runQemu({ tpm }): PCR 11 is B's prediction, attest accepts it under the key pinned in boot 1", async () => {
     expect(report1, 'boot 1 ran').toBeDefined();
     const v2 = await exampleOs('2');
-    const u = await imgbuild(['update', vm, '--from', v2.usr], { env });
+    const u = await imgbuild(['update', vm, '--from', v2.usr, ...sign], { env });
     expect(u.exitCode, String(u.stderr)).toBe(0);
     const n = nonce();
     const r = await runQemu({
@@ -198,5 +189,6 @@ describe('measured boot and attestation of the example OS', { timeout: (BOOT_S +
     expect(a.exitCode, JSON.stringify(a.failed)).toBe(0);
     expect(a.firstUse).toBe(false);
     expect(a.identity).toMatchObject({ slot: 'B', version: '2', usrhash: m.slots.B.rootHash, phase: 'ready' });
+    expect(a.checks.find((c: any) => c.name === 'pcr7 signer')).toMatchObject({ ok: true });
   });
 });

@@ -19,7 +19,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import type { ImageManifest } from '../image/manifest.js';
 import { isLegacyBoot } from '../image/manifest.js';
 import type { Slot } from '../layout/plan.js';
-import { parseSystemdMeasureLog, parseTcgEventLog, replayPcr, type MeasuredEvent } from './eventlog.js';
+import { authorities, parseSystemdMeasureLog, parseTcgEventLog, replayPcr, type MeasuredEvent } from './eventlog.js';
 import { BOOT_PHASES, extendPcr, pcr11Step, type BootPhase } from './pcr.js';
 import { decodeQuote, decodeSignature, keyFingerprint, pcrDigest, quoteSignatureValid, TPM_ALG_SHA256, type QuoteInfo } from './quote.js';
 import { claimsDigest, type AttestReport } from './report.js';
@@ -152,6 +152,24 @@ function checkLogs(report: AttestReport, checks: AttestCheck[]): MeasuredEvent[]
   return events;
 }
 
+/**
+ * What PCR 7 can say in advance about a signed image: under Secure Boot the firmware logs the db entry
+ * that allowed each image it started (EV_EFI_VARIABLE_AUTHORITY), and that must be the image's signing
+ * certificate (manifest boot.signing.certSha256). PCR 7's value itself is not predicted (docs/boot.md § 10).
+ */
+function checkSigner(events: MeasuredEvent[], manifest: ImageManifest, checks: AttestCheck[]): void {
+  const signer = isLegacyBoot(manifest.boot) ? null : (manifest.boot.signing?.certSha256 ?? null);
+  if (!signer) return;
+  const db = authorities(events).filter((a) => a.variable === 'db');
+  const why = !events.some((e) => e.source === 'firmware')
+    ? 'no firmware event log in the report'
+    : db.length
+      ? `the firmware allowed the boot files by other db entries (${db.map((a) => a.sha256.slice(0, 16)).join(', ')})`
+      : 'no db authority in PCR 7: Secure Boot was off';
+  const found = db.find((a) => a.sha256 === signer)?.sha256 ?? null;
+  checks.push(compare('pcr7 signer', signer, found, "the firmware allowed the boot files by the image's signing certificate (db)", why));
+}
+
 /** Check 6: the slot whose UKI's predicted PCR 11 the node has, and the boot phase reached. */
 function findSlot(manifest: ImageManifest, pcr11: string): { slot: Slot; step: 'uki' | BootPhase } | null {
   const boot = manifest.boot;
@@ -205,7 +223,9 @@ export function attestReport(input: AttestInput): AttestVerdict {
   const checks: AttestCheck[] = [];
   const quoted = checkQuote(input, checks);
   if (!quoted) return { ok: false, identity: null, checks, pcr11Events: [] };
-  const pcr11Events = checkLogs(report, checks).filter((e) => e.pcr === 11);
+  const events = checkLogs(report, checks);
+  checkSigner(events, manifest, checks);
+  const pcr11Events = events.filter((e) => e.pcr === 11);
   const found = findSlot(manifest, report.pcrs['11']);
   if (!found) {
     const why = `PCR 11 is none of this image's predictions: another UKI booted${explainPcr11(pcr11Events, manifest)}`;

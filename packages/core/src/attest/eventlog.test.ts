@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CorruptError } from '../errors.js';
-import { EV_IPL, EV_NO_ACTION, parseSystemdMeasureLog, parseTcgEventLog, replayPcr } from './eventlog.js';
+import { authorities, EV_EFI_VARIABLE_AUTHORITY, EV_IPL, EV_NO_ACTION, parseSystemdMeasureLog, parseTcgEventLog, replayPcr } from './eventlog.js';
 import { extendPcr } from './pcr.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -69,5 +69,17 @@ describe('measurement logs', () => {
     expect(ev.map((e) => e.description)).toEqual(['enter-initrd', 'leave-initrd', 'machine-id:x']);
     expect(replayPcr(ev, 11)).toBe(extendPcr(extendPcr(Buffer.alloc(32), sha('enter-initrd')), sha('leave-initrd')).toString('hex'));
     expect(() => parseSystemdMeasureLog('\x1e{not json')).toThrow(CorruptError);
+  });
+
+  it('finds the db certificate logged as the authority that allowed an image (PCR 7)', () => {
+    const cert = Buffer.from('a DER certificate, as far as this test cares');
+    const name = Buffer.from('db', 'utf16le');
+    const head = Buffer.alloc(32);
+    head.write('cbb219d73a3d9645a3bcdad00e67656f', 0, 'hex'); // EFI_IMAGE_SECURITY_DATABASE_GUID
+    head.writeBigUInt64LE(2n, 16); // UnicodeNameLength (characters)
+    head.writeBigUInt64LE(BigInt(16 + cert.length), 24); // VariableDataLength: owner GUID + entry
+    const data = Buffer.concat([head, name, Buffer.alloc(16, 0x11), cert]);
+    const ev = parseTcgEventLog(tcgLog([{ pcr: 7, type: EV_EFI_VARIABLE_AUTHORITY, data }, { pcr: 7, type: 0x80000001, data: Buffer.from('x') }]));
+    expect(authorities(ev)).toEqual([{ variable: 'db', sha256: sha(cert).toString('hex') }]);
   });
 });

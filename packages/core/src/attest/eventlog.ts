@@ -10,12 +10,15 @@
  *   (each preceded by 0x1e) with `pcr`, `digests` [{hashAlg, digest}] and `content`; systemd-pcrphase
  *   logs the boot phases there.
  */
+import { createHash } from 'node:crypto';
 import { CorruptError } from '../errors.js';
 import { extendPcr } from './pcr.js';
 import { TPM_ALG_SHA256 } from './quote.js';
 
 export const EV_NO_ACTION = 0x03;
 export const EV_IPL = 0x0d;
+/** PCR 7: the db entry (certificate or hash) that allowed an image under Secure Boot. */
+export const EV_EFI_VARIABLE_AUTHORITY = 0x800000e0;
 
 export interface MeasuredEvent {
   pcr: number;
@@ -25,6 +28,8 @@ export interface MeasuredEvent {
   /** The event data as text where it is text (ASCII or UTF-16LE), else its hex, cut to 64 characters. */
   description: string;
   source: 'firmware' | 'systemd';
+  /** The event data (firmware events). */
+  data?: Buffer;
 }
 
 function describe(data: Buffer): string {
@@ -73,7 +78,8 @@ export function parseTcgEventLog(log: Buffer): MeasuredEvent[] {
     need(p, 4);
     const size = log.readUInt32LE(p);
     need(p + 4, size);
-    events.push({ pcr, type, sha256, description: describe(log.subarray(p + 4, p + 4 + size)), source: 'firmware' });
+    const data = log.subarray(p + 4, p + 4 + size);
+    events.push({ pcr, type, sha256, description: describe(data), source: 'firmware', data });
     off = p + 4 + size;
   }
   return events;
@@ -95,6 +101,33 @@ export function parseSystemdMeasureLog(text: string): MeasuredEvent[] {
     const c = j.content ?? {};
     const description = String(c.string ?? c.eventType ?? JSON.stringify(c)).slice(0, 64);
     out.push({ pcr: j.pcr, type: 0, sha256, description, source: 'systemd' });
+  }
+  return out;
+}
+
+/**
+ * The certificates the firmware logged as the authority that allowed an image (PCR 7,
+ * EV_EFI_VARIABLE_AUTHORITY): UEFI_VARIABLE_DATA = VariableName GUID[16], UnicodeNameLength u64,
+ * VariableDataLength u64, the name (UTF-16), then the data: an EFI_SIGNATURE_DATA, the owner GUID[16]
+ * and the entry itself (a DER certificate for an X.509 db entry). Returns each entry's variable name
+ * and sha256.
+ */
+export function authorities(events: MeasuredEvent[]): Array<{ variable: string; sha256: string }> {
+  const out: Array<{ variable: string; sha256: string }> = [];
+  for (const e of events) {
+    const d = e.data;
+    if (e.pcr !== 7 || e.type !== EV_EFI_VARIABLE_AUTHORITY || !d || d.length < 32) continue;
+    const nameChars = Number(d.readBigUInt64LE(16));
+    const dataLen = Number(d.readBigUInt64LE(24));
+    const dataAt = 32 + nameChars * 2;
+    if (dataAt + dataLen > d.length || dataLen < 16) continue;
+    const variable = d.toString('utf16le', 32, dataAt).replace(/\0+$/, '');
+    out.push({
+      variable,
+      sha256: createHash('sha256')
+        .update(d.subarray(dataAt + 16, dataAt + dataLen))
+        .digest('hex'),
+    });
   }
   return out;
 }
