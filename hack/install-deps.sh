@@ -37,6 +37,8 @@ packages=(
   qemu-efi-aarch64         # AAVMF: UEFI firmware for arm64, with Secure Boot snakeoil vars
   systemd-boot-efi:arm64   # linuxaa64.efi.stub for arm64 UKIs (Multi-Arch: same)
   libc6:arm64 libuuid1:arm64 libblkid1:arm64 libpopt0:arm64 libcryptsetup12:arm64 # the arm64 test initramfs's cgpt and veritysetup libraries
+  swtpm            # a TPM 2.0 for qemu --tpm (measured boot)
+  tpm2-tools       # judge of attest: tpm2_checkquote; a second TPM's quote in the attest test
 )
 # Not installable beside the amd64 ones (no Multi-Arch, or the same paths): extracted under .cache/foreign.
 foreign_arm64=(gnu-efi busybox-static cgpt cryptsetup-bin)

@@ -242,6 +242,7 @@ describe('help, version, small things', () => {
     ['sysext'],
     ['sysext', 'build'],
     ['qemu'],
+    ['attest'],
   ];
   it.each(commands.map((c) => [c.join(' ') || '(top)', c]))('%s --help has Examples', async (_n, c) => {
     const r = await imgbuild([...(c as string[]), '--help']);

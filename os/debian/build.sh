@@ -136,7 +136,7 @@ if [ ! -f "$BASE/.complete" ]; then
   log "mmdebstrap + dracut: the initrd"
   t0=$(date +%s)
   DRACUT="dracut --force --reproducible --no-hostonly --no-hostonly-cmdline --kver $KVER \
---modules 'systemd systemd-initrd systemd-veritysetup dracut-systemd dm base fs-lib rootfs-block udev-rules kernel-modules' \
+--modules 'systemd systemd-initrd systemd-veritysetup systemd-pcrphase dracut-systemd dm base fs-lib rootfs-block udev-rules kernel-modules' \
 --drivers 'virtio_pci virtio_blk dm_mod dm_verity squashfs ext4' --compress zstd /tmp/initrd.img"
   mmdebstrap "${ARGS[@]}" --format=null --include="$(IFS=,; echo "${PACKAGES[*]}"),dracut-core,zstd,binutils" \
     --customize-hook="$add_modules" \

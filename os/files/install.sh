@@ -4,8 +4,9 @@
 # imgbuild-bless.service (marks the running slot good after boot-complete.target),
 # imgbuild-health.target (add your checks to it), imgbuild-health-usr.service (the check every image
 # gets) and imgbuild-marker.service (the console line the test harness reads), enabled by symlinks in
-# /usr/lib/systemd/system/*.wants|requires, so /etc needs nothing. The tree needs cgpt, dmsetup and
-# util-linux (findmnt). docs/boot.md describes them.
+# /usr/lib/systemd/system/*.wants|requires, so /etc needs nothing; attest and
+# imgbuild-attest-console.service (measured boot: docs/boot.md § 10, needs tpm2-tools). The tree needs
+# cgpt, dmsetup and util-linux (findmnt). docs/boot.md describes them.
 set -eu
 [ $# -eq 1 ] && [ -d "$1/usr" ] || { echo "usage: $0 ROOTDIR (a tree with usr/)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)

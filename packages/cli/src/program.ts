@@ -379,9 +379,31 @@ Examples:
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
     .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file (OVMF\'s or AAVMF\'s layout) enrolling this certificate as PK, KEK and db')
     .addOption(archOption("the machine (arm64: qemu-system-aarch64 -M virt with AAVMF); default: the image's manifest, else its ESP's loader"))
+    .option('--tpm', 'attach a TPM 2.0 (swtpm; its state kept in <image>.tpm/, or tpm/ inside a bundle), stopped with the machine (x86-64)')
+    .option('--tpm-state <dir>', 'with a TPM: keep its state in this folder instead (implies --tpm)')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars'))
+    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars', 'imgbuild qemu disk.raw --tpm --log console.log'))
     .action(act(lazy('qemu')));
+
+  program
+    .command('attest')
+    .description("check a node's attestation report (TPM quote over PCR 7 and 11, claims, event logs) against an image's manifest")
+    .argument('<report>', "the JSON the node's /usr/lib/imgbuild/attest NONCE printed")
+    .requiredOption('--manifest <file>', "the image's manifest (its PCR 11 predictions name the slot)")
+    .requiredOption('--nonce <hex>', 'the nonce handed to the node for this report (16-64 hex digits, fresh each time)')
+    .option('--ak <file>', "the node's attestation key (PEM): checked against when it exists, written on first use when it does not")
+    .option('--pcr7 <hex>', 'the PCR 7 value expected (firmware and Secure Boot state), if known')
+    .option('--extensions <list>', "the system extensions the node should have merged, comma-separated, or 'none'")
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      examples(
+        'imgbuild attest report.json --manifest disk.raw.manifest.json --nonce $N --ak node1.ak.pem',
+        '  (where N=$(openssl rand -hex 16); ssh node /usr/lib/imgbuild/attest $N > report.json)',
+        'imgbuild attest report.json --manifest vm/vm.manifest.json --nonce $N --ak node1.ak.pem --json | jq .identity',
+      ),
+    )
+    .action(act(lazy('attest')));
 
   return program;
 }

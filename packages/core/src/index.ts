@@ -14,6 +14,7 @@ export * from './image/gpt-image.js';
 export * from './slot/index.js';
 export * from './qemu/index.js';
 export * from './boot/index.js';
+export * from './attest/index.js';
 export * from './image/boot-files.js';
 export * from './image/build.js';
 export * from './image/build-plan.js';

@@ -13,6 +13,8 @@ interface QemuOpts {
   secureBoot?: boolean;
   enrollCert?: string;
   arch?: string;
+  tpm?: boolean;
+  tpmState?: string;
   json?: boolean;
 }
 
@@ -38,7 +40,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
   const smp = Math.round(opts.smp ?? 1);
   await checkRawDisk(image);
   const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
-  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch) });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch), tpm: opts.tpmState ? { stateDir: opts.tpmState } : !!opts.tpm });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({
@@ -55,6 +57,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
       durationMs: r.durationMs,
       exitCode: r.exitCode,
       timedOut: r.timedOut,
+      ...(r.tpmStateDir ? { tpmStateDir: r.tpmStateDir } : {}),
     });
   } else {
     for (const line of r.selector.lines) process.stdout.write(`imgbuild-select: ${line}\n`);

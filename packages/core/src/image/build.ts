@@ -24,6 +24,7 @@ import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
 import { defaultSeed } from './gpt-image.js';
 import { TOOL } from '../version.js';
+import { pcr11Entry } from '../attest/pcr.js';
 import { buildPlan, type BuildPlan } from './build-plan.js';
 import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
 import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
@@ -256,7 +257,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         boot: {
           style,
           selector: { path: selectorEspPath(arch), sha256: sha256Buffer(espPlan.selector) },
-          slots: { A: { uki: ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha } },
+          slots: { A: { uki: ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha, ...pcr11Entry(ukiA) } },
           signing: signingRecord(espPlan, key),
         },
         image: { name: basename(o.output), sha256: null, bytes: plan.diskBytes },

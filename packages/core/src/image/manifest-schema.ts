@@ -75,7 +75,15 @@ const bootStyle = z.enum(['uki', 'flatcar'], want('"uki" or "flatcar"'));
 /** Version 1: one UKI at the removable-media path served both slots. */
 const bootV1 = z.object({ style: bootStyle, espPath: text, cmdline: text, kernelSha256: sha256, initrdSha256: sha256, ukiSha256: sha256 }).strict();
 /** Version 2: the slot selector at the removable-media path, and one UKI per filled slot. */
-const slotBoot = z.object({ uki: text, sha256, cmdline: text, kernelSha256: sha256, initrdSha256: sha256 }).strict();
+/**
+ * PCR 11 as the UKI's stub leaves it, then after each boot phase systemd-pcrphase measures
+ * (attest/pcr.ts); `stub` is the stub's release, whose rules the prediction followed. Absent in
+ * manifests written before measured boot was predicted.
+ */
+export const pcr11Schema = z
+  .object({ stub: text, uki: sha256, 'enter-initrd': sha256, 'leave-initrd': sha256, sysinit: sha256, ready: sha256 })
+  .strict();
+const slotBoot = z.object({ uki: text, sha256, cmdline: text, kernelSha256: sha256, initrdSha256: sha256, pcr11: pcr11Schema.optional() }).strict();
 /**
  * Secure Boot signing: the certificate (sha256 of its DER) and each signed file's sha256 as signed.
  * null: built without a key (unsigned). Absent: a manifest from before signing existed.

@@ -11,6 +11,7 @@ import { fsError, ImgbuildError, InputError, ToolError, withFile } from '../erro
 import { secureBootVarsFile } from '../qemu/secure-boot.js';
 import { firmwareFiles, firmwarePackage, qemuBinary } from '../qemu/machine.js';
 import { archFacts, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
+import { swtpmArgs, tpmQemuArgs } from '../qemu/tpm.js';
 
 
 export interface BundlePaths {
@@ -98,6 +99,7 @@ export function launchScript(name: string, secureBoot = false, arch: Architectur
 #   -s            safe mode: plain TCG, no network (same as --tcg --no-net)
 #   --tcg         software emulation only (default: kvm, falling back to tcg)
 #   --no-net      no network device
+#   --tpm         a TPM 2.0 (swtpm, state kept in tpm/ beside this script), stopped with the machine
 #   -- ARGS       everything after -- goes to qemu as is
 set -e
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -109,6 +111,7 @@ SSH_PORT=2222
 CONFIG=""
 ACCEL="kvm:tcg"
 NET=1
+TPM=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) MEM="$2"; shift 2 ;;
@@ -117,7 +120,8 @@ while [ $# -gt 0 ]; do
     -s) ACCEL="tcg"; NET=0; shift ;;
     --tcg) ACCEL="tcg"; shift ;;
     --no-net) NET=0; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --tpm) TPM=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     --) shift; break ;;
     *) echo "$0: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -135,8 +139,22 @@ fi
 if [ -n "$CONFIG" ]; then
   set -- -fw_cfg "name=opt/org.flatcar-linux/config,file=$CONFIG" "$@"
 fi
+if [ "$TPM" = 1 ]; then
+  # swtpm ends by itself when qemu closes its control socket (--terminate); a socket path must stay
+  # under 108 bytes
+  TPM_DIR="$SCRIPT_DIR/tpm"
+  TPM_SOCK="$TPM_DIR/swtpm.sock"
+  mkdir -p "$TPM_DIR"
+  swtpm ${shellWords(swtpmArgs('$TPM_DIR', '$TPM_SOCK'))} --daemon
+  set -- ${shellWords(tpmQemuArgs('$TPM_SOCK'))} "$@"
+fi
 exec ${qemuBinary(arch).binary} "$@"
 `;
+}
+
+/** Arguments for the launch script, double-quoted so that its $VARIABLES expand and nothing else does. */
+function shellWords(args: string[]): string {
+  return args.map((a) => `"${a}"`).join(' ');
 }
 
 /**

@@ -34,6 +34,7 @@ import { recordImage } from '../verify/record.js';
 import { digestRecord, ImageDigester, sealedTreeOf } from './image-digest.js';
 import { sourceDateEpochFromEnv } from './build.js';
 import type { Architecture } from '../arch.js';
+import { pcr11Entry } from '../attest/pcr.js';
 
 export interface UpdateOptions {
   /** A raw image, or a qemu_uefi bundle folder. */
@@ -215,7 +216,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
 
   manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from) }, await usrVersion(o.from, usr.fsType));
-  boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd) };
+  boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ...pcr11Entry(uki) };
   boot.signing = signer.record(boot.signing, ukiEspPath(slot), uki);
   // The identity digest costs what the image holds (FIEMAP finds its data); the plain sha256 only on request.
   const digest = digestRecord(await digester.finish());

@@ -3,3 +3,4 @@ export * from './run.js';
 export * from './selector-log.js';
 export * from './secure-boot.js';
 export * from './machine.js';
+export * from './tpm.js';

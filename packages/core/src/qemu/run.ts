@@ -14,7 +14,7 @@ import fse from 'fs-extra';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { onInterrupt, trackTemporary } from '../atomic.js';
-import { ImgbuildError, InputError, ToolError, withFile } from '../errors.js';
+import { ImgbuildError, InputError, ToolError, UsageError, withFile } from '../errors.js';
 import { withImageLock } from '../lock.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
@@ -24,6 +24,7 @@ import { firmwareRefusal, secureBootVarsFile, varsEnforceSecureBoot } from './se
 import { firmwareFiles, firmwarePackage, imageArchitecture, machineArgs, qemuBinary } from './machine.js';
 import type { Architecture } from '../arch.js';
 import { stuckOnVerity } from './stuck.js';
+import { defaultTpmStateDir, startSwtpm, type Swtpm } from './tpm.js';
 
 export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
 
@@ -63,6 +64,11 @@ export interface RunQemuOptions {
   secureBoot?: boolean;
   /** A DER certificate to enroll as PK, KEK and db in a freshly written vars file (implies secureBoot). */
   enrollCert?: Buffer;
+  /**
+   * Attach a TPM 2.0 (swtpm, qemu/tpm.ts) whose state is kept in this folder (true: `<image>.tpm/`
+   * beside a file, `tpm/` inside a bundle folder). swtpm stops with the machine.
+   */
+  tpm?: boolean | { stateDir: string };
 }
 
 export interface QemuRunResult {
@@ -80,6 +86,8 @@ export interface QemuRunResult {
   timedOut: boolean;
   /** The command that was run. */
   argv: string[];
+  /** The TPM's state folder, when one was attached. */
+  tpmStateDir?: string;
 }
 
 export interface BootTarget {
@@ -164,7 +172,11 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const work = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-qemu-'));
   const untrack = trackTemporary(work);
+  let tpm: Swtpm | undefined;
   try {
+    // qemu's arm64 virt machine offers only tpm-tis-device, which Debian's arm64 kernel has no driver for.
+    if (opts.tpm && t.arch !== 'x86-64') throw new UsageError(`--tpm: a TPM is attached on x86-64 machines only (this image is ${t.arch})`);
+    if (opts.tpm) tpm = await startSwtpm(opts.tpm === true ? defaultTpmStateDir(opts.image, !!t.bundle) : opts.tpm.stateDir, work);
     const varsCopy = join(work, 'efi_vars.fd');
     if (opts.enrollCert) await secureBootVarsFile(varsCopy, opts.enrollCert, Math.floor(Date.now() / 1000), t.arch);
     else await fsp.copyFile(t.ovmfVars, varsCopy);
@@ -173,6 +185,7 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
     await fsp.writeFile(serialLog, '');
     const argv = [
       ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot, smp: opts.smp, arch: t.arch }),
+      ...(tpm?.qemuArgs ?? []),
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? qemuBinary(t.arch).binary;
@@ -199,8 +212,9 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
         ? { reason: 'timeout', detail: `no boot marker within ${Math.round(timeoutMs / 1000)} s; console ends: ${tail}` }
         : { reason: 'no-marker', detail: `qemu exited ${exitCode} without a boot marker${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}; console ends: ${tail}` };
     }
-    return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv] };
+    return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv], ...(tpm ? { tpmStateDir: tpm.stateDir } : {}) };
   } finally {
+    await tpm?.stop();
     await fsp.rm(work, { recursive: true, force: true });
     untrack();
   }

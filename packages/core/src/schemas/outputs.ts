@@ -220,6 +220,35 @@ export const OUTPUT_SCHEMAS = {
       durationMs: uint,
       exitCode: z.number().int().nullable(),
       timedOut: z.boolean(),
+      /** With --tpm: the swtpm state folder (the machine's TPM, kept between boots). */
+      tpmStateDir: text.optional(),
+    })
+    .strict(),
+  attest: z
+    .object({
+      report: text,
+      manifest: text,
+      ok: z.boolean(),
+      /** Which image, slot and version the node proves it runs; null unless every check passed. */
+      identity: z
+        .object({
+          image: text,
+          imageDigest: sha256.nullable(),
+          slot: slotName,
+          version: text.nullable(),
+          usrhash: hex,
+          extensions: z.array(text),
+          phase: z.enum(['uki', 'enter-initrd', 'leave-initrd', 'sysinit', 'ready']),
+          pcr7: sha256,
+          pcr11: sha256,
+          ak: sha256,
+        })
+        .strict()
+        .nullable(),
+      akFile: text.nullable(),
+      /** The attestation key was not known yet and has been saved to akFile. */
+      firstUse: z.boolean(),
+      checks: z.array(z.object({ name: text, ok: z.boolean(), expected: z.string().nullable(), found: z.string().nullable(), detail: z.string() }).strict()),
     })
     .strict(),
   'sysext-build': z

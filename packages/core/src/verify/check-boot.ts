@@ -5,8 +5,9 @@
  * already compared these files' bytes; this proves the manifest's slots are the ones that boot.
  */
 import { readUki, type UkiContents } from '../boot/uki.js';
+import { BOOT_PHASES, pcr11Record } from '../attest/pcr.js';
 import type { ImageManifest } from '../image/manifest.js';
-import { isLegacyBoot, sha256Buffer } from '../image/manifest.js';
+import { isLegacyBoot, sha256Buffer, type SlotBootManifest } from '../image/manifest.js';
 import type { Slot } from '../layout/plan.js';
 import { fail, pass, type ImageCheck } from './check.js';
 import type { EspFileRead } from './check-esp.js';
@@ -44,7 +45,7 @@ function tryUki(data: Buffer): UkiContents | undefined {
 }
 
 /** What the manifest's boot section recorded about the UKI at `path`: its command line and payloads. */
-function bootRecord(path: string, uki: UkiContents, m: ImageManifest): ImageCheck[] {
+function bootRecord(path: string, data: Buffer, uki: UkiContents, m: ImageManifest): ImageCheck[] {
   const out: ImageCheck[] = [];
   const cmp = (name: string, want: string, got: string) => out.push(want === got ? pass('boot', `${path}: ${name}`, 'as built', got) : fail('boot', `${path}: ${name}`, want, got));
   const b = m.boot;
@@ -64,8 +65,23 @@ function bootRecord(path: string, uki: UkiContents, m: ImageManifest): ImageChec
     // a slot's UKI must boot that slot and no other: the selector starts it for that slot alone
     const own = /(?:^|\s)imgbuild\.slot=([AB])(?=\s|$)/.exec(uki.cmdline)?.[1] ?? null;
     cmp('imgbuild.slot', s, own ?? '(none)');
+    if (rec.pcr11) out.push(...checkPcr11(path, data, rec.pcr11));
   }
   return out;
+}
+
+/**
+ * The recorded PCR 11 predictions against the ones this UKI's sections give (attest/pcr.ts). The ESP
+ * check already compared the file's bytes; this proves the recorded values are that file's, so a node
+ * whose PCR 11 matches one of them runs this UKI.
+ */
+function checkPcr11(path: string, data: Buffer, want: NonNullable<SlotBootManifest['pcr11']>): ImageCheck[] {
+  const got = pcr11Record(data);
+  const name = `${path}: PCR 11 (${got.stub})`;
+  const differ = (['stub', 'uki', ...BOOT_PHASES] as const).filter((k) => want[k] !== got[k]);
+  if (differ.length === 0) return [pass('boot', name, 'the recorded predictions are this UKI\'s', got.ready)];
+  const why = differ.map((k) => `${k === 'uki' ? 'after the stub' : k === 'stub' ? 'stub' : `after ${k}`}: recorded ${want[k]}, the UKI gives ${got[k]}`);
+  return [fail('boot', name, want.ready, got.ready, why.join('; '))];
 }
 
 export function checkBoot(files: readonly EspFileRead[], m: ImageManifest): ImageCheck[] {
@@ -88,7 +104,7 @@ export function checkBoot(files: readonly EspFileRead[], m: ImageManifest): Imag
       else if (c.partuuid && c.partuuid !== rec.partuuid) out.push(fail('boot', `${f.path}: slot ${s} PARTUUID`, rec.partuuid, c.partuuid));
       else out.push(pass('boot', name, 'the command line carries the manifest\'s root hash', c.rootHash));
     }
-    out.push(...bootRecord(f.path, uki, m));
+    out.push(...bootRecord(f.path, f.data, uki, m));
   }
   for (const s of SLOTS) {
     const rec = m.slots[s];

@@ -1,0 +1,194 @@
+/**
+ * Measured boot on the example OS (os/debian) under qemu with swtpm, and `imgbuild attest` against the
+ * real node. One signed qemu_uefi bundle with Secure Boot on (the test's own key enrolled), two boots,
+ * the TPM's state kept in the bundle's tpm/ folder:
+ *
+ *   1. v1 on slot A, through the bundle's launch script (`vm.sh --tpm`): the nonce reaches the node
+ *      through qemu's fw_cfg, the node's attest command prints its report on the console. PCR 11 is
+ *      the manifest's prediction for A after the last boot phase (ready); `imgbuild attest` accepts the
+ *      fresh report (pinning the node's key on first use) and refuses the same report for a newer
+ *      nonce (a replay), with its version edited, and the same measurements replayed into another TPM
+ *      (a swtpm on the host, every PCR 7 and 11 event of the node's own logs extended into it). PCR 7's
+ *      log shows the firmware allowed the boot files by the image's signing certificate;
+ *   2. update v2 → slot B, through `runQemu({ tpm: true })` (what `imgbuild qemu --tpm` runs): PCR 11
+ *      is B's prediction, and attest accepts it under the key pinned in boot 1 (the same TPM state).
+ *
+ * A boot takes 70-110 s here on a quiet machine (TCG, 2 CPUs), up to 3 minutes on a loaded one.
+ */
+import { execa } from 'execa';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimsDigest, EV_NO_ACTION, parseTcgEventLog, type AttestReport } from '../../packages/core/src/attest/index.js';
+import { runQemu } from '../../packages/core/src/qemu/run.js';
+import { imgbuild, tempDir, tool } from '../helpers.js';
+import { startHostTpm } from '../tpm-host.js';
+import { durations, env } from './boot.js';
+import { exampleOs } from './os.js';
+
+const dir = tempDir('imgbuild-attest-boot-');
+const vm = join(dir, 'vm');
+const BOOT_S = 300;
+const NONCE_SLOT = 'opt/io.imgbuild.attest-nonce';
+const akFile = join(dir, 'node.ak.pem');
+const key = join(dir, 'db.key');
+const cert = join(dir, 'db.crt');
+const pass = join(dir, 'pass');
+const sign = ['--sign-key', key, '--sign-cert', cert, '--sign-pass-file', pass];
+let report1: AttestReport;
+let nonce1: string;
+
+const manifest = () => JSON.parse(readFileSync(join(vm, 'vm.manifest.json'), 'utf8'));
+const nonce = () => randomBytes(16).toString('hex');
+
+/** The report the node printed (IMGBUILD-ATTEST lines), checked against its END line's sha256. */
+function reportFrom(log: string): AttestReport {
+  const b64 = [...log.matchAll(/IMGBUILD-ATTEST ([A-Za-z0-9+/=]+)\r?$/gm)].map((x) => x[1]).join('');
+  const end = /IMGBUILD-ATTEST-END ([0-9a-f]{64})/.exec(log);
+  expect(end, `no attestation report on the console${/IMGBUILD-ATTEST-FAILED.*/.exec(log)?.[0] ?? ''}`).not.toBeNull();
+  const text = Buffer.from(b64, 'base64');
+  expect(sha256hex(text)).toBe(end![1]);
+  return JSON.parse(text.toString('utf8')) as AttestReport;
+}
+function sha256hex(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+async function attest(report: AttestReport, n: string, ak = akFile, manifestPath = join(vm, 'vm.manifest.json')) {
+  const f = join(dir, `report-${randomBytes(4).toString('hex')}.json`);
+  writeFileSync(f, JSON.stringify(report));
+  const r = await imgbuild(['attest', f, '--manifest', manifestPath, '--nonce', n, '--ak', ak, '--json']);
+  expect(String(r.stdout), String(r.stderr)).toMatch(/^\{/);
+  const j = JSON.parse(String(r.stdout));
+  return { exitCode: r.exitCode, ...j, failed: j.checks.filter((c: any) => !c.ok) };
+}
+
+beforeAll(async () => {
+  const v1 = await exampleOs('1');
+  writeFileSync(pass, 'test pass\n');
+  const subj = ['-subj', '/CN=imgbuild attest test', '-passout', 'pass:test pass'];
+  await tool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-keyout', key, '-out', cert, '-days', '3650', ...subj]);
+  const os = ['--from', v1.usr, '--root-tree', v1.root, '--kernel', v1.kernel, '--initrd', v1.initrd];
+  const image = ['--layout', 'flatcar', '--seed', 'attest-test', '--cmdline', 'imgbuild.test=poweroff', '--format', 'qemu_uefi', '--secure-boot'];
+  const r = await imgbuild(['build', ...os, ...image, ...sign, '-o', vm], { env });
+  expect(r.exitCode, String(r.stderr)).toBe(0);
+}, 2_400_000);
+
+afterAll(() => {
+  if (durations.length) console.log(`measured boot durations (s): ${durations.map((d) => (d / 1000).toFixed(1)).join(' ')}`);
+});
+
+describe('measured boot and attestation of the example OS', { timeout: (BOOT_S + 180) * 1000 }, () => {
+  it('1. slot A via vm.sh --tpm: PCR 11 as predicted; attest accepts the fresh report, refuses replay, edits and another TPM', async () => {
+    nonce1 = nonce();
+    const t0 = Date.now();
+    const run = await execa(
+      join(vm, 'vm.sh'),
+      ['--tcg', '--no-net', '--tpm', '-m', '2048', '--', '-smp', '2', '-fw_cfg', `name=${NONCE_SLOT},string=${nonce1}`],
+      {
+        reject: false,
+        timeout: BOOT_S * 1000,
+        stdin: 'ignore',
+        all: true,
+      },
+    );
+    durations.push(Date.now() - t0);
+    const log = String(run.all);
+    writeFileSync(join(dir, 'boot1.log'), log);
+    expect(log).toMatch(/IMGBUILD-BOOT slot=A .*version=1 health=ok/);
+    expect(log).toMatch(/Secure boot enabled/);
+    expect(existsSync(join(vm, 'tpm/tpm2-00.permall')), "the TPM's state in the bundle's tpm/").toBe(true);
+    report1 = reportFrom(log);
+    const m = manifest();
+    expect(report1.pcrs['11']).toBe(m.boot.slots.A.pcr11.ready);
+    expect(report1.usrhash).toBe(m.slots.A.rootHash);
+
+    const fresh = await attest(report1, nonce1);
+    expect(fresh.exitCode, JSON.stringify(fresh.failed)).toBe(0);
+    expect(fresh.firstUse).toBe(true);
+    expect(fresh.identity).toMatchObject({ slot: 'A', version: '1', phase: 'ready', usrhash: m.slots.A.rootHash });
+    // the logs explain both PCRs: the firmware's events and the stub's, then the boot phases; PCR 7's
+    // names the image's signing certificate as the db entry that allowed the boot files
+    const logChecks = fresh.checks.filter((c: any) => /^event log|^pcr7 signer/.test(c.name)).map((c: any) => [c.name, c.ok]);
+    expect(logChecks).toEqual([['event log PCR 7', true], ['event log PCR 11', true], ['pcr7 signer', true]]);
+
+    // a node whose UKI is not the manifest's (here: the manifest's record of A's command line and
+    // predictions changed by a byte): PCR 11 is no prediction, and the stub's log names the section
+    const other = manifest();
+    other.boot.slots.A.cmdline += ' x';
+    other.boot.slots.A.pcr11.ready = '00'.repeat(32);
+    writeFileSync(join(dir, 'other.manifest.json'), JSON.stringify(other));
+    const foreign = await attest(report1, nonce1, akFile, join(dir, 'other.manifest.json'));
+    expect(foreign.exitCode).toBe(1);
+    expect(foreign.failed).toEqual([expect.objectContaining({ name: 'pcr11' })]);
+    expect(foreign.failed[0].detail).toMatch(/\.linux as slot A's, \.cmdline matches no slot's, \.initrd as slot A's/);
+
+    const replay = await attest(report1, nonce());
+    expect(replay.exitCode).toBe(1);
+    expect(replay.failed).toEqual([expect.objectContaining({ name: 'nonce', detail: expect.stringMatching(/replayed/) })]);
+
+    const edited = await attest({ ...report1, version: '2' }, nonce1);
+    expect(edited.exitCode).toBe(1);
+    expect(edited.failed).toEqual([expect.objectContaining({ name: 'nonce', detail: expect.stringMatching(/edited after the quote/) })]);
+
+    // another TPM, fed every event the node's logs hold for PCR 7 and 11 (and the boot phases)
+    const otherTpm = await startHostTpm(join(dir, 'other-tpm'));
+    try {
+      for (const e of parseTcgEventLog(Buffer.from(report1.eventLog, 'base64'))) {
+        if ((e.pcr === 7 || e.pcr === 11) && e.type !== EV_NO_ACTION) await otherTpm.tpm2('pcrextend', [`${e.pcr}:sha256=${e.sha256}`]);
+      }
+      for (const phase of ['enter-initrd', 'leave-initrd', 'sysinit', 'ready'])
+        await otherTpm.tpm2('pcrextend', [`11:sha256=${sha256hex(Buffer.from(phase))}`]);
+      const q = claimsDigest(nonce1, report1).toString('hex');
+      await otherTpm.tpm2('quote', ['-c', '0x81010002', '-l', 'sha256:7,11', '-q', q, '-g', 'sha256', '-m', 'q.msg', '-s', 'q.sig']);
+      const forged: AttestReport = {
+        ...report1,
+        ak: Buffer.from(await otherTpm.akPem()).toString('base64'),
+        quote: {
+          message: readFileSync(join(otherTpm.dir, 'q.msg')).toString('base64'),
+          signature: readFileSync(join(otherTpm.dir, 'q.sig')).toString('base64'),
+        },
+      };
+      const r = await attest(forged, nonce1);
+      expect(r.exitCode).toBe(1);
+      expect(r.failed).toEqual([expect.objectContaining({ name: 'ak', detail: expect.stringMatching(/another TPM/) })]);
+      // …and only the key tells it apart: under a key pinned for it, its identity is the node's
+      const own = await attest(forged, nonce1, join(dir, 'other.ak.pem'));
+      expect(own.exitCode, JSON.stringify(own.failed)).toBe(0);
+      expect({ ...own.identity, ak: null }).toEqual({ ...fresh.identity, ak: null });
+    } finally {
+      await otherTpm.stop();
+    }
+  });
+
+  it("2. update v2 → slot B via runQemu({ tpm }): PCR 11 is B's prediction, attest accepts it under the key pinned in boot 1", async () => {
+    expect(report1, 'boot 1 ran').toBeDefined();
+    const v2 = await exampleOs('2');
+    const u = await imgbuild(['update', vm, '--from', v2.usr, ...sign], { env });
+    expect(u.exitCode, String(u.stderr)).toBe(0);
+    const n = nonce();
+    const r = await runQemu({
+      image: vm,
+      tpm: true,
+      memoryMiB: 2048,
+      smp: 2,
+      timeoutMs: BOOT_S * 1000,
+      logPath: join(dir, 'boot2.log'),
+      extraArgs: ['-fw_cfg', `name=${NONCE_SLOT},string=${n}`],
+    });
+    durations.push(r.durationMs);
+    expect(r.marker, r.failure?.detail).toMatchObject({ slot: 'B', version: '2', health: 'ok' });
+    expect(r.tpmStateDir).toBe(join(vm, 'tpm'));
+    const report = reportFrom(r.log);
+    const m = manifest();
+    expect(report.pcrs['11']).toBe(m.boot.slots.B.pcr11.ready);
+    expect(report.pcrs['11']).not.toBe(report1.pcrs['11']);
+    expect(report.pcrs['7']).toBe(report1.pcrs['7']); // same firmware, same Secure Boot state
+    const a = await attest(report, n);
+    expect(a.exitCode, JSON.stringify(a.failed)).toBe(0);
+    expect(a.firstUse).toBe(false);
+    expect(a.identity).toMatchObject({ slot: 'B', version: '2', usrhash: m.slots.B.rootHash, phase: 'ready' });
+    expect(a.checks.find((c: any) => c.name === 'pcr7 signer')).toMatchObject({ ok: true });
+  });
+});
