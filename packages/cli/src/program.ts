@@ -315,7 +315,8 @@ to the folder ./image_qemu_uefi/.` +
       c
         .option('--priority <n>', 'priority 0-15', integer('--priority', { max: 15 }))
         .option('--tries <n>', 'tries 0-15', integer('--tries', { max: 15 }))
-        .option('--successful <0|1>', 'successful bit', bit('--successful')),
+        .option('--successful <0|1>', 'successful bit', bit('--successful'))
+        .option('--attempts <n>', 'boots since the last healthy one, 0-6; 7 = demoted (0 clears a demotion)', integer('--attempts', { max: 7 })),
     force: emptyForce,
     examples: ['imgbuild slot set disk.raw B --tries 1', 'imgbuild slot set disk.raw A --priority 0 --successful 0 --dry-run'],
     action: 'set',
