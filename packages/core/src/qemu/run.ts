@@ -19,7 +19,8 @@ import { parseSelectorLog, type SelectorLog } from './selector-log.js';
 import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from './firmware.js';
 import { findBundle } from '../image/qemu-bundle.js';
 import { firmwareRefusal, OVMF_SECBOOT_CODE, OVMF_SNAKEOIL_VARS, SECURE_BOOT_MACHINE_SUFFIX, SECURE_BOOT_QEMU_ARGS, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
-import { stuckOnVerity } from './stuck.js';
+import { restartedOnVerity, stuckOnVerity } from './stuck.js';
+import { lastBootLog, resetBound, watchResets, WATCHDOG_QEMU_ARGS, type MachineReset } from './watchdog.js';
 
 export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
 
@@ -47,9 +48,12 @@ export interface RunQemuOptions {
   extraArgs?: string[];
   /**
    * Let the machine reset (a kernel panic with panic=-1, a watchdog) instead of ending the run, so the
-   * selector gets its next boot within one run, as on real hardware. Bound it with timeoutMs.
+   * selector gets its next boot within one run, as on real hardware. true: bounded by timeoutMs only;
+   * a number: at most that many resets, then the run is stopped (failure `reset-limit`).
    */
-  allowReset?: boolean;
+  allowReset?: boolean | number;
+  /** Give the guest qemu's i6300esb watchdog (watchdog.ts). Default true. */
+  watchdog?: boolean;
   /**
    * Boot under OVMF's Secure Boot firmware (SMM, secure pflash). A bundle whose vars enforce Secure
    * Boot gets it without asking. The vars: `enrollCert`'s, else ovmfVars, else Debian's snakeoil ones.
@@ -74,6 +78,8 @@ export interface QemuRunResult {
   timedOut: boolean;
   /** The command that was run. */
   argv: string[];
+  /** Every reset qemu reported, in order (watchdog.ts); the marker and failure are the last boot's. */
+  resets: MachineReset[];
 }
 
 export interface BootTarget {
@@ -123,7 +129,7 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number; watchdog?: boolean }): string[] {
   return [
     '-machine', `q35,accel=${t.accel}${t.secureBoot ? SECURE_BOOT_MACHINE_SUFFIX : ''}`,
     ...(t.secureBoot ? SECURE_BOOT_QEMU_ARGS : []),
@@ -137,6 +143,7 @@ export function qemuArgs(t: { image: string; format: string; ovmfCode: string; v
     '-drive', `if=pflash,format=raw,readonly=on,file=${t.ovmfCode}`,
     '-drive', `if=pflash,format=raw,file=${t.varsCopy}`,
     '-drive', `file=${t.image},format=${t.format},if=virtio`,
+    ...(t.watchdog ? WATCHDOG_QEMU_ARGS : []),
   ];
 }
 
@@ -155,8 +162,11 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     await fsp.chmod(varsCopy, 0o644);
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
     await fsp.writeFile(serialLog, '');
+    const maxResets = resetBound(opts.allowReset);
+    const watch = watchResets(join(work, 'qmp.sock'), serialLog);
     const argv = [
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot, smp: opts.smp }),
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: maxResets !== null, secureBoot: t.secureBoot, smp: opts.smp, watchdog: opts.watchdog ?? true }),
+      ...watch.args,
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
@@ -164,15 +174,21 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     // Two ways a guest stops without ever ending: the firmware refusing the loader under Secure Boot
     // (it then waits for a key), and a boot frozen on a dm-verity error (stuck.ts). Watch the console.
     let refusal: string | null = null;
+    // A run allowed to reset is left to the guest's watchdog and the selector: only its bound stops it.
     const stopWhen = async () => {
+      if (maxResets !== null) return watch.resets.length > maxResets;
       const text = await fsp.readFile(serialLog, 'latin1').catch(() => '');
       if (t.secureBoot && (refusal = firmwareRefusal(text)) !== null) return true;
       return !!stuckOnVerity(text);
     };
-    const { exitCode, timedOut, stderr, stopped } = await spawnWithTimeout(bin, argv, timeoutMs, stopWhen);
+    const running = spawnWithTimeout(bin, argv, timeoutMs, stopWhen);
+    void watch.attach(start);
+    const { exitCode, timedOut, stderr, stopped } = await running.finally(() => watch.close());
     const durationMs = Date.now() - start;
-    const log = await fsp.readFile(serialLog, 'latin1');
+    const whole = await fsp.readFile(serialLog, 'latin1');
+    const log = lastBootLog(whole, watch.resets);
     let { marker, failure } = parseBootMarker(log);
+    if (!marker && !failure) failure = resetFailure(watch.resets, maxResets, stopped, log) ?? restartedOnVerity(log);
     if (!marker && !failure && refusal) {
       failure = { reason: 'secure-boot-refused', detail: `the firmware refused the boot loader (Secure Boot): ${refusal}` };
     }
@@ -183,10 +199,21 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
         ? { reason: 'timeout', detail: `no boot marker within ${Math.round(timeoutMs / 1000)} s; console ends: ${tail}` }
         : { reason: 'no-marker', detail: `qemu exited ${exitCode} without a boot marker${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}; console ends: ${tail}` };
     }
-    return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv] };
+    return { marker, selector: parseSelectorLog(whole), failure, log: whole, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv], resets: watch.resets };
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
   }
+}
+
+/** Why a run ended without a marker or failure line, when its resets say: the bound, or the watchdog. */
+function resetFailure(resets: MachineReset[], maxResets: number | null, stopped: boolean, log: string): BootFailure | null {
+  const tail = log.trim().split(/\r?\n/).slice(-3).join(' | ').slice(0, 300);
+  if (maxResets !== null && stopped && resets.length > maxResets) {
+    return { reason: 'reset-limit', detail: `the machine reset ${resets.length} times (at most ${maxResets} allowed); the last boot's console ends: ${tail}` };
+  }
+  const last = resets.at(-1);
+  if (last?.endedRun && last.cause === 'watchdog') return { reason: 'watchdog', detail: `the watchdog reset the machine: the boot stopped making progress; console ends: ${tail}` };
+  return null;
 }
 
 /** `stopWhen` is polled every 500 ms; true ends the run (nothing the guest does matters any more). */
