@@ -10,8 +10,9 @@
  *      is still there (ROOT persists); `slot status` on the host shows B good;
  *   3. update v3 whose health check fails → A boots v3, is not blessed;
  *   4. the next boot falls back to B (v2) by itself (the selector: A has no tries and is not good);
- *   5. one byte of B's /usr flipped → dm-verity error in the log, no healthy marker, and the harness
- *      stops the frozen boot at once (reason=verity) rather than at its timeout.
+ *   5. one byte of B's /usr flipped → dm-verity error in the log, no healthy marker, and the kernel
+ *      restarts the machine at once (restart-on-corruption; without --allow-reset that ends the run:
+ *      reason=verity) rather than freezing until the timeout. heal-os.test.ts lets it fall back.
  *
  * A boot takes 60-110 s here (TCG); each has its own budget. The OS is built once and cached
  * (.cache/os); the first run of the recipe takes about 6 minutes more.
