@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { qemuArgs } from './run.js';
 import { lastBootLog, resetBound, resetOf } from './watchdog.js';
 
 describe('reset accounting from qemu events', () => {
@@ -28,5 +29,14 @@ describe('reset accounting from qemu events', () => {
     expect(resetBound(0)).toBe(0);
     expect(resetBound(undefined)).toBeNull();
     expect(resetBound(false)).toBeNull();
+  });
+});
+
+describe('the watchdog device', () => {
+  const base = { image: 'd.raw', format: 'raw', ovmfCode: 'c.fd', varsCopy: 'v.fd', serialLog: 's.log', memoryMiB: 512, accel: 'tcg' };
+  it('is on the machine when asked (runQemu asks by default) and absent otherwise', () => {
+    const on = qemuArgs({ ...base, watchdog: true }).join(' ');
+    expect(on).toContain('-device i6300esb -action watchdog=reset');
+    expect(qemuArgs({ ...base, watchdog: false }).join(' ')).not.toContain('i6300esb');
   });
 });
