@@ -174,12 +174,13 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
     // Two ways a guest stops without ever ending: the firmware refusing the loader under Secure Boot
     // (it then waits for a key), and a boot frozen on a dm-verity error (stuck.ts). Watch the console.
     let refusal: string | null = null;
-    // A run allowed to reset is left to the guest's watchdog and the selector: only its bound stops it.
+    // A run allowed to reset is not stopped on a frozen boot: the guest's watchdog resets it and the
+    // selector chooses again; the reset bound stops it instead.
     const stopWhen = async () => {
-      if (maxResets !== null) return watch.resets.length > maxResets;
+      if (maxResets !== null && watch.resets.length > maxResets) return true;
       const text = await fsp.readFile(serialLog, 'latin1').catch(() => '');
       if (t.secureBoot && (refusal = firmwareRefusal(text)) !== null) return true;
-      return !!stuckOnVerity(text);
+      return maxResets === null && !!stuckOnVerity(text);
     };
     const running = spawnWithTimeout(bin, argv, timeoutMs, stopWhen);
     void watch.attach(start);
