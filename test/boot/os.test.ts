@@ -74,6 +74,7 @@ describe('the example OS', { timeout: (BOOT_S + 120) * 1000 }, () => {
       boots: '1',
       sysext: 'none', // no system extension merged (test/boot/sysext.test.ts merges some)
       watchdog: 'active,30s', // systemd feeds qemu's i6300esb (heal-os.test.ts)
+      refused: 'none', // no system extension refused (sysext.test.ts refuses a corrupted one)
     });
     expect(log).toMatch(/systemd 254\.\d+/); // the backports systemd, in the initrd and as PID 1
     expect(log).toMatch(/Finished .*systemd-veritysetup@usr/);
