@@ -73,10 +73,11 @@ describe('self-healing boots of the example OS', { timeout: (2 * BOOT_S + 120) *
     const realRoot = afterGap.search(/systemd\[1\]: systemd 254[^\r\n]* running in system mode/);
     expect(realRoot).toBeGreaterThan(0);
     expect(afterGap.slice(realRoot)).toMatch(/systemd\[1\]: Using hardware watchdog 'i6300ESB timer'/);
-    expect(json.details).toMatchObject({ watchdog: 'active,30s', bless: 'already-good', pid1: 'systemd' });
+    expect(json.details).toMatchObject({ watchdog: 'active,30s', bless: 'blessed', pid1: 'systemd' }); // back on top of B
     const st = await slotStatus(img);
     expect(st.B).toMatchObject({ tries: 0, successful: false, attempts: 1 });
-    expect(st.A).toMatchObject({ successful: true, attempts: 0 });
+    expect(st.A).toMatchObject({ priority: 2, successful: true, attempts: 0 });
+    expect(st.next).toBe('A');
     const at = json.resets.events[0].atMs / 1000;
     console.log(`fault → healthy fallback (example OS, dm-verity restart): ${(json.durationMs / 1000).toFixed(1)} s (reset at ${at.toFixed(1)} s)`);
   });
