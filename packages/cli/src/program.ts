@@ -372,7 +372,7 @@ Examples:
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
     .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file enrolling this certificate as PK, KEK and db')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json'))
+    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu disk.raw --allow-reset 3 --json   # self-healing: at most 3 resets'))
     .action(act(lazy('qemu')));
 
   return program;
