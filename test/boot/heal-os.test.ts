@@ -9,12 +9,15 @@
  *   with the watchdog armed in the initrd (its PID 1 tries to stop it at switch-root, and nowayout
  *   keeps it running: the kernel says so), armed again by the real PID 1, and active at the marker.
  *
- * Two boots of 60-110 s here (TCG, 2 CPUs); the fault-to-healthy time is printed.
+ * Then v3, whose PID 1 crashes once the system is up (fixtures/os-crash), is written to B: systemd's
+ * CrashReboot reboots instead of freezing, and the selector falls back to A again.
+ *
+ * Four boots of 60-110 s here (TCG, 2 CPUs); the fault-to-healthy times are printed.
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { imgbuild, tempDir } from '../helpers.js';
+import { imgbuild, ROOT, tempDir } from '../helpers.js';
 import { boot, env, readManifest, slotStatus } from './boot.js';
 import { exampleOs, OS_QEMU, type OsBuild } from './os.js';
 
@@ -23,10 +26,12 @@ const img = join(dir, 'os.raw');
 const BOOT_S = 240;
 let v1: OsBuild;
 let v2: OsBuild;
+let v3: OsBuild;
 
 beforeAll(async () => {
   v1 = await exampleOs('1');
   v2 = await exampleOs('2');
+  v3 = await exampleOs('3', join(ROOT, 'test/boot/fixtures/os-crash'));
   const r = await imgbuild(
     ['build', '--from', v1.usr, '--root-tree', v1.root, '--kernel', v1.kernel, '--initrd', v1.initrd, '--layout', 'flatcar', '--seed', 'heal-os', '--cmdline', 'imgbuild.test=poweroff', '-o', img],
     { env },
@@ -80,5 +85,23 @@ describe('self-healing boots of the example OS', { timeout: (2 * BOOT_S + 120) *
     expect(st.next).toBe('A');
     const at = json.resets.events[0].atMs / 1000;
     console.log(`fault → healthy fallback (example OS, dm-verity restart): ${(json.durationMs / 1000).toFixed(1)} s (reset at ${at.toFixed(1)} s)`);
+  });
+
+  it('a new slot whose PID 1 crashes: systemd reboots (CrashReboot) instead of freezing, the selector falls back to A', async () => {
+    const u = await imgbuild(['update', img, '--from', v3.usr], { env });
+    expect(u.exitCode, String(u.stderr)).toBe(0);
+    const { json, exitCode, log } = await boot(img, 'crash', { allowReset: 2, timeoutS: 2 * BOOT_S, extraArgs: OS_QEMU });
+    expect(exitCode, json.failure?.detail).toBe(0);
+    expect(json.selector.choices.map((c) => [c.slot, c.triesBefore, c.triesAfter])).toEqual([
+      ['B', 1, 0],
+      ['A', 0, 0],
+    ]);
+    expect(json.resets).toMatchObject({ count: 1, watchdog: 0 });
+    const first = log.slice(0, log.indexOf('imgbuild-select: slot=A'));
+    expect(first).toMatch(/imgbuild-test: crashing PID 1/);
+    expect(first).toMatch(/Caught <SEGV>/);
+    expect(first).not.toMatch(/Freezing execution/);
+    expect(json).toMatchObject({ slot: 'A', version: '1', health: 'ok' });
+    console.log(`fault → healthy fallback (example OS, PID 1 crash): ${(json.durationMs / 1000).toFixed(1)} s (reset at ${(json.resets.events[0].atMs / 1000).toFixed(1)} s)`);
   });
 });
