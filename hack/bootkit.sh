@@ -52,6 +52,7 @@ INITSRC=$ROOT/hack/initramfs
 USR_TYPE_MODULES=(virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring virtio virtio_pci virtio_blk
   dm-mod dm-bufio reed_solomon dm-verity squashfs)
 OPTIONAL_MODULES=(erofs) # loaded when present; lets /usr be an erofs image too
+WATCHDOG_MODULES=(i6300esb) # qemu's watchdog and the watchdog core; /init arms it when the device is there
 
 for t in apt-get apt-cache dpkg dpkg-deb depmod cpio gzip ldd readelf sha256sum flock find sort; do
   command -v "$t" >/dev/null || die "'$t' not found (install Debian packages: bash hack/install-deps.sh)"
@@ -105,6 +106,9 @@ KVER=${PKG#linux-image-}
 
 # --- kernel + modules, extracted once per package version ---------------------------------------
 KDIR=$CACHE/kernel/${PKG}_${VER}
+WANTED="${USR_TYPE_MODULES[*]} ${OPTIONAL_MODULES[*]} ${WATCHDOG_MODULES[*]}"
+# a kernel extracted for another set of modules is extracted again
+[ "$(cat "$KDIR/wanted" 2>/dev/null || echo "${USR_TYPE_MODULES[*]} ${OPTIONAL_MODULES[*]}")" = "$WANTED" ] || rm -f "$KDIR/.complete"
 if [ ! -f "$KDIR/.complete" ]; then
   log "fetching $PKG $VER"
   rm -rf "$KDIR" "$KDIR.tmp"
@@ -126,7 +130,7 @@ if [ ! -f "$KDIR/.complete" ]; then
   cp "$KDIR.tmp/x/boot/vmlinuz-$KVER" "$KDIR.tmp/out/vmlinuz"
   cp "$MODROOT/modules.dep" "$MODROOT/modules.builtin" "$KDIR.tmp/out/"
   # keep the modules we may need (and everything they depend on), decompressed
-  for m in "${USR_TYPE_MODULES[@]}" "${OPTIONAL_MODULES[@]}"; do
+  for m in "${USR_TYPE_MODULES[@]}" "${OPTIONAL_MODULES[@]}" "${WATCHDOG_MODULES[@]}"; do
     n=${m//-/_}
     awk -F: -v a="$m" -v b="$n" '{ f = $1; sub(/.*\//, "", f); sub(/\.ko(\.(xz|zst|gz))?$/, "", f);
       g = f; gsub(/-/, "_", g); if (g == b) { print $0 } }' "$MODROOT/modules.dep"
@@ -141,6 +145,7 @@ if [ ! -f "$KDIR/.complete" ]; then
   done
   sed -E 's/\.ko\.(xz|zst|gz)/.ko/g' "$MODROOT/modules.dep" >"$KDIR.tmp/out/modules.dep"
   echo "$PKG $VER" >"$KDIR.tmp/out/package"
+  echo "$WANTED" >"$KDIR.tmp/out/wanted"
   touch "$KDIR.tmp/out/.complete"
   mv "$KDIR.tmp/out" "$KDIR"
   rm -rf "$KDIR.tmp"
@@ -180,6 +185,16 @@ for m in "${OPTIONAL_MODULES[@]}"; do
   ORDER=("${ORDER[@]:0:before}")
 done
 
+WATCHDOG_ORDER=()
+for m in "${WATCHDOG_MODULES[@]}"; do
+  p=$(path_of "$m")
+  [ -n "$p" ] || die "module $m is not in modules.dep of $KVER"
+  before=${#ORDER[@]}
+  visit "$p"
+  WATCHDOG_ORDER+=("${ORDER[@]:before}")
+  ORDER=("${ORDER[@]:0:before}")
+done
+
 # --- userland files: busybox, cgpt, veritysetup and their libraries -----------------------------
 if [ "$ARCH" = amd64 ]; then
   libs_of() { ldd "$1" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(0x/ { print $1 }'; }
@@ -211,7 +226,7 @@ KEY=$( {
   echo "$ARCH $PKG $VER $SDE"
   sha256sum "${BASH_SOURCE[0]}" "$BUSYBOX" "$CGPT" "$VERITYSETUP" "${LIBS[@]}" | awk '{ print $1 }'
   (cd "$INITSRC" && find . -type f | sort | xargs sha256sum)
-  printf '%s\n' "${ORDER[@]}" "${OPTIONAL_ORDER[@]}"
+  printf '%s\n' "${ORDER[@]}" "${OPTIONAL_ORDER[@]}" "${WATCHDOG_ORDER[@]}"
 } | sha256sum | cut -c1-16)
 OUT=$CACHE/kit-$KEY
 if [ ! -f "$OUT/.complete" ]; then
@@ -243,6 +258,11 @@ if [ ! -f "$OUT/.complete" ]; then
   for p in "${OPTIONAL_ORDER[@]}"; do
     [ -f "$S/lib/modules/$(basename "$p")" ] || install -m 0644 "$KDIR/modules/$p" "$S/lib/modules/$(basename "$p")"
     basename "$p" >>"$S/lib/modules/optional.order"
+  done
+: >"$S/lib/modules/watchdog.order"
+  for p in "${WATCHDOG_ORDER[@]}"; do
+    [ -f "$S/lib/modules/$(basename "$p")" ] || install -m 0644 "$KDIR/modules/$p" "$S/lib/modules/$(basename "$p")"
+    basename "$p" >>"$S/lib/modules/watchdog.order"
   done
   echo "$KVER" >"$S/lib/modules/kernel.release"
   (cd "$INITSRC" && find . -type f | sort) | while read -r f; do

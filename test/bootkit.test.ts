@@ -71,6 +71,9 @@ describe('hack/bootkit.sh', () => {
     expect(idx('dm-mod')).toBeLessThan(idx('dm-bufio'));
     expect(idx('dm-bufio')).toBeLessThan(idx('dm-verity'));
     expect(idx('reed_solomon')).toBeLessThan(idx('dm-verity'));
+    // the watchdog's own list, the core first (Debian builds both as modules), loaded by /init
+    const wd = String((await execa('sh', ['-c', `zcat '${first.initrd}' | cpio -i --quiet --to-stdout lib/modules/watchdog.order`])).stdout).trim().split('\n');
+    expect(wd).toEqual(['watchdog.ko', 'i6300esb.ko']);
   });
 
   it('is a reproducible cpio: root-owned, fixed mtimes, sorted', async () => {

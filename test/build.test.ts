@@ -130,7 +130,7 @@ describe('raw image', () => {
       `verity.usr=PARTUUID=${m.slots.A.partuuid}`,
       `systemd.verity_usr_data=PARTUUID=${m.slots.A.partuuid}`,
       `verity.usrhashoffset=${m.slots.A.hashOffset}`,
-      `systemd.verity_usr_options=hash-offset=${m.slots.A.hashOffset}`,
+      `systemd.verity_usr_options=hash-offset=${m.slots.A.hashOffset},restart-on-corruption`,
       'mount.usrfstype=squashfs',
       'imgbuild.slot=A',
     ]) {

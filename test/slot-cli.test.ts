@@ -194,16 +194,36 @@ describe('imgbuild slot: errors', () => {
     oneLine(r.stderr, image, /no pending upgrade/);
   });
 
-  it('next exits 1 when nothing can boot, still printing {"slot": null} with --json', async () => {
+  it('next starts the least bad slot when nothing can boot by the rules, as the selector does', async () => {
     const image = await freshImage();
     await ok(['slot', 'set', image, 'A', '--priority', '0']);
     const r = await imgbuild(['slot', 'next', image, '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout as string)).toMatchObject({ slot: 'A', pick: 'least-bad', changed: true });
+    const t = await imgbuild(['slot', 'next', image]);
+    expect(t.stdout).toBe('A');
+    expect(String(t.stderr)).toMatch(/no slot can boot by the rules; the selector starts the least bad/);
+  });
+
+  it('next under ChromeOS rules exits 1 when nothing can boot, still printing {"slot": null} with --json', async () => {
+    const image = await freshImage();
+    await ok(['slot', 'set', image, 'A', '--priority', '0']);
+    const r = await imgbuild(['slot', 'next', image, '--json', '--variant', 'chromeos']);
     expect(r.exitCode).toBe(1);
     expect(JSON.parse(r.stdout as string)).toMatchObject({ slot: null, changed: false });
     oneLine(r.stderr, image, /no slot can boot/);
-    const t = await imgbuild(['slot', 'next', image]);
-    expect(t.exitCode).toBe(1);
-    expect(t.stdout).toBe('');
+  });
+
+  it('status names a demoted slot and why; set --attempts 0 clears it', async () => {
+    const image = await freshImage();
+    await ok(['slot', 'set', image, 'A', '--attempts', '3']);
+    await ok(['slot', 'next', image]); // the selector's rules: A reached 3 and is demoted
+    const st = await status(image);
+    expect(st.slots[0]).toMatchObject({ slot: 'A', attempts: 7, demoted: true });
+    const text = await ok(['slot', 'status', image]);
+    expect(text.stdout).toMatch(/slot A demoted by the selector: its last boots never became healthy/);
+    await ok(['slot', 'set', image, 'A', '--attempts', '0']);
+    expect((await status(image)).slots[0]).toMatchObject({ attempts: 0, demoted: false });
   });
 
   it('usage errors exit 2', async () => {

@@ -96,9 +96,13 @@ common_args() {
   fi
 }
 
+# What the initrd takes from os/files as well (the watchdog from the initrd onward: docs/boot.md).
+INITRD_FILES=(usr/lib/systemd/system.conf.d/50-imgbuild-watchdog.conf usr/lib/modprobe.d/imgbuild-watchdog.conf)
+
 BASE_KEY=$( {
   echo "$SDE $KPKG $KVERSION $MIRROR $SECURITY"
   (cd "$HERE" && find . -type f | sort | xargs sha256sum)
+  (cd "$FILES" && sha256sum "${INITRD_FILES[@]}")
 } | sha256sum | cut -c1-16)
 BASE=$CACHE/base-$BASE_KEY
 
@@ -133,13 +137,22 @@ if [ ! -f "$BASE/.complete" ]; then
 
   # Debian's own dracut builds the initrd, in a throwaway tree of the same packages + dracut, so the
   # initrd's systemd is this OS's systemd 254. No dracut.conf: the modules are named here.
+  # Self-healing (docs/boot.md): the watchdog driver and its core (dracut adds only drivers the build
+  # machine itself has under /sys/class/watchdog), PID 1's watchdog and crash settings, the driver's
+  # nowayout, and dracut's own emergency mode rebooting instead of halting (rd.emergency=reboot).
   log "mmdebstrap + dracut: the initrd"
   t0=$(date +%s)
   DRACUT="dracut --force --reproducible --no-hostonly --no-hostonly-cmdline --kver $KVER \
 --modules 'systemd systemd-initrd systemd-veritysetup systemd-pcrphase dracut-systemd dm base fs-lib rootfs-block udev-rules kernel-modules' \
---drivers 'virtio_pci virtio_blk dm_mod dm_verity squashfs ext4' --compress zstd /tmp/initrd.img"
+--drivers 'virtio_pci virtio_blk dm_mod dm_verity squashfs ext4 i6300esb watchdog' \
+--include /tmp/imgbuild/watchdog.conf /etc/systemd/system.conf.d/50-imgbuild-watchdog.conf \
+--include /tmp/imgbuild/modprobe.conf /etc/modprobe.d/imgbuild-watchdog.conf \
+--include /tmp/imgbuild/cmdline.conf /etc/cmdline.d/50-imgbuild.conf --compress zstd /tmp/initrd.img"
+  put_initrd_files="mkdir -p \"\$1/tmp/imgbuild\" && cp '$FILES/${INITRD_FILES[0]}' \"\$1/tmp/imgbuild/watchdog.conf\" \
+&& cp '$FILES/${INITRD_FILES[1]}' \"\$1/tmp/imgbuild/modprobe.conf\" && cp '$HERE/initrd-cmdline.conf' \"\$1/tmp/imgbuild/cmdline.conf\""
   mmdebstrap "${ARGS[@]}" --format=null --include="$(IFS=,; echo "${PACKAGES[*]}"),dracut-core,zstd,binutils" \
     --customize-hook="$add_modules" \
+    --customize-hook="$put_initrd_files" \
     --customize-hook="SOURCE_DATE_EPOCH=$SDE chroot \"\$1\" $DRACUT >&2" \
     --customize-hook="cp \"\$1/tmp/initrd.img\" '$BASE.tmp/initrd.img'" \
     --customize-hook="chroot \"\$1\" dpkg-query -W -f='\${Package} \${Version}\n' | sort >'$BASE.tmp/packages-initrd.lock'" \

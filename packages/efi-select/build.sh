@@ -12,8 +12,12 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$here"
 
-pure=(src/gpt.c src/gptprio.c src/disk.c src/line.c src/selector.c)
+pure=(src/gpt.c src/gptprio.c src/attempts.c src/disk.c src/line.c src/selector.c)
 warn=(-std=gnu99 -Wall -Wextra -O2)
+# Boots that never become healthy before the selector demotes a slot (src/attempts.h; 1-6, default 3).
+attempts=${IMGBUILD_BOOT_ATTEMPTS:-3}
+[[ $attempts =~ ^[1-6]$ ]] || { echo "build.sh: IMGBUILD_BOOT_ATTEMPTS must be 1-6, got '$attempts'" >&2; exit 2; }
+warn+=(-DIMGBUILD_BOOT_ATTEMPTS="$attempts")
 
 # Toolchain and flags as Debian 12's gnu-efi 3.0.15 wants them (no `-target efi-app` in its ld):
 # an ELF shared object, then objcopy to PE. crt0 calls efi_main with the SysV ABI, so no

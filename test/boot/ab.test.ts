@@ -62,7 +62,7 @@ describe('boot', { timeout: 600_000 }, () => {
     await cp(img, join(dir, 'gpt-damaged.raw'));
     const { json, exitCode } = await boot(img, 'fresh');
     expect(json.failure).toBeNull();
-    expect(json.selector.choices).toEqual([{ slot: 'A', partition: 3, priority: 1, triesBefore: 0, triesAfter: 0, successful: true }]);
+    expect(json.selector.choices).toEqual([{ slot: 'A', partition: 3, priority: 1, triesBefore: 0, triesAfter: 0, successful: true, attemptsBefore: 0, attemptsAfter: 1 }]);
     expect(json).toMatchObject({ slot: 'A', usrhash: m.slots.A.rootHash, version: '1', health: 'ok' });
     expect(exitCode).toBe(0);
     const st = await slotStatus(img);
@@ -103,7 +103,7 @@ describe('boot', { timeout: 600_000 }, () => {
     await cp(img, join(dir, 'uki-missing.raw'));
     await cp(img, join(dir, 'torn.raw'));
     const { json, exitCode } = await boot(img, 'v2');
-    expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false }]);
+    expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false, attemptsBefore: 0, attemptsAfter: 1 }]);
     expect(json).toMatchObject({ slot: 'B', version: '2', health: 'ok', usrhash: m.slots.B.rootHash });
     expect(exitCode).toBe(0);
     const st = await slotStatus(img);
@@ -230,7 +230,7 @@ describe('boot', { timeout: 600_000 }, () => {
     }
     const { json, exitCode } = await boot(t, 'torn');
     expect(json.selector.lines[0]).toMatch(/^backup GPT differs from primary .*repaired from primary/);
-    expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false }]);
+    expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false, attemptsBefore: 0, attemptsAfter: 1 }]);
     expect(json).toMatchObject({ slot: 'B', version: '2', health: 'ok' });
     expect(exitCode).toBe(0);
     expect(String((await tool('sgdisk', ['-v', t])).stdout)).toMatch(/No problems found/);

@@ -77,6 +77,8 @@ export interface SelectorChoice {
   triesBefore: number;
   triesAfter: number;
   successful: boolean;
+  attemptsBefore: number | null;
+  attemptsAfter: number | null;
 }
 
 export interface BootJson {
@@ -90,6 +92,7 @@ export interface BootJson {
   failure: { reason: string; detail: string } | null;
   logPath: string | null;
   durationMs: number;
+  resets: { count: number; watchdog: number; events: Array<{ atMs: number; cause: 'watchdog' | 'guest' }> };
 }
 
 export const durations: number[] = [];
@@ -114,10 +117,11 @@ export async function onEsp(img: string, m: Manifest, cmd: string, args: string[
  * `imgbuild qemu <img> --json --log <img>.<n>.log`; returns the JSON, its exit code and the log. With
  * allowReset the machine may reboot (the selector's fallback within one run), bounded by the timeout.
  */
-export async function boot(img: string, name: string, opts: { allowReset?: boolean; timeoutS?: number; extraArgs?: string[] } = {}): Promise<{ json: BootJson; exitCode: number; log: string }> {
+export async function boot(img: string, name: string, opts: { allowReset?: boolean | number; timeoutS?: number; extraArgs?: string[] } = {}): Promise<{ json: BootJson; exitCode: number; log: string }> {
   const logPath = `${img}.${name}.log`;
   const timeoutS = opts.timeoutS ?? BOOT_TIMEOUT_S;
-  const args = ['qemu', img, '--json', '--timeout', String(timeoutS), '--log', logPath, ...(opts.allowReset ? ['--allow-reset'] : []), ...(opts.extraArgs ?? [])];
+  const reset = opts.allowReset === undefined || opts.allowReset === false ? [] : opts.allowReset === true ? ['--allow-reset'] : ['--allow-reset', String(opts.allowReset)];
+  const args = ['qemu', img, '--json', '--timeout', String(timeoutS), '--log', logPath, ...reset, ...(opts.extraArgs ?? [])];
   const r = await imgbuild(args, { timeout: (timeoutS + 60) * 1000 });
   expect(r.stdout, `imgbuild qemu printed no JSON: ${r.stderr}`).toMatch(/^\{/);
   const json = JSON.parse(String(r.stdout)) as BootJson;
@@ -128,7 +132,7 @@ export async function boot(img: string, name: string, opts: { allowReset?: boole
 export async function slotStatus(img: string) {
   const r = await imgbuild(['slot', 'status', img, '--json']);
   expect(r.exitCode, String(r.stderr)).toBe(0);
-  const j = JSON.parse(String(r.stdout)) as { slots: Array<{ slot: string; priority: number; tries: number; successful: boolean; canBoot: boolean }>; next: string | null };
+  const j = JSON.parse(String(r.stdout)) as { slots: Array<{ slot: string; priority: number; tries: number; successful: boolean; canBoot: boolean; attempts: number; demoted: boolean }>; next: string | null };
   const by = (s: string) => j.slots.find((x) => x.slot === s)!;
   return { ...j, A: by('A'), B: by('B') };
 }

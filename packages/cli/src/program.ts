@@ -324,7 +324,8 @@ to the folder ./image_qemu_uefi/.` +
       c
         .option('--priority <n>', 'priority 0-15', integer('--priority', { max: 15 }))
         .option('--tries <n>', 'tries 0-15', integer('--tries', { max: 15 }))
-        .option('--successful <0|1>', 'successful bit', bit('--successful')),
+        .option('--successful <0|1>', 'successful bit', bit('--successful'))
+        .option('--attempts <n>', 'boots since the last healthy one, 0-6; 7 = demoted (0 clears a demotion)', integer('--attempts', { max: 7 })),
     force: emptyForce,
     examples: ['imgbuild slot set disk.raw B --tries 1', 'imgbuild slot set disk.raw A --priority 0 --successful 0 --dry-run'],
     action: 'set',
@@ -375,14 +376,15 @@ Examples:
     .option('--memory <MiB>', 'guest memory', positive('--memory'), 512)
     .option('--smp <n>', 'guest CPUs (qemu -smp; multi-threaded TCG boots a systemd OS about 30 % faster with 2)', integer('--smp', { min: 1, max: 64 }), 1)
     .option('--accel <accel>', 'qemu accelerator (tcg, or kvm:tcg)', 'tcg')
-    .option('--allow-reset', 'let the machine reset (kernel panic, watchdog) so the selector falls back within one run; bound it with --timeout')
+    .option('--allow-reset [n]', 'let the machine reset (kernel panic, watchdog, dm-verity) so the selector falls back within one run; with n, stop after more than n resets (failure reset-limit); without, --timeout bounds it', integer('--allow-reset'))
+    .option('--no-watchdog', "give the guest no i6300esb watchdog (it has one by default; an idle one does nothing until the guest arms it)")
     .option('--secure-boot', "OVMF's Secure Boot firmware (SMM); a raw image boots with Debian's snakeoil keys unless --enroll-cert (a bundle built with --secure-boot needs neither)")
     .option('--enroll-cert <cert.pem>', 'Secure Boot with a fresh vars file (OVMF\'s or AAVMF\'s layout) enrolling this certificate as PK, KEK and db')
     .addOption(archOption("the machine (arm64: qemu-system-aarch64 -M virt with AAVMF); default: the image's manifest, else its ESP's loader"))
     .option('--tpm', 'attach a TPM 2.0 (swtpm; its state kept in <image>.tpm/, or tpm/ inside a bundle), stopped with the machine (x86-64)')
     .option('--tpm-state <dir>', 'with a TPM: keep its state in this folder instead (implies --tpm)')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars', 'imgbuild qemu disk.raw --tpm --log console.log'))
+    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu disk.raw --allow-reset 3 --json   # self-healing: at most 3 resets', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars', 'imgbuild qemu disk.raw --tpm --log console.log'))
     .action(act(lazy('qemu')));
 
   program

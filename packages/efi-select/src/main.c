@@ -169,6 +169,16 @@ static EFI_STATUS find_disk(struct firmware *fw, const char **why)
 	return EFI_SUCCESS;
 }
 
+/*
+ * No slot's UKI could be started: a fault that may pass (a disk that came up late, a firmware hiccup).
+ * Wait, then reset and choose again, rather than leave a machine off with nobody at its console.
+ */
+static void reset_and_retry(void)
+{
+	uefi_call_wrapper(BS->Stall, 1, 10 * 1000 * 1000);
+	uefi_call_wrapper(RT->ResetSystem, 4, EfiResetCold, EFI_SUCCESS, 0, NULL);
+}
+
 /* Nothing to boot: leave the message readable for a moment, then power off instead of waiting for a key. */
 static void power_off(void)
 {
@@ -215,7 +225,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 		.release = page_release,
 	};
 	struct boot_env env = { .ctx = &fw, .say = say, .boot = boot };
-	selector_run(&d, &env, 0);
+	if (selector_run(&d, &env, 0) == SELECTOR_RETRY)
+		reset_and_retry();
 	power_off();
 	return EFI_NOT_FOUND;
 }

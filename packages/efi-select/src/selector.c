@@ -1,5 +1,6 @@
 /* One boot; see selector.h. */
 #include "selector.h"
+#include "attempts.h"
 #include "gptprio.h"
 #include "line.h"
 
@@ -73,6 +74,24 @@ static void bits_text(struct line *l, struct boot_bits b)
 	line_uint(l, b.successful);
 }
 
+static void attempts_text(struct line *l, unsigned n)
+{
+	if (n == ATTEMPTS_DEMOTED)
+		line_str(l, "demoted");
+	else
+		line_uint(l, n);
+}
+
+/* A slot's bits and its attempt count, as the summary lines show them. */
+static void slot_text(struct line *l, const struct slot *s)
+{
+	line_char(l, s->letter);
+	line_str(l, ": ");
+	bits_text(l, gptprio_bits(gpt_entry_attributes(s->entry)));
+	line_str(l, " attempts=");
+	attempts_text(l, attempts_get(gpt_entry_attributes(s->entry)));
+}
+
 static struct boot_bits bits_of(const struct slot *s)
 {
 	return gptprio_bits(gpt_entry_attributes(s->entry));
@@ -83,6 +102,7 @@ static void set_bits(struct slot *s, struct boot_bits b)
 	gpt_set_entry_attributes(s->entry, gptprio_with_bits(gpt_entry_attributes(s->entry), b));
 }
 
+/* Every slot's UKI failed to start in this boot: the firmware resets and the selector tries again. */
 static void say_no_slot(const struct boot_env *env, const struct slots *s, unsigned failed)
 {
 	struct line l;
@@ -92,13 +112,41 @@ static void say_no_slot(const struct boot_env *env, const struct slots *s, unsig
 	for (int i = 0; i < SLOT_COUNT; i++) {
 		if (i)
 			line_str(&l, "; ");
-		line_char(&l, s->slot[i].letter);
-		line_str(&l, ": ");
-		bits_text(&l, bits_of(&s->slot[i]));
+		slot_text(&l, &s->slot[i]);
 		if (failed & (1u << i))
 			line_str(&l, ", failed to boot");
 	}
-	line_str(&l, "); powering off");
+	line_str(&l, "); resetting to try again");
+	say(env, &l);
+}
+
+static void say_demoted(const struct boot_env *env, const struct slot *s, unsigned limit)
+{
+	struct line l;
+
+	line_start(&l);
+	line_str(&l, PREFIX "slot=");
+	line_char(&l, s->letter);
+	line_str(&l, " demoted: its last ");
+	line_uint(&l, limit);
+	line_str(&l, limit == 1 ? " boot never became healthy" : " boots never became healthy");
+	say(env, &l);
+}
+
+/* No slot can boot by the rules: say so once, and which one boots anyway. */
+static void say_least_bad(const struct boot_env *env, const struct slots *s, int chosen)
+{
+	struct line l;
+
+	line_start(&l);
+	line_str(&l, PREFIX "no healthy slot (");
+	for (int i = 0; i < SLOT_COUNT; i++) {
+		if (i)
+			line_str(&l, "; ");
+		slot_text(&l, &s->slot[i]);
+	}
+	line_str(&l, "); trying the least bad: ");
+	line_char(&l, s->slot[chosen].letter);
 	say(env, &l);
 }
 
@@ -114,21 +162,25 @@ static void say_fatal(const struct boot_env *env, const char *what, const char *
 	say(env, &l);
 }
 
-/* Uses up one try on the chosen slot, on disk, before it boots. NULL on success. */
-static const char *record_try(struct disk *d, struct gpt_table *t, struct slot *s, struct boot_bits before,
-			      int read_only)
+/*
+ * Uses up one try and counts one attempt on the chosen slot, on disk, before it boots; `dirty` says an
+ * earlier change (a demotion) still has to be written. NULL on success.
+ */
+static const char *record_try(struct disk *d, struct gpt_table *t, struct slot *s, int dirty, int read_only)
 {
-	struct boot_bits after = gptprio_next_bits(before);
+	uint64_t before = gpt_entry_attributes(s->entry);
+	uint64_t after = attempts_next(before);
 
-	if (after.tries == before.tries)
+	if (after == before && !dirty)
 		return NULL;
-	set_bits(s, after);
+	gpt_set_entry_attributes(s->entry, after);
 	return read_only ? NULL : gpt_write(d, t);
 }
 
-static void say_decision(const struct boot_env *env, const struct slot *s, struct boot_bits before,
-			 struct boot_bits after)
+static void say_decision(const struct boot_env *env, const struct slot *s, uint64_t before_attrs)
 {
+	struct boot_bits before = gptprio_bits(before_attrs), after = bits_of(s);
+	unsigned n_before = attempts_get(before_attrs), n_after = attempts_get(gpt_entry_attributes(s->entry));
 	struct line l;
 
 	line_start(&l);
@@ -146,6 +198,12 @@ static void say_decision(const struct boot_env *env, const struct slot *s, struc
 	}
 	line_str(&l, " successful=");
 	line_uint(&l, before.successful);
+	line_str(&l, " attempts=");
+	attempts_text(&l, n_before);
+	if (n_after != n_before) {
+		line_str(&l, "->");
+		attempts_text(&l, n_after);
+	}
 	say(env, &l);
 }
 
@@ -184,8 +242,8 @@ int selector_run(struct disk *d, const struct boot_env *env, int read_only)
 	struct gpt_load_report r;
 	struct slots s;
 	const char *err;
-	unsigned failed = 0;
-	int rc = 1;
+	unsigned failed = 0, limit = env->attempt_limit ? env->attempt_limit : IMGBUILD_BOOT_ATTEMPTS;
+	int rc = 1, said_least_bad = 0;
 
 	int loaded = gpt_load(d, &t, read_only, &r);
 	report_load(env, &r, read_only);
@@ -197,19 +255,31 @@ int selector_run(struct disk *d, const struct boot_env *env, int read_only)
 		say_fatal(env, "", err);
 		goto out;
 	}
+	unsigned demoted = attempts_demote(&s, limit);
+	for (int i = 0; i < SLOT_COUNT; i++)
+		if (demoted & (1u << i))
+			say_demoted(env, &s.slot[i], limit);
+	int dirty = demoted != 0;
 	for (;;) {
-		int i = gptprio_choose(&s, failed);
+		struct pick p = attempts_choose(&s, failed);
+		int i = p.slot;
 		if (i < 0) {
 			say_no_slot(env, &s, failed);
+			rc = SELECTOR_RETRY;
 			break;
 		}
-		struct boot_bits before = bits_of(&s.slot[i]);
-		err = record_try(d, &t, &s.slot[i], before, read_only);
+		if (p.kind == PICK_LEAST_BAD && !said_least_bad) {
+			say_least_bad(env, &s, i);
+			said_least_bad = 1;
+		}
+		uint64_t before = gpt_entry_attributes(s.slot[i].entry);
+		err = record_try(d, &t, &s.slot[i], dirty, read_only);
 		if (err) {
 			say_fatal(env, "cannot record the try on the GPT, not booting: ", err);
 			break;
 		}
-		say_decision(env, &s.slot[i], before, bits_of(&s.slot[i]));
+		dirty = 0;
+		say_decision(env, &s.slot[i], before);
 
 		char why[SELECTOR_WHY_MAX] = "";
 		const char *path = selector_uki_path(i);

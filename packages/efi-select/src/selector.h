@@ -18,12 +18,20 @@ struct boot_env {
 	 * the host's simulation returns at all then); otherwise writes why not into `why`.
 	 */
 	int (*boot)(void *ctx, int slot, const char *path, char *why, unsigned why_size);
+	/* Boots that never became healthy before a slot is demoted; 0: IMGBUILD_BOOT_ATTEMPTS (attempts.h). */
+	unsigned attempt_limit;
 };
 
 /* `\EFI\Linux\imgbuild-usr-a.efi` for SLOT_A, `...-usr-b.efi` for SLOT_B. */
 const char *selector_uki_path(int slot);
 
-/* 0 when a slot booted; nonzero when nothing could boot (the caller powers off). */
+/* selector_run's result when no slot's UKI could be started: reset and try again, never power off. */
+#define SELECTOR_RETRY 2
+
+/*
+ * 0 when a slot booted; SELECTOR_RETRY when every slot's UKI failed to start in this boot (the caller
+ * resets, so a fault that passes heals); 1 when there is no usable GPT or no slots (the caller powers off).
+ */
 int selector_run(struct disk *d, const struct boot_env *env, int read_only);
 
 #endif

@@ -1,11 +1,19 @@
 /**
- * The selector's gptprio.c against @imgbuild/core's next() (what `imgbuild slot next` runs), over
- * every state of two slots: priority 0-15 x tries 0-15 x successful 0/1 for each, 512 x 512 states.
+ * The selector's gptprio.c and attempts.c against @imgbuild/core's next() (what `imgbuild slot next`
+ * runs):
+ *   - every gptprio state of two slots: priority 0-15 x tries 0-15 x successful 0/1 each, 512 x 512;
+ *   - every state that decides attempt counting, for every limit 1-6: priority 0-3 x tries 0-2 x
+ *     successful 0/1 x attempts 0-7 each, 192 x 192. Priority and tries enter the rules only through
+ *     "0", "equal", "greater" and "one less", which these ranges cover; the 512 x 512 run covers
+ *     every value of them.
  * The host binary enumerates the states itself in a fixed order and prints one line per state; the
  * test builds the same states with the core's helpers and compares line by line.
  */
 import {
+  ATTEMPTS_DEMOTED,
   FileStorage,
+  getAttempts,
+  setAttempts,
   findSlots,
   getBootBits,
   loadLayout,
@@ -60,6 +68,47 @@ async function writeImage(name: string, table: GptTable): Promise<string> {
   return path;
 }
 
+/** The attempt-state index s (0-191) as the host splits it. */
+const attemptStateOf = (s: number) => ({ attempts: s % 8, successful: Math.floor(s / 8) % 2 === 1, tries: Math.floor(s / 16) % 3, priority: Math.floor(s / 48) });
+
+function coreAttemptLines(table: GptTable, limit: number): string[] {
+  const [a, b] = ['A', 'B'].map((x) => findSlots(table).find((s) => s.slot === x)!.number - 1);
+  const work = { ...table, entries: table.entries.map((e) => ({ ...e })) };
+  const set = (i: number, base: bigint, st: number) => {
+    const { attempts, ...bits } = attemptStateOf(st);
+    work.entries[i].attributes = setAttempts(setBootBits(base, bits), attempts);
+  };
+  const lines: string[] = [];
+  for (let sa = 0; sa < 192; sa++) {
+    for (let sb = 0; sb < 192; sb++) {
+      set(a, table.entries[a].attributes, sa);
+      set(b, table.entries[b].attributes, sb);
+      const r = next(work, { variant: 'flatcar', attemptLimit: limit });
+      const kind = r.pick === 'healthy' ? 'h' : r.pick === 'least-bad' ? 'l' : '-';
+      lines.push(`${r.slot ?? '-'} ${r.number ?? 0} ${hex(r.table.entries[a].attributes)} ${hex(r.table.entries[b].attributes)} ${kind}`);
+    }
+  }
+  return lines;
+}
+
+async function compareAttemptStates(table: GptTable, name: string, limit: number): Promise<void> {
+  const image = await writeImage(name, table);
+  const host = await selectHost(['--attempt-states', image, '--limit', String(limit)]);
+  expect(host.exitCode, host.stderr as string).toBe(0);
+  const got = (host.stdout as string).split('\n');
+  const want = coreAttemptLines(table, limit);
+  expect(got.length).toBe(want.length);
+  const firstDiff = want.findIndex((line, i) => got[i] !== line);
+  if (firstDiff >= 0) {
+    const a = attemptStateOf(Math.floor(firstDiff / 192));
+    const b = attemptStateOf(firstDiff % 192);
+    expect.fail(`limit ${limit}, state A=${JSON.stringify(a)} B=${JSON.stringify(b)}: host "${got[firstDiff]}", core "${want[firstDiff]}"`);
+  }
+  // the run exercised every outcome: healthy picks, least-bad picks, demotions of each slot
+  expect(want.some((l) => l.endsWith(' h'))).toBe(true);
+  expect(want.some((l) => l.endsWith(' l'))).toBe(true);
+}
+
 async function compareAllStates(table: GptTable, name: string): Promise<void> {
   const image = await writeImage(name, table);
   const host = await selectHost(['--states', image]);
@@ -92,6 +141,32 @@ describe('gptprio.c agrees with next() on every state of two slots', () => {
     table.entries[ia] = { ...ea, name: 'usr_b', type: TYPE_ALIASES['usr-x86-64'], attributes: (1n << 60n) | (1n << 2n) };
     table.entries[ib] = { ...eb, name: 'Usr_A', type: TYPE_ALIASES['usr-x86-64'], attributes: 1n << 63n };
     await compareAllStates(table, 'swapped.img');
+  });
+
+  it('attempt counting: every state that fits, for every limit 1-6 (mini layout)', async () => {
+    const table = planToTable(await loadLayout('mini'), 'crosscheck');
+    for (let limit = 1; limit <= 6; limit++) await compareAttemptStates(table, `attempts-${limit}.img`, limit);
+  });
+
+  it('attempt counting with usr-x86-64 slots, B on the lower number, other attribute bits set', async () => {
+    const table = planToTable(await loadLayout('mini'), 'crosscheck');
+    const slots = findSlots(table);
+    const ia = slots.find((s) => s.slot === 'A')!.number - 1;
+    const ib = slots.find((s) => s.slot === 'B')!.number - 1;
+    const ea = table.entries[ia];
+    const eb = table.entries[ib];
+    // bits 57, 59, 60, 63 sit between and beside the count's bits 58, 61, 62 and must survive
+    table.entries[ia] = { ...ea, name: 'usr_b', type: TYPE_ALIASES['usr-x86-64'], attributes: (1n << 57n) | (1n << 60n) };
+    table.entries[ib] = { ...eb, name: 'Usr_A', type: TYPE_ALIASES['usr-x86-64'], attributes: (1n << 59n) | (1n << 63n) };
+    await compareAttemptStates(table, 'attempts-swapped.img', 3);
+  });
+
+  it('the count codec: bits 58, 61, 62 and nothing else', () => {
+    expect(setAttempts(0n, 1)).toBe(1n << 58n);
+    expect(setAttempts(0n, 2)).toBe(1n << 61n);
+    expect(setAttempts(0n, ATTEMPTS_DEMOTED)).toBe((1n << 58n) | (1n << 61n) | (1n << 62n));
+    expect(getAttempts(setAttempts(~0n & ((1n << 64n) - 1n), 5))).toBe(5);
+    expect(setAttempts((1n << 64n) - 1n, 0)).toBe(((1n << 64n) - 1n) & ~((1n << 58n) | (1n << 61n) | (1n << 62n)));
   });
 
   it('setBootBits on the working table gives the same tables as setSlotBits', async () => {

@@ -2,14 +2,19 @@
  * select-host: the selector's pure code (gpt.c, gptprio.c, disk.c, selector.c) on a disk image file,
  * for tests and for looking at an image the way the firmware will.
  *
- *   select-host IMAGE [--write] [--fail A|B|AB]
+ *   select-host IMAGE [--write] [--fail A|B|AB] [--limit N]
  *       One boot's decision, printed with the firmware's console lines. Without --write nothing is
  *       written; with it, repairs and the used try go to the file in the firmware's write order.
- *       --fail makes those slots' UKIs "Not Found", to exercise the fall-back.
+ *       --fail makes those slots' UKIs "Not Found", to exercise the fall-back. --limit: the attempt
+ *       limit (attempts.h; default the build's).
  *   select-host --states IMAGE
- *       For every state of the two slots (priority 0-15, tries 0-15, successful 0/1 each: 512 x 512),
- *       in that nesting order, A outermost: the chosen slot (or -), its partition number (or 0), and
- *       both slots' attribute fields after gptprio.next, in hex. Nothing is written.
+ *       For every state of the two slots (priority 0-15, tries 0-15, successful 0/1 each: 512 x 512,
+ *       attempts as the image has them), in that nesting order, A outermost: the chosen slot (or -),
+ *       its partition number (or 0), and both slots' attribute fields after the boot, in hex.
+ *   select-host --attempt-states IMAGE --limit N
+ *       The same over the states that decide attempt counting: priority 0-3, tries 0-2, successful
+ *       0/1, attempts 0-7 each (192 x 192), with h (a healthy choice) or l (the least bad) appended.
+ *   Nothing is written by either.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/attempts.h"
 #include "../src/disk.h"
 #include "../src/gptprio.h"
 #include "../src/selector.h"
@@ -135,7 +141,39 @@ static int open_disk(const char *path, int writable, struct file_disk *f)
 	return 0;
 }
 
-static int all_states(const char *path)
+/* One boot's decision on the in-memory table, as selector_run makes it when every UKI starts. */
+static int decide(struct slots *s, unsigned limit, int *kind)
+{
+	attempts_demote(s, limit);
+	struct pick p = attempts_choose(s, 0);
+	if (p.slot >= 0) {
+		struct slot *chosen = &s->slot[p.slot];
+		gpt_set_entry_attributes(chosen->entry, attempts_next(gpt_entry_attributes(chosen->entry)));
+	}
+	*kind = p.kind;
+	return p.slot;
+}
+
+/* A state index split into boot bits and an attempt count. */
+typedef void (*state_fn)(unsigned state, struct boot_bits *bits, unsigned *attempts);
+
+static void gptprio_state(unsigned st, struct boot_bits *b, unsigned *attempts)
+{
+	*b = (struct boot_bits){ st >> 5, (st >> 1) & 0xf, st & 1 };
+	*attempts = ~0u; /* keep the image's */
+}
+
+static void attempt_state(unsigned st, struct boot_bits *b, unsigned *attempts)
+{
+	*attempts = st % 8;
+	st /= 8;
+	b->successful = st % 2;
+	st /= 2;
+	b->tries = st % 3;
+	b->priority = st / 3;
+}
+
+static int all_states(const char *path, unsigned count, state_fn split, unsigned limit, int with_kind)
 {
 	struct file_disk f = { 0 };
 	struct gpt_table t;
@@ -157,25 +195,27 @@ static int all_states(const char *path)
 	for (int i = 0; i < SLOT_COUNT; i++)
 		base[i] = gpt_entry_attributes(s.slot[i].entry);
 
-	static char out[512 * 512 * 40];
+	static char out[512 * 512 * 42];
 	size_t len = 0;
-	for (unsigned a = 0; a < 512; a++) {
-		for (unsigned b = 0; b < 512; b++) {
+	for (unsigned a = 0; a < count; a++) {
+		for (unsigned b = 0; b < count; b++) {
 			unsigned state[SLOT_COUNT] = { a, b };
 			for (int i = 0; i < SLOT_COUNT; i++) {
-				struct boot_bits bits = { state[i] >> 5, (state[i] >> 1) & 0xf, state[i] & 1 };
-				gpt_set_entry_attributes(s.slot[i].entry, gptprio_with_bits(base[i], bits));
+				struct boot_bits bits;
+				unsigned n;
+				split(state[i], &bits, &n);
+				uint64_t attrs = gptprio_with_bits(base[i], bits);
+				gpt_set_entry_attributes(s.slot[i].entry, n == ~0u ? attrs : attempts_with(attrs, n));
 			}
-			int c = gptprio_choose(&s, 0);
-			if (c >= 0) {
-				struct slot *chosen = &s.slot[c];
-				struct boot_bits after = gptprio_next_bits(gptprio_bits(gpt_entry_attributes(chosen->entry)));
-				gpt_set_entry_attributes(chosen->entry, gptprio_with_bits(gpt_entry_attributes(chosen->entry), after));
-			}
-			len += (size_t)sprintf(out + len, "%c %u %016llx %016llx\n", c >= 0 ? s.slot[c].letter : '-',
+			int kind;
+			int c = decide(&s, limit, &kind);
+			len += (size_t)sprintf(out + len, "%c %u %016llx %016llx", c >= 0 ? s.slot[c].letter : '-',
 					       c >= 0 ? s.slot[c].number : 0,
 					       (unsigned long long)gpt_entry_attributes(s.slot[SLOT_A].entry),
 					       (unsigned long long)gpt_entry_attributes(s.slot[SLOT_B].entry));
+			if (with_kind)
+				len += (size_t)sprintf(out + len, " %c", c < 0 ? '-' : kind == PICK_HEALTHY ? 'h' : 'l');
+			out[len++] = '\n';
 		}
 	}
 	fwrite(out, 1, len, stdout);
@@ -185,14 +225,17 @@ static int all_states(const char *path)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: select-host IMAGE [--write] [--fail A|B|AB]\n       select-host --states IMAGE\n");
+	fprintf(stderr, "usage: select-host IMAGE [--write] [--fail A|B|AB] [--limit N]\n"
+			"       select-host --states IMAGE [--limit N]\n"
+			"       select-host --attempt-states IMAGE [--limit N]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	const char *image = NULL;
-	int write = 0, states = 0;
+	int write = 0, states = 0, attempt_states = 0;
+	unsigned limit = IMGBUILD_BOOT_ATTEMPTS;
 	struct file_disk f = { 0 };
 
 	for (int i = 1; i < argc; i++) {
@@ -200,6 +243,12 @@ int main(int argc, char **argv)
 			write = 1;
 		} else if (!strcmp(argv[i], "--states")) {
 			states = 1;
+		} else if (!strcmp(argv[i], "--attempt-states")) {
+			attempt_states = 1;
+		} else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+			limit = (unsigned)atoi(argv[++i]);
+			if (limit < 1 || limit > ATTEMPTS_MAX)
+				usage();
 		} else if (!strcmp(argv[i], "--fail") && i + 1 < argc) {
 			for (const char *p = argv[++i]; *p; p++) {
 				if (*p == 'A' || *p == 'a')
@@ -218,12 +267,14 @@ int main(int argc, char **argv)
 	if (!image)
 		usage();
 	if (states)
-		return all_states(image);
+		return all_states(image, 512, gptprio_state, limit, 0);
+	if (attempt_states)
+		return all_states(image, 4 * 3 * 2 * 8, attempt_state, limit, 1);
 	if (open_disk(image, write, &f))
 		return 1;
 
-	struct boot_env env = { .ctx = &f, .say = say, .boot = boot };
+	struct boot_env env = { .ctx = &f, .say = say, .boot = boot, .attempt_limit = limit };
 	int rc = selector_run(&the_disk, &env, !write);
 	close(f.fd);
-	return rc ? 3 : 0;
+	return rc == SELECTOR_RETRY ? 4 : rc ? 3 : 0;
 }

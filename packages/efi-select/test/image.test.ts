@@ -90,19 +90,18 @@ async function bothWays(path: string): Promise<{ lines: string[]; cli: { slot: s
 }
 
 describe('select-host on images built by the CLI', () => {
-  it('a fresh image boots A and writes nothing', async () => {
+  it('a fresh image boots A and counts the attempt (the blessing clears it)', async () => {
     const path = await image({ A: undefined, B: undefined });
-    const before = gptRegions(path);
     const { lines, cli } = await bothWays(path);
-    expect(lines).toEqual(['imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1']);
+    expect(lines).toEqual(['imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1 attempts=0->1']);
     expect(cli.slot).toBe('A');
-    expect(gptRegions(path).equals(before)).toBe(true);
+    expect((await status(path)).slots.find((s) => s.slot === 'A')).toMatchObject({ attempts: 1, demoted: false });
   });
 
   it('an upgraded B boots and uses a try, as `imgbuild slot next` does', async () => {
     const path = await image({ A: undefined, B: ['--priority', '2', '--tries', '3'] });
     const { lines, cli } = await bothWays(path);
-    expect(lines).toEqual(['imgbuild-select: slot=B partition=4 priority=2 tries=3->2 successful=0']);
+    expect(lines).toEqual(['imgbuild-select: slot=B partition=4 priority=2 tries=3->2 successful=0 attempts=0->1']);
     expect(cli).toMatchObject({ slot: 'B', number: 4 });
   });
 
@@ -110,7 +109,7 @@ describe('select-host on images built by the CLI', () => {
     const path = await image({ A: undefined, B: ['--priority', '2', '--tries', '1'] });
     const before = gptRegions(path);
     const r = await selectHost([path]);
-    expect(r.stdout).toBe('imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0');
+    expect(r.stdout).toBe('imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0 attempts=0->1');
     expect(gptRegions(path).equals(before)).toBe(true);
   });
 
@@ -120,7 +119,7 @@ describe('select-host on images built by the CLI', () => {
     const { lines, cli } = await bothWays(path);
     expect(lines).toEqual([
       'imgbuild-select: primary GPT damaged (header CRC), repaired from backup',
-      'imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0',
+      'imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0 attempts=0->1',
     ]);
     expect(cli.slot).toBe('B');
     const v = await execa('sgdisk', ['-v', path]);
@@ -134,8 +133,10 @@ describe('select-host on images built by the CLI', () => {
     const r = await selectHost([path, '--write']);
     expect((r.stdout as string).split('\n')).toEqual([
       'imgbuild-select: backup GPT damaged (entry array CRC), repaired from primary',
-      'imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1',
+      'imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1 attempts=0->1',
     ]);
+    // the repair restored the array; the only other change is A's counted attempt
+    expect((await imgbuild(['slot', 'set', path, 'A', '--attempts', '0', '--force'])).exitCode).toBe(0);
     expect(gptRegions(path).equals(pristine)).toBe(true);
   });
 
@@ -144,9 +145,9 @@ describe('select-host on images built by the CLI', () => {
     const r = await selectHost([path, '--write', '--fail', 'B']);
     expect(r.exitCode).toBe(0);
     expect((r.stdout as string).split('\n')).toEqual([
-      'imgbuild-select: slot=B partition=4 priority=2 tries=3->2 successful=0',
+      'imgbuild-select: slot=B partition=4 priority=2 tries=3->2 successful=0 attempts=0->1',
       'imgbuild-select: slot=B cannot boot: \\EFI\\Linux\\imgbuild-usr-b.efi: Not Found; tries -> 0',
-      'imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1',
+      'imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1 attempts=0->1',
     ]);
     const st = await status(path);
     expect(st.slots.find((s) => s.slot === 'B')).toMatchObject({ priority: 2, tries: 0, successful: false });
@@ -155,13 +156,42 @@ describe('select-host on images built by the CLI', () => {
     expect(v.stdout).toContain('No problems found');
   });
 
-  it('when no slot can boot it says why and exits non-zero (the firmware powers off)', async () => {
+  it('when no slot can be started it says why and asks for a reset, never a power-off', async () => {
     const path = await image({ A: undefined, B: ['--priority', '1', '--tries', '1'] });
     const r = await selectHost([path, '--write', '--fail', 'AB']);
-    expect(r.exitCode).toBe(3);
+    expect(r.exitCode).toBe(4); // SELECTOR_RETRY: the firmware build resets and chooses again
     expect((r.stdout as string).split('\n').at(-1)).toBe(
-      'imgbuild-select: no bootable slot (A: priority=1 tries=0 successful=1, failed to boot; B: priority=1 tries=0 successful=0, failed to boot); powering off',
+      'imgbuild-select: no bootable slot (A: priority=1 tries=0 successful=1 attempts=1, failed to boot; B: priority=1 tries=0 successful=0 attempts=1, failed to boot); resetting to try again',
     );
+  });
+
+  it('a slot whose last 3 boots never became healthy is demoted; the other boots; the CLI agrees', async () => {
+    const path = await image({ A: ['--attempts', '3'], B: ['--priority', '2', '--successful', '1'] });
+    const { lines } = await bothWays(path);
+    expect(lines).toEqual([
+      'imgbuild-select: slot=A demoted: its last 3 boots never became healthy',
+      'imgbuild-select: slot=B partition=4 priority=2 tries=0 successful=1 attempts=0->1',
+    ]);
+    expect((await status(path)).slots.find((s) => s.slot === 'A')).toMatchObject({ attempts: 7, demoted: true });
+  });
+
+  it('a good slot on top that keeps failing is left for the other; when both are demoted the least bad boots', async () => {
+    const path = await image({ A: ['--priority', '2', '--attempts', '3'], B: ['--priority', '1', '--successful', '1'] });
+    let { lines, cli } = await bothWays(path);
+    expect(lines).toEqual([
+      'imgbuild-select: slot=A demoted: its last 3 boots never became healthy',
+      'imgbuild-select: slot=B partition=4 priority=1 tries=0 successful=1 attempts=0->1',
+    ]);
+    expect(cli.slot).toBe('B');
+    // B fails twice more: demoted too; A, good once and on top, is the least bad
+    for (let i = 0; i < 2; i++) await bothWays(path);
+    ({ lines, cli } = await bothWays(path));
+    expect(lines).toEqual([
+      'imgbuild-select: slot=B demoted: its last 3 boots never became healthy',
+      'imgbuild-select: no healthy slot (A: priority=2 tries=0 successful=1 attempts=demoted; B: priority=1 tries=0 successful=1 attempts=demoted); trying the least bad: A',
+      'imgbuild-select: slot=A partition=3 priority=2 tries=0 successful=1 attempts=demoted',
+    ]);
+    expect(cli).toMatchObject({ slot: 'A', pick: 'least-bad' });
   });
 
   it('when both copies are damaged it says so and writes nothing', async () => {
@@ -198,7 +228,7 @@ describe('select-host on images built by the CLI', () => {
     const { lines, cli } = await bothWays(path);
     expect(lines).toEqual([
       'imgbuild-select: primary GPT damaged (header CRC), repaired from backup',
-      'imgbuild-select: slot=B partition=4 priority=3 tries=2->1 successful=0',
+      'imgbuild-select: slot=B partition=4 priority=3 tries=2->1 successful=0 attempts=0->1',
     ]);
     expect(cli.slot).toBe('B');
   });

@@ -9,7 +9,10 @@ interface QemuOpts {
   memory?: number;
   smp?: number;
   accel?: string;
-  allowReset?: boolean;
+  /** true (no bound but the timeout) or the most resets. */
+  allowReset?: boolean | number;
+  /** false with --no-watchdog. */
+  watchdog?: boolean;
   secureBoot?: boolean;
   enrollCert?: string;
   arch?: string;
@@ -40,7 +43,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
   const smp = Math.round(opts.smp ?? 1);
   await checkRawDisk(image);
   const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
-  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: !!opts.allowReset, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch), tpm: opts.tpmState ? { stateDir: opts.tpmState } : !!opts.tpm });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, watchdog: opts.watchdog !== false, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch), tpm: opts.tpmState ? { stateDir: opts.tpmState } : !!opts.tpm });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({
@@ -57,13 +60,14 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
       durationMs: r.durationMs,
       exitCode: r.exitCode,
       timedOut: r.timedOut,
+      resets: { count: r.resets.length, watchdog: r.resets.filter((x) => x.cause === 'watchdog').length, events: r.resets.map(({ atMs, cause }) => ({ atMs, cause })) },
       ...(r.tpmStateDir ? { tpmStateDir: r.tpmStateDir } : {}),
     });
   } else {
     for (const line of r.selector.lines) process.stdout.write(`imgbuild-select: ${line}\n`);
     if (r.marker) process.stdout.write(formatBootMarker(r.marker) + '\n');
     if (r.failure) process.stdout.write(formatBootFailure(r.failure) + '\n');
-    const where = r.logPath ? `; console log: ${r.logPath}` : '';
+    const where = (r.resets.length ? `; ${r.resets.length} reset(s), ${r.resets.filter((x) => x.cause === 'watchdog').length} by the watchdog` : '') + (r.logPath ? `; console log: ${r.logPath}` : '');
     process.stderr.write(`imgbuild: boot ${healthy ? 'healthy' : 'not healthy'} after ${(r.durationMs / 1000).toFixed(1)} s${where}\n`);
   }
   return healthy ? EXIT_OK : EXIT_FAILED;

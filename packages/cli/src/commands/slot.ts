@@ -82,13 +82,16 @@ function gptLines(image: string, read: GptReadResult): string[] {
 const statusJson = slotStatusRecord;
 
 function statusLines(st: SlotStatus): string[] {
-  const lines = ['slot  #   label        priority  tries  successful  bootable  uuid'];
+  const lines = ['slot  #   label        priority  tries  successful  attempts  bootable  uuid'];
   for (const s of st.slots) {
     lines.push(
-      `${s.slot.padEnd(4)}  ${String(s.number).padEnd(3)} ${s.label.padEnd(12)} ${String(s.priority).padEnd(9)} ${String(s.tries).padEnd(6)} ${String(flag(s.successful)).padEnd(11)} ${(s.canBoot ? 'yes' : 'no').padEnd(9)} ${s.uuid}`,
+      `${s.slot.padEnd(4)}  ${String(s.number).padEnd(3)} ${s.label.padEnd(12)} ${String(s.priority).padEnd(9)} ${String(s.tries).padEnd(6)} ${String(flag(s.successful)).padEnd(11)} ${(s.demoted ? 'demoted' : String(s.attempts)).padEnd(9)} ${(s.canBoot && !s.demoted ? 'yes' : 'no').padEnd(9)} ${s.uuid}`,
     );
   }
-  lines.push(`next boot: ${st.next ?? 'none (no slot can boot)'}`);
+  for (const s of st.slots.filter((x) => x.demoted)) {
+    lines.push(`slot ${s.slot} demoted by the selector: its last boots never became healthy (a healthy boot, slot mark-successful, slot upgrade or slot set --attempts 0 clears it)`);
+  }
+  lines.push(`next boot: ${st.next ?? 'none (no slot can boot; the selector starts the least bad)'}`);
   return lines;
 }
 
@@ -162,6 +165,8 @@ export async function next(image: string, opts: JsonOpt & { variant?: string }):
       number: res.number,
       label: chosen?.label ?? null,
       uuid: chosen?.uuid ?? null,
+      pick: res.pick,
+      demoted: res.demoted,
       changed: r.changed,
       written: r.written,
       before: statusJson(r.before),
@@ -174,7 +179,9 @@ export async function next(image: string, opts: JsonOpt & { variant?: string }):
     return EXIT_FAILED;
   }
   if (!opts.json) {
-    const detail = (opts.dryRun ? 'dry run, nothing written; ' : '') + (r.changed ? `tries ${chosen!.tries}→${after!.tries}${after!.priority !== chosen!.priority ? `, priority ${chosen!.priority}→${after!.priority}` : ''}` : 'nothing changed');
+    const detail = (opts.dryRun ? 'dry run, nothing written; ' : '') + (r.changed ? `tries ${chosen!.tries}→${after!.tries}${after!.priority !== chosen!.priority ? `, priority ${chosen!.priority}→${after!.priority}` : ''}, attempts ${chosen!.attempts}→${after!.attempts}` : 'nothing changed');
+    for (const d of res.demoted) process.stderr.write(`${image}: slot ${d} demoted: its last boots never became healthy\n`);
+    if (res.pick === 'least-bad') process.stderr.write(`${image}: no slot can boot by the rules; the selector starts the least bad\n`);
     process.stdout.write(`${res.slot}\n`);
     process.stderr.write(`${image}: booting ${res.slot} (${chosen!.label}, partition ${chosen!.number}, PARTUUID=${chosen!.uuid}); ${detail}\n`);
   }
@@ -203,10 +210,10 @@ export async function cancelUpgrade(image: string, opts: JsonOpt): Promise<void>
 }
 
 /** The flags arrive parsed and range-checked (parse.ts). */
-export async function set(image: string, name: string, opts: ForceOpt & { priority?: number; tries?: number; successful?: boolean }): Promise<void> {
-  const change: SlotBitsChange = { priority: opts.priority, tries: opts.tries, successful: opts.successful };
-  if (opts.priority === undefined && opts.tries === undefined && opts.successful === undefined) {
-    throw new UsageError('nothing to set: give --priority, --tries and/or --successful', { file: image });
+export async function set(image: string, name: string, opts: ForceOpt & { priority?: number; tries?: number; successful?: boolean; attempts?: number }): Promise<void> {
+  const change: SlotBitsChange = { priority: opts.priority, tries: opts.tries, successful: opts.successful, attempts: opts.attempts };
+  if (opts.priority === undefined && opts.tries === undefined && opts.successful === undefined && opts.attempts === undefined) {
+    throw new UsageError('nothing to set: give --priority, --tries, --successful and/or --attempts', { file: image });
   }
   await slotTransition(image, name, 'set', (t, slot, g) => setSlotBits(t, slot, change, g), opts);
 }

@@ -21,7 +21,7 @@ describe('slot command line', () => {
       `usrhash=${B.rootHash}`,
       `systemd.verity_usr_data=${dev}`,
       `systemd.verity_usr_hash=${dev}`,
-      'systemd.verity_usr_options=hash-offset=130023424',
+      'systemd.verity_usr_options=hash-offset=130023424,restart-on-corruption',
       `verity.usr=${dev}`,
       `verity.usrhash=${B.rootHash}`,
       'verity.usrhashoffset=130023424',

@@ -4,14 +4,17 @@
  *
  *   mount.usr=/dev/mapper/usr mount.usrfstype=<squashfs|erofs> mount.usrflags=ro
  *   usrhash=<hex> systemd.verity_usr_data=PARTUUID=<uuid> systemd.verity_usr_hash=PARTUUID=<uuid>
- *     systemd.verity_usr_options=hash-offset=<bytes>                (a stock systemd ≥ 254 initrd)
+ *     systemd.verity_usr_options=hash-offset=<bytes>,restart-on-corruption   (a stock systemd ≥ 254 initrd)
  *   verity.usr=PARTUUID=<uuid> verity.usrhash=<hex> verity.usrhashoffset=<bytes>   (Flatcar's names)
  *   imgbuild.slot=<A|B>                                             (our test initramfs's marker)
  *   root=PARTUUID=<uuid> rootfstype=ext4 rw                         (only with a ROOT built from a tree)
  *   console=ttyS0,115200n8 panic=-1 <the user's --cmdline>
  *
  * Data and hash tree share the slot partition (Flatcar's layout), so the systemd set needs
- * `hash-offset=`, which systemd 254 understands and 252 does not (docs/boot.md).
+ * `hash-offset=`, which systemd 254 understands and 252 does not (docs/boot.md). A corrupted block of
+ * /usr restarts the machine (`restart-on-corruption`) instead of returning I/O errors to a system that
+ * cannot go on without its /usr: the selector counts the boot against the slot and, after N of them,
+ * boots the other (docs/boot.md, "Self-healing boots").
  */
 import { UsageError } from '../errors.js';
 import type { Slot } from '../layout/plan.js';
@@ -81,7 +84,7 @@ export function formatCmdline(c: SlotCmdline): string {
     `usrhash=${c.rootHash}`,
     `systemd.verity_usr_data=${dev}`,
     `systemd.verity_usr_hash=${dev}`,
-    `systemd.verity_usr_options=hash-offset=${c.hashOffset}`,
+    `systemd.verity_usr_options=hash-offset=${c.hashOffset},restart-on-corruption`,
     `verity.usr=${dev}`,
     `verity.usrhash=${c.rootHash}`,
     `verity.usrhashoffset=${c.hashOffset}`,

@@ -64,6 +64,25 @@ export function setBootBits(attrs: bigint, bits: BootBits): bigint {
   return setFlag(a, 'successful', bits.successful);
 }
 
+/**
+ * Boots started since a slot's last healthy boot (0-6), or 7 once the selector demoted the slot. Three
+ * bits no scheme we know uses: 58, 61, 62, lowest first (57 is ChromeOS's error counter; 59, 60, 63
+ * the Discoverable Partitions' growfs, read-only and no-auto). The selector's src/attempts.c reads the
+ * same bits; slot/attempts.ts holds the rules.
+ */
+export const ATTEMPT_BITS = [58, 61, 62] as const;
+export const ATTEMPTS_MAX = 6;
+export const ATTEMPTS_DEMOTED = 7;
+
+export function getAttempts(attrs: bigint): number {
+  return ATTEMPT_BITS.reduce((v, bit, i) => v | (Number((attrs >> BigInt(bit)) & 1n) << i), 0);
+}
+
+export function setAttempts(attrs: bigint, attempts: number): bigint {
+  if (!Number.isInteger(attempts) || attempts < 0 || attempts > ATTEMPTS_DEMOTED) throw new UsageError(`attempts must be an integer 0-7, got ${attempts}`);
+  return ATTEMPT_BITS.reduce((a, bit, i) => (a & ~(1n << BigInt(bit))) | (BigInt((attempts >> i) & 1) << BigInt(bit)), attrs);
+}
+
 /** A slot can boot when it has priority and either tries left or a successful boot behind it. */
 export function canBoot(bits: BootBits): boolean {
   return bits.priority > 0 && (bits.tries > 0 || bits.successful);

@@ -7,7 +7,7 @@
  *
  * The example OS's marker unit (os/files/usr/lib/imgbuild/marker) prints the same line with more
  * fields after health: pid1=, usr=, root=, bless=, target=, boots=, sysext= (the system extensions merged
- * into /usr, or none); they land in `details`.
+ * into /usr, or none), watchdog= (the hardware watchdog's state and timeout, or none); they land in `details`.
  */
 import type { Slot } from '../layout/plan.js';
 

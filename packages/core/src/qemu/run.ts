@@ -23,8 +23,9 @@ import { findBundle } from '../image/qemu-bundle.js';
 import { firmwareRefusal, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
 import { firmwareFiles, firmwarePackage, imageArchitecture, machineArgs, qemuBinary } from './machine.js';
 import type { Architecture } from '../arch.js';
-import { stuckOnVerity } from './stuck.js';
+import { restartedOnVerity, stuckOnVerity } from './stuck.js';
 import { defaultTpmStateDir, startSwtpm, type Swtpm } from './tpm.js';
+import { lastBootLog, resetBound, watchResets, WATCHDOG_QEMU_ARGS, type MachineReset } from './watchdog.js';
 
 export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
 
@@ -54,9 +55,12 @@ export interface RunQemuOptions {
   extraArgs?: string[];
   /**
    * Let the machine reset (a kernel panic with panic=-1, a watchdog) instead of ending the run, so the
-   * selector gets its next boot within one run, as on real hardware. Bound it with timeoutMs.
+   * selector gets its next boot within one run, as on real hardware. true: bounded by timeoutMs only;
+   * a number: at most that many resets, then the run is stopped (failure `reset-limit`).
    */
-  allowReset?: boolean;
+  allowReset?: boolean | number;
+  /** Give the guest qemu's i6300esb watchdog (watchdog.ts). Default true. */
+  watchdog?: boolean;
   /**
    * Boot under OVMF's Secure Boot firmware (SMM, secure pflash). A bundle whose vars enforce Secure
    * Boot gets it without asking. The vars: `enrollCert`'s, else ovmfVars, else Debian's snakeoil ones.
@@ -88,6 +92,8 @@ export interface QemuRunResult {
   argv: string[];
   /** The TPM's state folder, when one was attached. */
   tpmStateDir?: string;
+  /** Every reset qemu reported, in order (watchdog.ts); the marker and failure are the last boot's. */
+  resets: MachineReset[];
 }
 
 export interface BootTarget {
@@ -142,7 +148,7 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number; arch?: Architecture }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number; arch?: Architecture; watchdog?: boolean }): string[] {
   return [
     ...machineArgs(t.arch ?? 'x86-64', t.accel, !!t.secureBoot),
     '-m', String(t.memoryMiB),
@@ -155,6 +161,7 @@ export function qemuArgs(t: { image: string; format: string; ovmfCode: string; v
     '-drive', `if=pflash,format=raw,readonly=on,file=${t.ovmfCode}`,
     '-drive', `if=pflash,format=raw,file=${t.varsCopy}`,
     '-drive', `file=${t.image},format=${t.format},if=virtio`,
+    ...(t.watchdog ? WATCHDOG_QEMU_ARGS : []),
   ];
 }
 
@@ -183,9 +190,13 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
     await fsp.chmod(varsCopy, 0o644);
     const serialLog = opts.logPath ? resolve(opts.logPath) : join(work, 'serial.log');
     await fsp.writeFile(serialLog, '');
+    const maxResets = resetBound(opts.allowReset);
+    const watch = watchResets(join(work, 'qmp.sock'), serialLog);
     const argv = [
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, secureBoot: t.secureBoot, smp: opts.smp, arch: t.arch }),
+      // The i6300esb is a q35 (x86-64) watchdog; the arm64 virt machine boots without one.
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: maxResets !== null, secureBoot: t.secureBoot, smp: opts.smp, arch: t.arch, watchdog: (opts.watchdog ?? true) && t.arch === 'x86-64' }),
       ...(tpm?.qemuArgs ?? []),
+      ...watch.args,
       ...(opts.extraArgs ?? []),
     ];
     const bin = opts.qemuBinary ?? qemuBinary(t.arch).binary;
@@ -193,15 +204,22 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
     // Two ways a guest stops without ever ending: the firmware refusing the loader under Secure Boot
     // (it then waits for a key), and a boot frozen on a dm-verity error (stuck.ts). Watch the console.
     let refusal: string | null = null;
+    // A run allowed to reset is not stopped on a frozen boot: the guest's watchdog resets it and the
+    // selector chooses again; the reset bound stops it instead.
     const stopWhen = async () => {
+      if (maxResets !== null && watch.resets.length > maxResets) return true;
       const text = await fsp.readFile(serialLog, 'latin1').catch(() => '');
       if (t.secureBoot && (refusal = firmwareRefusal(text)) !== null) return true;
-      return !!stuckOnVerity(text);
+      return maxResets === null && !!stuckOnVerity(text);
     };
-    const { exitCode, timedOut, stderr, stopped } = await spawnWithTimeout(bin, argv, timeoutMs, stopWhen, qemuBinary(t.arch).package);
+    const running = spawnWithTimeout(bin, argv, timeoutMs, stopWhen, qemuBinary(t.arch).package);
+    void watch.attach(start);
+    const { exitCode, timedOut, stderr, stopped } = await running.finally(() => watch.close());
     const durationMs = Date.now() - start;
-    const log = await fsp.readFile(serialLog, 'latin1');
+    const whole = await fsp.readFile(serialLog, 'latin1');
+    const log = lastBootLog(whole, watch.resets);
     let { marker, failure } = parseBootMarker(log);
+    if (!marker && !failure) failure = resetFailure(watch.resets, maxResets, stopped, log) ?? restartedOnVerity(log);
     if (!marker && !failure && refusal) {
       failure = { reason: 'secure-boot-refused', detail: `the firmware refused the boot loader (Secure Boot): ${refusal}` };
     }
@@ -212,12 +230,23 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
         ? { reason: 'timeout', detail: `no boot marker within ${Math.round(timeoutMs / 1000)} s; console ends: ${tail}` }
         : { reason: 'no-marker', detail: `qemu exited ${exitCode} without a boot marker${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}; console ends: ${tail}` };
     }
-    return { marker, selector: parseSelectorLog(log), failure, log, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv], ...(tpm ? { tpmStateDir: tpm.stateDir } : {}) };
+    return { marker, selector: parseSelectorLog(whole), failure, log: whole, logPath: opts.logPath ? serialLog : undefined, durationMs, exitCode, timedOut, argv: [bin, ...argv], resets: watch.resets, ...(tpm ? { tpmStateDir: tpm.stateDir } : {}) };
   } finally {
     await tpm?.stop();
     await fsp.rm(work, { recursive: true, force: true });
     untrack();
   }
+}
+
+/** Why a run ended without a marker or failure line, when its resets say: the bound, or the watchdog. */
+function resetFailure(resets: MachineReset[], maxResets: number | null, stopped: boolean, log: string): BootFailure | null {
+  const tail = log.trim().split(/\r?\n/).slice(-3).join(' | ').slice(0, 300);
+  if (maxResets !== null && stopped && resets.length > maxResets) {
+    return { reason: 'reset-limit', detail: `the machine reset ${resets.length} times (at most ${maxResets} allowed); the last boot's console ends: ${tail}` };
+  }
+  const last = resets.at(-1);
+  if (last?.endedRun && last.cause === 'watchdog') return { reason: 'watchdog', detail: `the watchdog reset the machine: the boot stopped making progress; console ends: ${tail}` };
+  return null;
 }
 
 /** `stopWhen` is polled every 500 ms; true ends the run (nothing the guest does matters any more). */

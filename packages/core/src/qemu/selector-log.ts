@@ -2,8 +2,8 @@
  * The UEFI slot selector's console lines (packages/efi-select), read back from a serial log. Every
  * line starts with `imgbuild-select: `; the one that matters most says which slot was started:
  *
- *   imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0
- *   imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1      (nothing written)
+ *   imgbuild-select: slot=B partition=4 priority=2 tries=1->0 successful=0 attempts=0->1
+ *   imgbuild-select: slot=A partition=3 priority=1 tries=0 successful=1 attempts=demoted   (the least bad)
  *
  * One boot may print several (a slot whose UKI cannot start is given up and the next one chosen), and a
  * run that is allowed to reset prints one set per boot, so everything is kept in order.
@@ -17,6 +17,9 @@ export interface SelectorChoice {
   triesBefore: number;
   triesAfter: number;
   successful: boolean;
+  /** The slot's attempt count before and after (7 = demoted); null from a selector that does not count. */
+  attemptsBefore: number | null;
+  attemptsAfter: number | null;
 }
 
 export interface SelectorLog {
@@ -27,7 +30,8 @@ export interface SelectorLog {
 }
 
 const PREFIX = 'imgbuild-select: ';
-const CHOICE = /^slot=(A|B) partition=(\d+) priority=(\d+) tries=(\d+)(?:->(\d+))? successful=([01])\s*$/;
+const CHOICE = /^slot=(A|B) partition=(\d+) priority=(\d+) tries=(\d+)(?:->(\d+))? successful=([01])(?: attempts=(\d|demoted)(?:->(\d|demoted))?)?\s*$/;
+const count = (v: string | undefined) => (v === undefined ? null : v === 'demoted' ? 7 : Number(v));
 
 export function parseSelectorLog(log: string): SelectorLog {
   const lines: string[] = [];
@@ -39,7 +43,16 @@ export function parseSelectorLog(log: string): SelectorLog {
     lines.push(line);
     const m = CHOICE.exec(line);
     if (m) {
-      choices.push({ slot: m[1] as Slot, partition: Number(m[2]), priority: Number(m[3]), triesBefore: Number(m[4]), triesAfter: Number(m[5] ?? m[4]), successful: m[6] === '1' });
+      choices.push({
+        slot: m[1] as Slot,
+        partition: Number(m[2]),
+        priority: Number(m[3]),
+        triesBefore: Number(m[4]),
+        triesAfter: Number(m[5] ?? m[4]),
+        successful: m[6] === '1',
+        attemptsBefore: count(m[7]),
+        attemptsAfter: count(m[8] ?? m[7]),
+      });
     }
   }
   return { lines, choices };

@@ -20,3 +20,14 @@ export function stuckOnVerity(log: string): BootFailure | null {
   if (!s) return null;
   return { reason: 'verity', detail: `${v[0].trim()}; then: ${s[0].trim()}` };
 }
+
+/**
+ * A boot that dm-verity restarted: `restart-on-corruption` (the command line imgbuild writes) makes
+ * the kernel restart at the first corrupted block instead of returning I/O errors. Without
+ * `allowReset` the restart ends the run; this names it.
+ */
+export function restartedOnVerity(log: string): BootFailure | null {
+  const v = VERITY.exec(log);
+  if (!v || !/reboot: Restarting system/.test(log.slice(v.index))) return null;
+  return { reason: 'verity', detail: `${v[0].trim()}; then: the kernel restarted the machine (restart-on-corruption)` };
+}

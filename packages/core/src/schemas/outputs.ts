@@ -32,7 +32,7 @@ export const partitionRecordSchema = z
   .strict();
 
 export const slotRecordSchema = partitionRecordSchema
-  .extend({ uuid: guid, slot: slotName, priority: uint.max(15), tries: uint.max(15), successful: z.boolean(), canBoot: z.boolean() })
+  .extend({ uuid: guid, slot: slotName, priority: uint.max(15), tries: uint.max(15), successful: z.boolean(), canBoot: z.boolean(), attempts: uint.max(7), demoted: z.boolean() })
   .strict();
 export const slotStatusSchema = z.object({ slots: z.array(slotRecordSchema), next: slotName.nullable() }).strict();
 
@@ -191,6 +191,8 @@ export const OUTPUT_SCHEMAS = {
       ...transition,
       action: z.literal('next'),
       variant: z.enum(['flatcar', 'chromeos']),
+      pick: z.enum(['healthy', 'least-bad']).nullable(),
+      demoted: z.array(slotName),
       number: uint.nullable(),
       label: text.nullable(),
       uuid: guid.nullable(),
@@ -210,7 +212,9 @@ export const OUTPUT_SCHEMAS = {
         .object({
           lines: z.array(z.string()),
           choices: z.array(
-            z.object({ slot: slotName, partition: uint, priority: uint, triesBefore: uint, triesAfter: uint, successful: z.boolean() }).strict(),
+            z
+              .object({ slot: slotName, partition: uint, priority: uint, triesBefore: uint, triesAfter: uint, successful: z.boolean(), attemptsBefore: uint.max(7).nullable(), attemptsAfter: uint.max(7).nullable() })
+              .strict(),
           ),
         })
         .strict(),
@@ -220,6 +224,14 @@ export const OUTPUT_SCHEMAS = {
       durationMs: uint,
       exitCode: z.number().int().nullable(),
       timedOut: z.boolean(),
+      /** Resets qemu reported (a watchdog, a panic, dm-verity's restart, the selector's retry), in order. */
+      resets: z
+        .object({
+          count: uint,
+          watchdog: uint,
+          events: z.array(z.object({ atMs: uint, cause: z.enum(['watchdog', 'guest']) }).strict()),
+        })
+        .strict(),
       /** With --tpm: the swtpm state folder (the machine's TPM, kept between boots). */
       tpmStateDir: text.optional(),
     })

@@ -164,11 +164,13 @@ describe('next (Flatcar gptprio.next)', () => {
     expect(r.number).toBe(4);
     expect(r.changed).toBe(true);
     expect(bits(r.table)).toEqual({ A: [1, 0, 1], B: [2, 0, 0] });
-    // the unmarked slot is skipped on the following boot (priority kept) and A boots
+    // the unmarked slot is skipped on the following boot (priority kept) and A boots; only A's
+    // attempt is counted (slot/attempts.ts)
     const r2 = next(r.table);
     expect(r2.slot).toBe('A');
-    expect(r2.changed).toBe(false);
+    expect(r2.changed).toBe(true);
     expect(bits(r2.table)).toEqual({ A: [1, 0, 1], B: [2, 0, 0] });
+    expect(findSlots(r2.table).map((x) => x.attempts)).toEqual([1, 1]);
   });
   it('breaks a priority tie by the lower partition number', () => {
     expect(next(table([2, 0, 1], [2, 0, 1])).slot).toBe('A');
@@ -183,13 +185,14 @@ describe('next (Flatcar gptprio.next)', () => {
     expect(bits(next(table([1, 3, 1], [0, 0, 0])).table).A).toEqual([1, 2, 1]);
     expect(bits(next(table([15, 15, 0], [0, 0, 0])).table).A).toEqual([15, 14, 0]);
   });
-  it('returns null and changes nothing when no slot can boot', () => {
-    for (const [a, b] of [
-      [[0, 0, 0], [0, 0, 0]],
-      [[0, 5, 1], [3, 0, 0]],
-    ] as [Bits, Bits][]) {
+  it('starts the least bad slot when no slot can boot (the selector never powers off); ChromeOS rules return null', () => {
+    for (const [a, b, least] of [
+      [[0, 0, 0], [0, 0, 0], 'A'], // nothing to prefer: the lower number
+      [[0, 5, 1], [3, 0, 0], 'B'], // a priority first
+    ] as [Bits, Bits, string][]) {
       const t = table(a, b);
-      const r = next(t);
+      expect(next(t)).toMatchObject({ slot: least, pick: 'least-bad', changed: true });
+      const r = next(t, { variant: 'chromeos' });
       expect(r).toMatchObject({ slot: null, number: null, changed: false });
       expect(r.table).toEqual(t);
       expect(r.table).not.toBe(t);
@@ -206,7 +209,8 @@ describe('next (Flatcar gptprio.next)', () => {
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
     for (let i = 0; i < 300; i++) {
       const t = table([rnd(16), rnd(16), rnd(2) as 0 | 1], [rnd(16), rnd(16), rnd(2) as 0 | 1]);
-      expect(slotStatus(t).next).toBe(next(t).slot);
+      const r = next(t);
+      expect(slotStatus(t).next).toBe(r.pick === 'healthy' ? r.slot : null);
       expect(activeSlot(t)).toBe(next(t, { variant: 'chromeos' }).slot);
     }
   });
@@ -283,9 +287,9 @@ describe('markSuccessful', () => {
     t = markSuccessful(t, 'B');
     for (let i = 0; i < 3; i++) {
       const r = next(t);
-      expect(r.slot).toBe('B');
-      expect(r.changed).toBe(false);
-      t = r.table;
+      expect(r).toMatchObject({ slot: 'B', pick: 'healthy' });
+      expect(bits(r.table).B).toEqual([2, 0, 1]); // only the attempt is counted
+      t = markSuccessful(r.table, 'B'); // the healthy boot clears it
     }
   });
   it('works after a ChromeOS last try zeroed the priority', () => {
@@ -429,7 +433,8 @@ describe('applySlotTransition on a Storage', () => {
   it('passes a next() result through and writes nothing when nothing changes', async () => {
     const s = await image();
     const before = Buffer.from(s.buffer);
-    const r = await applySlotTransition(s, (t) => next(t));
+    // ChromeOS rules leave a successful slot alone (the selector's rules count an attempt)
+    const r = await applySlotTransition(s, (t) => next(t, { variant: 'chromeos' }));
     expect(r.result.slot).toBe('A');
     expect(r.changed).toBe(false);
     expect(r.written).toBe(false);

@@ -36,13 +36,14 @@
  */
 import { ARCHITECTURES, ARCHITECTURE_TABLE } from '../arch.js';
 import { SlotError, UsageError } from '../errors.js';
-import { canBoot, getBootBits, setBootBits, type BootBits } from '../gpt/attributes.js';
+import { canBoot, getAttempts, getBootBits, setAttempts, setBootBits, ATTEMPTS_DEMOTED, type BootBits } from '../gpt/attributes.js';
 import type { GptEntry } from '../gpt/entry.js';
 import { partitionRecord } from '../gpt/record.js';
 import { cloneTable, type GptTable } from '../gpt/table.js';
 import { TYPE_ALIASES } from '../gpt/types.js';
 import { slotOfLabel, type Slot } from '../layout/plan.js';
 import { cgptPrioritize, MAX_PRIORITY } from './prioritize.js';
+import { checkAttemptLimit, DEFAULT_ATTEMPT_LIMIT, demote, isDemoted, pickSlot, startedAttributes, type PickKind } from './attempts.js';
 
 export type { Slot };
 export const SLOTS: readonly Slot[] = ['A', 'B'];
@@ -68,6 +69,10 @@ export interface SlotInfo extends BootBits {
   /** All 64 attribute bits, the boot bits among them. */
   attributes: bigint;
   canBoot: boolean;
+  /** Boots started since the last healthy one (slot/attempts.ts); 7 once demoted. */
+  attempts: number;
+  /** The selector gave up on this slot: its last N boots never became healthy. */
+  demoted: boolean;
 }
 
 export interface SlotStatus {
@@ -95,7 +100,7 @@ export interface GuardOptions {
 }
 
 const bitsText = (b: BootBits) => `priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0}`;
-const describe = (s: SlotInfo) => `${s.slot} (${s.label}, partition ${s.number}: ${bitsText(s)})`;
+const describe = (s: SlotInfo) => `${s.slot} (${s.label}, partition ${s.number}: ${bitsText(s)}${s.demoted ? ', demoted' : ''})`;
 
 /** The two slot partitions of a table, in table order. SlotError when there is not exactly one A and one B. */
 export function findSlots(table: GptTable): SlotInfo[] {
@@ -107,7 +112,8 @@ export function findSlots(table: GptTable): SlotInfo[] {
     const other = found.find((f) => f.slot === slot);
     if (other) throw new SlotError(`two partitions are slot ${slot}: ${other.number} (${other.label}) and ${i + 1} (${e.name})`);
     const bits = getBootBits(e.attributes);
-    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, type: e.type, firstLba: e.firstLba, lastLba: e.lastLba, attributes: e.attributes, ...bits, canBoot: canBoot(bits) });
+    const attempts = getAttempts(e.attributes);
+    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, type: e.type, firstLba: e.firstLba, lastLba: e.lastLba, attributes: e.attributes, ...bits, canBoot: canBoot(bits), attempts, demoted: attempts === ATTEMPTS_DEMOTED });
   });
   for (const s of SLOTS) {
     if (!found.some((f) => f.slot === s)) {
@@ -123,7 +129,7 @@ export function findSlots(table: GptTable): SlotInfo[] {
  */
 export function slotRecord(s: SlotInfo) {
   const p = partitionRecord({ number: s.number, uuid: s.uuid, name: s.label, type: s.type, firstLba: s.firstLba, lastLba: s.lastLba, attributes: s.attributes }, 'usr-slot');
-  return { ...p, slot: s.slot, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot };
+  return { ...p, slot: s.slot, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot, attempts: s.attempts, demoted: s.demoted };
 }
 
 /** A slot status as JSON: both slots (slotRecord) and the one that boots next. */
@@ -151,10 +157,13 @@ function slotInfo(table: GptTable, slot: Slot): SlotInfo {
   return found;
 }
 
-/** Highest priority among bootable slots; the lower partition number wins a tie (gptprio.next). */
+/**
+ * Highest priority among bootable slots; the lower partition number wins a tie (gptprio.next). A slot
+ * the selector demoted is passed over (slot/attempts.ts).
+ */
 function choose(slots: SlotInfo[]): SlotInfo | undefined {
   let best: SlotInfo | undefined;
-  for (const s of slots) if (s.canBoot && s.priority > (best?.priority ?? 0)) best = s;
+  for (const s of slots) if (s.canBoot && !s.demoted && s.priority > (best?.priority ?? 0)) best = s;
   return best;
 }
 
@@ -203,8 +212,12 @@ function bitsDiffer(a: GptTable, b: GptTable): boolean {
 }
 
 export interface NextResult {
-  /** The slot chosen to boot, or null when none can boot (then nothing changes). */
+  /** The slot chosen to boot, or null when none can boot (then nothing changes; chromeos only). */
   slot: Slot | null;
+  /** flatcar: `healthy` when the slot can boot by the rules, `least-bad` when none could; null with no slot. */
+  pick: PickKind | null;
+  /** Slots demoted by this selection (their count reached the limit). */
+  demoted: Slot[];
   /** Its partition number, or null. */
   number: number | null;
   table: GptTable;
@@ -213,23 +226,40 @@ export interface NextResult {
 }
 
 /**
- * One boot-time selection, as firmware does it. Flatcar (GRUB gptprio.next): tries decremented on the
- * chosen slot when > 0, whether or not it is successful. ChromeOS (vboot): nothing changes when the
- * chosen slot is successful; otherwise tries decremented, and using the last try also sets priority 0.
+ * One boot-time selection, as firmware does it. Flatcar (GRUB gptprio.next) with imgbuild's attempt
+ * counting, exactly what the UEFI selector does: slots whose count reached `attemptLimit` (default 3)
+ * are demoted; the choice is gptprio's among the rest, else the least bad slot (slot/attempts.ts); the
+ * chosen slot's tries are decremented when > 0 and one attempt is counted. ChromeOS (vboot), without
+ * counting: nothing changes when the chosen slot is successful; otherwise tries decremented, and using
+ * the last try also sets priority 0.
  */
-export function next(table: GptTable, opts: { variant?: Variant } = {}): NextResult {
+export function next(table: GptTable, opts: { variant?: Variant; attemptLimit?: number } = {}): NextResult {
   const variant = opts.variant ?? 'flatcar';
   if (variant !== 'flatcar' && variant !== 'chromeos') throw new UsageError(`unknown variant "${String(variant)}" (flatcar or chromeos)`);
+  if (variant === 'flatcar') return nextCounted(table, checkAttemptLimit(opts.attemptLimit ?? DEFAULT_ATTEMPT_LIMIT));
   const chosen = choose(findSlots(table));
-  if (!chosen) return { slot: null, number: null, table: cloneTable(table), changed: false };
-  let after: Partial<BootBits> = {};
-  if (variant === 'flatcar') {
-    if (chosen.tries > 0) after = { tries: chosen.tries - 1 };
-  } else if (!chosen.successful) {
-    after = chosen.tries > 1 ? { tries: chosen.tries - 1 } : { tries: 0, priority: 0 };
-  }
+  if (!chosen) return { slot: null, number: null, pick: null, demoted: [], table: cloneTable(table), changed: false };
+  const after: Partial<BootBits> = chosen.successful ? {} : chosen.tries > 1 ? { tries: chosen.tries - 1 } : { tries: 0, priority: 0 };
   const t = withBits(table, chosen.slot, after);
-  return { slot: chosen.slot, number: chosen.number, table: t, changed: bitsDiffer(table, t) };
+  return { slot: chosen.slot, number: chosen.number, pick: 'healthy', demoted: [], table: t, changed: bitsDiffer(table, t) };
+}
+
+/** The selector's selection: demote, pick, use a try and count an attempt. */
+function nextCounted(table: GptTable, limit: number): NextResult {
+  const t = cloneTable(table);
+  const slots = findSlots(t);
+  const demoted: Slot[] = [];
+  for (const s of slots) {
+    const e = t.entries[s.number - 1];
+    const after = demote(e.attributes, limit);
+    if (after !== e.attributes && isDemoted(after)) demoted.push(s.slot);
+    e.attributes = after;
+  }
+  const { index, kind } = pickSlot(slots.map((s) => ({ number: s.number, attributes: t.entries[s.number - 1].attributes })));
+  const chosen = slots[index];
+  const e = t.entries[chosen.number - 1];
+  e.attributes = startedAttributes(e.attributes);
+  return { slot: chosen.slot, number: chosen.number, pick: kind, demoted, table: t, changed: bitsDiffer(table, t) };
 }
 
 /**
@@ -296,7 +326,15 @@ export function prioritize(table: GptTable, slot: Slot, g: GuardOptions = {}): G
  */
 export function markSuccessful(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'mark successful', g);
-  return prioritizeRaw(withBits(table, slot, { successful: true, tries: 0 }), slot);
+  return prioritizeRaw(withAttempts(withBits(table, slot, { successful: true, tries: 0 }), slot, 0), slot);
+}
+
+/** A copy of `table` with `slot`'s attempt count set (0 clears a demotion). */
+function withAttempts(table: GptTable, slot: Slot, attempts: number): GptTable {
+  const t = cloneTable(table);
+  const e = t.entries[slotInfo(t, slot).number - 1];
+  e.attributes = setAttempts(e.attributes, attempts);
+  return t;
 }
 
 /**
@@ -312,7 +350,7 @@ export function upgrade(table: GptTable, slot: Slot, g: GuardOptions = {}): GptT
   if (st.next === slot && s.successful) {
     throw new SlotError(`cannot upgrade slot ${slot}: it is the active successful slot ${describe(s)}; upgrade the inactive slot ${otherSlot(slot)}`);
   }
-  return prioritizeRaw(withBits(table, slot, { successful: false, tries: 1 }), slot);
+  return prioritizeRaw(withAttempts(withBits(table, slot, { successful: false, tries: 1 }), slot, 0), slot);
 }
 
 /**
@@ -352,6 +390,8 @@ export interface SlotBitsChange {
   priority?: number;
   tries?: number;
   successful?: boolean;
+  /** The attempt count, 0-7 (7 = demoted). */
+  attempts?: number;
 }
 
 /**
@@ -365,8 +405,10 @@ export function setSlotBits(table: GptTable, slot: Slot, change: SlotBitsChange,
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > MAX_PRIORITY)) throw new UsageError(`${k} must be an integer 0-15, got ${v}`);
   }
   if (change.successful !== undefined && typeof change.successful !== 'boolean') throw new UsageError(`successful must be 0 or 1, got ${String(change.successful)}`);
-  const defined = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) as Partial<BootBits>;
-  const t = withBits(table, slot, defined);
+  const { attempts, ...bits } = change;
+  const defined = Object.fromEntries(Object.entries(bits).filter(([, v]) => v !== undefined)) as Partial<BootBits>;
+  let t = withBits(table, slot, defined);
+  if (attempts !== undefined) t = withAttempts(t, slot, attempts);
   if (slotInfo(t, slot).canBoot) requireFilled(table, slot, 'make bootable', g);
   return t;
 }
