@@ -62,7 +62,7 @@ describe('arm64 boot (qemu-system-aarch64 -M virt, AAVMF, TCG)', { timeout: 600_
     expect(m.partitions.filter((p) => (p as unknown as { type: string }).type === USR_ARM64).map((p) => p.label)).toEqual(['USR-A', 'USR-B']);
     const { json, exitCode, log } = await boot(img, 'fresh');
     expect(json.failure).toBeNull();
-    expect(json.selector.choices).toEqual([{ slot: 'A', partition: 3, priority: 1, triesBefore: 0, triesAfter: 0, successful: true }]);
+    expect(json.selector.choices).toEqual([{ slot: 'A', partition: 3, priority: 1, triesBefore: 0, triesAfter: 0, successful: true, attemptsBefore: 0, attemptsAfter: 1 }]);
     expect(json).toMatchObject({ slot: 'A', usrhash: m.slots.A.rootHash, version: '1', health: 'ok', details: { machine: 'aarch64' } });
     expect(log).toMatch(/Linux version \S+-arm64 /);
     expect(exitCode).toBe(0);
@@ -93,7 +93,7 @@ describe('arm64 boot (qemu-system-aarch64 -M virt, AAVMF, TCG)', { timeout: 600_
     expect(log).toMatch(/secureboot: Secure boot enabled/);
     const manifest = readdirSync(bundle).find((f) => f.endsWith('.manifest.json'))!;
     const m = JSON.parse(readFileSync(join(bundle, manifest), 'utf8')) as { slots: { B: { rootHash: string } } };
-    expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false }]);
+    expect(json.selector.choices).toEqual([{ slot: 'B', partition: 4, priority: 2, triesBefore: 1, triesAfter: 0, successful: false, attemptsBefore: 0, attemptsAfter: 1 }]);
     expect(json).toMatchObject({ slot: 'B', version: '2', health: 'ok', usrhash: m.slots.B.rootHash, details: { machine: 'aarch64' } });
     expect(exitCode).toBe(0);
   });
