@@ -52,13 +52,18 @@ async function treeCheck(region: string, s: Slot, image: string, rec: SlotManife
   }
 }
 
+/** The partition that holds slot `s`, by role and label: known even while the manifest records no /usr there. */
+function slotPartition(m: ImageManifest, s: Slot) {
+  return m.partitions.find((p) => p.role === 'usr-slot' && slotOfLabel(p.label) === s);
+}
+
 /**
  * A slot the manifest records no /usr in was written as nothing: every byte of it is zero. Only what
  * the filesystem says holds data is read (FIEMAP; a fresh image's empty slot is a hole), so the check
  * costs what somebody put there.
  */
 async function emptySlotCheck(region: string, s: Slot, image: string, m: ImageManifest): Promise<ImageCheck> {
-  const part = m.partitions.find((p) => p.role === 'usr-slot' && slotOfLabel(p.label) === s);
+  const part = slotPartition(m, s);
   if (!part) return fail(region, 'partition', `a usr-slot partition for slot ${s}`, null, 'the manifest lists none');
   const start = part.firstLba * m.disk.sectorSize;
   const size = (part.lastLba - part.firstLba + 1) * m.disk.sectorSize;
@@ -89,7 +94,7 @@ async function firstNonZero(image: string, extents: readonly Extent[]): Promise<
  */
 export function pendingBootCheck(m: ImageManifest, entries: ReadonlyArray<{ number: number; attributes: bigint }> | undefined): ImageCheck[] {
   const s = m.pending?.slot;
-  const part = s && m.partitions.find((p) => p.role === 'usr-slot' && slotOfLabel(p.label) === s);
+  const part = s && slotPartition(m, s);
   const entry = part && entries?.find((e) => e.number === part.number);
   if (!s || !entry) return [];
   const b = getBootBits(entry.attributes);
