@@ -1,7 +1,6 @@
 /** Checks on a /usr filesystem image: its type, the bytes that go into a slot, its version. (Packing one is in repro.ts.) */
-import { promises as fsp } from 'node:fs';
 import { execa } from '../exec.js';
-import { CorruptError, InputError, ToolError } from '../errors.js';
+import { CorruptError, InputError } from '../errors.js';
 import { probeFilesystem, type FilesystemInfo } from './index.js';
 
 export type UsrFsType = 'squashfs' | 'erofs';
