@@ -1,7 +1,7 @@
 /** Shared helpers for integration tests: run the built CLI and the reference tools, temp folders. */
 import { execa, type Options } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,4 +41,26 @@ export function fakeBzImage(size = 200_000): Buffer {
   k.writeUInt16LE(0x020f, 0x206);
   k.writeUInt32LE(2047, 0x238);
   return k;
+}
+
+/**
+ * The example /usr with `VERSION_ID=version`, packed reproducibly (SOURCE_DATE_EPOCH 1700000000) into
+ * `dir/usr-VERSION.squashfs`; returns its path.
+ */
+export async function makeUsr(dir: string, version: string): Promise<string> {
+  const tree = join(dir, `tree-${version}`);
+  cpSync(join(ROOT, 'examples/usr'), tree, { recursive: true });
+  writeFileSync(join(tree, 'lib/os-release'), `ID=imgbuild-example\nVERSION_ID=${version}\n`);
+  const out = join(dir, `usr-${version}.squashfs`);
+  await tool('mksquashfs', [tree, out, '-noappend', '-all-root', '-quiet', '-mkfs-time', '1700000000', '-all-time', '1700000000']);
+  return out;
+}
+
+let copies = 0;
+/** A copy of an image and its manifest, under a new name in `dir`, for a test that changes it. */
+export function copyOfImage(image: string, dir: string): string {
+  const copy = join(dir, `img${copies++}.raw`);
+  cpSync(image, copy);
+  cpSync(`${image}.manifest.json`, `${copy}.manifest.json`);
+  return copy;
 }

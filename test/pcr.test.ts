@@ -5,25 +5,16 @@
  * The boot test (test/boot/attest.test.ts) checks the same values against a TPM.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
+import { fakeBzImage, imgbuild, makeUsr, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-pcr-');
 const img = join(dir, 'disk.raw');
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
 const MEASURE = '/lib/systemd/systemd-measure';
 const manifest = () => JSON.parse(readFileSync(`${img}.manifest.json`, 'utf8'));
-
-async function makeUsr(version: string): Promise<string> {
-  const tree = join(dir, `tree-${version}`);
-  cpSync(join(ROOT, 'examples/usr'), tree, { recursive: true });
-  writeFileSync(join(tree, 'lib/os-release'), `ID=imgbuild-example\nVERSION_ID=${version}\n`);
-  const out = join(dir, `usr-${version}.squashfs`);
-  await tool('mksquashfs', [tree, out, '-noappend', '-all-root', '-quiet', '-mkfs-time', '1700000000', '-all-time', '1700000000']);
-  return out;
-}
 
 /** systemd-measure's values for the slot's UKI: after the stub alone, then after each phase. */
 async function measure(slot: 'A' | 'B') {
@@ -56,7 +47,7 @@ beforeAll(async () => {
   const initrd = join(dir, 'initrd.img');
   writeFileSync(kernel, fakeBzImage());
   writeFileSync(initrd, randomBytes(40_000));
-  const r = await imgbuild(['build', '--from', await makeUsr('1'), '--kernel', kernel, '--initrd', initrd, '--seed', 'pcr', '-o', img], { env });
+  const r = await imgbuild(['build', '--from', await makeUsr(dir, '1'), '--kernel', kernel, '--initrd', initrd, '--seed', 'pcr', '-o', img], { env });
   expect(r.exitCode, String(r.stderr)).toBe(0);
 });
 
@@ -72,7 +63,7 @@ describe('PCR 11 predictions in the manifest', () => {
 
   it("update: slot B gets its own, again equal to systemd-measure's, A's stay", async () => {
     const a = manifest().boot.slots.A.pcr11;
-    const u = await imgbuild(['update', img, '--from', await makeUsr('2')], { env });
+    const u = await imgbuild(['update', img, '--from', await makeUsr(dir, '2')], { env });
     expect(u.exitCode, String(u.stderr)).toBe(0);
     const m = manifest();
     expect(m.boot.slots.A.pcr11).toEqual(a);

@@ -12,11 +12,10 @@ import { cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slotHashOffset } from '../packages/core/src/verity/slot-area.js';
-import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
+import { fakeBzImage, imgbuild, ROOT, tempDir, tool, copyOfImage } from './helpers.js';
 
 const dir = tempDir('imgbuild-slot-safety-');
 const built = join(dir, 'built.raw');
-let n = 0;
 
 beforeAll(async () => {
   const kernel = join(dir, 'vmlinuz');
@@ -33,10 +32,7 @@ beforeAll(async () => {
 
 /** A copy of the freshly built image (A filled and booting, B empty) with its manifest. */
 function copyOfBuilt(): string {
-  const img = join(dir, `img${n++}.raw`);
-  cpSync(built, img);
-  cpSync(`${built}.manifest.json`, `${img}.manifest.json`);
-  return img;
+  return copyOfImage(built, dir);
 }
 
 async function slotB(): Promise<{ offsetBytes: number; sizeBytes: number }> {

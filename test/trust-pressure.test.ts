@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readSlotStatus } from '../packages/core/src/slot/image.js';
 import type { GptTable } from '../packages/core/src/gpt/table.js';
 import { markSuccessful, setSlotBits, slotStatus, upgrade } from '../packages/core/src/slot/index.js';
-import { CLI, fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
+import { CLI, fakeBzImage, imgbuild, ROOT, tempDir, tool, copyOfImage } from './helpers.js';
 
 const dir = tempDir('imgbuild-pressure-');
 const built = join(dir, 'built.raw');
@@ -39,10 +39,7 @@ beforeAll(async () => {
 });
 
 function copyOfBuilt(): string {
-  const img = join(dir, `img${n++}.raw`);
-  cpSync(built, img);
-  cpSync(`${built}.manifest.json`, `${img}.manifest.json`);
-  return img;
+  return copyOfImage(built, dir);
 }
 
 /** Holds the image's flock (the same advisory lock imgbuild takes) from another process, like a running writer. */

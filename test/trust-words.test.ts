@@ -14,7 +14,7 @@
  * Needs a build (`npm run build`): it runs packages/cli/dist.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -30,7 +30,7 @@ import {
   type Slot,
 } from '@imgbuild/core';
 import { buildProgram } from '../packages/cli/src/program.js';
-import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
+import { fakeBzImage, imgbuild, ROOT, tempDir, tool, copyOfImage } from './helpers.js';
 
 const dir = tempDir('imgbuild-trust-words-');
 const p = (name: string) => join(dir, name);
@@ -40,7 +40,6 @@ const kernel = p('vmlinuz');
 const initrd = p('initrd.img');
 const usr = p('usr.squashfs');
 const built = p('built.raw');
-let n = 0;
 
 beforeAll(async () => {
   writeFileSync(kernel, fakeBzImage());
@@ -51,10 +50,7 @@ beforeAll(async () => {
 });
 
 function copyOfBuilt(): string {
-  const img = p(`img${n++}.raw`);
-  cpSync(built, img);
-  cpSync(`${built}.manifest.json`, `${img}.manifest.json`);
-  return img;
+  return copyOfImage(built, dir);
 }
 
 /** stderr is one line `imgbuild: ...`; returns it. */

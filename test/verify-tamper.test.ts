@@ -13,7 +13,7 @@ import {
 } from '@imgbuild/core';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
+import { fakeBzImage, imgbuild, makeUsr, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-tamper-');
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
@@ -111,21 +111,12 @@ function editSuperblock(img: string, slot: 'A' | 'B', fn: (sb: ReturnType<typeof
   writeAt(img, at, encodeVeritySuperblock(sb));
 }
 
-async function makeUsr(version: string): Promise<string> {
-  const tree = join(dir, `tree-${version}`);
-  cpSync(join(ROOT, 'examples/usr'), tree, { recursive: true });
-  writeFileSync(join(tree, 'lib/os-release'), `ID=imgbuild-example\nVERSION_ID=${version}\n`);
-  const out = join(dir, `usr-${version}.squashfs`);
-  await tool('mksquashfs', [tree, out, '-noappend', '-all-root', '-quiet', '-mkfs-time', '1700000000', '-all-time', '1700000000']);
-  return out;
-}
-
 beforeAll(async () => {
   const kernel = join(dir, 'vmlinuz');
   const initrd = join(dir, 'initrd.img');
   writeFileSync(kernel, fakeBzImage());
   writeFileSync(initrd, randomBytes(50_000));
-  const [u1, u2] = await Promise.all([makeUsr('1'), makeUsr('2')]);
+  const [u1, u2] = await Promise.all([makeUsr(dir, '1'), makeUsr(dir, '2')]);
   usr1 = u1;
   let r = await imgbuild(['build', '--from', u1, '--kernel', kernel, '--initrd', initrd, '--seed', 'tamper', '-o', pristine], { env });
   expect(r.exitCode, String(r.stderr)).toBe(0);

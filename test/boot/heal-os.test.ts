@@ -14,12 +14,11 @@
  *
  * Four boots of 60-110 s here (TCG, 2 CPUs); the fault-to-healthy times are printed.
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { imgbuild, ROOT, tempDir } from '../helpers.js';
 import { boot, env, readManifest, slotStatus } from './boot.js';
-import { exampleOs, OS_QEMU, type OsBuild } from './os.js';
+import { corruptUsr, exampleOs, OS_QEMU, type OsBuild } from './os.js';
 
 const dir = tempDir('imgbuild-heal-os-');
 const img = join(dir, 'os.raw');
@@ -44,17 +43,7 @@ beforeAll(async () => {
 describe('self-healing boots of the example OS', { timeout: (2 * BOOT_S + 120) * 1000 }, () => {
   it('a new slot with /usr corrupted where systemd reads first: dm-verity restarts, the selector falls back to A, watched all along', async () => {
     const m = readManifest(img);
-    const b = m.partitions.find((p) => p.label === 'USR-B')!;
-    // a byte in the squashfs's first 4 KiB block: udev's probe of /dev/mapper/usr reads it in the initrd
-    const off = b.firstLba * 512 + 2048;
-    const fd = openSync(img, 'r+');
-    try {
-      const x = Buffer.alloc(1);
-      readSync(fd, x, 0, 1, off);
-      writeSync(fd, Buffer.from([x[0] ^ 0xff]), 0, 1, off);
-    } finally {
-      closeSync(fd);
-    }
+    corruptUsr(img, 'USR-B');
     const { json, exitCode, log } = await boot(img, 'verity', { allowReset: 2, timeoutS: 2 * BOOT_S, extraArgs: OS_QEMU });
     expect(exitCode, json.failure?.detail).toBe(0);
     expect(json.selector.choices.map((c) => [c.slot, c.triesBefore, c.triesAfter, c.attemptsBefore, c.attemptsAfter])).toEqual([

@@ -17,12 +17,11 @@
  * A boot takes 60-110 s here (TCG); each has its own budget. The OS is built once and cached
  * (.cache/os); the first run of the recipe takes about 6 minutes more.
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imgbuild, ROOT, tempDir } from '../helpers.js';
 import { boot, durations, env, readManifest, slotStatus } from './boot.js';
-import { exampleOs, OS_QEMU, type OsBuild } from './os.js';
+import { corruptUsr, exampleOs, OS_QEMU, type OsBuild } from './os.js';
 
 const dir = tempDir('imgbuild-os-');
 const img = join(dir, 'os.raw');
@@ -121,18 +120,7 @@ describe('the example OS', { timeout: (BOOT_S + 120) * 1000 }, () => {
   });
 
   it("5. one byte changed in the running slot's /usr: a dm-verity error restarts the machine (restart-on-corruption)", async () => {
-    const m = readManifest(img);
-    const b = m.partitions.find((p) => p.label === 'USR-B')!;
-    // a byte in the squashfs's first 4 KiB block, which udev's probe and the mount read first
-    const off = b.firstLba * 512 + 2048;
-    const fd = openSync(img, 'r+');
-    try {
-      const x = Buffer.alloc(1);
-      readSync(fd, x, 0, 1, off);
-      writeSync(fd, Buffer.from([x[0] ^ 0xff]), 0, 1, off);
-    } finally {
-      closeSync(fd);
-    }
+    corruptUsr(img, 'USR-B');
     const { json, exitCode, log } = await osBoot('5', 180);
     expect(exitCode).toBe(1);
     expect(json.slot).toBeNull();

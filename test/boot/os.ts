@@ -1,7 +1,9 @@
 /** The example OS (os/debian/build.sh) for the boot tests: built once per version, cached in .cache/os. */
 import { execa } from 'execa';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
+import { readManifest } from './boot.js';
 
 export interface OsBuild {
   usr: string;
@@ -30,3 +32,20 @@ export async function exampleOs(version: string, overlay?: string): Promise<OsBu
 
 /** qemu for this OS: systemd under TCG wants memory and a second CPU (≈ 30 % faster). */
 export const OS_QEMU = ['--memory', '2048', '--smp', '2'];
+
+/**
+ * Inverts one byte of the /usr in `label`'s partition, in the squashfs's first 4 KiB block: the block
+ * udev's probe of /dev/mapper/usr (in the initrd) and the mount read first, so dm-verity meets it early.
+ */
+export function corruptUsr(img: string, label = 'USR-B'): void {
+  const part = readManifest(img).partitions.find((p) => p.label === label)!;
+  const off = part.firstLba * 512 + 2048;
+  const fd = openSync(img, 'r+');
+  try {
+    const x = Buffer.alloc(1);
+    readSync(fd, x, 0, 1, off);
+    writeSync(fd, Buffer.from([x[0] ^ 0xff]), 0, 1, off);
+  } finally {
+    closeSync(fd);
+  }
+}
