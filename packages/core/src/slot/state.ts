@@ -47,6 +47,15 @@ import { checkAttemptLimit, DEFAULT_ATTEMPT_LIMIT, demote, isDemoted, pickSlot, 
 
 export type { Slot };
 export const SLOTS: readonly Slot[] = ['A', 'B'];
+/**
+ * Whose boot-time selection rules {@link next} follows: Flatcar's (GRUB gptprio.next, with imgbuild's
+ * attempt counting, as the UEFI selector does) or ChromeOS's (vboot).
+ *
+ * @example
+ * ```ts
+ * next(table, { variant: 'chromeos' }); // a successful slot: nothing changes
+ * ```
+ */
 export type Variant = 'flatcar' | 'chromeos';
 
 /** Partition types that hold a /usr slot. */
@@ -56,7 +65,16 @@ export function otherSlot(s: Slot): Slot {
   return s === 'A' ? 'B' : 'A';
 }
 
-/** One slot as read from the table. */
+/**
+ * One slot as read from the table.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * const a: SlotInfo = status.slots[0];
+ * console.log(a.slot, a.priority, a.tries, a.successful, a.canBoot); // A 1 0 true true
+ * ```
+ */
 export interface SlotInfo extends BootBits {
   slot: Slot;
   /** Partition number (1-based). */
@@ -75,6 +93,15 @@ export interface SlotInfo extends BootBits {
   demoted: boolean;
 }
 
+/**
+ * The boot state of both slots, and which one boots next.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * console.log(status.next, status.slots.map((s) => s.label)); // 'A' ['USR-A', 'USR-B']
+ * ```
+ */
 export interface SlotStatus {
   /** Both slots, in table order. */
   slots: SlotInfo[];
@@ -91,7 +118,15 @@ export interface SlotContent {
 }
 export type SlotContents = Partial<Record<Slot, SlotContent>>;
 
-/** Facts and permissions for the guards that need more than the table. */
+/**
+ * Facts and permissions for the guards that need more than the table.
+ *
+ * @example
+ * ```ts
+ * // Make slot B boot next even though it cannot boot on its own (a repair)
+ * prioritize(table, 'B', { force: true });
+ * ```
+ */
 export interface GuardOptions {
   /** What each slot holds; a slot not listed is taken as filled. */
   contents?: SlotContents;
@@ -132,12 +167,28 @@ export function slotRecord(s: SlotInfo) {
   return { ...p, slot: s.slot, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot, attempts: s.attempts, demoted: s.demoted };
 }
 
-/** A slot status as JSON: both slots (slotRecord) and the one that boots next. */
+/**
+ * A slot status as JSON: both slots (slotRecord) and the one that boots next.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * console.log(JSON.stringify(slotStatusRecord(status))); // {"slots":[{"number":3,…,"slot":"A","priority":1,…}],"next":"A"}
+ * ```
+ */
 export function slotStatusRecord(st: SlotStatus) {
   return { slots: st.slots.map(slotRecord), next: st.next };
 }
 
-/** What the table alone says a partition is for: the ESP by its type, a slot by type and label; else null. */
+/**
+ * What the table alone says a partition is for: the ESP by its type, a slot by type and label; else null.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * table.entries.map((e) => roleInTable(e)); // ['esp', null, 'usr-slot', 'usr-slot', …]
+ * ```
+ */
 export function roleInTable(p: Pick<GptEntry, 'type' | 'name'>): string | null {
   if (p.type === TYPE_ALIASES.efi) return 'esp';
   if (SLOT_TYPES.includes(p.type) && slotOfLabel(p.name)) return 'usr-slot';
@@ -167,6 +218,15 @@ function choose(slots: SlotInfo[]): SlotInfo | undefined {
   return best;
 }
 
+/**
+ * The boot state of a GPT's two slots: each slot's bits and the slot that boots next. Pure.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * slotStatus(upgrade(table, 'B')).next; // 'B'
+ * ```
+ */
 export function slotStatus(table: GptTable): SlotStatus {
   const slots = findSlots(table);
   return { slots, next: choose(slots)?.slot ?? null };
@@ -211,6 +271,15 @@ function bitsDiffer(a: GptTable, b: GptTable): boolean {
   return a.entries.some((e, i) => e.attributes !== b.entries[i].attributes);
 }
 
+/**
+ * What one boot-time selection ({@link next}) chose and the table after it.
+ *
+ * @example
+ * ```ts
+ * const r = next(table);
+ * console.log(r.slot, r.changed); // 'B' true: B's one try is used up
+ * ```
+ */
 export interface NextResult {
   /** The slot chosen to boot, or null when none can boot (then nothing changes; chromeos only). */
   slot: Slot | null;
@@ -232,6 +301,13 @@ export interface NextResult {
  * chosen slot's tries are decremented when > 0 and one attempt is counted. ChromeOS (vboot), without
  * counting: nothing changes when the chosen slot is successful; otherwise tries decremented, and using
  * the last try also sets priority 0.
+ *
+ * @example
+ * ```ts
+ * // What the firmware will do at the next boot, without writing anything
+ * const r = await applySlotTransition('disk.raw', (t) => next(t), { dryRun: true });
+ * console.log(r.result.slot, r.after.slots.map((s) => s.tries));
+ * ```
  */
 export function next(table: GptTable, opts: { variant?: Variant; attemptLimit?: number } = {}): NextResult {
   const variant = opts.variant ?? 'flatcar';
@@ -305,6 +381,11 @@ function requireFilled(table: GptTable, slot: Slot, action: string, g: GuardOpti
  *     next, so this refuses and names the verbs that make it bootable: `upgrade` (boot it once, then
  *     fall back unless marked successful, as update_engine does) or `set --tries N`.
  * With `force` it is exactly `cgpt prioritize -i N` on the two slots.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (t, facts) => prioritize(t, 'A', { contents: facts.contents }));
+ * ```
  */
 export function prioritize(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'prioritize', g);
@@ -323,6 +404,12 @@ export function prioritize(table: GptTable, slot: Slot, g: GuardOptions = {}): G
  * every boot. Otherwise, like Flatcar's flatcar-setgoodroot, it trusts the caller that this slot is the
  * one that booted (the table does not record which slot booted last; under ChromeOS rules a slot that
  * booted on its last try already has priority 0 and must still be markable).
+ *
+ * @example
+ * ```ts
+ * // On the node, once the new slot has booted well
+ * await applySlotTransition('/dev/sda', (t, facts) => markSuccessful(t, 'B', { contents: facts.contents }));
+ * ```
  */
 export function markSuccessful(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'mark successful', g);
@@ -342,6 +429,12 @@ function withAttempts(table: GptTable, slot: Slot, attempts: number): GptTable {
  * exactly once. Guards: `slot` is not the active slot (the one that boots next) while successful —
  * that is the known-good system the update must not overwrite; and, like prioritize, the slot holds a
  * /usr (when `contents` says; unless `force`).
+ *
+ * @example
+ * ```ts
+ * const r = await applySlotTransition('disk.raw', (t, facts) => upgrade(t, 'B', { contents: facts.contents }));
+ * console.log(r.after.next); // 'B'
+ * ```
  */
 export function upgrade(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'upgrade', g);
@@ -356,6 +449,12 @@ export function upgrade(table: GptTable, slot: Slot, g: GuardOptions = {}): GptT
 /**
  * Make the inactive slot boot next (cgpt prioritize on it: it gets 2, the active one 1).
  * Guards: some slot is active; the other slot can boot.
+ *
+ * @example
+ * ```ts
+ * const r = await applySlotTransition('disk.raw', rollback);
+ * console.log(r.before.next, '→', r.after.next); // B → A
+ * ```
  */
 export function rollback(table: GptTable): GptTable {
   const st = slotStatus(table);
@@ -371,6 +470,11 @@ export function rollback(table: GptTable): GptTable {
  * Undo a pending upgrade. The pending slot is one with successful 0 and priority > 0 (upgraded, not
  * yet marked successful; the higher priority one if both are); it gets priority 0 and tries 0, and the
  * other slot is prioritized. Guards: there is a pending slot; the other slot can boot.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', cancelUpgrade); // B will not be tried; A boots on
+ * ```
  */
 export function cancelUpgrade(table: GptTable): GptTable {
   const slots = findSlots(table);
@@ -386,6 +490,15 @@ export function cancelUpgrade(table: GptTable): GptTable {
   return prioritizeRaw(withBits(table, pending.slot, { priority: 0, tries: 0 }), keep.slot);
 }
 
+/**
+ * The boot bits {@link setSlotBits} sets; a bit left out stays as it is.
+ *
+ * @example
+ * ```ts
+ * const change: SlotBitsChange = { priority: 0, tries: 0 };
+ * await applySlotTransition('disk.raw', (t) => setSlotBits(t, 'B', change));
+ * ```
+ */
 export interface SlotBitsChange {
   priority?: number;
   tries?: number;
@@ -398,6 +511,11 @@ export interface SlotBitsChange {
  * Sets raw boot bits on a slot. Values are checked: priority and tries integers 0-15 (UsageError).
  * Guard (unless `force`): a slot that holds no /usr (per `contents`) is not made bootable; setting it
  * unbootable (priority 0, say) is always allowed.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (t, facts) => setSlotBits(t, 'A', { tries: 3, successful: false }, { contents: facts.contents }));
+ * ```
  */
 export function setSlotBits(table: GptTable, slot: Slot, change: SlotBitsChange, g: GuardOptions = {}): GptTable {
   for (const k of ['priority', 'tries'] as const) {
@@ -416,6 +534,13 @@ export function setSlotBits(table: GptTable, slot: Slot, change: SlotBitsChange,
 /**
  * Parses a slot name: `A`/`B` (any case), a slot label such as `USR-A`, or a slot's partition number.
  * UsageError for anything else.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * resolveSlot(table, 'usr-b'); // 'B'
+ * resolveSlot(table, '3'); // 'A' (partition 3 is USR-A)
+ * ```
  */
 export function resolveSlot(table: GptTable, name: string): Slot {
   const slots = findSlots(table);
