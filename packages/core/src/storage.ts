@@ -7,6 +7,17 @@ import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from './errors.js';
 
+/**
+ * Random-access bytes: a file, a block device, a range of either, or memory. The GPT reader and writer
+ * and the slot transitions work on any of them.
+ *
+ * @example
+ * ```ts
+ * async function firstSector(s: Storage): Promise<Buffer> {
+ *   return s.readAt(0, Math.min(512, s.size));
+ * }
+ * ```
+ */
 export interface Storage {
   readonly size: number;
   readAt(offset: number, length: number): Promise<Buffer>;
@@ -21,6 +32,20 @@ function checkRange(s: Storage, offset: number, length: number, what: string): v
   }
 }
 
+/**
+ * A file or a block device as {@link Storage}. Writes go to image files only; a block device is read-only.
+ *
+ * @example
+ * ```ts
+ * const s = await FileStorage.open('disk.raw', true);
+ * try {
+ *   const { table } = await readGpt(s);
+ *   console.log(table.totalSectors);
+ * } finally {
+ *   await s.close();
+ * }
+ * ```
+ */
 export class FileStorage implements Storage {
   private constructor(
     private readonly fh: FileHandle,
@@ -92,7 +117,15 @@ export async function blockDeviceBytes(rdev: number, path: string): Promise<numb
   return Number(text.trim()) * 512;
 }
 
-/** In-memory storage, for tests and for building tables before they touch a disk. */
+/**
+ * In-memory storage, for tests and for building tables before they touch a disk.
+ *
+ * @example
+ * ```ts
+ * const s = new MemoryStorage(Buffer.alloc(1 << 20));
+ * await writeGpt(s, emptyTable(512, 2048, ZERO_GUID));
+ * ```
+ */
 export class MemoryStorage implements Storage {
   readonly buffer: Buffer;
   constructor(sizeOrBuffer: number | Buffer) {
@@ -112,7 +145,15 @@ export class MemoryStorage implements Storage {
   async sync(): Promise<void> {}
 }
 
-/** A byte-range view of another storage: offsets are relative to `start`. */
+/**
+ * A byte-range view of another storage: offsets are relative to `start`.
+ *
+ * @example
+ * ```ts
+ * // The ESP of an image, as a storage of its own
+ * const esp = new SubStorage(await FileStorage.open('disk.raw'), 1048576, 67108864);
+ * ```
+ */
 export class SubStorage implements Storage {
   constructor(
     private readonly parent: Storage,
