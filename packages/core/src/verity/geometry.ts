@@ -5,8 +5,24 @@
  */
 import { UsageError } from '../errors.js';
 
+/**
+ * The hash a verity tree uses (dm-verity's and veritysetup's names).
+ *
+ * @example
+ * ```ts
+ * await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', params: { hash: 'sha512' satisfies VerityHash } });
+ * ```
+ */
 export type VerityHash = 'sha256' | 'sha512' | 'sha1';
 
+/**
+ * A verity tree's parameters, as `veritysetup format` takes them.
+ *
+ * @example
+ * ```ts
+ * const params: VerityParams = { ...DEFAULT_VERITY_PARAMS, hashType: 0, superblock: false }; // Chrome OS style
+ * ```
+ */
 export interface VerityParams {
   hash: VerityHash;
   dataBlockSize: number;
@@ -17,6 +33,14 @@ export interface VerityParams {
   superblock: boolean;
 }
 
+/**
+ * veritysetup's defaults: sha256, 4096-byte data and hash blocks, format 1, with a superblock.
+ *
+ * @example
+ * ```ts
+ * await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', params: { ...DEFAULT_VERITY_PARAMS, dataBlockSize: 512 } });
+ * ```
+ */
 export const DEFAULT_VERITY_PARAMS: VerityParams = {
   hash: 'sha256',
   dataBlockSize: 4096,
