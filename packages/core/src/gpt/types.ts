@@ -59,7 +59,7 @@ export function resolveType(typeOrAlias: string): string | undefined {
  *
  * @example
  * ```ts
- * typeName('c12a7328-f81f-11d2-ba4b-00a0c93ec93b'); // 'esp'
+ * typeName('c12a7328-f81f-11d2-ba4b-00a0c93ec93b'); // 'efi'
  * ```
  */
 export function typeName(guid: string): string | undefined {

@@ -71,7 +71,7 @@ export const BUILTIN_LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
  *
  * @example
  * ```ts
- * console.log(BUILTIN_LAYOUT_NAMES.join(', ')); // 'flatcar, mini, …'
+ * console.log(BUILTIN_LAYOUT_NAMES.join(', ')); // 'flatcar, flatcar-2025, mini'
  * ```
  */
 export const BUILTIN_LAYOUT_NAMES = Object.keys(BUILTIN_LAYOUTS);
