@@ -4,7 +4,8 @@
 // of `npm run docs:api`.
 import { Converter, ReflectionKind } from 'typedoc';
 
-const EXPORT_KINDS = ReflectionKind.Function | ReflectionKind.Class | ReflectionKind.Interface | ReflectionKind.TypeAlias | ReflectionKind.Variable | ReflectionKind.Enum;
+const EXPORT_KINDS =
+  ReflectionKind.Function | ReflectionKind.Class | ReflectionKind.Interface | ReflectionKind.TypeAlias | ReflectionKind.Variable | ReflectionKind.Enum;
 
 /** @param {import('typedoc').Application} app */
 export function load(app) {

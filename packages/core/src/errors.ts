@@ -177,7 +177,7 @@ export class VerityMismatchError extends ImgbuildError {
 }
 
 /**
- * Another command holds the image's lock ({@link withImageLock}) for longer than we were willing to
+ * Another command holds the image's lock (`withImageLock`) for longer than we were willing to
  * wait (`IMGBUILD_LOCK_WAIT` seconds, default 60).
  *
  * @example

@@ -19,8 +19,11 @@ import { InputError } from './errors.js';
  * ```
  */
 export interface Storage {
+  /** Its size in bytes. */
   readonly size: number;
+  /** Reads `length` bytes at `offset` (RangeError past the end). */
   readAt(offset: number, length: number): Promise<Buffer>;
+  /** Writes `data` at `offset` (RangeError past the end: a storage never grows). */
   writeAt(offset: number, data: Uint8Array): Promise<void>;
   /** Durably persist what was written so far (fsync on files). */
   sync(): Promise<void>;
@@ -72,6 +75,7 @@ export class FileStorage implements Storage {
     return new FileStorage(fh, path, size);
   }
 
+  /** {@inheritDoc Storage.readAt} */
   async readAt(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length, 'read');
     const buf = Buffer.alloc(length);
@@ -84,6 +88,7 @@ export class FileStorage implements Storage {
     return buf;
   }
 
+  /** {@inheritDoc Storage.writeAt} */
   async writeAt(offset: number, data: Uint8Array): Promise<void> {
     checkRange(this, offset, data.length, 'write');
     let done = 0;
@@ -93,10 +98,12 @@ export class FileStorage implements Storage {
     }
   }
 
+  /** {@inheritDoc Storage.sync} */
   async sync(): Promise<void> {
     await this.fh.sync();
   }
 
+  /** Closes the file; the storage is unusable after. */
   async close(): Promise<void> {
     await this.fh.close();
   }
@@ -131,17 +138,21 @@ export class MemoryStorage implements Storage {
   constructor(sizeOrBuffer: number | Buffer) {
     this.buffer = typeof sizeOrBuffer === 'number' ? Buffer.alloc(sizeOrBuffer) : sizeOrBuffer;
   }
+  /** {@inheritDoc Storage.size} */
   get size(): number {
     return this.buffer.length;
   }
+  /** {@inheritDoc Storage.readAt} */
   async readAt(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length, 'read');
     return Buffer.from(this.buffer.subarray(offset, offset + length));
   }
+  /** {@inheritDoc Storage.writeAt} */
   async writeAt(offset: number, data: Uint8Array): Promise<void> {
     checkRange(this, offset, data.length, 'write');
     this.buffer.set(data, offset);
   }
+  /** {@inheritDoc Storage.sync} */
   async sync(): Promise<void> {}
 }
 
@@ -162,14 +173,17 @@ export class SubStorage implements Storage {
   ) {
     checkRange(parent, start, size, 'sub-range');
   }
+  /** {@inheritDoc Storage.readAt} */
   readAt(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length, 'read');
     return this.parent.readAt(this.start + offset, length);
   }
+  /** {@inheritDoc Storage.writeAt} */
   writeAt(offset: number, data: Uint8Array): Promise<void> {
     checkRange(this, offset, data.length, 'write');
     return this.parent.writeAt(this.start + offset, data);
   }
+  /** {@inheritDoc Storage.sync} */
   sync(): Promise<void> {
     return this.parent.sync();
   }

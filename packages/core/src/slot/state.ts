@@ -109,13 +109,33 @@ export interface SlotStatus {
   next: Slot | null;
 }
 
-/** What a slot partition holds, which its bits cannot tell: read from the disk by the caller. */
+/**
+ * What a slot partition holds, which its bits cannot tell: read from the disk by the caller.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (t, facts) => {
+ *   const b: SlotContent | undefined = facts.contents.B;
+ *   if (b && !b.filled) console.log(`slot B is empty: ${b.reason}`);
+ *   return t;
+ * });
+ * ```
+ */
 export interface SlotContent {
   /** The slot holds a /usr (a verity superblock at its hash offset; a root hash in the manifest, if any). */
   filled: boolean;
   /** Why it counts as empty, for the error: e.g. "no verity superblock at byte 130023424 of partition 4". */
   reason?: string;
 }
+/**
+ * What each slot holds, for the guards that refuse to make an empty slot boot.
+ *
+ * @example
+ * ```ts
+ * const contents: SlotContents = { B: { filled: false, reason: 'never written' } };
+ * prioritize(table, 'B', { contents }); // SlotError: slot B holds no /usr
+ * ```
+ */
 export type SlotContents = Partial<Record<Slot, SlotContent>>;
 
 /**
