@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', 'node_modules/**', '.cache/**', 'packages/efi-select/**', 'packages/core/schemas/**'] },
+  { ignores: ['**/dist/**', 'node_modules/**', '.cache/**', 'out/**', 'packages/efi-select/**', 'packages/core/schemas/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -34,4 +34,4 @@ export { canBoot, describeAttributes, getBootBits, getFlag, setBootBits, setFlag
 export { gptReadRecord, partitionRecord, type GptReadRecord, type PartitionRecord } from '../gpt/record.js';
 export { resolveType, typeName, TYPE_ALIASES } from '../gpt/types.js';
 export { ZERO_GUID } from '../guid.js';
-export type { Storage } from '../storage.js';
+export { FileStorage, MemoryStorage, SubStorage, type Storage } from '../storage.js';

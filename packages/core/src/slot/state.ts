@@ -215,7 +215,16 @@ export function roleInTable(p: Pick<GptEntry, 'type' | 'name'>): string | null {
   return null;
 }
 
-/** Where a slot's partition lies in the image, in bytes: what a reader of its /usr and hash tree needs. */
+/**
+ * Where a slot's partition lies in the image, in bytes: what a reader of its /usr and hash tree needs.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * const b = slotBytes(table, 'B');
+ * console.log(`slot B is partition ${b.number}: ${b.sizeBytes} bytes at ${b.offsetBytes}`);
+ * ```
+ */
 export function slotBytes(table: GptTable, slot: Slot): { number: number; offsetBytes: number; sizeBytes: number } {
   const s = slotInfo(table, slot);
   return { number: s.number, offsetBytes: s.firstLba * table.sectorSize, sizeBytes: (s.lastLba - s.firstLba + 1) * table.sectorSize };

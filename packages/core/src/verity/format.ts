@@ -17,6 +17,14 @@ import { DEFAULT_VERITY_PARAMS, DIGEST_SIZE, SUPERBLOCK_SIZE, checkParams, verit
 import { MAX_SALT_SIZE, decodeVeritySuperblock, encodeVeritySuperblock, superblockParams, type VeritySuperblock } from './superblock.js';
 import { runTree, type VerityFailure } from './tree.js';
 
+/**
+ * Where {@link formatVerity} reads data and writes the tree, and the tree's parameters.
+ *
+ * @example
+ * ```ts
+ * const o: FormatVerityOptions = { dataPath: 'usr.img', hashPath: 'usr.verity', salt: null, params: { hash: 'sha256' } };
+ * ```
+ */
 export interface FormatVerityOptions {
   dataPath: string;
   /** Byte offset of the data area in the data file (a partition inside an image). Default 0. */
@@ -65,6 +73,15 @@ export interface FormatVerityOptions {
   onProgress?: ProgressFn;
 }
 
+/**
+ * What {@link formatVerity} wrote: the root hash, salt and UUID, and where the hash area lies.
+ *
+ * @example
+ * ```ts
+ * const f: FormatVerityResult = await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity' });
+ * console.log(f.rootHash, f.salt, f.hashAreaSize);
+ * ```
+ */
 export interface FormatVerityResult {
   rootHash: string;
   salt: string;
@@ -76,6 +93,14 @@ export interface FormatVerityResult {
   params: VerityParams;
 }
 
+/**
+ * Where {@link verifyVerity} reads data and tree, and the root hash they must match.
+ *
+ * @example
+ * ```ts
+ * const o: VerifyVerityOptions = { dataPath: 'disk.raw', dataOffset: 72351744, hashOffset: 72351744 + 1065345024, rootHash };
+ * ```
+ */
 export interface VerifyVerityOptions {
   dataPath: string;
   dataOffset?: number;
@@ -95,6 +120,15 @@ export interface VerifyVerityOptions {
   onProgress?: ProgressFn;
 }
 
+/**
+ * What {@link verifyVerity} found: the tree's facts when the data matches, else where it does not.
+ *
+ * @example
+ * ```ts
+ * const r: VerifyVerityResult = await verifyVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', rootHash });
+ * console.log(r.ok ? `ok, ${r.dataBlocks} blocks` : `${r.region}: ${r.message}`);
+ * ```
+ */
 export type VerifyVerityResult =
   | { ok: true; rootHash: string; salt: string; uuid?: string; dataBlocks: number; hashOffset: number; hashAreaSize: number; params: VerityParams }
   | VerityFailure;
@@ -204,6 +238,18 @@ async function checkCopyTarget(copy: { path: string; offset: number }, bytes: nu
   }
 }
 
+/**
+ * Writes the dm-verity hash tree of a data range exactly as `veritysetup format` does (same bytes for
+ * the same salt and UUID), streaming and on worker threads. Every input is checked before the first write.
+ *
+ * @example
+ * ```ts
+ * import { formatVerity } from '@imgbuild/core';
+ *
+ * const f = await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity' });
+ * console.log(`veritysetup open usr.img usr usr.verity ${f.rootHash}`);
+ * ```
+ */
 export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerityResult> {
   // 1. Every input is checked before anything is written.
   const params: VerityParams = { ...DEFAULT_VERITY_PARAMS, ...o.params };
@@ -309,7 +355,15 @@ export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerity
   }
 }
 
-/** Reads and decodes the superblock at `offset` of `path` (CorruptError when there is none). */
+/**
+ * Reads and decodes the superblock at `offset` of `path` (CorruptError when there is none).
+ *
+ * @example
+ * ```ts
+ * const sb = await readVeritySuperblock('usr.verity');
+ * console.log(sb.dataBlocks, sb.hash, sb.salt.toString('hex'));
+ * ```
+ */
 export async function readVeritySuperblock(path: string, offset = 0): Promise<VeritySuperblock> {
   const size = await fileSize(path, 'hash file');
   if (offset + SUPERBLOCK_SIZE > size) throw new CorruptError(`no verity superblock at ${offset}: the file has ${size} bytes`, { file: path });
@@ -351,6 +405,18 @@ async function treeParameters(o: VerifyVerityOptions, hashPath: string, hashOffs
   return { params: p, salt: sb.salt, dataBlocks: sb.dataBlocks, uuid: sb.uuid };
 }
 
+/**
+ * Checks a data range against its hash tree and root hash, as `veritysetup verify` does; the result
+ * names the first bad block. Not an error when they differ: `ok: false`.
+ *
+ * @example
+ * ```ts
+ * import { verifyVerity } from '@imgbuild/core';
+ *
+ * const r = await verifyVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', rootHash });
+ * if (!r.ok) console.error(`${r.region} block ${r.index}: ${r.message}`);
+ * ```
+ */
 export async function verifyVerity(o: VerifyVerityOptions): Promise<VerifyVerityResult> {
   const expected = checkRootHash(o.rootHash);
   const dataOffset = checkOffset(o.dataOffset, 'data offset');
