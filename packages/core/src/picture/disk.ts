@@ -11,6 +11,7 @@ import type { Slot, SlotStatus } from '../slot/state.js';
  *
  * @example
  * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
  * const marks = diskPicture('disk.raw', table, records, status).parts.flatMap((p) => p.mark ?? []);
  * ```
  */
