@@ -77,21 +77,10 @@ export {
   type TransitionOutput,
   type SlotDiskFacts,
 } from './slot/image.js';
-export {
-  slotStatus,
-  slotStatusRecord,
-  slotBytes,
-  next,
-  upgrade,
-  markSuccessful,
-  rollback,
-  cancelUpgrade,
-  prioritize,
-  setSlotBits,
-  resolveSlot,
-  roleInTable,
-} from './slot/state.js';
-export type { SlotInfo, SlotStatus, SlotContent, SlotContents, GuardOptions, NextResult, SlotBitsChange, Variant } from './slot/state.js';
+export { slotStatus, slotStatusRecord, slotBytes, resolveSlot, roleInTable } from './slot/state.js';
+export { next, upgrade, markSuccessful, rollback, cancelUpgrade, prioritize, setSlotBits } from './slot/transitions.js';
+export type { SlotInfo, SlotStatus, SlotContent, SlotContents, GuardOptions, Variant } from './slot/state.js';
+export type { NextResult, SlotBitsChange } from './slot/transitions.js';
 export type { PickKind } from './slot/attempts.js';
 
 // The GPT, as far as the verbs above need it (the codec is @imgbuild/core/gpt)
@@ -105,15 +94,8 @@ export { typeName } from './gpt/types.js';
 export { createGptImage } from './layout/gpt-image.js';
 
 // The verity engine
-export {
-  formatVerity,
-  verifyVerity,
-  readVeritySuperblock,
-  type FormatVerityOptions,
-  type FormatVerityResult,
-  type VerifyVerityOptions,
-  type VerifyVerityResult,
-} from './verity/format.js';
+export { formatVerity, type FormatVerityOptions, type FormatVerityResult } from './verity/format.js';
+export { verifyVerity, readVeritySuperblock, type VerifyVerityOptions, type VerifyVerityResult } from './verity/verify.js';
 export { DEFAULT_VERITY_PARAMS, type VerityParams, type VerityHash } from './verity/geometry.js';
 export type { VerityFailure, VerityRegion } from './verity/tree.js';
 

@@ -22,20 +22,10 @@ export {
   type TransitionOutput,
   type SlotDiskFacts,
 } from '../slot/image.js';
-export {
-  slotStatus,
-  slotStatusRecord,
-  slotBytes,
-  next,
-  upgrade,
-  markSuccessful,
-  rollback,
-  cancelUpgrade,
-  prioritize,
-  setSlotBits,
-  resolveSlot,
-} from '../slot/state.js';
-export type { SlotInfo, SlotStatus, SlotContent, SlotContents, GuardOptions, NextResult, SlotBitsChange, Variant, Slot } from '../slot/state.js';
+export { slotStatus, slotStatusRecord, slotBytes, resolveSlot } from '../slot/state.js';
+export { next, upgrade, markSuccessful, rollback, cancelUpgrade, prioritize, setSlotBits } from '../slot/transitions.js';
+export type { SlotInfo, SlotStatus, SlotContent, SlotContents, GuardOptions, Variant, Slot } from '../slot/state.js';
+export type { NextResult, SlotBitsChange } from '../slot/transitions.js';
 export type { PickKind } from '../slot/attempts.js';
 export { withRawImage } from '../qemu/bundle.js';
 export { FileStorage, type Storage } from '../storage.js';

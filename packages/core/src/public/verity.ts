@@ -15,15 +15,8 @@
  *
  * @module verity
  */
-export {
-  formatVerity,
-  verifyVerity,
-  readVeritySuperblock,
-  type FormatVerityOptions,
-  type FormatVerityResult,
-  type VerifyVerityOptions,
-  type VerifyVerityResult,
-} from '../verity/format.js';
+export { formatVerity, type FormatVerityOptions, type FormatVerityResult } from '../verity/format.js';
+export { verifyVerity, readVeritySuperblock, type VerifyVerityOptions, type VerifyVerityResult } from '../verity/verify.js';
 export type { VerityFailure, VerityRegion } from '../verity/tree.js';
 export {
   DEFAULT_VERITY_PARAMS,
