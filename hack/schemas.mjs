@@ -8,7 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { zodToJsonSchema } from 'zod-to-json-schema';
-import { manifestV1Schema, manifestV2Schema, OUTPUT_SCHEMAS } from '../packages/core/dist/index.js';
+// The zod schemas are internal to the library (its "exports" do not reach them): read from the build.
+import { manifestV1Schema, manifestV2Schema } from '../packages/core/dist/manifest/schema.js';
+import { OUTPUT_SCHEMAS } from '../packages/core/dist/schemas/index.js';
 
 export const SCHEMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '../packages/core/schemas');
 

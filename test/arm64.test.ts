@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ARCHITECTURES, ARCHITECTURE_TABLE, imageArchitecture } from '../packages/core/src/index.js';
+import { ARCHITECTURES, ARCHITECTURE_TABLE } from '../packages/core/src/arch.js';
+import { imageArchitecture } from '../packages/core/src/qemu/machine.js';
 import { fakeBzImage, imgbuild, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-arm64-cli-');

@@ -288,7 +288,7 @@ describe('the disk picture', () => {
 
   it('layout show --svg and gpt show --svg write a picture rsvg-convert renders with the partitions where they belong', async () => {
     const { decodePng } = await import('./png.js');
-    const core = await import('@imgbuild/core');
+    const core = { ...(await import('@imgbuild/core')), ...(await import('../packages/core/src/picture/svg.js')) };
     const plan = await core.loadLayout('flatcar');
     const pic = core.diskPicture('layout flatcar', plan, core.planRecord(plan).partitions);
     const svg = join(dir, 'flatcar.svg');

@@ -7,10 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { closeSync, cpSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  crc32, decodeHeader, decodeEntry, encodeEntry, encodeHeader, FileStorage, readGpt, writeGpt,
-  decodeVeritySuperblock, encodeVeritySuperblock, type GptEntry, buildUki, readUki, DEFAULT_UKI_STUB,
-} from '@imgbuild/core';
+import { crc32, decodeHeader, decodeEntry, encodeEntry, encodeHeader, FileStorage, readGpt, writeGpt, type GptEntry } from '@imgbuild/core/gpt';
+import { decodeVeritySuperblock, encodeVeritySuperblock } from '@imgbuild/core/verity';
+import { buildUki, readUki, DEFAULT_UKI_STUB } from '../packages/core/src/boot/uki.js';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { fakeBzImage, imgbuild, makeUsr, tempDir, tool } from './helpers.js';

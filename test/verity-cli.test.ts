@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileStorage, formatVerity, maxDataBlocks, partitions, readGpt } from '@imgbuild/core';
+import { FileStorage, partitions, readGpt } from '@imgbuild/core/gpt';
+import { formatVerity, maxDataBlocks } from '@imgbuild/core/verity';
 import { imgbuild, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-verity-cli-');

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { randomFillSync } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_VERITY_PARAMS, formatVerity, verifyVerity, verityLayout, type VerityHash } from '@imgbuild/core';
+import { DEFAULT_VERITY_PARAMS, formatVerity, verifyVerity, verityLayout, type VerityHash } from '@imgbuild/core/verity';
 import { imgbuild, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-verity-');

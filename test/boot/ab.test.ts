@@ -16,7 +16,8 @@ import { imgbuild, tempDir } from '../helpers.js';
 import { boot, bootKit, durations, env, flipFileByte, onEsp, panickingInitrd, readManifest, rewriteEsp, slotStatus, usrImage, type Kit } from './boot.js';
 import { tool } from '../helpers.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { cloneTable, encodeTable, FileStorage, getBootBits, readGpt, setBootBits } from '../../packages/core/src/index.js';
+import { encodeTable, FileStorage, getBootBits, readGpt, setBootBits } from '../../packages/core/src/public/gpt.js';
+import { cloneTable } from '../../packages/core/src/gpt/table.js';
 
 const dir = tempDir('imgbuild-boot-');
 const img = join(dir, 'disk.raw');

@@ -5,7 +5,7 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import { fsError, InputError, UsageError } from '@imgbuild/core/errors';
-import { BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS } from '@imgbuild/core/layout/builtin';
+import { BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS } from '@imgbuild/core/layouts';
 
 /** A layout argument: a built-in name or an existing file. A bare unknown word is a usage error. */
 export async function checkLayoutArg(nameOrFile: string): Promise<void> {

@@ -1,9 +1,9 @@
 /** How the CLI speaks: JSON on stdout for machines, one-line errors on stderr, a progress bar on TTYs. */
 // Module paths, not the package index: the index reaches every module of the library, and what a
 // module imports is loaded before the first command runs (see scripts/bundle.mjs).
-import { userPathOf } from '@imgbuild/core/atomic';
+import { userPathOf } from '@imgbuild/core/errors';
 import { errnoFree, fsError, ImgbuildError, UsageError } from '@imgbuild/core/errors';
-import type { ProgressFn } from '@imgbuild/core/progress';
+import type { ProgressFn } from '@imgbuild/core';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

@@ -6,8 +6,23 @@
  * Pure data; imports nothing.
  */
 
-/** systemd's and the UAPI specifications' names (`ARCHITECTURE=`, `usr-arm64`). */
+/**
+ * systemd's and the UAPI specifications' names (`ARCHITECTURE=`, `usr-arm64`).
+ *
+ * @example
+ * ```ts
+ * for (const a of ARCHITECTURES) console.log(a); // x86-64, arm64
+ * ```
+ */
 export const ARCHITECTURES = ['x86-64', 'arm64'] as const;
+/**
+ * A machine architecture: `x86-64` or `arm64`.
+ *
+ * @example
+ * ```ts
+ * await buildImage({ ...options, arch: 'arm64' satisfies Architecture });
+ * ```
+ */
 export type Architecture = (typeof ARCHITECTURES)[number];
 export const DEFAULT_ARCHITECTURE: Architecture = 'x86-64';
 
@@ -19,6 +34,14 @@ const ARCHITECTURE_ALIASES: Readonly<Record<string, Architecture>> = {
   arm64: 'arm64',
   aarch64: 'arm64',
 };
+/**
+ * Every name {@link parseArchitecture} accepts (`x86-64`, `x86_64`, `amd64`, `arm64`, `aarch64`).
+ *
+ * @example
+ * ```ts
+ * console.log(`--arch takes ${ARCHITECTURE_NAMES.join(', ')}`);
+ * ```
+ */
 export const ARCHITECTURE_NAMES = Object.keys(ARCHITECTURE_ALIASES);
 
 /** The UAPI Discoverable Partitions types of one architecture. */
@@ -166,7 +189,15 @@ export function archFacts(arch: Architecture = DEFAULT_ARCHITECTURE): Architectu
   return ARCHITECTURE_TABLE[arch];
 }
 
-/** `arm64`, `aarch64`, `x86-64`, `x86_64`, `amd64` → the architecture; undefined for anything else. */
+/**
+ * `arm64`, `aarch64`, `x86-64`, `x86_64`, `amd64` → the architecture; undefined for anything else.
+ *
+ * @example
+ * ```ts
+ * parseArchitecture('aarch64'); // 'arm64'
+ * parseArchitecture('riscv64'); // undefined
+ * ```
+ */
 export function parseArchitecture(name: string): Architecture | undefined {
   return ARCHITECTURE_ALIASES[name.toLowerCase()];
 }

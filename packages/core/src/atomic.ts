@@ -65,6 +65,11 @@ async function kindAt(path: string): Promise<string | undefined> {
  * is replaced, not followed) only with `force`; anything else — a directory, a block device, a FIFO,
  * a socket, or a symlink to one — never, whatever the flags. A directory may hold a user's data and
  * a block device may be a disk; neither is ours to delete, and no output of ours belongs in place of one.
+ *
+ * @example
+ * ```ts
+ * await assertWritableTarget('disk.raw', false); // InputError if disk.raw exists
+ * ```
  */
 export async function assertWritableTarget(target: string, force: boolean): Promise<void> {
   // An empty name would stage `./..tmp-…` and name nothing the user could find.
@@ -87,6 +92,11 @@ export function tempPathFor(target: string): string {
 /**
  * The path a user gave for a temporary made by `tempPathFor` (`dir/.x.raw.tmp-4142-9f3a…` → `dir/x.raw`),
  * any other path unchanged: messages name what the user asked for, never our staging names.
+ *
+ * @example
+ * ```ts
+ * userPathOf('out/.disk.raw.tmp-4142-9f3a'); // 'out/disk.raw'
+ * ```
  */
 export function userPathOf(path: string): string {
   const m = /^\.(.+)\.tmp-\d+(?:-[0-9a-f]+)?$/.exec(basename(path));
@@ -96,6 +106,13 @@ export function userPathOf(path: string): string {
 /**
  * Runs `build(tmp)` and renames `tmp` to `target` when it succeeds. `tmp` may be a file or a folder.
  * Refuses an existing target unless `force`, and anything but a regular file always (assertWritableTarget).
+ *
+ * @example
+ * ```ts
+ * await withAtomicOutput('disk.svg', false, async (tmp) => {
+ *   await writeFile(tmp, diskSvg(picture));
+ * });
+ * ```
  */
 export async function withAtomicOutput<T>(target: string, force: boolean, build: (tmp: string) => Promise<T>): Promise<T> {
   await assertWritableTarget(target, force);
@@ -147,7 +164,14 @@ async function syncPath(path: string, how: 'sync' | 'datasync'): Promise<void> {
   }
 }
 
-/** Writes `data` to `path` through a synced temporary beside it and a rename: old or new, never half. */
+/**
+ * Writes `data` to `path` through a synced temporary beside it and a rename: old or new, never half.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic('disk.raw.manifest.json', JSON.stringify(manifest, null, 2));
+ * ```
+ */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = tempPathFor(path);
   const untrack = trackTemporary(tmp);

@@ -7,6 +7,14 @@ import { UsageError } from './errors.js';
 
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * The all-zero GUID: an unused GPT entry's type.
+ *
+ * @example
+ * ```ts
+ * const unused = table.entries.filter((e) => e.type === ZERO_GUID).length;
+ * ```
+ */
 export const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
 
 export function isGuid(s: string): boolean {
@@ -54,6 +62,11 @@ export function uuidToBytes(uuid: string): Buffer {
 /**
  * HMAC-SHA256(seed, message) truncated to 16 bytes and marked as a version-4 variant-1 UUID, as
  * systemd-repart derives partition and disk UUIDs from its --seed.
+ *
+ * @example
+ * ```ts
+ * deriveUuid('my-seed', 'usr-a'); // the same v4 UUID for the same seed and message, every time
+ * ```
  */
 export function deriveUuid(seed: string | Uint8Array, message: string | Uint8Array): string {
   const mac = createHmac('sha256', seed).update(message).digest();
@@ -65,12 +78,24 @@ export function deriveUuid(seed: string | Uint8Array, message: string | Uint8Arr
 /**
  * A seed the user gave: undefined (derive one) or a non-empty string. An empty `--seed ""` is most
  * likely an unset shell variable, and would make every image that shares it share its GUIDs.
+ *
+ * @example
+ * ```ts
+ * checkSeed(process.env.SEED); // UsageError on an empty seed
+ * ```
  */
 export function checkSeed(seed: string | undefined, flag = '--seed'): void {
   if (seed !== undefined && seed.trim() === '') throw new UsageError(`${flag} is empty: give a non-empty seed, or leave it out to derive one from the inputs`);
 }
 
-/** Arbitrary-length deterministic bytes from the seed (salts, FAT volume ids). */
+/**
+ * Arbitrary-length deterministic bytes from the seed (salts, FAT volume ids).
+ *
+ * @example
+ * ```ts
+ * const salt = deriveBytes('my-seed', 'verity salt', 32);
+ * ```
+ */
 export function deriveBytes(seed: string | Uint8Array, label: string, length: number): Buffer {
   const out: Buffer[] = [];
   let have = 0;

@@ -1,39 +1,137 @@
-export * from './errors.js';
-export * from './arch.js';
-export * from './guid.js';
-export * from './storage.js';
-export * from './gpt/index.js';
-export * from './layout/index.js';
-export * from './verity/index.js';
-export * from './fs/index.js';
-export * from './atomic.js';
-export * from './lock.js';
-export * from './extents.js';
-export * from './progress.js';
-export * from './repro.js';
-export * from './layout/gpt-image.js';
-export * from './slot/index.js';
-export * from './qemu/index.js';
-export * from './boot/index.js';
-export * from './attest/index.js';
-export * from './boot/inputs.js';
-export * from './image/build.js';
-export * from './image/build-plan.js';
-export * from './verify/image-digest.js';
+/**
+ * `@imgbuild/core`: build, read, update and verify A/B disk images for immutable operating systems.
+ *
+ * The root entry holds the verbs a program needs and their types; the named subpaths hold the layers
+ * below, for programs that work on a GPT or a verity tree themselves (`@imgbuild/core/gpt`,
+ * `@imgbuild/core/verity`), and light entries that load little
+ * (`@imgbuild/core/errors`, `@imgbuild/core/arch`, `@imgbuild/core/layouts`).
+ *
+ * @example
+ * ```ts
+ * import { buildImage, readSlotStatus, updateImage, verifyImage } from '@imgbuild/core';
+ *
+ * await buildImage({ from: 'usr.squashfs', kernel: 'vmlinuz', initrd: 'initrd.img', output: 'disk.raw' });
+ * console.log((await readSlotStatus('disk.raw')).status.next); // 'A'
+ * await updateImage({ image: 'disk.raw', from: 'usr-v2.squashfs' });
+ * console.log((await verifyImage({ image: 'disk.raw' })).ok); // true
+ * ```
+ *
+ * @packageDocumentation
+ * @module @imgbuild/core
+ */
 
-export * from './manifest/manifest.js';
-export * from './qemu/bundle.js';
-export * from './qemu/bundle-write.js';
-export * from './image/slot-writer.js';
-export * from './image/update.js';
-export * from './fs/usr-image.js';
-export * from './rootfs/ext4.js';
-export * from './verify/image.js';
-export { parseManifestJson, upgradeV1 } from './manifest/parse.js';
-export { manifestV1Schema, manifestV2Schema } from './manifest/schema.js';
-export { recordImage, formatCheck, coverageOf, WRITABLE_ROLES, type RoleOf, type CheckStatus, type CheckValue } from './verify/index.js';
-export * from './sysext/index.js';
-export * from './signing/sign-image.js';
-export * from './version.js';
-export * from './picture/index.js';
-export * from './schemas/index.js';
+// Errors: what a program catches
+export {
+  ImgbuildError,
+  UsageError,
+  LayoutError,
+  InputError,
+  CorruptError,
+  SlotError,
+  VerityMismatchError,
+  ImageBusyError,
+  ToolError,
+  type ErrorKind,
+} from './errors.js';
+export { errnoWords, errnoFree, fsError, aboutFile, withFile } from './errors.js';
+
+// Build
+export { buildImage, planBuild, type BuildOptions, type BuildResult, type ImageFormat } from './image/build.js';
+export type { BuildPlan } from './image/build-plan.js';
+export type { BootStyle } from './boot/inputs.js';
+
+// Update
+export { updateImage, type UpdateOptions, type UpdatePlan, type UpdateResult } from './image/update.js';
+
+// Verify
+export { verifyImage, type VerifyImageResult, type VerifyOptions } from './verify/image.js';
+export { formatCheck, type ImageCheck, type CheckStatus, type CheckValue } from './verify/index.js';
+
+// The manifest: the record of what was built
+export {
+  readManifest,
+  manifestPathFor,
+  isLegacyBoot,
+  type ImageManifest,
+  type BootManifest,
+  type LegacyBootManifest,
+  type SlotManifest,
+  type SlotBootManifest,
+  type SigningManifest,
+} from './manifest/manifest.js';
+
+// Layouts
+export { loadLayout } from './layout/load.js';
+export { planLayout, type LayoutPlan, type PlannedPartition, type Slot } from './layout/plan.js';
+export { planRecord } from './layout/record.js';
+export { BUILTIN_LAYOUTS, BUILTIN_LAYOUT_NAMES } from './layout/builtin.js';
+export { formatBytes, parseBytes, type LayoutSpec, type PartitionSpec, type Role, type SizeSpec } from './layout/spec.js';
+
+// Slots: the boot state in the GPT and its transitions
+export {
+  readSlotStatus,
+  applySlotTransition,
+  type SlotTarget,
+  type SlotImageOptions,
+  type SlotTransitionResult,
+  type TransitionOutput,
+  type SlotDiskFacts,
+} from './slot/image.js';
+export { slotStatus, slotStatusRecord, slotBytes, resolveSlot, roleInTable } from './slot/state.js';
+export { next, upgrade, markSuccessful, rollback, cancelUpgrade, prioritize, setSlotBits } from './slot/transitions.js';
+export type { SlotInfo, SlotStatus, SlotContent, SlotContents, GuardOptions, Variant } from './slot/state.js';
+export type { NextResult, SlotBitsChange } from './slot/transitions.js';
+export type { PickKind } from './slot/attempts.js';
+
+// The GPT, as far as the verbs above need it (the codec is @imgbuild/core/gpt)
+export { readGpt, writeGpt, repairGpt, type GptReadResult, type GptSource, type RepairResult, type WriteGptOptions } from './gpt/io.js';
+export { partitions, type GptTable, type Partition } from './gpt/table.js';
+export type { GptEntry } from './gpt/entry.js';
+export type { GptHeader } from './gpt/header.js';
+export { describeAttributes, type BootBits } from './gpt/attributes.js';
+export { partitionRecord, gptReadRecord, type PartitionRecord, type GptReadRecord } from './gpt/record.js';
+export { typeName } from './gpt/types.js';
+export { createGptImage } from './layout/gpt-image.js';
+
+// The verity engine
+export { formatVerity, type FormatVerityOptions, type FormatVerityResult } from './verity/format.js';
+export { verifyVerity, readVeritySuperblock, type VerifyVerityOptions, type VerifyVerityResult } from './verity/verify.js';
+export { DEFAULT_VERITY_PARAMS, type VerityParams, type VerityHash } from './verity/geometry.js';
+export type { VerityFailure, VerityRegion } from './verity/tree.js';
+
+// System extensions
+export { buildSysext, type BuildSysextOptions, type BuildSysextResult, type SysextFormat } from './sysext/build.js';
+export type { SysextFs } from './sysext/pack.js';
+export type { SysextArch } from './sysext/naming.js';
+export type { DdiPartition } from './sysext/ddi.js';
+export type { TransferSource } from './sysext/transfer.js';
+
+// Signing
+export { signImage, type SignImageResult } from './signing/sign-image.js';
+export { readCertificate, signingFilesFromFlags, type SigningKeyFiles } from './boot/sign.js';
+
+// qemu
+export { runQemu, resolveBootTarget, type RunQemuOptions, type QemuRunResult, type BootTarget } from './qemu/run.js';
+export { formatBootMarker, formatBootFailure, type BootMarker, type BootFailure, type BootHealth } from './qemu/marker.js';
+export type { SelectorLog, SelectorChoice } from './qemu/selector-log.js';
+export type { MachineReset } from './qemu/watchdog.js';
+export { findBundle, withRawImage, type BundlePaths } from './qemu/bundle.js';
+
+// Attest
+export { attestReport, type AttestInput, type AttestVerdict, type AttestCheck, type AttestIdentity } from './attest/attest.js';
+export { parseAttestReport, type AttestReport } from './attest/report.js';
+export { predictPcr11, BOOT_PHASES, type Pcr11Prediction, type BootPhase, type PcrEvent, type StubRelease } from './attest/pcr.js';
+export type { MeasuredEvent } from './attest/eventlog.js';
+
+// The disk picture
+export { diskPicture, type DiskPicture, type DiskPart, type SlotMark } from './picture/disk.js';
+export { diskBar } from './picture/bar.js';
+export { diskSvg } from './picture/svg.js';
+
+// Files, storage, locks, progress
+export { FileStorage, MemoryStorage, SubStorage, type Storage } from './storage.js';
+export { withImageLock, type ImageLockOptions } from './lock.js';
+export { withAtomicOutput, writeFileAtomic, assertWritableTarget } from './atomic.js';
+export type { ProgressFn } from './progress.js';
+export { ARCHITECTURE_NAMES, parseArchitecture, type Architecture } from './arch.js';
+export { VERSION } from './version.js';

@@ -17,6 +17,14 @@ import { refuseDeviceWrite } from './storage.js';
 /** Default wait for a lock another command holds; `IMGBUILD_LOCK_WAIT` (seconds, 0 = at once) overrides it. */
 export const DEFAULT_LOCK_WAIT_SECONDS = 60;
 
+/**
+ * Options of {@link withImageLock}.
+ *
+ * @example
+ * ```ts
+ * await withImageLock('disk.raw', work, { waitSeconds: 5, onWait: () => console.error('waiting for another imgbuild…') });
+ * ```
+ */
 export interface ImageLockOptions {
   /** Seconds to wait for another holder; default IMGBUILD_LOCK_WAIT or 60. */
   waitSeconds?: number;

@@ -7,9 +7,23 @@ import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from './errors.js';
 
+/**
+ * Random-access bytes: a file, a block device, a range of either, or memory. The GPT reader and writer
+ * and the slot transitions work on any of them.
+ *
+ * @example
+ * ```ts
+ * async function firstSector(s: Storage): Promise<Buffer> {
+ *   return s.readAt(0, Math.min(512, s.size));
+ * }
+ * ```
+ */
 export interface Storage {
+  /** Its size in bytes. */
   readonly size: number;
+  /** Reads `length` bytes at `offset` (RangeError past the end). */
   readAt(offset: number, length: number): Promise<Buffer>;
+  /** Writes `data` at `offset` (RangeError past the end: a storage never grows). */
   writeAt(offset: number, data: Uint8Array): Promise<void>;
   /** Durably persist what was written so far (fsync on files). */
   sync(): Promise<void>;
@@ -21,6 +35,20 @@ function checkRange(s: Storage, offset: number, length: number, what: string): v
   }
 }
 
+/**
+ * A file or a block device as {@link Storage}. Writes go to image files only; a block device is read-only.
+ *
+ * @example
+ * ```ts
+ * const s = await FileStorage.open('disk.raw', true);
+ * try {
+ *   const { table } = await readGpt(s);
+ *   console.log(table.totalSectors);
+ * } finally {
+ *   await s.close();
+ * }
+ * ```
+ */
 export class FileStorage implements Storage {
   private constructor(
     private readonly fh: FileHandle,
@@ -47,6 +75,7 @@ export class FileStorage implements Storage {
     return new FileStorage(fh, path, size);
   }
 
+  /** {@inheritDoc Storage.readAt} */
   async readAt(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length, 'read');
     const buf = Buffer.alloc(length);
@@ -59,6 +88,7 @@ export class FileStorage implements Storage {
     return buf;
   }
 
+  /** {@inheritDoc Storage.writeAt} */
   async writeAt(offset: number, data: Uint8Array): Promise<void> {
     checkRange(this, offset, data.length, 'write');
     let done = 0;
@@ -68,10 +98,12 @@ export class FileStorage implements Storage {
     }
   }
 
+  /** {@inheritDoc Storage.sync} */
   async sync(): Promise<void> {
     await this.fh.sync();
   }
 
+  /** Closes the file; the storage is unusable after. */
   async close(): Promise<void> {
     await this.fh.close();
   }
@@ -92,27 +124,47 @@ export async function blockDeviceBytes(rdev: number, path: string): Promise<numb
   return Number(text.trim()) * 512;
 }
 
-/** In-memory storage, for tests and for building tables before they touch a disk. */
+/**
+ * In-memory storage, for tests and for building tables before they touch a disk.
+ *
+ * @example
+ * ```ts
+ * const s = new MemoryStorage(Buffer.alloc(1 << 20));
+ * await writeGpt(s, emptyTable(512, 2048, ZERO_GUID));
+ * ```
+ */
 export class MemoryStorage implements Storage {
   readonly buffer: Buffer;
   constructor(sizeOrBuffer: number | Buffer) {
     this.buffer = typeof sizeOrBuffer === 'number' ? Buffer.alloc(sizeOrBuffer) : sizeOrBuffer;
   }
+  /** {@inheritDoc Storage.size} */
   get size(): number {
     return this.buffer.length;
   }
+  /** {@inheritDoc Storage.readAt} */
   async readAt(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length, 'read');
     return Buffer.from(this.buffer.subarray(offset, offset + length));
   }
+  /** {@inheritDoc Storage.writeAt} */
   async writeAt(offset: number, data: Uint8Array): Promise<void> {
     checkRange(this, offset, data.length, 'write');
     this.buffer.set(data, offset);
   }
+  /** {@inheritDoc Storage.sync} */
   async sync(): Promise<void> {}
 }
 
-/** A byte-range view of another storage: offsets are relative to `start`. */
+/**
+ * A byte-range view of another storage: offsets are relative to `start`.
+ *
+ * @example
+ * ```ts
+ * // The ESP of an image, as a storage of its own
+ * const esp = new SubStorage(await FileStorage.open('disk.raw'), 1048576, 67108864);
+ * ```
+ */
 export class SubStorage implements Storage {
   constructor(
     private readonly parent: Storage,
@@ -121,14 +173,17 @@ export class SubStorage implements Storage {
   ) {
     checkRange(parent, start, size, 'sub-range');
   }
+  /** {@inheritDoc Storage.readAt} */
   readAt(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length, 'read');
     return this.parent.readAt(this.start + offset, length);
   }
+  /** {@inheritDoc Storage.writeAt} */
   writeAt(offset: number, data: Uint8Array): Promise<void> {
     checkRange(this, offset, data.length, 'write');
     return this.parent.writeAt(this.start + offset, data);
   }
+  /** {@inheritDoc Storage.sync} */
   sync(): Promise<void> {
     return this.parent.sync();
   }

@@ -7,6 +7,14 @@ import { readFileSync } from 'node:fs';
 
 declare const IMGBUILD_CORE_VERSION: string | undefined;
 
+/**
+ * This package's version.
+ *
+ * @example
+ * ```ts
+ * console.log(`@imgbuild/core ${VERSION}`);
+ * ```
+ */
 export const VERSION: string =
   typeof IMGBUILD_CORE_VERSION === 'string' ? IMGBUILD_CORE_VERSION : JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 

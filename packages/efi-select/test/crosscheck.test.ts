@@ -9,22 +9,12 @@
  * The host binary enumerates the states itself in a fixed order and prints one line per state; the
  * test builds the same states with the core's helpers and compares line by line.
  */
-import {
-  ATTEMPTS_DEMOTED,
-  FileStorage,
-  getAttempts,
-  setAttempts,
-  findSlots,
-  getBootBits,
-  loadLayout,
-  next,
-  planToTable,
-  setBootBits,
-  setSlotBits,
-  TYPE_ALIASES,
-  writeGpt,
-  type GptTable,
-} from '@imgbuild/core';
+import { FileStorage, getBootBits, setBootBits, TYPE_ALIASES, writeGpt, type GptTable } from '@imgbuild/core/gpt';
+import { loadLayout, next, setSlotBits } from '@imgbuild/core';
+// Below the public API: the attempt bits and the plan-to-table step the host binary is compared on.
+import { ATTEMPTS_DEMOTED, getAttempts, setAttempts } from '../../core/src/gpt/attributes.js';
+import { findSlots } from '../../core/src/slot/state.js';
+import { planToTable } from '../../core/src/layout/plan.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { needBuild, selectHost, tempDir } from './helpers.js';

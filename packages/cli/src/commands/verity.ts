@@ -8,8 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 // into a command that hashes: see packages/cli/scripts/bundle.mjs.
 // The GPT reader, the slot rules and the qcow2 bundle code serve --slot only: loaded when it is given.
 import { InputError, UsageError, VerityMismatchError } from '@imgbuild/core/errors';
-import { checkSeed, deriveBytes, deriveUuid } from '@imgbuild/core/guid';
-import { DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type FormatVerityResult, type VerityHash, type VerityParams } from '@imgbuild/core/verity/index';
+import { checkSeed, deriveBytes, deriveUuid, DEFAULT_VERITY_PARAMS, formatVerity, slotHashOffset, verifyVerity, type FormatVerityResult, type VerityHash, type VerityParams } from '@imgbuild/core/verity';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
@@ -146,11 +145,7 @@ export async function format(data: string, hashfile: string | undefined, opts: F
 
 /** Where the slot partition's data and hash area are in a disk image (Flatcar: hash at a fixed offset). */
 async function slotRange(image: string, name: string, relHashOffset: number | undefined): Promise<{ dataOffset: number; hashOffset: number; partition: number }> {
-  const [{ FileStorage }, { readGpt }, { resolveSlot, slotBytes }] = await Promise.all([
-    import('@imgbuild/core/storage'),
-    import('@imgbuild/core/gpt/io'),
-    import('@imgbuild/core/slot/state'),
-  ]);
+  const [{ readGpt }, { FileStorage, resolveSlot, slotBytes }] = await Promise.all([import('@imgbuild/core/gpt'), import('@imgbuild/core/slots')]);
   const s = await FileStorage.open(image);
   try {
     const { table } = await readGpt(s);
@@ -174,7 +169,7 @@ export async function verify(data: string, opts: VerifyFlags): Promise<number | 
   await checkImageArg(data, { bundle: opts.slot !== undefined });
   // With --slot, a qemu_uefi bundle folder is read through a raw copy of its qcow2.
   if (opts.slot !== undefined) {
-    const { withRawImage } = await import('@imgbuild/core/qemu/bundle');
+    const { withRawImage } = await import('@imgbuild/core/slots');
     return withRawImage(data, false, (raw) => verifyOn(data, raw, p, relOffset, opts));
   }
   return verifyOn(data, data, p, relOffset, opts);

@@ -24,6 +24,14 @@ import { BOOT_PHASES, extendPcr, pcr11Step, type BootPhase } from './pcr.js';
 import { decodeQuote, decodeSignature, keyFingerprint, pcrDigest, quoteSignatureValid, TPM_ALG_SHA256, type QuoteInfo } from './quote.js';
 import { claimsDigest, type AttestReport } from './report.js';
 
+/**
+ * One claim of an attestation and whether the evidence holds it.
+ *
+ * @example
+ * ```ts
+ * for (const c of verdict.checks) console.log(c.ok ? 'ok  ' : 'FAIL', c.name, c.detail);
+ * ```
+ */
 export interface AttestCheck {
   name: string;
   ok: boolean;
@@ -32,6 +40,14 @@ export interface AttestCheck {
   detail: string;
 }
 
+/**
+ * What an attested node runs: the image, slot, version, /usr root hash and extensions, and its PCRs.
+ *
+ * @example
+ * ```ts
+ * if (verdict.ok) console.log(`${verdict.identity!.image} slot ${verdict.identity!.slot} version ${verdict.identity!.version}`);
+ * ```
+ */
 export interface AttestIdentity {
   image: string;
   /** The image's identity digest (manifest image.digest), when recorded. */
@@ -48,6 +64,15 @@ export interface AttestIdentity {
   ak: string;
 }
 
+/**
+ * The judgement of an attestation report ({@link attestReport}).
+ *
+ * @example
+ * ```ts
+ * const verdict: AttestVerdict = attestReport({ report, manifest, nonce, trustedAk });
+ * if (!verdict.ok) console.error(verdict.checks.filter((c) => !c.ok).map((c) => c.detail).join('\n'));
+ * ```
+ */
 export interface AttestVerdict {
   ok: boolean;
   identity: AttestIdentity | null;
@@ -56,6 +81,14 @@ export interface AttestVerdict {
   pcr11Events: MeasuredEvent[];
 }
 
+/**
+ * What {@link attestReport} judges: a node's report, the image's manifest, and what the verifier knows.
+ *
+ * @example
+ * ```ts
+ * const input: AttestInput = { report: parseAttestReport(text), manifest: await readManifest('disk.raw.manifest.json'), nonce, trustedAk: akPem };
+ * ```
+ */
 export interface AttestInput {
   report: AttestReport;
   manifest: ImageManifest;
@@ -218,6 +251,19 @@ function checkClaims(input: AttestInput, slot: Slot, checks: AttestCheck[]): voi
   }
 }
 
+/**
+ * Judges a node's attestation report against the image's manifest: the quote's signature by the trusted
+ * attestation key, the nonce, PCR 11 against what each slot's UKI predicts, PCR 7 when expected, the
+ * claims. Pure: the caller reads the files.
+ *
+ * @example
+ * ```ts
+ * const report = parseAttestReport(await readFile('node-report.json', 'utf8'));
+ * const manifest = await readManifest('disk.raw.manifest.json');
+ * const v = attestReport({ report, manifest, nonce, trustedAk: await readFile('node-ak.pem', 'utf8') });
+ * console.log(v.ok, v.identity?.slot, v.identity?.version);
+ * ```
+ */
 export function attestReport(input: AttestInput): AttestVerdict {
   const { report, manifest } = input;
   const checks: AttestCheck[] = [];

@@ -20,6 +20,14 @@ export const EV_IPL = 0x0d;
 /** PCR 7: the db entry (certificate or hash) that allowed an image under Secure Boot. */
 export const EV_EFI_VARIABLE_AUTHORITY = 0x800000e0;
 
+/**
+ * One event of a TCG (firmware) or systemd measurement log.
+ *
+ * @example
+ * ```ts
+ * for (const e of verdict.pcr11Events) console.log(e.pcr, e.source, e.description, e.sha256);
+ * ```
+ */
 export interface MeasuredEvent {
   pcr: number;
   type: number;

@@ -18,26 +18,65 @@ import { decodePe, type PeSection } from '../boot/pe.js';
 
 /** The PCR that systemd-stub and systemd-pcrphase extend. */
 export const PCR_KERNEL_IMAGE = 11;
-/** The boot phases systemd-pcrphase measures on the way up, in order (systemd.special: "TPM2 PCR phases"). */
+/**
+ * The boot phases systemd-pcrphase measures on the way up, in order (systemd.special: "TPM2 PCR phases").
+ *
+ * @example
+ * ```ts
+ * for (const phase of BOOT_PHASES) console.log(phase, prediction.phases[phase]);
+ * ```
+ */
 export const BOOT_PHASES = ['enter-initrd', 'leave-initrd', 'sysinit', 'ready'] as const;
+/**
+ * A boot phase systemd-pcrphase measures into PCR 11.
+ *
+ * @example
+ * ```ts
+ * const up: BootPhase = 'ready';
+ * ```
+ */
 export type BootPhase = (typeof BOOT_PHASES)[number];
 
 const SECTIONS_252 = ['.linux', '.osrel', '.cmdline', '.initrd', '.splash', '.dtb', '.pcrpkey'] as const;
 const SECTIONS_254 = ['.linux', '.osrel', '.cmdline', '.initrd', '.splash', '.dtb', '.uname', '.sbat', '.pcrpkey'] as const;
 
+/**
+ * The systemd-stub release a UKI carries: which sections it measures depends on it.
+ *
+ * @example
+ * ```ts
+ * console.log(predictPcr11(uki).stub.version); // '252.39-1~deb12u2'
+ * ```
+ */
 export interface StubRelease {
   /** As the stub spells it: "252.39-1~deb12u2". */
   version: string;
   major: number;
 }
 
-/** One extension of the PCR: what was measured and the digest extended. */
+/**
+ * One extension of the PCR: what was measured and the digest extended.
+ *
+ * @example
+ * ```ts
+ * for (const e of predictPcr11(uki).events) console.log(e.what, e.digest);
+ * ```
+ */
 export interface PcrEvent {
   /** `section-name:.linux`, `section:.linux` (its bytes), or `phase:enter-initrd`. */
   what: string;
   digest: string;
 }
 
+/**
+ * What PCR 11 reads when a UKI has booted: after the stub, and after each boot phase.
+ *
+ * @example
+ * ```ts
+ * const p: Pcr11Prediction = predictPcr11(await readFile('imgbuild-usr-a.efi'));
+ * console.log(p.uki, p.phases.ready);
+ * ```
+ */
 export interface Pcr11Prediction {
   stub: StubRelease;
   /** Every extension from the stub and the phases, in order. */
@@ -101,7 +140,15 @@ export function stubEvents(uki: Buffer): { stub: StubRelease; events: PcrEvent[]
   return { stub, events };
 }
 
-/** PCR 11 after the stub and after each boot phase, for the UKI `uki` (its file bytes). */
+/**
+ * PCR 11 after the stub and after each boot phase, for the UKI `uki` (its file bytes).
+ *
+ * @example
+ * ```ts
+ * const p = predictPcr11(await readFile('imgbuild-usr-a.efi'));
+ * console.log(`a node up on this UKI reads PCR 11 = ${p.phases.ready}`);
+ * ```
+ */
 export function predictPcr11(uki: Buffer): Pcr11Prediction {
   const { stub, events } = stubEvents(uki);
   let pcr: Buffer = Buffer.alloc(32);

@@ -30,9 +30,26 @@ export const attestReportSchema = z
     systemdLog: b64,
   })
   .strict();
+/**
+ * A node's attestation report (`imgbuild-attest-1`): its claims (usrhash, version, extensions), PCR 7
+ * and 11, the attestation key and the TPM quote over them, and the event logs.
+ *
+ * @example
+ * ```ts
+ * const report: AttestReport = parseAttestReport(await readFile('node-report.json', 'utf8'));
+ * console.log(report.usrhash, report.pcrs['11']);
+ * ```
+ */
 export type AttestReport = z.infer<typeof attestReportSchema>;
 
-/** Parses a report's JSON text. Throws CorruptError naming the first bad field. */
+/**
+ * Parses a report's JSON text. Throws CorruptError naming the first bad field.
+ *
+ * @example
+ * ```ts
+ * const report = parseAttestReport(await readFile('node-report.json', 'utf8')); // CorruptError on a bad field
+ * ```
+ */
 export function parseAttestReport(text: string): AttestReport {
   let j: unknown;
   try {

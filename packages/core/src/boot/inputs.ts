@@ -10,6 +10,15 @@ import { buildUki, checkKernel, decodePe, type EspFile } from './index.js';
 import type { Slot } from '../layout/plan.js';
 import { USR_A_UUID } from '../layout/builtin.js';
 
+/**
+ * How an image boots: a UKI per slot started by imgbuild's UEFI slot selector (`uki`), or Flatcar's
+ * GRUB with a plain kernel (`flatcar`).
+ *
+ * @example
+ * ```ts
+ * await buildImage({ ...options, bootStyle: 'flatcar' });
+ * ```
+ */
 export type BootStyle = 'uki' | 'flatcar';
 
 /** Byte offset in the kernel file where Flatcar's GRUB looks for the root hash (amd64). */

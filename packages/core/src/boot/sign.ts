@@ -18,6 +18,16 @@ import { execa } from '../exec.js';
 /** Where the private key's password comes from when not given: never a terminal prompt. */
 export const SIGN_PASS_ENV = 'IMGBUILD_SIGN_PASS';
 
+/**
+ * The files of a Secure Boot signing key: a private key (PEM) and its certificate, and where its
+ * password comes from.
+ *
+ * @example
+ * ```ts
+ * const sign: SigningKeyFiles = { key: 'db.key', cert: 'db.crt' };
+ * await buildImage({ ...options, sign });
+ * ```
+ */
 export interface SigningKeyFiles {
   key: string;
   cert: string;
@@ -39,7 +49,15 @@ export function certSha256(cert: X509Certificate): string {
   return cert.fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
-/** Reads a PEM (or DER) certificate; InputError naming the file when it is not one. */
+/**
+ * Reads a PEM (or DER) certificate; InputError naming the file when it is not one.
+ *
+ * @example
+ * ```ts
+ * const cert = await readCertificate('db.crt');
+ * console.log(cert.subject, cert.fingerprint256);
+ * ```
+ */
 export async function readCertificate(path: string): Promise<X509Certificate> {
   const bytes = await fsp.readFile(path).catch(() => {
     throw new InputError('certificate not found', { file: path });
@@ -86,7 +104,15 @@ export async function loadSigningKey(f: SigningKeyFiles): Promise<SigningKey> {
   return { keyPath: f.key, certPath: f.cert, password, cert, certSha256: certSha256(cert) };
 }
 
-/** Both signing flags or neither; the password file only with them. */
+/**
+ * Both signing flags or neither; the password file only with them.
+ *
+ * @example
+ * ```ts
+ * signingFilesFromFlags({ signKey: 'db.key', signCert: 'db.crt' }); // { key: 'db.key', cert: 'db.crt' }
+ * signingFilesFromFlags({}); // undefined: unsigned
+ * ```
+ */
 export function signingFilesFromFlags(o: { signKey?: string; signCert?: string; signPassFile?: string }): SigningKeyFiles | undefined {
   if (!o.signKey && !o.signCert) {
     if (o.signPassFile) throw new UsageError('--sign-pass-file needs --sign-key and --sign-cert');

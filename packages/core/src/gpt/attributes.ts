@@ -19,13 +19,37 @@ export const ATTR = {
   noAuto: 63,
 } as const;
 
+/**
+ * A named bit of a partition's 64 attribute bits (UEFI's, ChromeOS's and the Discoverable Partitions').
+ *
+ * @example
+ * ```ts
+ * getFlag(entry.attributes, 'readOnly');
+ * ```
+ */
 export type FlagName = 'required' | 'noBlockIo' | 'legacyBiosBootable' | 'successful' | 'errorCounter' | 'growFs' | 'readOnly' | 'noAuto';
 export const FLAG_NAMES: readonly FlagName[] = ['required', 'noBlockIo', 'legacyBiosBootable', 'successful', 'errorCounter', 'growFs', 'readOnly', 'noAuto'];
 
+/**
+ * Whether a named attribute bit is set.
+ *
+ * @example
+ * ```ts
+ * getFlag(1n << 60n, 'readOnly'); // true
+ * ```
+ */
 export function getFlag(attrs: bigint, flag: FlagName): boolean {
   return ((attrs >> BigInt(ATTR[flag])) & 1n) === 1n;
 }
 
+/**
+ * The attribute bits with one named bit set or cleared.
+ *
+ * @example
+ * ```ts
+ * const attrs = setFlag(entry.attributes, 'noAuto', true);
+ * ```
+ */
 export function setFlag(attrs: bigint, flag: FlagName, on: boolean): bigint {
   const bit = 1n << BigInt(ATTR[flag]);
   return on ? attrs | bit : attrs & ~bit;
@@ -42,13 +66,29 @@ function setNibble(attrs: bigint, shift: number, value: number, name: string): b
   return (attrs & ~(0xfn << BigInt(shift))) | (BigInt(value) << BigInt(shift));
 }
 
-/** The A/B boot bits as a value: what the slot state machine works on. */
+/**
+ * The A/B boot bits as a value: what the slot state machine works on.
+ *
+ * @example
+ * ```ts
+ * const bits: BootBits = getBootBits(entry.attributes);
+ * console.log(bits.priority, bits.tries, bits.successful);
+ * ```
+ */
 export interface BootBits {
   priority: number;
   tries: number;
   successful: boolean;
 }
 
+/**
+ * The A/B boot bits (priority, tries, successful: bits 48-56, the ChromeOS/Flatcar scheme) of an attribute value.
+ *
+ * @example
+ * ```ts
+ * getBootBits(0x0101000000000000n); // { priority: 1, tries: 0, successful: true }
+ * ```
+ */
 export function getBootBits(attrs: bigint): BootBits {
   return {
     priority: getNibble(attrs, ATTR.priority),
@@ -57,7 +97,14 @@ export function getBootBits(attrs: bigint): BootBits {
   };
 }
 
-/** Writes the boot bits into `attrs`, leaving every other bit as it was. */
+/**
+ * Writes the boot bits into `attrs`, leaving every other bit as it was.
+ *
+ * @example
+ * ```ts
+ * setBootBits(0n, { priority: 2, tries: 1, successful: false }).toString(16); // '12000000000000'
+ * ```
+ */
 export function setBootBits(attrs: bigint, bits: BootBits): bigint {
   let a = setNibble(attrs, ATTR.priority, bits.priority, 'priority');
   a = setNibble(a, ATTR.tries, bits.tries, 'tries');
@@ -83,12 +130,27 @@ export function setAttempts(attrs: bigint, attempts: number): bigint {
   return ATTEMPT_BITS.reduce((a, bit, i) => (a & ~(1n << BigInt(bit))) | (BigInt((attempts >> i) & 1) << BigInt(bit)), attrs);
 }
 
-/** A slot can boot when it has priority and either tries left or a successful boot behind it. */
+/**
+ * A slot can boot when it has priority and either tries left or a successful boot behind it.
+ *
+ * @example
+ * ```ts
+ * canBoot({ priority: 1, tries: 0, successful: true }); // true
+ * canBoot({ priority: 0, tries: 3, successful: false }); // false
+ * ```
+ */
 export function canBoot(bits: BootBits): boolean {
   return bits.priority > 0 && (bits.tries > 0 || bits.successful);
 }
 
-/** Every named bit decoded, for `gpt show --json` (`attributeBits`, beside the raw `attributes`). */
+/**
+ * Every named bit decoded, for `gpt show --json` (`attributeBits`, beside the raw `attributes`).
+ *
+ * @example
+ * ```ts
+ * describeAttributes(0x0101000000000000n); // { …, priority: 1, tries: 0, successful: true, … }
+ * ```
+ */
 export function describeAttributes(attrs: bigint): Record<string, number | boolean> {
   const out: Record<string, number | boolean> = {};
   for (const f of FLAG_NAMES) out[f] = getFlag(attrs, f);

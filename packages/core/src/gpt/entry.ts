@@ -4,6 +4,15 @@ import { decodeGuid, encodeGuid, ZERO_GUID } from '../guid.js';
 
 export const NAME_UNITS = 36;
 
+/**
+ * One entry of the partition entry array (UEFI 2.10 §5.3.3): type and partition GUIDs, the LBA range,
+ * the attribute bits and the UTF-16 name. An unused entry has the zero type GUID.
+ *
+ * @example
+ * ```ts
+ * const e: GptEntry = { type: resolveType('esp')!, uuid: '…', firstLba: 2048, lastLba: 206847, attributes: 0n, name: 'EFI-SYSTEM' };
+ * ```
+ */
 export interface GptEntry {
   type: string;
   uuid: string;
@@ -18,6 +27,15 @@ export function isUnused(e: GptEntry): boolean {
   return e.type === ZERO_GUID;
 }
 
+/**
+ * Encodes one entry into `entrySize` bytes (the name as UTF-16LE, at most 36 code units).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeEntry(entry); // 128 bytes
+ * decodeEntry(bytes).name === entry.name; // true
+ * ```
+ */
 export function encodeEntry(e: GptEntry, entrySize = 128): Buffer {
   const b = Buffer.alloc(entrySize);
   if (isUnused(e)) return b; // an unused entry is all zero
@@ -32,6 +50,15 @@ export function encodeEntry(e: GptEntry, entrySize = 128): Buffer {
   return b;
 }
 
+/**
+ * Decodes one entry from `b` at `offset`.
+ *
+ * @example
+ * ```ts
+ * const array = await storage.readAt(2 * 512, 128 * 128);
+ * const third = decodeEntry(array, 2 * 128);
+ * ```
+ */
 export function decodeEntry(b: Uint8Array, offset = 0): GptEntry {
   const buf = Buffer.from(b.buffer, b.byteOffset + offset, 128);
   const nameBytes = buf.subarray(56, 128);

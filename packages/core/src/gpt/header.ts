@@ -7,6 +7,15 @@ export const GPT_SIGNATURE = 'EFI PART';
 export const GPT_REVISION = 0x00010000;
 export const GPT_HEADER_SIZE = 92;
 
+/**
+ * The fields of a GPT header that a table needs (UEFI 2.10 §5.3.2); the CRCs are computed when encoding.
+ *
+ * @example
+ * ```ts
+ * const h = decodeHeader(await storage.readAt(512, 512));
+ * console.log(h.myLba, h.alternateLba, h.entryCount); // 1 <last LBA> 128
+ * ```
+ */
 export interface GptHeader {
   myLba: number;
   alternateLba: number;
@@ -19,11 +28,27 @@ export interface GptHeader {
   entriesCrc32: number;
 }
 
+/**
+ * The CRC-32 of the GPT (IEEE 802.3), as an unsigned number.
+ *
+ * @example
+ * ```ts
+ * crc32(Buffer.from('123456789')).toString(16); // 'cbf43926'
+ * ```
+ */
 export function crc32(buf: Uint8Array): number {
   return CRC32.buf(buf) >>> 0;
 }
 
-/** Encodes a header into one sector of `sectorSize` bytes (the tail is zero), CRC filled in. */
+/**
+ * Encodes a header into one sector of `sectorSize` bytes (the tail is zero), CRC filled in.
+ *
+ * @example
+ * ```ts
+ * const sector = encodeHeader(header, 512);
+ * decodeHeader(sector).diskGuid === header.diskGuid; // true
+ * ```
+ */
 export function encodeHeader(h: GptHeader, sectorSize: number): Buffer {
   const b = Buffer.alloc(sectorSize);
   b.write(GPT_SIGNATURE, 0, 'latin1'); // 0..8 signature
@@ -84,6 +109,11 @@ export function decodeRawHeader(b: Uint8Array): RawGptHeader {
 /**
  * Decodes and checks the parts of a header that need no context: signature, revision, size, CRC and
  * basic sanity of the entry array description. Position checks are the reader's.
+ *
+ * @example
+ * ```ts
+ * const h = decodeHeader(await storage.readAt(512, 512)); // CorruptError on a bad signature or CRC
+ * ```
  */
 export function decodeHeader(b: Uint8Array, what = 'GPT header'): GptHeader {
   if (b.byteLength < GPT_HEADER_SIZE) throw new CorruptError(`${what}: truncated (${b.byteLength} bytes)`);

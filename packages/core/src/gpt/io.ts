@@ -17,8 +17,26 @@ import { decodeProtectiveMbr } from './mbr.js';
 import { gptProblems } from './record.js';
 import { arraySectors, encodeTable, sameTable, validateTable, type GptTable } from './table.js';
 
+/**
+ * Which copy of the GPT a read used: the primary (at the start of the disk) or the backup (at its end).
+ *
+ * @example
+ * ```ts
+ * const { source } = await readGpt(await FileStorage.open('disk.raw'));
+ * if (source === 'backup') console.log('the primary GPT is damaged; run repairGpt');
+ * ```
+ */
 export type GptSource = 'primary' | 'backup';
 
+/**
+ * A GPT as read: the table, the copy it came from, and what is wrong with either copy.
+ *
+ * @example
+ * ```ts
+ * const read = await readGpt(await FileStorage.open('disk.raw'));
+ * console.log(read.table.entries.length, read.source, read.needsRepair); // 128 'primary' false
+ * ```
+ */
 export interface GptReadResult {
   table: GptTable;
   /** Which copy the table was read from. */
@@ -81,7 +99,18 @@ function message(e: unknown): string {
   throw e; // I/O failures are not "bad content": pass them up
 }
 
-/** Reads the GPT, falling back to the backup copy when the primary is damaged (and reporting it). */
+/**
+ * Reads the GPT, falling back to the backup copy when the primary is damaged (and reporting it).
+ *
+ * @example
+ * ```ts
+ * import { FileStorage } from '@imgbuild/core';
+ * import { partitions, readGpt } from '@imgbuild/core/gpt';
+ *
+ * const { table } = await readGpt(await FileStorage.open('disk.raw'));
+ * for (const p of partitions(table)) console.log(p.number, p.name, p.firstLba, p.lastLba);
+ * ```
+ */
 export async function readGpt(s: Storage, opts: { sectorSize?: number } = {}): Promise<GptReadResult> {
   const sectorSize = opts.sectorSize ?? (await detectSectorSize(s));
   const totalSectors = Math.floor(s.size / sectorSize);
@@ -120,12 +149,31 @@ export async function readGpt(s: Storage, opts: { sectorSize?: number } = {}): P
   };
 }
 
+/**
+ * Options of {@link writeGpt}.
+ *
+ * @example
+ * ```ts
+ * await writeGpt(storage, table, { protectiveMbr: true });
+ * ```
+ */
 export interface WriteGptOptions {
   /** Also write the protective MBR (first, before either table copy). */
   protectiveMbr?: boolean;
 }
 
-/** Writes both copies of `table` in the crash-safe order described at the top of this file. */
+/**
+ * Writes both copies of `table` in the crash-safe order described at the top of this file.
+ *
+ * @example
+ * ```ts
+ * const s = await FileStorage.open('disk.raw', true);
+ * const { table } = await readGpt(s);
+ * table.entries[5] = { ...table.entries[5], name: 'DATA' };
+ * await writeGpt(s, table);
+ * await s.close();
+ * ```
+ */
 export async function writeGpt(s: Storage, table: GptTable, opts: WriteGptOptions = {}): Promise<void> {
   if (table.totalSectors * table.sectorSize > s.size) {
     throw new ImgbuildError(`the table describes ${table.totalSectors} sectors but the disk holds ${Math.floor(s.size / table.sectorSize)}`);
@@ -146,6 +194,15 @@ export async function writeGpt(s: Storage, table: GptTable, opts: WriteGptOption
   await s.sync();
 }
 
+/**
+ * What {@link repairGpt} found and rewrote.
+ *
+ * @example
+ * ```ts
+ * const r = await repairGpt(await FileStorage.open('disk.raw', true));
+ * console.log(r.repaired ? `fixed: ${r.fixed.join('; ')}` : 'nothing to repair');
+ * ```
+ */
 export interface RepairResult {
   repaired: boolean;
   source: GptSource;
@@ -155,7 +212,15 @@ export interface RepairResult {
   read: GptReadResult;
 }
 
-/** Rewrites whatever is damaged from the copy that reads well. */
+/**
+ * Rewrites whatever is damaged from the copy that reads well.
+ *
+ * @example
+ * ```ts
+ * const r = await repairGpt(await FileStorage.open('disk.raw', true));
+ * console.log(r.repaired, r.source, r.fixed); // true 'backup' ['primary header: bad CRC …']
+ * ```
+ */
 export async function repairGpt(s: Storage): Promise<RepairResult> {
   const r = await readGpt(s);
   if (!r.needsRepair) return { repaired: false, source: r.source, fixed: [], read: r };

@@ -3,7 +3,14 @@ import { CorruptError } from '../errors.js';
 
 export const MBR_TYPE_GPT_PROTECTIVE = 0xee;
 
-/** Encodes the protective MBR for a disk of `totalSectors` logical sectors into `sectorSize` bytes. */
+/**
+ * Encodes the protective MBR for a disk of `totalSectors` logical sectors into `sectorSize` bytes.
+ *
+ * @example
+ * ```ts
+ * await storage.writeAt(0, encodeProtectiveMbr(table.totalSectors, 512));
+ * ```
+ */
 export function encodeProtectiveMbr(totalSectors: number, sectorSize: number): Buffer {
   const b = Buffer.alloc(sectorSize);
   const p = 446; // first partition record
@@ -22,11 +29,27 @@ export function encodeProtectiveMbr(totalSectors: number, sectorSize: number): B
   return b;
 }
 
+/**
+ * What a protective MBR says: where its single 0xEE partition starts and how long it is.
+ *
+ * @example
+ * ```ts
+ * decodeProtectiveMbr(await storage.readAt(0, 512)); // { startLba: 1, sizeLba: … }
+ * ```
+ */
 export interface ProtectiveMbr {
   startLba: number;
   sizeLba: number;
 }
 
+/**
+ * Decodes and checks a protective MBR (CorruptError when the sector holds none).
+ *
+ * @example
+ * ```ts
+ * const mbr = decodeProtectiveMbr(await storage.readAt(0, 512));
+ * ```
+ */
 export function decodeProtectiveMbr(b: Uint8Array): ProtectiveMbr {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   if (buf[510] !== 0x55 || buf[511] !== 0xaa) throw new CorruptError('MBR: no 0x55AA boot signature');

@@ -8,6 +8,15 @@
 import type { GptReadResult, GptSource } from './io.js';
 import type { Partition } from './table.js';
 
+/**
+ * A partition in the common JSON vocabulary every output and the manifest use.
+ *
+ * @example
+ * ```ts
+ * const rec: PartitionRecord = partitionRecord(partitions(table)[0], 'esp');
+ * console.log(rec.label, rec.attributes); // 'EFI-SYSTEM' '0x0000000000000004'
+ * ```
+ */
 export interface PartitionRecord {
   number: number;
   /** null in a layout that leaves the GUID to the seed. */
@@ -28,7 +37,15 @@ export function attributesHex(a: bigint): string {
   return '0x' + BigInt.asUintN(64, a).toString(16).padStart(16, '0');
 }
 
-/** A partition as read from a GPT, in the common vocabulary. */
+/**
+ * A partition as read from a GPT, in the common vocabulary.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readGpt(await FileStorage.open('disk.raw'));
+ * console.log(JSON.stringify(partitions(table).map((p) => partitionRecord(p, roleInTable(p)))));
+ * ```
+ */
 export function partitionRecord(p: Partition, role: string | null = null): PartitionRecord & { uuid: string } {
   return {
     number: p.number,
@@ -46,6 +63,12 @@ export function partitionRecord(p: Partition, role: string | null = null): Parti
  * What reading a GPT found, in the one shape `gpt show`, `gpt repair` and `slot status` print under
  * `gpt`: the copy read, whether `gpt repair` has work, each copy's and the protective MBR's problem
  * (null when none), and every problem in words (what a repair fixes).
+ *
+ * @example
+ * ```ts
+ * const rec: GptReadRecord = gptReadRecord(await readGpt(storage));
+ * if (rec.needsRepair) console.log(rec.problems.join('\n'));
+ * ```
  */
 export interface GptReadRecord {
   source: GptSource;
@@ -64,6 +87,14 @@ export function gptProblems(read: Omit<GptReadResult, 'table'>): string[] {
   );
 }
 
+/**
+ * What a GPT read found, in the JSON vocabulary (`imgbuild gpt show --json`'s `gpt`).
+ *
+ * @example
+ * ```ts
+ * gptReadRecord(await readGpt(storage)).problems; // [] on a healthy disk
+ * ```
+ */
 export function gptReadRecord(read: Omit<GptReadResult, 'table'>): GptReadRecord {
   return {
     source: read.source,

@@ -11,6 +11,16 @@ import { encodeProtectiveMbr } from './mbr.js';
 export const DEFAULT_ENTRY_COUNT = 128;
 export const ENTRY_SIZE = 128;
 
+/**
+ * A GUID partition table in memory: the disk's geometry and every entry of the array. Codecs and the
+ * slot transitions work on it; {@link readGpt} and {@link writeGpt} move it to and from a disk.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * console.log(table.sectorSize, table.totalSectors, table.diskGuid);
+ * ```
+ */
 export interface GptTable {
   sectorSize: number;
   totalSectors: number;
@@ -23,6 +33,14 @@ export interface GptTable {
   entries: GptEntry[];
 }
 
+/**
+ * A used entry of a table with its partition number: what {@link partitions} lists.
+ *
+ * @example
+ * ```ts
+ * const esp: Partition | undefined = partitions(table).find((p) => p.name === 'EFI-SYSTEM');
+ * ```
+ */
 export interface Partition extends GptEntry {
   /** 1-based partition number (entry index + 1). */
   number: number;
@@ -34,7 +52,15 @@ export function arraySectors(entryCount: number, entrySize: number, sectorSize: 
   return Math.ceil((entryCount * entrySize) / sectorSize);
 }
 
-/** An empty table spanning a disk of `totalSectors`, with the standard placement of both copies. */
+/**
+ * An empty table spanning a disk of `totalSectors`, with the standard placement of both copies.
+ *
+ * @example
+ * ```ts
+ * const t = emptyTable(512, 2048 * 1024, '0cda7ebc-34f1-4f38-8bd5-2beb1ba82555'); // 1 GiB, no partitions
+ * console.log(t.firstUsableLba, t.lastUsableLba); // 34 2097118
+ * ```
+ */
 export function emptyTable(sectorSize: number, totalSectors: number, diskGuid: string, entryCount = DEFAULT_ENTRY_COUNT): GptTable {
   const n = arraySectors(entryCount, ENTRY_SIZE, sectorSize);
   const firstUsableLba = 2 + n;
@@ -52,6 +78,14 @@ export function emptyTable(sectorSize: number, totalSectors: number, diskGuid: s
   };
 }
 
+/**
+ * The used entries of a table, with their partition numbers (entry index + 1), in table order.
+ *
+ * @example
+ * ```ts
+ * partitions(table).map((p) => `${p.number} ${p.name}`); // ['1 EFI-SYSTEM', '2 BIOS-BOOT', '3 USR-A', …]
+ * ```
+ */
 export function partitions(t: GptTable): Partition[] {
   const out: Partition[] = [];
   t.entries.forEach((e, i) => {
@@ -64,7 +98,15 @@ export function cloneTable(t: GptTable): GptTable {
   return { ...t, entries: t.entries.map((e) => ({ ...e })) };
 }
 
-/** Where each on-disk region of a table lives, in LBAs. */
+/**
+ * Where each on-disk region of a table lives, in LBAs.
+ *
+ * @example
+ * ```ts
+ * const r = regions(table);
+ * console.log(r.primaryArrayLba, r.backupHeaderLba); // 2 and the disk's last sector
+ * ```
+ */
 export interface TableRegions {
   primaryHeaderLba: number;
   primaryArrayLba: number;
@@ -73,11 +115,28 @@ export interface TableRegions {
   arraySectors: number;
 }
 
+/**
+ * Where both copies of a table lie on its disk, in LBAs.
+ *
+ * @example
+ * ```ts
+ * regions(emptyTable(512, 2048, ZERO_GUID)).backupHeaderLba; // 2047
+ * ```
+ */
 export function regions(t: GptTable): TableRegions {
   const n = arraySectors(t.entryCount, t.entrySize, t.sectorSize);
   return { primaryHeaderLba: 1, primaryArrayLba: 2, backupArrayLba: t.totalSectors - 1 - n, backupHeaderLba: t.totalSectors - 1, arraySectors: n };
 }
 
+/**
+ * The bytes of every region of a table, ready to write: what {@link encodeTable} returns.
+ *
+ * @example
+ * ```ts
+ * const enc: EncodedTable = encodeTable(table);
+ * console.log(enc.primaryHeader.length); // one sector
+ * ```
+ */
 export interface EncodedTable extends TableRegions {
   mbr: Buffer;
   primaryHeader: Buffer;
@@ -86,7 +145,15 @@ export interface EncodedTable extends TableRegions {
   array: Buffer;
 }
 
-/** Serialises every region before anything touches a disk. */
+/**
+ * Serialises every region before anything touches a disk.
+ *
+ * @example
+ * ```ts
+ * const enc = encodeTable(table);
+ * await storage.writeAt(enc.primaryHeaderLba * table.sectorSize, enc.primaryHeader);
+ * ```
+ */
 export function encodeTable(t: GptTable): EncodedTable {
   validateTable(t);
   const r = regions(t);
@@ -105,7 +172,14 @@ export function encodeTable(t: GptTable): EncodedTable {
   };
 }
 
-/** Bounds and overlap checks shared by the writer (our own tables) and the reader (foreign ones). */
+/**
+ * Bounds and overlap checks shared by the writer (our own tables) and the reader (foreign ones).
+ *
+ * @example
+ * ```ts
+ * validateTable(table); // throws a CorruptError naming the overlapping or out-of-bounds entry
+ * ```
+ */
 export function validateTable(t: GptTable, what = 'GPT'): void {
   const r = regions(t);
   if (t.entries.length !== t.entryCount) throw new CorruptError(`${what}: ${t.entries.length} entries, header says ${t.entryCount}`);

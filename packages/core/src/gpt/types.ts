@@ -12,6 +12,15 @@ function uapiAliases(): Record<string, string> {
   return out;
 }
 
+/**
+ * The partition type GUIDs imgbuild knows by name (`esp`, `flatcar-usr`, `usr-x86-64`, `linux`, …):
+ * the names layouts use and displays show.
+ *
+ * @example
+ * ```ts
+ * TYPE_ALIASES.esp; // 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b'
+ * ```
+ */
 export const TYPE_ALIASES: Readonly<Record<string, string>> = {
   efi: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b',
   esp: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b',
@@ -30,14 +39,29 @@ export const TYPE_ALIASES: Readonly<Record<string, string>> = {
   'chromeos-rootfs': '3cb8e202-3b7e-47dd-8a3c-7ff2a13cfcec',
 };
 
-/** Resolves an alias or GUID; returns undefined for unknown aliases. */
+/**
+ * Resolves an alias or GUID; returns undefined for unknown aliases.
+ *
+ * @example
+ * ```ts
+ * resolveType('esp'); // 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b'
+ * resolveType('no-such'); // undefined
+ * ```
+ */
 export function resolveType(typeOrAlias: string): string | undefined {
   const lower = typeOrAlias.toLowerCase();
   if (isGuid(lower)) return lower;
   return TYPE_ALIASES[lower];
 }
 
-/** The preferred alias for a type GUID, for display. */
+/**
+ * The preferred alias for a type GUID, for display.
+ *
+ * @example
+ * ```ts
+ * typeName('c12a7328-f81f-11d2-ba4b-00a0c93ec93b'); // 'efi'
+ * ```
+ */
 export function typeName(guid: string): string | undefined {
   for (const [alias, g] of Object.entries(TYPE_ALIASES)) if (g === guid) return alias;
   return undefined;

@@ -10,6 +10,16 @@ import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
 import { bundlePaths } from '../qemu/bundle.js';
 import type { Architecture } from '../arch.js';
 
+/**
+ * What a build would write, from {@link planBuild} (`imgbuild build --dry-run`): the files, the layout,
+ * the slot and its /usr, the ESP's files.
+ *
+ * @example
+ * ```ts
+ * const plan: BuildPlan = await planBuild(options);
+ * console.log(`${plan.output}: ${plan.usr.bytes} bytes of /usr into ${plan.partition.label}`);
+ * ```
+ */
 export interface BuildPlan {
   dryRun: true;
   format: 'raw' | 'qemu_uefi';

@@ -38,8 +38,36 @@ import { mksquashfsReproducible, sourceDateEpochFromEnv } from '../repro.js';
 import { checkRootTree, rootPartition, writeRootFsRecorded } from '../rootfs/partition.js';
 
 
+/**
+ * What {@link buildImage} writes: a raw disk image, or a `qemu_uefi` bundle folder (a qcow2 disk, its
+ * UEFI firmware and variables, a launch script).
+ *
+ * @example
+ * ```ts
+ * await buildImage({ ...options, format: 'qemu_uefi', output: 'vm' }); // vm/vm.qcow2, vm/vm_efi_code.fd, …
+ * ```
+ */
 export type ImageFormat = 'raw' | 'qemu_uefi';
 
+/**
+ * What {@link buildImage} and {@link planBuild} build: the inputs (a /usr image or folder, kernel,
+ * initrd), the layout, the boot and signing options, the output. Every other value comes from the seed
+ * and `sourceDateEpoch`, so the same options give the same bytes.
+ *
+ * @example
+ * ```ts
+ * const options: BuildOptions = {
+ *   from: 'usr.squashfs',
+ *   kernel: 'vmlinuz',
+ *   initrd: 'initrd.img',
+ *   layout: 'flatcar',
+ *   cmdline: 'quiet',
+ *   sign: { key: 'db.key', cert: 'db.crt' },
+ *   output: 'disk.raw',
+ *   seed: 'release-42',
+ * };
+ * ```
+ */
 export interface BuildOptions {
   /** A squashfs/erofs image of /usr. */
   from?: string;
@@ -76,6 +104,15 @@ export interface BuildOptions {
   onProgress?: ProgressFn;
 }
 
+/**
+ * What {@link buildImage} wrote: the image (or bundle folder), its manifest and the manifest's path.
+ *
+ * @example
+ * ```ts
+ * const { output, manifestPath, manifest } = await buildImage(options);
+ * console.log(output, manifestPath, manifest.slots.A?.rootHash);
+ * ```
+ */
 export interface BuildResult {
   manifest: ImageManifest;
   output: string;
@@ -96,11 +133,32 @@ export function espPartition(plan: LayoutPlan, source: string = plan.name): Plan
   return esp;
 }
 
+/**
+ * Builds a bootable A/B disk image: the layout's GPT, the /usr image in slot A sealed by dm-verity, an
+ * ESP with the UEFI slot selector and a UKI per slot, and the manifest beside it. Everything is written
+ * to a temporary file beside the output and renamed at the end; an existing output needs `force`.
+ *
+ * @example
+ * ```ts
+ * import { buildImage } from '@imgbuild/core';
+ *
+ * const { manifest, manifestPath } = await buildImage({ from: 'usr.squashfs', kernel: 'vmlinuz', initrd: 'initrd.img', layout: 'mini', output: 'disk.raw' });
+ * console.log(manifestPath, manifest.slots.A?.rootHash);
+ * ```
+ */
 export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   return (await buildOrPlan(o, false)) as BuildResult;
 }
 
-/** `build --dry-run`: reads and checks every input as buildImage does, and returns the plan; writes nothing. */
+/**
+ * `build --dry-run`: reads and checks every input as buildImage does, and returns the plan; writes nothing.
+ *
+ * @example
+ * ```ts
+ * const plan = await planBuild({ from: 'usr.squashfs', kernel: 'vmlinuz', initrd: 'initrd.img', output: 'disk.raw' });
+ * console.log(plan.files, plan.partition.label, plan.espFiles.map((f) => f.path));
+ * ```
+ */
 export async function planBuild(o: BuildOptions): Promise<BuildPlan> {
   return (await buildOrPlan(o, true)) as BuildPlan;
 }

@@ -36,6 +36,15 @@ import { sourceDateEpochFromEnv, updateTime } from '../repro.js';
 import type { Architecture } from '../arch.js';
 import { pcr11Entry } from '../attest/pcr.js';
 
+/**
+ * What {@link updateImage} writes: the new /usr (and, optionally, kernel and initrd) into an image.
+ *
+ * @example
+ * ```ts
+ * const o: UpdateOptions = { image: 'disk.raw', from: 'usr-v2.squashfs', kernel: 'vmlinuz-6.6', initrd: 'initrd-6.6.img' };
+ * await updateImage(o);
+ * ```
+ */
 export interface UpdateOptions {
   /** A raw image, or a qemu_uefi bundle folder. */
   image: string;
@@ -55,7 +64,15 @@ export interface UpdateOptions {
   dryRun?: boolean;
 }
 
-/** What an update writes (or, in a dry run, would write). */
+/**
+ * What an update writes (or, in a dry run, would write).
+ *
+ * @example
+ * ```ts
+ * const { plan } = await updateImage({ image: 'disk.raw', from: 'usr-v2.squashfs', dryRun: true });
+ * console.log(plan.partition.label, plan.usr.bytes, plan.espFiles);
+ * ```
+ */
 export interface UpdatePlan {
   /** The slot partition that receives the /usr, in the common vocabulary. */
   partition: PartitionRecord;
@@ -67,6 +84,16 @@ export interface UpdatePlan {
   espFiles: string[];
 }
 
+/**
+ * What {@link updateImage} did (or, in a dry run, would do): the slot, its new root hash, the slot state
+ * before and after, the manifest.
+ *
+ * @example
+ * ```ts
+ * const u: UpdateResult = await updateImage({ image: 'disk.raw', from: 'usr-v2.squashfs' });
+ * console.log(`slot ${u.slot}: ${u.before.next} → ${u.after.next}`);
+ * ```
+ */
 export interface UpdateResult {
   slot: Slot;
   /** The new slot's root hash; null in a dry run (the tree is not computed). */
@@ -81,6 +108,20 @@ export interface UpdateResult {
   manifestPath: string;
 }
 
+/**
+ * Writes a new /usr into the slot that does not boot next, seals it with a new verity tree, puts a UKI
+ * for it on the ESP (signed with `sign` on a signed image) and marks it to boot once (`upgrade`). The
+ * image is locked meanwhile; the manifest is updated so that `verify` checks the new slot. Interrupted,
+ * the image still boots the old slot.
+ *
+ * @example
+ * ```ts
+ * import { updateImage } from '@imgbuild/core';
+ *
+ * const u = await updateImage({ image: 'disk.raw', from: 'usr-v2.squashfs' });
+ * console.log(`wrote slot ${u.slot} (${u.rootHash}); next boot: ${u.after.next}`);
+ * ```
+ */
 export async function updateImage(o: UpdateOptions): Promise<UpdateResult> {
   await fsp.stat(o.image).catch(() => {
     throw new InputError('no such image', { file: o.image });

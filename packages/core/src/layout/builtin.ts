@@ -22,6 +22,15 @@ function flatcarPartitions(sizes: { esp: PartitionSpec['size']; usr: PartitionSp
   ];
 }
 
+/**
+ * The built-in layouts by name, as specs (what a layout file holds).
+ *
+ * @example
+ * ```ts
+ * const spec = BUILTIN_LAYOUTS.flatcar;
+ * console.log(spec.partitions.map((p) => p.label)); // ['EFI-SYSTEM', 'BIOS-BOOT', 'USR-A', 'USR-B', …]
+ * ```
+ */
 export const BUILTIN_LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
   /** Flatcar's legacy base layout, sector for sector (disk of 9289728 sectors). */
   flatcar: {
@@ -57,4 +66,12 @@ export const BUILTIN_LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
   },
 };
 
+/**
+ * The names of the built-in layouts, for a choice list.
+ *
+ * @example
+ * ```ts
+ * console.log(BUILTIN_LAYOUT_NAMES.join(', ')); // 'flatcar, flatcar-2025, mini'
+ * ```
+ */
 export const BUILTIN_LAYOUT_NAMES = Object.keys(BUILTIN_LAYOUTS);

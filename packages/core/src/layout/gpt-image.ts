@@ -15,6 +15,16 @@ export function defaultSeed(plan: LayoutPlan, ...inputs: string[]): string {
   return h.digest('hex');
 }
 
+/**
+ * Creates an image file that holds a layout's GPT (and protective MBR) and nothing else: `imgbuild gpt
+ * create`. The same layout and seed give the same table.
+ *
+ * @example
+ * ```ts
+ * const { plan, seed } = await createGptImage({ layout: 'flatcar', output: 'empty.raw', seed: 'x' });
+ * console.log(plan.diskBytes, seed);
+ * ```
+ */
 export async function createGptImage(opts: { layout: string | LayoutPlan; seed?: string; output: string; force?: boolean }): Promise<{ plan: LayoutPlan; table: GptTable; seed: string }> {
   checkSeed(opts.seed);
   const plan = typeof opts.layout === 'string' ? await loadLayout(opts.layout) : opts.layout;

@@ -29,6 +29,17 @@ export async function loadLayoutSpec(nameOrFile: string): Promise<{ spec: Layout
   return { spec: parseLayoutSpec(json, nameOrFile, nameOrFile), source: nameOrFile };
 }
 
+/**
+ * A layout by built-in name (`mini`, `flatcar`, …: {@link BUILTIN_LAYOUT_NAMES}) or from a JSON file,
+ * checked and planned: every partition's place on the disk. LayoutError names what is wrong with a file;
+ * UsageError an unknown built-in name.
+ *
+ * @example
+ * ```ts
+ * const plan = await loadLayout('flatcar');
+ * for (const p of plan.partitions) console.log(p.number, p.label, p.role, p.sizeBytes);
+ * ```
+ */
 export async function loadLayout(nameOrFile: string): Promise<LayoutPlan> {
   const { spec, source } = await loadLayoutSpec(nameOrFile);
   try {

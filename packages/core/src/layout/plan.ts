@@ -11,8 +11,25 @@ import { resolveType, typeName } from '../gpt/types.js';
 import { parseLayoutSpec } from './schema.js';
 import { ROLES, sizeToSectors, type LayoutSpec, type Role } from './spec.js';
 
+/**
+ * One of the two /usr slots.
+ *
+ * @example
+ * ```ts
+ * const s: Slot = (await readSlotStatus('disk.raw')).status.next ?? 'A';
+ * ```
+ */
 export type Slot = 'A' | 'B';
 
+/**
+ * A partition of a {@link LayoutPlan}: its place on the disk in sectors and bytes, its role and slot.
+ *
+ * @example
+ * ```ts
+ * const usrA = (await loadLayout('mini')).partitions.find((p) => p.slot === 'A')!;
+ * console.log(usrA.label, usrA.offsetBytes, usrA.sizeBytes);
+ * ```
+ */
 export interface PlannedPartition {
   number: number;
   label: string;
@@ -31,6 +48,16 @@ export interface PlannedPartition {
   attributes: bigint;
 }
 
+/**
+ * A layout placed on a disk: its size, the GPT's geometry, every partition's exact range. What a build
+ * lays out and `imgbuild layout show` prints.
+ *
+ * @example
+ * ```ts
+ * const plan: LayoutPlan = await loadLayout('mini');
+ * console.log(plan.diskBytes, plan.partitions.length);
+ * ```
+ */
 export interface LayoutPlan {
   name: string;
   description?: string;
@@ -57,6 +84,19 @@ export function slotOfLabel(label: string): Slot | undefined {
   return m ? (m[1].toUpperCase() as Slot) : undefined;
 }
 
+/**
+ * Places a layout's partitions on a disk (alignment, `rest`, fixed starts) and checks the result
+ * (overlaps, one ESP, a slot pair of the same size). LayoutError names the problem.
+ *
+ * @example
+ * ```ts
+ * const plan = planLayout({ name: 'tiny', diskSize: 'auto', partitions: [
+ *   { number: 1, label: 'EFI-SYSTEM', type: 'esp', size: '64MiB' },
+ *   { number: 2, label: 'USR-A', type: 'usr-x86-64', size: '256MiB' },
+ *   { number: 3, label: 'USR-B', type: 'usr-x86-64', size: '256MiB' },
+ * ] });
+ * ```
+ */
 export function planLayout(input: LayoutSpec, source = input?.name ?? 'layout'): LayoutPlan {
   // Every spec, built-in, from a file or built in code, is checked against the schema first.
   const spec = parseLayoutSpec(input, source);

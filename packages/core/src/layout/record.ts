@@ -25,6 +25,16 @@ export function plannedPartitionRecord(p: PlannedPartition) {
   };
 }
 
+/**
+ * A plan in the JSON vocabulary `imgbuild layout show --json` prints: the disk and every partition
+ * (the common keys of {@link PartitionRecord}, then its byte range and slot).
+ *
+ * @example
+ * ```ts
+ * const rec = planRecord(await loadLayout('flatcar'));
+ * console.log(rec.partitions.map((p) => `${p.number} ${p.label} ${p.firstLba}-${p.lastLba}`).join('\n'));
+ * ```
+ */
 export function planRecord(plan: LayoutPlan) {
   return {
     name: plan.name,

@@ -4,12 +4,36 @@
  */
 import { LayoutError } from '../errors.js';
 
+/**
+ * What a partition is for: the ESP, BIOS boot, a /usr slot, Flatcar's OEM partitions, the root
+ * filesystem, or data. Layouts name it, the build and verify act on it.
+ *
+ * @example
+ * ```ts
+ * const esp = plan.partitions.find((p) => p.role === 'esp');
+ * ```
+ */
 export type Role = 'esp' | 'bios-boot' | 'usr-slot' | 'oem' | 'oem-config' | 'root' | 'data';
 export const ROLES: readonly Role[] = ['esp', 'bios-boot', 'usr-slot', 'oem', 'oem-config', 'root', 'data'];
 
-/** Sizes: bytes as a number, a string with a unit (`128MiB`, `2G`), `{ sectors: N }`, or `"rest"`. */
+/**
+ * Sizes: bytes as a number, a string with a unit (`128MiB`, `2G`), `{ sectors: N }`, or `"rest"`.
+ *
+ * @example
+ * ```ts
+ * const sizes: SizeSpec[] = [134217728, '128MiB', '1.5G', { sectors: 262144 }, 'rest'];
+ * ```
+ */
 export type SizeSpec = number | string | { sectors: number };
 
+/**
+ * One partition of a {@link LayoutSpec}, as written in a layout file.
+ *
+ * @example
+ * ```ts
+ * const p: PartitionSpec = { number: 3, label: 'USR-A', type: 'flatcar-usr', size: '1GiB', attributes: { priority: 1, successful: true } };
+ * ```
+ */
 export interface PartitionSpec {
   number: number;
   label: string;
@@ -25,6 +49,16 @@ export interface PartitionSpec {
   role?: Role;
 }
 
+/**
+ * A layout as written in a layout file (JSON): the disk and its partitions. {@link planLayout} places
+ * it; {@link loadLayout} reads and places a file or a built-in one.
+ *
+ * @example
+ * ```ts
+ * const spec: LayoutSpec = JSON.parse(await readFile('layout.json', 'utf8'));
+ * const plan = planLayout(spec, 'layout.json');
+ * ```
+ */
 export interface LayoutSpec {
   name?: string;
   description?: string;
@@ -50,7 +84,15 @@ const UNITS: Record<string, number> = {
 /** Sizes are exact byte counts in a double: beyond 2^53 - 1 (8 PiB) they would round. */
 const tooLarge = (what: string, s: string) => new LayoutError(`${what}: ${s} is too large (at most ${Number.MAX_SAFE_INTEGER} bytes, about 8 PiB)`);
 
-/** Parses a byte size such as `128MiB`, `1G`, `4096`, `1.5GiB`. */
+/**
+ * Parses a byte size such as `128MiB`, `1G`, `4096`, `1.5GiB`.
+ *
+ * @example
+ * ```ts
+ * parseBytes('128MiB'); // 134217728
+ * parseBytes('1G'); // 1073741824
+ * ```
+ */
 export function parseBytes(s: string | number, what = 'size'): number {
   if (typeof s === 'number') {
     if (Number.isInteger(s) && s > Number.MAX_SAFE_INTEGER) throw tooLarge(what, String(s));
@@ -79,6 +121,14 @@ export function sizeToSectors(size: SizeSpec, sectorSize: number, what: string):
   return bytes / sectorSize;
 }
 
+/**
+ * A byte count for people: the largest binary unit that keeps it readable.
+ *
+ * @example
+ * ```ts
+ * formatBytes(134217728); // '128 MiB'
+ * ```
+ */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;

@@ -57,6 +57,14 @@ export async function sha256File(path: string, onProgress?: ProgressFn, written?
   return h.digest('hex');
 }
 
+/**
+ * Where an image's manifest lives: beside it, named after it.
+ *
+ * @example
+ * ```ts
+ * manifestPathFor('out/disk.raw'); // 'out/disk.raw.manifest.json'
+ * ```
+ */
 export function manifestPathFor(imagePath: string): string {
   return `${imagePath}.manifest.json`;
 }
@@ -91,7 +99,15 @@ export function pendingUpdateManifest(m: ImageManifest, slot: Slot, espPaths: re
   return out;
 }
 
-/** Reads a manifest of version 1 or 2 (upgraded in memory); one-line InputError naming the key otherwise. */
+/**
+ * Reads a manifest of version 1 or 2 (upgraded in memory); one-line InputError naming the key otherwise.
+ *
+ * @example
+ * ```ts
+ * const m = await readManifest('disk.raw.manifest.json');
+ * console.log(m.layout, m.slots.A?.version, m.slots.B?.rootHash ?? 'slot B empty');
+ * ```
+ */
 export async function readManifest(path: string): Promise<ImageManifest> {
   let text: string;
   try {

@@ -211,6 +211,15 @@ const v2Base = z
   .strict();
 export const manifestV2Schema = v2Base.merge(recordedSchema).strict();
 
+/**
+ * A slot's record in the manifest: its partition, the verity tree's parameters and root hash, its /usr's source and version.
+ *
+ * @example
+ * ```ts
+ * const a: SlotManifest | undefined = (await readManifest('disk.raw.manifest.json')).slots.A;
+ * console.log(a?.rootHash, a?.hashOffset, a?.version);
+ * ```
+ */
 export type SlotManifest = z.infer<typeof slotSchema>;
 export type PartitionRecord = z.infer<typeof partitionSchema>;
 export type GptHeaderRecord = z.infer<typeof gptHeaderSchema>;
@@ -219,11 +228,25 @@ export type EspRecord = z.infer<typeof espSchema>;
 export type EspFileRecord = z.infer<typeof espFileSchema>;
 export type ReservedRecord = z.infer<typeof reservedSchema>;
 export type RecordedRegions = z.infer<typeof recordedSchema>;
-/** What a version-2 manifest file holds. */
+/**
+ * What a version-2 manifest file holds.
+ *
+ * @example
+ * ```ts
+ * const m = await readManifest('disk.raw.manifest.json');
+ * if (m.manifestVersion === 2 && !m.upgradedFrom) console.log('a version-2 manifest as written');
+ * ```
+ */
 export type ImageManifestV2 = z.infer<typeof manifestV2Schema>;
 /**
  * The manifest in memory: version 2's shape, where a manifest upgraded from version 1 lacks the
  * recorded regions (`upgradedFrom: 1`) and its partitions lack attributes.
+ *
+ * @example
+ * ```ts
+ * const m: ImageManifest = await readManifest('disk.raw.manifest.json');
+ * console.log(m.tool, m.layout, m.partitions.length, Object.keys(m.slots));
+ * ```
  */
 export type ImageManifest = Omit<z.infer<typeof v2Base>, 'partitions' | 'boot'> &
   Partial<RecordedRegions> & {
@@ -233,6 +256,15 @@ export type ImageManifest = Omit<z.infer<typeof v2Base>, 'partitions' | 'boot'> 
     upgradedFrom?: 1;
   };
 
+/**
+ * How the image boots, as recorded: the selector and each slot's UKI (path, digest, command line, the PCR 11 it yields), and the signing.
+ *
+ * @example
+ * ```ts
+ * const m = await readManifest('disk.raw.manifest.json');
+ * if (!isLegacyBoot(m.boot)) console.log(m.boot.selector?.path, m.boot.slots.A?.uki);
+ * ```
+ */
 export type BootManifest = z.infer<typeof bootSchema>;
 
 /** The image's architecture (x86-64 for a manifest that predates the field). */
@@ -240,11 +272,45 @@ export function manifestArchitecture(m: { architecture?: Architecture }): Archit
   return m.architecture ?? DEFAULT_ARCHITECTURE;
 }
 export type ImageDigestManifest = z.infer<typeof imageDigestSchema>;
+/**
+ * The Secure Boot signing as recorded: the certificate's digest and each signed file's digest as signed (null: unsigned).
+ *
+ * @example
+ * ```ts
+ * const m = await readManifest('disk.raw.manifest.json');
+ * if (!isLegacyBoot(m.boot) && m.boot.signing) console.log(`signed by ${m.boot.signing.certSha256}`);
+ * ```
+ */
 export type SigningManifest = z.infer<typeof signingSchema>;
+/**
+ * One slot's UKI as recorded: its ESP path, digest, command line, and the PCR 11 it yields.
+ *
+ * @example
+ * ```ts
+ * const a: SlotBootManifest | undefined = isLegacyBoot(m.boot) ? undefined : m.boot.slots.A;
+ * console.log(a?.cmdline);
+ * ```
+ */
 export type SlotBootManifest = NonNullable<BootManifest['slots']['A']>;
+/**
+ * The boot record of an image built before the slot selector: one UKI for both slots.
+ *
+ * @example
+ * ```ts
+ * if (isLegacyBoot(m.boot)) console.log(`one UKI for both slots: ${m.boot.espPath}`);
+ * ```
+ */
 export type LegacyBootManifest = z.infer<typeof bootV1>;
 
-/** A manifest of an image built before the slot selector: one UKI for both slots. */
+/**
+ * A manifest of an image built before the slot selector: one UKI for both slots.
+ *
+ * @example
+ * ```ts
+ * const m = await readManifest('disk.raw.manifest.json');
+ * const ukis = isLegacyBoot(m.boot) ? [m.boot.espPath] : Object.values(m.boot.slots).map((s) => s?.uki);
+ * ```
+ */
 export function isLegacyBoot(b: BootManifest | LegacyBootManifest): b is LegacyBootManifest {
   return 'espPath' in b;
 }

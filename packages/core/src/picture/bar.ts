@@ -22,6 +22,16 @@ function fit(p: DiskPart, cells: number): string {
   return String(p.number).slice(0, Math.max(cells, 1)).padEnd(cells);
 }
 
+/**
+ * A {@link DiskPicture} as lines of terminal text: a bar of the partitions to scale, coloured by role
+ * when `colour`, with a label per partition and the slots' marks.
+ *
+ * @example
+ * ```ts
+ * const plan = await loadLayout('flatcar');
+ * console.log(diskBar(diskPicture('flatcar', plan, planRecord(plan).partitions), { width: 80 }).join('\n'));
+ * ```
+ */
 export function diskBar(pic: DiskPicture, opts: { width?: number; colour?: boolean } = {}): string[] {
   const width = Math.max(20, opts.width ?? 78);
   // one separator per partition and a closing one

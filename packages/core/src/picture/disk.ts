@@ -6,6 +6,15 @@
 import type { PartitionRecord } from '../gpt/record.js';
 import type { Slot, SlotStatus } from '../slot/state.js';
 
+/**
+ * A slot's boot state as a {@link DiskPicture} shows it.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * const marks = diskPicture('disk.raw', table, records, status).parts.flatMap((p) => p.mark ?? []);
+ * ```
+ */
 export interface SlotMark {
   slot: Slot;
   priority: number;
@@ -16,6 +25,14 @@ export interface SlotMark {
   next: boolean;
 }
 
+/**
+ * One partition in a {@link DiskPicture}, with its slot's mark when it is a slot.
+ *
+ * @example
+ * ```ts
+ * for (const p of picture.parts) console.log(p.label, p.lastLba - p.firstLba + 1, p.mark?.next ? '▸' : '');
+ * ```
+ */
 export interface DiskPart {
   number: number;
   label: string;
@@ -25,6 +42,14 @@ export interface DiskPart {
   mark?: SlotMark;
 }
 
+/**
+ * A disk's partitions in disk order, ready to draw with {@link diskBar} or {@link diskSvg}.
+ *
+ * @example
+ * ```ts
+ * const pic: DiskPicture = diskPicture('mini', plan, planRecord(plan).partitions);
+ * ```
+ */
 export interface DiskPicture {
   title: string;
   sectorSize: number;
@@ -32,7 +57,17 @@ export interface DiskPicture {
   parts: DiskPart[];
 }
 
-/** The picture of partitions in the common vocabulary, with the slots' states when a status is known. */
+/**
+ * The picture of partitions in the common vocabulary, with the slots' states when a status is known.
+ *
+ * @example
+ * ```ts
+ * // An image's partitions with the slots' boot state
+ * const { status, table } = await readSlotStatus('disk.raw');
+ * const records = partitions(table).map((p) => partitionRecord(p, roleInTable(p)));
+ * console.log(diskBar(diskPicture('disk.raw', table, records, status)).join('\n'));
+ * ```
+ */
 export function diskPicture(
   title: string,
   disk: { sectorSize: number; totalSectors: number },

@@ -37,6 +37,14 @@ export function svgBoxes(pic: DiskPicture): Array<{ part: DiskPart; x: number; w
   });
 }
 
+/**
+ * A {@link DiskPicture} as an SVG document (the pictures in the project's docs).
+ *
+ * @example
+ * ```ts
+ * await writeFile('layout.svg', diskSvg(diskPicture('flatcar', plan, planRecord(plan).partitions)));
+ * ```
+ */
 export function diskSvg(pic: DiskPicture): string {
   const boxes = svgBoxes(pic);
   const below: string[] = [];

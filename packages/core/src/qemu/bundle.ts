@@ -11,6 +11,16 @@ import { execa } from '../exec.js';
 import { fsError, ImgbuildError, InputError, ToolError, withFile } from '../errors.js';
 
 
+/**
+ * The files of a qemu_uefi bundle folder: the qcow2 disk, the firmware code and variables, the launch
+ * script, the manifest.
+ *
+ * @example
+ * ```ts
+ * const b: BundlePaths = await findBundle('vm');
+ * console.log(b.qcow2, b.manifest);
+ * ```
+ */
 export interface BundlePaths {
   dir: string;
   name: string;
@@ -33,7 +43,14 @@ export function bundlePaths(dir: string, name: string): BundlePaths {
   };
 }
 
-/** Finds the bundle in a folder made by `imgbuild build --format qemu_uefi`. */
+/**
+ * Finds the bundle in a folder made by `imgbuild build --format qemu_uefi`.
+ *
+ * @example
+ * ```ts
+ * const { qcow2, code, vars } = await findBundle('vm'); // InputError unless the folder holds one .qcow2
+ * ```
+ */
 export async function findBundle(dir: string): Promise<BundlePaths> {
   const names = (await fsp.readdir(dir)).filter((f) => f.endsWith('.qcow2'));
   if (names.length !== 1) throw new InputError(`a qemu_uefi bundle folder holds exactly one .qcow2; found ${names.length}`, { file: dir });
@@ -51,6 +68,12 @@ export async function convertImage(from: string, fromFormat: 'raw' | 'qcow2', to
  * Runs `fn` on a raw view of `target`: the file itself, or, for a qemu_uefi bundle folder, a raw copy
  * of its qcow2 beside it. When `writable`, the copy is converted back and renamed over the qcow2, so
  * the bundle is either entirely old or entirely new.
+ *
+ * @example
+ * ```ts
+ * // Read the slots of a raw image or of a bundle's qcow2 alike
+ * const status = await withRawImage('vm', false, async (raw) => (await readSlotStatus(raw)).status);
+ * ```
  */
 export async function withRawImage<T>(target: string, writable: boolean, fn: (raw: string) => Promise<T>): Promise<T> {
   const st = await fsp.stat(target).catch(() => undefined);

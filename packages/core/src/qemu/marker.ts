@@ -11,8 +11,25 @@
  */
 import type { Slot } from '../layout/plan.js';
 
+/**
+ * What the boot marker says of the booted system: healthy (`ok`), not judged (`none`), or failed.
+ *
+ * @example
+ * ```ts
+ * if (run.marker?.health === 'ok') console.log('booted and healthy');
+ * ```
+ */
 export type BootHealth = 'ok' | 'none' | 'fail';
 
+/**
+ * The line the booted system prints when it is up: the slot, the /usr root hash, the version, its health.
+ *
+ * @example
+ * ```ts
+ * const r = await runQemu({ image: 'disk.raw' });
+ * if (r.marker) console.log(formatBootMarker(r.marker)); // IMGBUILD-BOOT slot=A usrhash=… version=1.0.0 health=ok
+ * ```
+ */
 export interface BootMarker {
   slot: Slot;
   usrhash: string;
@@ -22,6 +39,15 @@ export interface BootMarker {
   details?: Record<string, string>;
 }
 
+/**
+ * Why a boot did not reach the marker: the initramfs's failure line, or the harness's `timeout`/`no-marker`.
+ *
+ * @example
+ * ```ts
+ * const r = await runQemu({ image: 'disk.raw' });
+ * if (r.failure) console.error(formatBootFailure(r.failure));
+ * ```
+ */
 export interface BootFailure {
   /** no-bootable-slot, no-hash, verity-open, mount, read-error, ... as printed by /init; `timeout` or
    * `no-marker` when the harness saw neither line. */
@@ -56,12 +82,27 @@ export function parseBootMarker(log: string): ParsedBoot {
   return { marker, failure };
 }
 
-/** The marker as /init prints it. */
+/**
+ * The marker as /init prints it.
+ *
+ * @example
+ * ```ts
+ * formatBootMarker({ slot: 'A', usrhash: 'ab…', version: '1.0.0', health: 'ok' }); // 'IMGBUILD-BOOT slot=A usrhash=ab… version=1.0.0 health=ok'
+ * ```
+ */
 export function formatBootMarker(m: BootMarker): string {
   const details = Object.entries(m.details ?? {}).map(([k, v]) => ` ${k}=${v}`).join('');
   return `IMGBUILD-BOOT slot=${m.slot} usrhash=${m.usrhash} version=${m.version} health=${m.health}${details}`;
 }
 
+/**
+ * The failure as the initramfs prints it.
+ *
+ * @example
+ * ```ts
+ * formatBootFailure({ reason: 'verity-open', detail: 'root hash mismatch' }); // 'IMGBUILD-BOOT-FAIL reason=verity-open detail=root hash mismatch'
+ * ```
+ */
 export function formatBootFailure(f: BootFailure): string {
   return `IMGBUILD-BOOT-FAIL reason=${f.reason} detail=${f.detail}`;
 }

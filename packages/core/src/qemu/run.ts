@@ -29,6 +29,14 @@ import { lastBootLog, resetBound, watchResets, WATCHDOG_QEMU_ARGS, type MachineR
 
 export { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS };
 
+/**
+ * How {@link runQemu} boots: the image, the firmware, the machine, resets, Secure Boot, a TPM.
+ *
+ * @example
+ * ```ts
+ * const o: RunQemuOptions = { image: 'disk.raw', timeoutMs: 120_000, allowReset: 2, tpm: true, logPath: 'serial.log' };
+ * ```
+ */
 export interface RunQemuOptions {
   /** Raw or qcow2 disk image, or a qemu_uefi bundle folder (`<name>.qcow2`, `<name>_efi_code.fd`, `<name>_efi_vars.fd`). */
   image: string;
@@ -75,6 +83,15 @@ export interface RunQemuOptions {
   tpm?: boolean | { stateDir: string };
 }
 
+/**
+ * What one qemu run showed: the boot marker or failure, the selector's choices, the resets, the console.
+ *
+ * @example
+ * ```ts
+ * const r: QemuRunResult = await runQemu({ image: 'disk.raw' });
+ * console.log(r.marker?.slot, r.failure?.reason, r.durationMs);
+ * ```
+ */
 export interface QemuRunResult {
   marker: BootMarker | null;
   /** What the UEFI slot selector printed, and which slots it started. */
@@ -96,6 +113,15 @@ export interface QemuRunResult {
   resets: MachineReset[];
 }
 
+/**
+ * The disk and firmware files a boot uses, resolved from an image or bundle ({@link resolveBootTarget}).
+ *
+ * @example
+ * ```ts
+ * const t: BootTarget = await resolveBootTarget({ image: 'vm' });
+ * console.log(t.image, t.format, t.ovmfCode, t.secureBoot);
+ * ```
+ */
 export interface BootTarget {
   image: string;
   format: 'raw' | 'qcow2';
@@ -108,7 +134,15 @@ export interface BootTarget {
   arch: Architecture;
 }
 
-/** Resolves an image file or a qemu_uefi bundle folder into the disk and firmware files to boot. */
+/**
+ * Resolves an image file or a qemu_uefi bundle folder into the disk and firmware files to boot.
+ *
+ * @example
+ * ```ts
+ * const t = await resolveBootTarget({ image: 'disk.raw' });
+ * console.log(`${t.format} disk for ${t.arch}, firmware ${t.ovmfCode}`);
+ * ```
+ */
 export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'format' | 'ovmfCode' | 'ovmfVars' | 'secureBoot' | 'enrollCert' | 'arch'>): Promise<BootTarget> {
   const secure = !!opts.secureBoot || !!opts.enrollCert;
   const path = resolve(opts.image);
@@ -165,7 +199,17 @@ export function qemuArgs(t: { image: string; format: string; ovmfCode: string; v
   ];
 }
 
-/** Boots once and returns what the console said. Rejects only when qemu cannot be started at all. */
+/**
+ * Boots once and returns what the console said. Rejects only when qemu cannot be started at all.
+ *
+ * @example
+ * ```ts
+ * import { formatBootMarker, runQemu } from '@imgbuild/core';
+ *
+ * const r = await runQemu({ image: 'disk.raw', timeoutMs: 180_000 });
+ * console.log(r.marker ? formatBootMarker(r.marker) : `no boot: ${r.failure?.reason}`);
+ * ```
+ */
 export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   const t = await resolveBootTarget(opts);
   for (const [what, f] of [['OVMF code', t.ovmfCode], ['OVMF variables', t.ovmfVars]] as const) {

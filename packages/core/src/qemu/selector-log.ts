@@ -10,6 +10,14 @@
  */
 import type { Slot } from '../layout/plan.js';
 
+/**
+ * One boot the UEFI slot selector started: the slot and its bits before and after.
+ *
+ * @example
+ * ```ts
+ * for (const c of run.selector.choices) console.log(c.slot, `tries ${c.triesBefore}→${c.triesAfter}`);
+ * ```
+ */
 export interface SelectorChoice {
   slot: Slot;
   partition: number;
@@ -22,6 +30,15 @@ export interface SelectorChoice {
   attemptsAfter: number | null;
 }
 
+/**
+ * What the UEFI slot selector printed during a run, and the slots it started.
+ *
+ * @example
+ * ```ts
+ * const r = await runQemu({ image: 'disk.raw', allowReset: 3 });
+ * console.log(r.selector.choices.map((c) => c.slot).join(' → ')); // B → B → A
+ * ```
+ */
 export interface SelectorLog {
   /** Every selector line, in console order, without the prefix. */
   lines: string[];

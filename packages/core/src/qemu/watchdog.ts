@@ -18,6 +18,16 @@ import { promises as fsp } from 'node:fs';
 /** qemu arguments for the watchdog: the device, and a reset (qemu's default action, named). */
 export const WATCHDOG_QEMU_ARGS = ['-device', 'i6300esb', '-action', 'watchdog=reset'];
 
+/**
+ * A reset of the machine during a qemu run: when, why (the watchdog or the guest), and where in the
+ * console the next boot begins.
+ *
+ * @example
+ * ```ts
+ * const r = await runQemu({ image: 'disk.raw', allowReset: true });
+ * for (const x of r.resets) console.log(`${x.cause} reset at ${x.atMs} ms`);
+ * ```
+ */
 export interface MachineReset {
   /** Milliseconds since qemu was started. */
   atMs: number;

@@ -15,6 +15,15 @@ import { digestRecord, imageDigest } from '../verify/image-digest.js';
 import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest, type SigningManifest } from '../manifest/manifest.js';
 import { findBundle, withRawImage } from '../qemu/bundle.js';
 
+/**
+ * What {@link signImage} signed, and the manifest recording it.
+ *
+ * @example
+ * ```ts
+ * const s: SignImageResult = await signImage({ image: 'disk.raw', sign: { key: 'db.key', cert: 'db.crt' } });
+ * console.log(s.signing.files.map((f) => f.path));
+ * ```
+ */
 export interface SignImageResult {
   signing: SigningManifest;
   manifest: ImageManifest;
@@ -25,6 +34,14 @@ export interface SignImageResult {
  * Signs an image's selector and UKIs in place. Re-signing with the image's own certificate is
  * refreshing; with another one it changes which firmware will boot the image (a machine that enrolled
  * the old certificate refuses it), so it needs `force`, as `update` refuses another certificate.
+ *
+ * @example
+ * ```ts
+ * import { signImage } from '@imgbuild/core';
+ *
+ * const s = await signImage({ image: 'disk.raw', sign: { key: 'db.key', cert: 'db.crt' } });
+ * console.log(`signed ${s.signing.files.length} files with ${s.signing.certSha256}`);
+ * ```
  */
 export async function signImage(o: { image: string; sign: SigningKeyFiles; force?: boolean }): Promise<SignImageResult> {
   const st = await fsp.stat(o.image).catch(() => {

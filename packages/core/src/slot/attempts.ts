@@ -23,6 +23,16 @@ export interface AttemptSlot {
   attributes: bigint;
 }
 
+/**
+ * How the selector chose a slot: by the rules (`healthy`), or as the least bad when no slot could boot
+ * by them (every slot demoted or out of tries), so that the machine still tries something.
+ *
+ * @example
+ * ```ts
+ * const r = next(table);
+ * if (r.pick === 'least-bad') console.warn(`no healthy slot; trying ${r.slot} anyway`);
+ * ```
+ */
 export type PickKind = 'healthy' | 'least-bad';
 
 export function checkAttemptLimit(limit: number): number {

@@ -18,8 +18,27 @@ import { slotHashOffset } from '../verity/slot-area.js';
 import { decodeVeritySuperblock } from '../verity/superblock.js';
 import { findSlots, slotBytes, slotStatus, type Slot, type SlotContent, type SlotContents, type SlotStatus } from './state.js';
 
+/**
+ * An image to read or change slots on: a path to a raw image (locked while it is changed), or any
+ * {@link Storage} (a block device, an image in memory), which the caller locks.
+ *
+ * @example
+ * ```ts
+ * await readSlotStatus('disk.raw');
+ * await readSlotStatus(await FileStorage.open('/dev/sdb'));
+ * ```
+ */
 export type SlotTarget = string | Storage;
 
+/**
+ * Options of {@link readSlotStatus} and {@link applySlotTransition}.
+ *
+ * @example
+ * ```ts
+ * const manifest = await readManifest('disk.raw.manifest.json');
+ * await applySlotTransition('disk.raw', (t) => upgrade(t, 'B'), { dryRun: true, manifest: { path: 'disk.raw.manifest.json', slots: manifest.slots } });
+ * ```
+ */
 export interface SlotImageOptions {
   /** Name used in error messages when the target is a Storage (a path names itself). */
   file?: string;
@@ -32,16 +51,43 @@ export interface SlotImageOptions {
   manifest?: { path: string; slots: Partial<Record<Slot, { rootHash?: string } | undefined | null>> };
 }
 
-/** What the transition function gets besides the table: facts read from the disk. */
+/**
+ * What the transition function gets besides the table: facts read from the disk.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (table, facts) => {
+ *   console.log(facts.contents.B?.filled, facts.read.source); // false 'primary' on a fresh image
+ *   return table;
+ * });
+ * ```
+ */
 export interface SlotDiskFacts {
   /** What each slot holds (for the guards of prioritize, markSuccessful, setSlotBits). */
   contents: SlotContents;
   read: GptReadResult;
 }
 
-/** What a transition function may return: the new table, or a result object carrying it (like `next`). */
+/**
+ * What a transition function may return: the new table, or a result object carrying it (like `next`).
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (t) => upgrade(t, 'B')); // a table
+ * await applySlotTransition('disk.raw', (t) => next(t)); // a NextResult, which carries one
+ * ```
+ */
 export type TransitionOutput = GptTable | { table: GptTable };
 
+/**
+ * What {@link applySlotTransition} did: the slot state before and after, and whether it wrote.
+ *
+ * @example
+ * ```ts
+ * const r = await applySlotTransition('disk.raw', (t) => upgrade(t, 'B'), { dryRun: true });
+ * console.log(r.before.next, r.after.next, r.changed, r.written); // A B true false
+ * ```
+ */
 export interface SlotTransitionResult<R extends TransitionOutput> {
   before: SlotStatus;
   after: SlotStatus;
@@ -115,7 +161,16 @@ export async function readSlotContents(s: Storage, table: GptTable, manifest?: S
   return out;
 }
 
-/** Reads the slot status of an image without changing it. */
+/**
+ * Reads the slot status of an image without changing it.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * for (const s of status.slots) console.log(s.slot, s.priority, s.tries, s.successful);
+ * console.log('next:', status.next);
+ * ```
+ */
 export async function readSlotStatus(target: SlotTarget, opts: SlotImageOptions = {}): Promise<{ status: SlotStatus; table: GptTable; read: GptReadResult }> {
   return withStorage(target, false, opts, async (s) => {
     const read = await readGpt(s);
@@ -126,6 +181,14 @@ export async function readSlotStatus(target: SlotTarget, opts: SlotImageOptions 
 /**
  * readGpt, `fn`, writeGpt (only when something changed); returns the status before and after. `fn`
  * also gets what each slot holds, for the guards that refuse to make an empty slot boot.
+ *
+ * @example
+ * ```ts
+ * import { applySlotTransition, upgrade } from '@imgbuild/core';
+ *
+ * const r = await applySlotTransition('disk.raw', (table, facts) => upgrade(table, 'B', { contents: facts.contents }));
+ * console.log(r.written, r.after.next); // true 'B'
+ * ```
  */
 export async function applySlotTransition<R extends TransitionOutput>(
   target: SlotTarget,

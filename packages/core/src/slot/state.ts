@@ -28,6 +28,15 @@ import { slotOfLabel, type Slot } from '../layout/plan.js';
 
 export type { Slot };
 export const SLOTS: readonly Slot[] = ['A', 'B'];
+/**
+ * Whose boot-time selection rules {@link next} follows: Flatcar's (GRUB gptprio.next, with imgbuild's
+ * attempt counting, as the UEFI selector does) or ChromeOS's (vboot).
+ *
+ * @example
+ * ```ts
+ * next(table, { variant: 'chromeos' }); // a successful slot: nothing changes
+ * ```
+ */
 export type Variant = 'flatcar' | 'chromeos';
 
 /** Partition types that hold a /usr slot. */
@@ -37,7 +46,16 @@ export function otherSlot(s: Slot): Slot {
   return s === 'A' ? 'B' : 'A';
 }
 
-/** One slot as read from the table. */
+/**
+ * One slot as read from the table.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * const a: SlotInfo = status.slots[0];
+ * console.log(a.slot, a.priority, a.tries, a.successful, a.canBoot); // A 1 0 true true
+ * ```
+ */
 export interface SlotInfo extends BootBits {
   slot: Slot;
   /** Partition number (1-based). */
@@ -56,6 +74,15 @@ export interface SlotInfo extends BootBits {
   demoted: boolean;
 }
 
+/**
+ * The boot state of both slots, and which one boots next.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * console.log(status.next, status.slots.map((s) => s.label)); // 'A' ['USR-A', 'USR-B']
+ * ```
+ */
 export interface SlotStatus {
   /** Both slots, in table order. */
   slots: SlotInfo[];
@@ -63,16 +90,44 @@ export interface SlotStatus {
   next: Slot | null;
 }
 
-/** What a slot partition holds, which its bits cannot tell: read from the disk by the caller. */
+/**
+ * What a slot partition holds, which its bits cannot tell: read from the disk by the caller.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (t, facts) => {
+ *   const b: SlotContent | undefined = facts.contents.B;
+ *   if (b && !b.filled) console.log(`slot B is empty: ${b.reason}`);
+ *   return t;
+ * });
+ * ```
+ */
 export interface SlotContent {
   /** The slot holds a /usr (a verity superblock at its hash offset; a root hash in the manifest, if any). */
   filled: boolean;
   /** Why it counts as empty, for the error: e.g. "no verity superblock at byte 130023424 of partition 4". */
   reason?: string;
 }
+/**
+ * What each slot holds, for the guards that refuse to make an empty slot boot.
+ *
+ * @example
+ * ```ts
+ * const contents: SlotContents = { B: { filled: false, reason: 'never written' } };
+ * prioritize(table, 'B', { contents }); // SlotError: slot B holds no /usr
+ * ```
+ */
 export type SlotContents = Partial<Record<Slot, SlotContent>>;
 
-/** Facts and permissions for the guards that need more than the table. */
+/**
+ * Facts and permissions for the guards that need more than the table.
+ *
+ * @example
+ * ```ts
+ * // Make slot B boot next even though it cannot boot on its own (a repair)
+ * prioritize(table, 'B', { force: true });
+ * ```
+ */
 export interface GuardOptions {
   /** What each slot holds; a slot not listed is taken as filled. */
   contents?: SlotContents;
@@ -113,19 +168,44 @@ export function slotRecord(s: SlotInfo) {
   return { ...p, slot: s.slot, priority: s.priority, tries: s.tries, successful: s.successful, canBoot: s.canBoot, attempts: s.attempts, demoted: s.demoted };
 }
 
-/** A slot status as JSON: both slots (slotRecord) and the one that boots next. */
+/**
+ * A slot status as JSON: both slots (slotRecord) and the one that boots next.
+ *
+ * @example
+ * ```ts
+ * const { status } = await readSlotStatus('disk.raw');
+ * console.log(JSON.stringify(slotStatusRecord(status))); // {"slots":[{"number":3,…,"slot":"A","priority":1,…}],"next":"A"}
+ * ```
+ */
 export function slotStatusRecord(st: SlotStatus) {
   return { slots: st.slots.map(slotRecord), next: st.next };
 }
 
-/** What the table alone says a partition is for: the ESP by its type, a slot by type and label; else null. */
+/**
+ * What the table alone says a partition is for: the ESP by its type, a slot by type and label; else null.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * table.entries.map((e) => roleInTable(e)); // ['esp', null, 'usr-slot', 'usr-slot', …]
+ * ```
+ */
 export function roleInTable(p: Pick<GptEntry, 'type' | 'name'>): string | null {
   if (p.type === TYPE_ALIASES.efi) return 'esp';
   if (SLOT_TYPES.includes(p.type) && slotOfLabel(p.name)) return 'usr-slot';
   return null;
 }
 
-/** Where a slot's partition lies in the image, in bytes: what a reader of its /usr and hash tree needs. */
+/**
+ * Where a slot's partition lies in the image, in bytes: what a reader of its /usr and hash tree needs.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * const b = slotBytes(table, 'B');
+ * console.log(`slot B is partition ${b.number}: ${b.sizeBytes} bytes at ${b.offsetBytes}`);
+ * ```
+ */
 export function slotBytes(table: GptTable, slot: Slot): { number: number; offsetBytes: number; sizeBytes: number } {
   const s = slotInfo(table, slot);
   return { number: s.number, offsetBytes: s.firstLba * table.sectorSize, sizeBytes: (s.lastLba - s.firstLba + 1) * table.sectorSize };
@@ -148,6 +228,15 @@ export function choose(slots: SlotInfo[]): SlotInfo | undefined {
   return best;
 }
 
+/**
+ * The boot state of a GPT's two slots: each slot's bits and the slot that boots next. Pure.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * slotStatus(upgrade(table, 'B')).next; // 'B'
+ * ```
+ */
 export function slotStatus(table: GptTable): SlotStatus {
   const slots = findSlots(table);
   return { slots, next: choose(slots)?.slot ?? null };
@@ -181,6 +270,13 @@ export function freshImageProblem(table: GptTable): string | null {
 /**
  * Parses a slot name: `A`/`B` (any case), a slot label such as `USR-A`, or a slot's partition number.
  * UsageError for anything else.
+ *
+ * @example
+ * ```ts
+ * const { table } = await readSlotStatus('disk.raw');
+ * resolveSlot(table, 'usr-b'); // 'B'
+ * resolveSlot(table, '3'); // 'A' (partition 3 is USR-A)
+ * ```
  */
 export function resolveSlot(table: GptTable, name: string): Slot {
   const slots = findSlots(table);

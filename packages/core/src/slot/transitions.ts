@@ -44,6 +44,15 @@ function bitsDiffer(a: GptTable, b: GptTable): boolean {
   return a.entries.some((e, i) => e.attributes !== b.entries[i].attributes);
 }
 
+/**
+ * What one boot-time selection ({@link next}) chose and the table after it.
+ *
+ * @example
+ * ```ts
+ * const r = next(table);
+ * console.log(r.slot, r.changed); // 'B' true: B's one try is used up
+ * ```
+ */
 export interface NextResult {
   /** The slot chosen to boot, or null when none can boot (then nothing changes; chromeos only). */
   slot: Slot | null;
@@ -65,6 +74,13 @@ export interface NextResult {
  * chosen slot's tries are decremented when > 0 and one attempt is counted. ChromeOS (vboot), without
  * counting: nothing changes when the chosen slot is successful; otherwise tries decremented, and using
  * the last try also sets priority 0.
+ *
+ * @example
+ * ```ts
+ * // What the firmware will do at the next boot, without writing anything
+ * const r = await applySlotTransition('disk.raw', (t) => next(t), { dryRun: true });
+ * console.log(r.result.slot, r.after.slots.map((s) => s.tries));
+ * ```
  */
 export function next(table: GptTable, opts: { variant?: Variant; attemptLimit?: number } = {}): NextResult {
   const variant = opts.variant ?? 'flatcar';
@@ -138,6 +154,11 @@ function requireFilled(table: GptTable, slot: Slot, action: string, g: GuardOpti
  *     next, so this refuses and names the verbs that make it bootable: `upgrade` (boot it once, then
  *     fall back unless marked successful, as update_engine does) or `set --tries N`.
  * With `force` it is exactly `cgpt prioritize -i N` on the two slots.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (t, facts) => prioritize(t, 'A', { contents: facts.contents }));
+ * ```
  */
 export function prioritize(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'prioritize', g);
@@ -156,6 +177,12 @@ export function prioritize(table: GptTable, slot: Slot, g: GuardOptions = {}): G
  * every boot. Otherwise, like Flatcar's flatcar-setgoodroot, it trusts the caller that this slot is the
  * one that booted (the table does not record which slot booted last; under ChromeOS rules a slot that
  * booted on its last try already has priority 0 and must still be markable).
+ *
+ * @example
+ * ```ts
+ * // On the node, once the new slot has booted well
+ * await applySlotTransition('/dev/sda', (t, facts) => markSuccessful(t, 'B', { contents: facts.contents }));
+ * ```
  */
 export function markSuccessful(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'mark successful', g);
@@ -175,6 +202,12 @@ function withAttempts(table: GptTable, slot: Slot, attempts: number): GptTable {
  * exactly once. Guards: `slot` is not the active slot (the one that boots next) while successful —
  * that is the known-good system the update must not overwrite; and, like prioritize, the slot holds a
  * /usr (when `contents` says; unless `force`).
+ *
+ * @example
+ * ```ts
+ * const r = await applySlotTransition('disk.raw', (t, facts) => upgrade(t, 'B', { contents: facts.contents }));
+ * console.log(r.after.next); // 'B'
+ * ```
  */
 export function upgrade(table: GptTable, slot: Slot, g: GuardOptions = {}): GptTable {
   requireFilled(table, slot, 'upgrade', g);
@@ -189,6 +222,12 @@ export function upgrade(table: GptTable, slot: Slot, g: GuardOptions = {}): GptT
 /**
  * Make the inactive slot boot next (cgpt prioritize on it: it gets 2, the active one 1).
  * Guards: some slot is active; the other slot can boot.
+ *
+ * @example
+ * ```ts
+ * const r = await applySlotTransition('disk.raw', rollback);
+ * console.log(r.before.next, '→', r.after.next); // B → A
+ * ```
  */
 export function rollback(table: GptTable): GptTable {
   const st = slotStatus(table);
@@ -204,6 +243,11 @@ export function rollback(table: GptTable): GptTable {
  * Undo a pending upgrade. The pending slot is one with successful 0 and priority > 0 (upgraded, not
  * yet marked successful; the higher priority one if both are); it gets priority 0 and tries 0, and the
  * other slot is prioritized. Guards: there is a pending slot; the other slot can boot.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', cancelUpgrade); // B will not be tried; A boots on
+ * ```
  */
 export function cancelUpgrade(table: GptTable): GptTable {
   const slots = findSlots(table);
@@ -219,6 +263,15 @@ export function cancelUpgrade(table: GptTable): GptTable {
   return prioritizeRaw(withBits(table, pending.slot, { priority: 0, tries: 0 }), keep.slot);
 }
 
+/**
+ * The boot bits {@link setSlotBits} sets; a bit left out stays as it is.
+ *
+ * @example
+ * ```ts
+ * const change: SlotBitsChange = { priority: 0, tries: 0 };
+ * await applySlotTransition('disk.raw', (t) => setSlotBits(t, 'B', change));
+ * ```
+ */
 export interface SlotBitsChange {
   priority?: number;
   tries?: number;
@@ -231,6 +284,11 @@ export interface SlotBitsChange {
  * Sets raw boot bits on a slot. Values are checked: priority and tries integers 0-15 (UsageError).
  * Guard (unless `force`): a slot that holds no /usr (per `contents`) is not made bootable; setting it
  * unbootable (priority 0, say) is always allowed.
+ *
+ * @example
+ * ```ts
+ * await applySlotTransition('disk.raw', (t, facts) => setSlotBits(t, 'A', { tries: 3, successful: false }, { contents: facts.contents }));
+ * ```
  */
 export function setSlotBits(table: GptTable, slot: Slot, change: SlotBitsChange, g: GuardOptions = {}): GptTable {
   for (const k of ['priority', 'tries'] as const) {

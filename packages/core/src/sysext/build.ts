@@ -24,9 +24,26 @@ import { packSysextTree, type SysextFs } from './pack.js';
 import { renderSha256Sums, renderTransfer, renderRoothashTransfer, transferFileName, transferSource, roothashFileName, roothashTransferFileName, type TransferSource } from './transfer.js';
 import { checkSysextTree, stageTree, treeDigest } from './tree.js';
 
+/**
+ * What {@link buildSysext} writes: a Discoverable Disk Image with verity (`ddi`, the default) or a plain squashfs.
+ *
+ * @example
+ * ```ts
+ * await buildSysext({ fromDir: 'ext', name: 'tools', version: '1', format: 'squashfs' });
+ * ```
+ */
 export type SysextFormat = 'ddi' | 'squashfs';
 export const SHA256SUMS = 'SHA256SUMS';
 
+/**
+ * What {@link buildSysext} packs: the folder, the extension's name, version and host match, the format,
+ * where it goes (and a systemd-sysupdate release folder).
+ *
+ * @example
+ * ```ts
+ * const o: BuildSysextOptions = { fromDir: 'ext', name: 'tools', version: '1.2', osId: 'debian', osVersionId: '12', arch: 'x86-64' };
+ * ```
+ */
 export interface BuildSysextOptions {
   /** The folder holding usr/ (and opt/). */
   fromDir: string;
@@ -50,6 +67,15 @@ export interface BuildSysextOptions {
   sourceDateEpoch?: number;
 }
 
+/**
+ * What {@link buildSysext} wrote: the file, its name parts, size and digest, the DDI's root hash and partitions, the extension-release file.
+ *
+ * @example
+ * ```ts
+ * const x: BuildSysextResult = await buildSysext({ fromDir: 'ext', name: 'tools', version: '1' });
+ * console.log(x.output, x.bytes, x.sha256, x.rootHash);
+ * ```
+ */
 export interface BuildSysextResult {
   output: string;
   name: string;
@@ -177,6 +203,19 @@ async function checkReleaseDir(dir: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * Packs a folder holding `usr/` (and `opt/`) into a system extension for systemd-sysext, with its
+ * extension-release file; by default a Discoverable Disk Image whose data is sealed by dm-verity, named
+ * `NAME-VERSION-ARCH.raw`. Optionally publishes it into a release folder for systemd-sysupdate.
+ *
+ * @example
+ * ```ts
+ * import { buildSysext } from '@imgbuild/core';
+ *
+ * const x = await buildSysext({ fromDir: 'ext', name: 'tools', version: '1' });
+ * console.log(`${x.output}: ${x.format}, root hash ${x.rootHash}`);
+ * ```
+ */
 export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextResult> {
   const c = checkOptions(o);
   const force = !!o.force;

@@ -55,6 +55,15 @@ export function ddiGeometry(fsBytes: number): DdiGeometry {
   return { dataOffset, dataBytes, dataBlocks, verityOffset, verityBytes, diskBytes };
 }
 
+/**
+ * A partition of a system extension's Discoverable Disk Image: its data (squashfs or erofs) or its verity tree.
+ *
+ * @example
+ * ```ts
+ * const x = await buildSysext({ fromDir: 'ext', name: 'tools', version: '1' });
+ * for (const p of x.partitions) console.log(p.label, p.uuid);
+ * ```
+ */
 export interface DdiPartition {
   number: number;
   role: 'root' | 'root-verity';

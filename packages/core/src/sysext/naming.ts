@@ -9,6 +9,14 @@ import { ARCHITECTURES, parseArchitecture, type Architecture } from '../arch.js'
 
 /** Architectures we build for, by their systemd/UAPI name (as in ARCHITECTURE= and `%a`): the architecture table's. */
 export const SYSEXT_ARCHES = ARCHITECTURES;
+/**
+ * The architecture a system extension is for, in systemd's names (`ARCHITECTURE=`).
+ *
+ * @example
+ * ```ts
+ * const arch: SysextArch = 'arm64';
+ * ```
+ */
 export type SysextArch = Architecture;
 
 /**

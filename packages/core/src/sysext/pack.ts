@@ -3,6 +3,14 @@ import { execa } from '../exec.js';
 import { ToolError } from '../errors.js';
 import { mksquashfsReproducible } from '../repro.js';
 
+/**
+ * The filesystem of a system extension's data: squashfs (default) or erofs.
+ *
+ * @example
+ * ```ts
+ * await buildSysext({ fromDir: 'ext', name: 'tools', version: '1', fs: 'erofs' });
+ * ```
+ */
 export type SysextFs = 'squashfs' | 'erofs';
 
 export interface PackOptions {

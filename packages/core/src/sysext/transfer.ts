@@ -17,6 +17,15 @@ export const SYSEXT_MERGE_DIR = '/var/lib/extensions';
 /** Versions kept on the node: the running one and the one before it, to go back to. */
 export const SYSEXT_INSTANCES_MAX = 2;
 
+/**
+ * Where systemd-sysupdate fetches an extension from: a URL (`url-file`) or a folder (`regular-file`).
+ *
+ * @example
+ * ```ts
+ * const x = await buildSysext({ fromDir: 'ext', name: 'tools', version: '2', sysupdate: { dir: 'releases', source: 'https://example.org/ext' } });
+ * console.log(x.sysupdate?.source); // { type: 'url-file', path: 'https://example.org/ext' }
+ * ```
+ */
 export type TransferSource = { type: 'url-file'; path: string } | { type: 'regular-file'; path: string };
 
 /** An http(s) URL is served by a web server (`url-file`); an absolute path is a folder on the node (`regular-file`). */

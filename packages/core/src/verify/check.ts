@@ -2,10 +2,33 @@
  * One verify check: a region of the image (mbr, gpt.primary, slot A, esp, ...), what was compared,
  * and both values. `fail` is the only status that makes verify fail; `state` is what may change at
  * boot (the slots' boot bits), `not-covered` names what verify deliberately does not prove.
+ *
+ * @example
+ * ```ts
+ * const failed = (await verifyImage({ image: 'disk.raw' })).checks.filter((c) => c.status === 'fail');
+ * ```
  */
 export type CheckStatus = 'ok' | 'fail' | 'state' | 'not-covered' | 'info';
+/**
+ * A value a check compared: a digest, a count, a name, or nothing.
+ *
+ * @example
+ * ```ts
+ * for (const c of v.checks) if (!c.ok) console.log(`expected ${c.expected}, found ${c.found}`);
+ * ```
+ */
 export type CheckValue = string | number | null;
 
+/**
+ * One check of {@link verifyImage}: the region of the image (`mbr`, `gpt.primary`, `slot A`, `esp`, …),
+ * what was compared, and both values.
+ *
+ * @example
+ * ```ts
+ * const v = await verifyImage({ image: 'disk.raw' });
+ * for (const c of v.checks) console.log(c.status, c.region, c.name, c.detail);
+ * ```
+ */
 export interface ImageCheck {
   region: string;
   name: string;
@@ -56,7 +79,15 @@ export function compareFields<T extends object>(
   return out.length ? out : [pass(region, name, `${keys.length} fields as built`)];
 }
 
-/** One line of text output: `ok   gpt.primary: header: 10 fields as built`. */
+/**
+ * One line of text output: `ok   gpt.primary: header: 10 fields as built`.
+ *
+ * @example
+ * ```ts
+ * const v = await verifyImage({ image: 'disk.raw' });
+ * console.log(v.checks.map(formatCheck).join('\n')); // ok    gpt.primary: header: 10 fields as built …
+ * ```
+ */
 export function formatCheck(c: ImageCheck): string {
   const tag = { ok: 'ok', fail: 'FAIL', state: 'state', 'not-covered': 'not covered:', info: 'info' }[c.status];
   return `${tag.padEnd(5)} ${c.region}: ${c.name}: ${c.detail}`;

@@ -18,6 +18,15 @@ import { ImageDigester, sealedTreeOf } from './image-digest.js';
 
 export type { ImageCheck } from './index.js';
 
+/**
+ * What {@link verifyImage} found: every check, and whether all passed.
+ *
+ * @example
+ * ```ts
+ * const v: VerifyImageResult = await verifyImage({ image: 'disk.raw' });
+ * if (!v.ok) for (const c of v.checks.filter((c) => !c.ok)) console.error(formatCheck(c));
+ * ```
+ */
 export interface VerifyImageResult {
   ok: boolean;
   checks: ImageCheck[];
@@ -27,13 +36,35 @@ export interface VerifyImageResult {
   manifestPath: string;
 }
 
-interface VerifyOptions {
+/**
+ * Options of {@link verifyImage}.
+ *
+ * @example
+ * ```ts
+ * await verifyImage({ image: 'disk.raw', cert: 'db.crt', jobs: 2 });
+ * ```
+ */
+export interface VerifyOptions {
   /** Check the signatures against this certificate (PEM/DER file) instead of the manifest's fingerprint. */
   cert?: string;
   jobs?: number;
   onProgress?: ProgressFn;
 }
 
+/**
+ * Checks an image (a raw file or a qemu_uefi bundle folder) against its manifest, region by region:
+ * the protective MBR, both GPT copies, each slot's data against its verity tree, the ESP's files and
+ * signatures. A changed byte is a failed check (`ok: false`), not an error; errors are for what stops the
+ * check (no image, no manifest, a missing tool).
+ *
+ * @example
+ * ```ts
+ * import { formatCheck, verifyImage } from '@imgbuild/core';
+ *
+ * const v = await verifyImage({ image: 'disk.raw' });
+ * console.log(v.ok ? 'image verified' : v.checks.filter((c) => !c.ok).map(formatCheck).join('\n'));
+ * ```
+ */
 export async function verifyImage(o: { image: string; manifestPath?: string } & VerifyOptions): Promise<VerifyImageResult> {
   try {
     const st = await fsp.stat(o.image);

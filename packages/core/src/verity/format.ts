@@ -17,6 +17,14 @@ import { encodeVeritySuperblock, type VeritySuperblock } from './superblock.js';
 import { runTree } from './tree.js';
 import { checkOffset, checkJobs, checkSalt, fileSize, sameFile, countDataBlocks } from './inputs.js';
 
+/**
+ * Where {@link formatVerity} reads data and writes the tree, and the tree's parameters.
+ *
+ * @example
+ * ```ts
+ * const o: FormatVerityOptions = { dataPath: 'usr.img', hashPath: 'usr.verity', salt: null, params: { hash: 'sha256' } };
+ * ```
+ */
 export interface FormatVerityOptions {
   dataPath: string;
   /** Byte offset of the data area in the data file (a partition inside an image). Default 0. */
@@ -65,6 +73,15 @@ export interface FormatVerityOptions {
   onProgress?: ProgressFn;
 }
 
+/**
+ * What {@link formatVerity} wrote: the root hash, salt and UUID, and where the hash area lies.
+ *
+ * @example
+ * ```ts
+ * const f: FormatVerityResult = await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity' });
+ * console.log(f.rootHash, f.salt, f.hashAreaSize);
+ * ```
+ */
 export interface FormatVerityResult {
   rootHash: string;
   salt: string;
@@ -100,6 +117,18 @@ async function checkCopyTarget(copy: { path: string; offset: number }, bytes: nu
   }
 }
 
+/**
+ * Writes the dm-verity hash tree of a data range exactly as `veritysetup format` does (same bytes for
+ * the same salt and UUID), streaming and on worker threads. Every input is checked before the first write.
+ *
+ * @example
+ * ```ts
+ * import { formatVerity } from '@imgbuild/core';
+ *
+ * const f = await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity' });
+ * console.log(`veritysetup open usr.img usr usr.verity ${f.rootHash}`);
+ * ```
+ */
 export async function formatVerity(o: FormatVerityOptions): Promise<FormatVerityResult> {
   // 1. Every input is checked before anything is written.
   const params: VerityParams = { ...DEFAULT_VERITY_PARAMS, ...o.params };

@@ -5,8 +5,24 @@
  */
 import { UsageError } from '../errors.js';
 
+/**
+ * The hash a verity tree uses (dm-verity's and veritysetup's names).
+ *
+ * @example
+ * ```ts
+ * await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', params: { hash: 'sha512' satisfies VerityHash } });
+ * ```
+ */
 export type VerityHash = 'sha256' | 'sha512' | 'sha1';
 
+/**
+ * A verity tree's parameters, as `veritysetup format` takes them.
+ *
+ * @example
+ * ```ts
+ * const params: VerityParams = { ...DEFAULT_VERITY_PARAMS, hashType: 0, superblock: false }; // Chrome OS style
+ * ```
+ */
 export interface VerityParams {
   hash: VerityHash;
   dataBlockSize: number;
@@ -17,6 +33,14 @@ export interface VerityParams {
   superblock: boolean;
 }
 
+/**
+ * veritysetup's defaults: sha256, 4096-byte data and hash blocks, format 1, with a superblock.
+ *
+ * @example
+ * ```ts
+ * await formatVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', params: { ...DEFAULT_VERITY_PARAMS, dataBlockSize: 512 } });
+ * ```
+ */
 export const DEFAULT_VERITY_PARAMS: VerityParams = {
   hash: 'sha256',
   dataBlockSize: 4096,
@@ -27,8 +51,24 @@ export const DEFAULT_VERITY_PARAMS: VerityParams = {
 
 export const DIGEST_SIZE: Readonly<Record<VerityHash, number>> = { sha1: 20, sha256: 32, sha512: 64 };
 
+/**
+ * The bytes of a verity superblock (it occupies a whole hash block on disk).
+ *
+ * @example
+ * ```ts
+ * const sb = decodeVeritySuperblock(await storage.readAt(hashOffset, SUPERBLOCK_SIZE));
+ * ```
+ */
 export const SUPERBLOCK_SIZE = 512;
 
+/**
+ * One level of a verity tree: where it starts in the hash area and how many hash blocks it holds.
+ *
+ * @example
+ * ```ts
+ * for (const l of verityGeometry(262144).levels) console.log(l.level, l.startBlock, l.blocks);
+ * ```
+ */
 export interface VerityLevel {
   /** 0 is the leaf level (hashes of data blocks); the last is the top (one block). */
   level: number;
@@ -37,6 +77,15 @@ export interface VerityLevel {
   blocks: number;
 }
 
+/**
+ * The shape of a verity tree for a number of data blocks: its levels and the hash area's size.
+ *
+ * @example
+ * ```ts
+ * const g: VerityGeometry = verityGeometry(262144); // 1 GiB of 4 KiB blocks
+ * console.log(g.levels.length, g.hashAreaSize); // 3 8462336
+ * ```
+ */
 export interface VerityGeometry {
   params: VerityParams;
   dataBlocks: number;
@@ -77,6 +126,14 @@ export function digestPacking(hash: VerityHash, hashType: 0 | 1, hashBlockSize: 
   return { digestSize, slot: hashType === 1 ? 2 ** Math.ceil(Math.log2(digestSize)) : digestSize, perBlockBits, perBlock: 2 ** perBlockBits };
 }
 
+/**
+ * The levels and size of the tree over `dataBlocks` data blocks, as cryptsetup computes them.
+ *
+ * @example
+ * ```ts
+ * verityGeometry(256).hashAreaSize; // 16384: the superblock, two leaf blocks and the top
+ * ```
+ */
 export function verityGeometry(dataBlocks: number, params: VerityParams = DEFAULT_VERITY_PARAMS): VerityGeometry {
   checkParams(params);
   if (!Number.isSafeInteger(dataBlocks) || dataBlocks < 1) throw new UsageError(`data must hold at least one block, got ${dataBlocks}`);
@@ -107,7 +164,14 @@ export function verityGeometry(dataBlocks: number, params: VerityParams = DEFAUL
   };
 }
 
-/** Bytes of hash area (superblock included when configured) needed for `dataBytes` of data. */
+/**
+ * Bytes of hash area (superblock included when configured) needed for `dataBytes` of data.
+ *
+ * @example
+ * ```ts
+ * verityHashAreaSize(1 << 30); // 8462336 for 1 GiB of data with the default parameters
+ * ```
+ */
 export function verityHashAreaSize(dataBytes: number, params: VerityParams = DEFAULT_VERITY_PARAMS): number {
   return verityGeometry(Math.ceil(dataBytes / params.dataBlockSize), params).hashAreaSize;
 }
@@ -115,6 +179,11 @@ export function verityHashAreaSize(dataBytes: number, params: VerityParams = DEF
 /**
  * The largest number of data blocks whose data plus hash area fit in `areaBytes` (a slot partition),
  * the Flatcar way of fixing the hash offset per partition size (1 GiB → 260094 blocks).
+ *
+ * @example
+ * ```ts
+ * maxDataBlocks(1 << 30); // 260094
+ * ```
  */
 export function maxDataBlocks(areaBytes: number, params: VerityParams = DEFAULT_VERITY_PARAMS): number {
   let lo = 1;
@@ -129,7 +198,15 @@ export function maxDataBlocks(areaBytes: number, params: VerityParams = DEFAULT_
   return lo;
 }
 
-/** The geometry placed at a concrete hash offset: absolute byte offsets of the tree and every level. */
+/**
+ * The geometry placed at a concrete hash offset: absolute byte offsets of the tree and every level.
+ *
+ * @example
+ * ```ts
+ * const l: VerityLayout = verityLayout(256, DEFAULT_VERITY_PARAMS, 1048576);
+ * console.log(l.treeOffset, l.end); // 1052672 1064960
+ * ```
+ */
 export interface VerityLayout extends VerityGeometry {
   /** Absolute byte offset of the hash area (where the superblock goes, if any). */
   hashOffset: number;
@@ -155,6 +232,11 @@ export interface VerityLayout extends VerityGeometry {
  * superblock (`ceil((offset + 512) / hash_block_size)`), which for an unaligned offset is less than a
  * whole hash block later. Without a superblock veritysetup silently rounds an unaligned offset *down*
  * (writing before it); we refuse such an offset instead.
+ *
+ * @example
+ * ```ts
+ * verityLayout(256, DEFAULT_VERITY_PARAMS, 1048576).end; // 1064960
+ * ```
  */
 export function verityLayout(dataBlocks: number, params: VerityParams, hashOffset: number): VerityLayout {
   const g = verityGeometry(dataBlocks, params);

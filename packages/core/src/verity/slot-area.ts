@@ -5,7 +5,14 @@
  */
 import { DEFAULT_VERITY_PARAMS, maxDataBlocks } from './geometry.js';
 
-/** Bytes from a slot partition's start to its verity superblock: the largest data area whose tree still fits. */
+/**
+ * Bytes from a slot partition's start to its verity superblock: the largest data area whose tree still fits.
+ *
+ * @example
+ * ```ts
+ * slotHashOffset(1 << 30); // 1065345024: the largest data area whose tree fits in 1 GiB
+ * ```
+ */
 export function slotHashOffset(partitionBytes: number): number {
   return maxDataBlocks(partitionBytes) * DEFAULT_VERITY_PARAMS.dataBlockSize;
 }

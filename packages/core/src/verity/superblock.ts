@@ -10,6 +10,16 @@ import { SUPERBLOCK_SIZE, type VerityHash, type VerityParams } from './geometry.
 export const VERITY_SIGNATURE = 'verity\0\0';
 export const MAX_SALT_SIZE = 256;
 
+/**
+ * The 512-byte superblock `veritysetup format` writes before the tree: the tree's parameters, its salt
+ * and UUID (the root hash is not in it).
+ *
+ * @example
+ * ```ts
+ * const sb: VeritySuperblock = await readVeritySuperblock('usr.verity');
+ * console.log(sb.hash, sb.dataBlocks, sb.salt.toString('hex'), sb.uuid);
+ * ```
+ */
 export interface VeritySuperblock {
   /** Always 1. */
   version: number;
@@ -30,6 +40,15 @@ function isPow2In(n: number, lo: number, hi: number): boolean {
   return n >= lo && n <= hi && (n & (n - 1)) === 0;
 }
 
+/**
+ * Encodes a superblock into its 512 bytes.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeVeritySuperblock({ ...sb, uuid: '7bdda1ac-6866-4206-8fc7-2d6deadf9295' });
+ * decodeVeritySuperblock(bytes).uuid; // '7bdda1ac-6866-4206-8fc7-2d6deadf9295'
+ * ```
+ */
 export function encodeVeritySuperblock(sb: VeritySuperblock): Buffer {
   if (sb.salt.length > MAX_SALT_SIZE) throw new UsageError(`salt of ${sb.salt.length} bytes is longer than ${MAX_SALT_SIZE}`);
   const b = Buffer.alloc(SUPERBLOCK_SIZE);
@@ -53,7 +72,14 @@ function zeroRange(b: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
-/** Decodes and validates a superblock; CorruptError (naming `file` when given) on any bad field. */
+/**
+ * Decodes and validates a superblock; CorruptError (naming `file` when given) on any bad field.
+ *
+ * @example
+ * ```ts
+ * const sb = decodeVeritySuperblock(await readFile('usr.verity'), 'usr.verity');
+ * ```
+ */
 export function decodeVeritySuperblock(bytes: Uint8Array, file?: string): VeritySuperblock {
   const bad = (what: string) => new CorruptError(`verity superblock: ${what}`, { file });
   if (bytes.length < SUPERBLOCK_SIZE) throw bad(`only ${bytes.length} bytes`);
@@ -89,7 +115,14 @@ export function decodeVeritySuperblock(bytes: Uint8Array, file?: string): Verity
   };
 }
 
-/** The tree parameters a superblock describes (a superblock is, by definition, present). */
+/**
+ * The tree parameters a superblock describes (a superblock is, by definition, present).
+ *
+ * @example
+ * ```ts
+ * superblockParams(sb); // { hash: 'sha256', dataBlockSize: 4096, hashBlockSize: 4096, hashType: 1, superblock: true }
+ * ```
+ */
 export function superblockParams(sb: VeritySuperblock): VerityParams {
   return { hash: sb.hash, dataBlockSize: sb.dataBlockSize, hashBlockSize: sb.hashBlockSize, hashType: sb.hashType, superblock: true };
 }

@@ -32,8 +32,26 @@ export interface TreeContext {
   copy?: { path: string; offset: number };
 }
 
+/**
+ * Where a verity check failed: a data block, a hash block, the superblock, or the root hash itself.
+ *
+ * @example
+ * ```ts
+ * const r = await verifyVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', rootHash });
+ * if (!r.ok && r.region === 'data') console.error(`data block ${r.index} is not what the tree says`);
+ * ```
+ */
 export type VerityRegion = 'data' | 'hash' | 'superblock' | 'root';
 
+/**
+ * Where and why {@link verifyVerity} found other bytes than the tree says.
+ *
+ * @example
+ * ```ts
+ * const r = await verifyVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', rootHash });
+ * if (!r.ok) console.error(`${r.region} ${r.level ?? ''} ${r.index ?? ''}: ${r.message}`);
+ * ```
+ */
 export interface VerityFailure {
   ok: false;
   region: VerityRegion;

@@ -11,6 +11,14 @@ import { decodeVeritySuperblock, superblockParams, type VeritySuperblock } from 
 import { runTree, type VerityFailure } from './tree.js';
 import { checkOffset, checkJobs, checkSalt, checkRootHash, fileSize, sameFile, readAt, countDataBlocks } from './inputs.js';
 
+/**
+ * Where {@link verifyVerity} reads data and tree, and the root hash they must match.
+ *
+ * @example
+ * ```ts
+ * const o: VerifyVerityOptions = { dataPath: 'disk.raw', dataOffset: 72351744, hashOffset: 72351744 + 1065345024, rootHash };
+ * ```
+ */
 export interface VerifyVerityOptions {
   dataPath: string;
   dataOffset?: number;
@@ -30,11 +38,28 @@ export interface VerifyVerityOptions {
   onProgress?: ProgressFn;
 }
 
+/**
+ * What {@link verifyVerity} found: the tree's facts when the data matches, else where it does not.
+ *
+ * @example
+ * ```ts
+ * const r: VerifyVerityResult = await verifyVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', rootHash });
+ * console.log(r.ok ? `ok, ${r.dataBlocks} blocks` : `${r.region}: ${r.message}`);
+ * ```
+ */
 export type VerifyVerityResult =
   | { ok: true; rootHash: string; salt: string; uuid?: string; dataBlocks: number; hashOffset: number; hashAreaSize: number; params: VerityParams }
   | VerityFailure;
 
-/** Reads and decodes the superblock at `offset` of `path` (CorruptError when there is none). */
+/**
+ * Reads and decodes the superblock at `offset` of `path` (CorruptError when there is none).
+ *
+ * @example
+ * ```ts
+ * const sb = await readVeritySuperblock('usr.verity');
+ * console.log(sb.dataBlocks, sb.hash, sb.salt.toString('hex'));
+ * ```
+ */
 export async function readVeritySuperblock(path: string, offset = 0): Promise<VeritySuperblock> {
   const size = await fileSize(path, 'hash file');
   if (offset + SUPERBLOCK_SIZE > size) throw new CorruptError(`no verity superblock at ${offset}: the file has ${size} bytes`, { file: path });
@@ -76,6 +101,18 @@ async function treeParameters(o: VerifyVerityOptions, hashPath: string, hashOffs
   return { params: p, salt: sb.salt, dataBlocks: sb.dataBlocks, uuid: sb.uuid };
 }
 
+/**
+ * Checks a data range against its hash tree and root hash, as `veritysetup verify` does; the result
+ * names the first bad block. Not an error when they differ: `ok: false`.
+ *
+ * @example
+ * ```ts
+ * import { verifyVerity } from '@imgbuild/core';
+ *
+ * const r = await verifyVerity({ dataPath: 'usr.img', hashPath: 'usr.verity', rootHash });
+ * if (!r.ok) console.error(`${r.region} block ${r.index}: ${r.message}`);
+ * ```
+ */
 export async function verifyVerity(o: VerifyVerityOptions): Promise<VerifyVerityResult> {
   const expected = checkRootHash(o.rootHash);
   const dataOffset = checkOffset(o.dataOffset, 'data offset');
