@@ -35,3 +35,4 @@ export * from './image/sign-image.js';
 export * from './version.js';
 export * from './picture/index.js';
 export * from './schemas/index.js';
+export * from './config/index.js';
