@@ -101,7 +101,7 @@ export async function checkDeclaredVersion(c: ResolvedBuildConfig, file?: string
   }
   if (!readable || found === c.version) return;
   const where = c.inputs.fromDir ?? c.inputs.from;
-  throw new InputError(`version "${c.version}", but ${where} says ${found === undefined ? 'no VERSION_ID in lib/os-release' : `VERSION_ID=${found}`}`, { file });
+  throw new InputError(`version "${c.version}", but the /usr (${where}) has ${found === undefined ? 'no VERSION_ID' : `VERSION_ID=${found}`} in lib/os-release`, { file });
 }
 
 /**

@@ -77,25 +77,31 @@ describe('nearestWord', () => {
 });
 
 describe('resolving', () => {
-  it('takes the file\'s paths against its folder and the flags\' against the current one; flags win key by key', () => {
+  it('takes the file\'s paths against its folder and keeps the flags\' (relative to the current one); flags win key by key', () => {
     const c = resolveBuildConfig({
-      file: { layout: 'my-layout.json', inputs: { fromDir: 'usr', kernel: 'boot/vmlinuz', initrd: 'boot/initrd' }, outputs: { format: 'raw', path: 'out/disk.raw' }, seed: 'file' },
-      fileDir: '/proj',
+      file: { layout: 'my-layout.json', inputs: { fromDir: 'usr', kernel: 'boot/vmlinuz', initrd: '/abs/initrd' }, outputs: { format: 'raw', path: 'out/disk.raw' }, seed: 'file' },
+      fileDir: 'proj',
       flags: { inputs: { kernel: 'other/vmlinuz' }, seed: 'flag' },
-      cwd: '/home/me',
     });
-    expect(c.layout).toBe('/proj/my-layout.json');
-    expect(c.inputs).toMatchObject({ fromDir: '/proj/usr', kernel: '/home/me/other/vmlinuz', initrd: '/proj/boot/initrd' });
+    expect(c.layout).toBe('proj/my-layout.json');
+    expect(c.inputs).toMatchObject({ fromDir: 'proj/usr', kernel: 'other/vmlinuz', initrd: '/abs/initrd' });
     expect(c.seed).toBe('flag');
-    expect(c.outputs).toEqual({ format: 'raw', path: '/proj/out/disk.raw', imageSha256: false });
+    expect(c.outputs).toEqual({ format: 'raw', path: 'proj/out/disk.raw', imageSha256: false });
     expect(resolvedBuildConfigSchema.safeParse(c).success).toBe(true);
+    // `-c imgbuild.json`: paths stay as written
+    expect(resolveBuildConfig({ file: { inputs: { fromDir: 'usr' } }, fileDir: '.' }).inputs.fromDir).toBe('usr');
+  });
+
+  it('a /usr named by flags replaces the file\'s, whichever key each uses', () => {
+    const file = { inputs: { fromDir: 'usr', kernel: 'k' } };
+    expect(resolveBuildConfig({ file, fileDir: 'p', flags: { inputs: { from: 'v2.squashfs' } } }).inputs).toMatchObject({ from: 'v2.squashfs', fromDir: null, kernel: 'p/k' });
   });
 
   it('keeps a built-in layout name, fills the defaults, and puts the default output beside the build file', () => {
-    const c = resolveBuildConfig({ file: { layout: 'flatcar', arch: 'aarch64', outputs: { format: 'qemu_uefi' } }, fileDir: '/proj', cwd: '/elsewhere' });
+    const c = resolveBuildConfig({ file: { layout: 'flatcar', arch: 'aarch64', outputs: { format: 'qemu_uefi' } }, fileDir: '/proj' });
     expect(c).toMatchObject({ layout: 'flatcar', arch: 'arm64', cmdline: '', bootStyle: 'uki', seed: null, outputs: { path: '/proj/image_qemu_uefi' } });
-    expect(resolveBuildConfig({ cwd: '/here' }).outputs.path).toBe('/here/image.raw');
-    expect(resolveBuildConfig({ cwd: '/here' }).layout).toBe('mini');
+    expect(resolveBuildConfig({}).outputs.path).toBe('image.raw');
+    expect(resolveBuildConfig({}).layout).toBe('mini');
   });
 
   it('merges objects key by key and replaces lists', () => {
@@ -107,7 +113,7 @@ describe('resolving', () => {
   });
 
   it('records paths relative to the build file\'s folder, so another checkout records the same', () => {
-    const at = (dir: string) => portableConfig(resolveBuildConfig({ file: { inputs: { from: 'usr.sqfs', kernel: '../kit/k' }, outputs: { path: 'out/a.raw' } }, fileDir: dir, cwd: '/x' }), dir);
+    const at = (dir: string) => portableConfig(resolveBuildConfig({ file: { inputs: { from: 'usr.sqfs', kernel: '../kit/k' }, outputs: { path: 'out/a.raw' } }, fileDir: dir }), dir);
     expect(at('/a/proj')).toEqual(at('/b/c/proj'));
     expect(at('/a/proj').inputs).toMatchObject({ from: 'usr.sqfs', kernel: '../kit/k' });
     expect(at('/a/proj').outputs.path).toBe('out/a.raw');

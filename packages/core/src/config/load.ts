@@ -1,6 +1,6 @@
 /** Reading a build file: its text, parsed and checked; the folder its relative paths start from. */
 import { promises as fsp } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { fsError, InputError } from '../errors.js';
 import { parseBuildConfigText } from './parse.js';
 import type { BuildConfig } from './schema.js';
@@ -12,7 +12,7 @@ export interface LoadedBuildConfig {
   config: BuildConfig;
   /** The path as given (errors name it so). */
   file: string;
-  /** The absolute folder the file's relative paths resolve against. */
+  /** The file's folder as named (`.` for `imgbuild.json`): its relative paths are joined to it. */
   dir: string;
 }
 
@@ -25,5 +25,5 @@ export async function loadBuildConfig(file: string): Promise<LoadedBuildConfig> 
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError('no such build file', { file });
     throw fsError(e, file, 'cannot read the build file');
   }
-  return { config: parseBuildConfigText(text, file), file, dir: dirname(resolve(file)) };
+  return { config: parseBuildConfigText(text, file), file, dir: dirname(file) };
 }

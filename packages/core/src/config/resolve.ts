@@ -1,9 +1,11 @@
 /**
- * From build file and flags to the configuration a build runs with: each layer's paths made absolute
- * against its own folder (the file's keys against the file's folder, flags against the current one),
- * the layers merged (flags win, key by key), the defaults filled in. Pure: no I/O.
+ * From build file and flags to the configuration a build runs with: the file's relative paths joined
+ * to the file's folder as the user named it (`-c examples/imgbuild.json`: `usr` is `examples/usr`), so
+ * they still work from the current folder and errors name a path the user recognises; flags, already
+ * relative to the current folder, as given; the layers merged (flags win, key by key); the defaults
+ * filled in. Pure: no I/O.
  */
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DEFAULT_ARCHITECTURE, parseArchitecture } from '../arch.js';
 import { BUILTIN_LAYOUTS } from '../layout/builtin.js';
 import { PATH_KEYS, type BuildConfig, type ResolvedBuildConfig } from './schema.js';
@@ -17,18 +19,20 @@ const isBuiltinLayout = (name: string) => Object.hasOwn(BUILTIN_LAYOUTS, name);
 
 /** A layout is a built-in name, kept as it is, or a file, resolved like any path. */
 function resolveLayout(layout: string, baseDir: string): string {
-  return isBuiltinLayout(layout) ? layout : resolve(baseDir, layout);
+  return isBuiltinLayout(layout) ? layout : under(baseDir, layout);
 }
 
-/** The config with every path in it absolute, relative ones taken against `baseDir`. */
+const under = (baseDir: string, p: string) => (isAbsolute(p) ? p : join(baseDir, p));
+
+/** The config with every relative path in it joined to `baseDir` (a build file's folder). */
 export function resolveConfigPaths(config: BuildConfig, baseDir: string): BuildConfig {
   const out = structuredClone(config) as Obj;
   for (const [group, key] of PATH_KEYS) {
     const g = out[group] as Obj | undefined;
-    if (typeof g?.[key] === 'string') g[key] = resolve(baseDir, g[key] as string);
+    if (typeof g?.[key] === 'string') g[key] = under(baseDir, g[key] as string);
   }
   if (typeof out.layout === 'string') out.layout = resolveLayout(out.layout, baseDir);
-  for (const e of (out.extensions as Obj[] | undefined) ?? []) e.fromDir = resolve(baseDir, e.fromDir as string);
+  for (const e of (out.extensions as Obj[] | undefined) ?? []) e.fromDir = under(baseDir, e.fromDir as string);
   return out as BuildConfig;
 }
 
@@ -49,7 +53,7 @@ export function mergeBuildConfigs(base: BuildConfig, over: BuildConfig): BuildCo
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
- * Defaults filled in, every key present (null when unset). Paths must already be absolute
+ * Defaults filled in, every key present (null when unset). Paths must already be resolved
  * (resolveConfigPaths); `baseDir` places the default output (beside the build file, or here without one).
  */
 export function completeBuildConfig(c: BuildConfig, baseDir: string): ResolvedBuildConfig {
@@ -85,31 +89,35 @@ export function completeBuildConfig(c: BuildConfig, baseDir: string): ResolvedBu
     signing: { key: s.key ?? null, cert: s.cert ?? null, passFile: s.passFile ?? null, secureBoot: s.secureBoot ?? false },
     outputs: {
       format,
-      path: c.outputs?.path ?? resolve(baseDir, format === 'raw' ? CONFIG_DEFAULTS.rawOutput : CONFIG_DEFAULTS.bundleOutput),
+      path: c.outputs?.path ?? join(baseDir, format === 'raw' ? CONFIG_DEFAULTS.rawOutput : CONFIG_DEFAULTS.bundleOutput),
       imageSha256: c.outputs?.imageSha256 ?? false,
     },
   };
 }
 
 /**
- * The whole resolution: the file's keys (paths against `fileDir`), the flags over them (paths against
- * `cwd`), defaults (the default output beside the file, or in `cwd` without one).
+ * The whole resolution: the file's keys (relative paths joined to `fileDir`, its folder as named),
+ * the flags over them (as given: relative to the current folder), the defaults (the default output
+ * beside the file, or here without one). The /usr is one choice: flags that name one (from or
+ * fromDir) replace the file's, whichever key it used.
  */
-export function resolveBuildConfig(o: { file?: BuildConfig; fileDir?: string; flags?: BuildConfig; cwd: string }): ResolvedBuildConfig {
-  const fileDir = o.fileDir ?? o.cwd;
+export function resolveBuildConfig(o: { file?: BuildConfig; fileDir?: string; flags?: BuildConfig }): ResolvedBuildConfig {
+  const fileDir = o.fileDir ?? '.';
   const fromFile = o.file ? resolveConfigPaths(o.file, fileDir) : {};
-  const fromFlags = o.flags ? resolveConfigPaths(o.flags, o.cwd) : {};
-  return completeBuildConfig(mergeBuildConfigs(fromFile, fromFlags), o.file ? fileDir : o.cwd);
+  const flags = o.flags ?? {};
+  if ((flags.inputs?.from || flags.inputs?.fromDir) && fromFile.inputs) fromFile.inputs = { ...fromFile.inputs, from: undefined, fromDir: undefined };
+  return completeBuildConfig(mergeBuildConfigs(fromFile, flags), o.file ? fileDir : '.');
 }
 
 /**
  * The configuration as a manifest records it: every path relative to `baseDir` (the build file's
  * folder), with forward slashes, so the same file built from another checkout records the same.
+ * Relative paths (to the current folder) are resolved against it first.
  */
 export function portableConfig(c: ResolvedBuildConfig, baseDir: string): ResolvedBuildConfig {
   const rel = (p: string | null): string | null => {
-    if (p === null || !isAbsolute(p)) return p;
-    const r = relative(baseDir, p);
+    if (p === null) return p;
+    const r = relative(resolve(baseDir), resolve(p));
     return (r === '' ? '.' : r).split(sep).join('/');
   };
   const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, k === 'recipe' ? v : rel(v as string | null)])) as ResolvedBuildConfig['inputs'];
