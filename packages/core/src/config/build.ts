@@ -27,7 +27,7 @@ export interface ConfigBuildOptions {
   force?: boolean;
   dryRun?: boolean;
   onProgress?: ProgressFn;
-  /** Let the recipe's stderr (its progress) through to ours; default: kept, its last line quoted on failure. */
+  /** Also let the recipe's stderr (its progress) through to ours as it comes; its last line is quoted on failure either way. */
   recipeLog?: boolean;
 }
 
@@ -35,7 +35,7 @@ export interface ConfigBuildOptions {
 export async function runRecipe(c: ResolvedBuildConfig, o: Pick<ConfigBuildOptions, 'file' | 'baseDir' | 'recipeLog'>): Promise<ResolvedBuildConfig> {
   const run = c.inputs.recipe?.run;
   if (!run) return c;
-  const r = await execa(run[0], run.slice(1), { cwd: o.baseDir, reject: false, stdout: 'pipe', stderr: o.recipeLog ? 'inherit' : 'pipe' });
+  const r = await execa(run[0], run.slice(1), { cwd: o.baseDir, reject: false, stdout: 'pipe', stderr: o.recipeLog ? ['pipe', 'inherit'] : 'pipe' });
   const shown = run.join(' ');
   if ((r as { code?: string }).code === 'ENOENT') throw new InputError(`inputs.recipe: "${run[0]}" not found (run in ${o.baseDir})`, { file: o.file });
   if (r.exitCode !== 0) {
@@ -150,12 +150,12 @@ export async function buildFromConfig(config: ResolvedBuildConfig, o: ConfigBuil
   const opts = buildOptionsOf(c, o);
   await checkDeclaredVersion(c, o.file);
   if (o.dryRun) return planBuild(opts);
-  // TODO(after house): the manifest records recordedConfig(c, o)
-  if (!c.extensions.length) return buildImage(opts);
+  const buildConfig = recordedConfig(c, o);
+  if (!c.extensions.length) return buildImage({ ...opts, buildConfig });
   const scratch = await mkdtemp(join(tmpdir(), 'imgbuild-ext-'));
   const untrack = trackTemporary(scratch);
   try {
-    return await buildImage({ ...opts, rootTree: await rootWithExtensions(c, scratch, o.file) });
+    return await buildImage({ ...opts, rootTree: await rootWithExtensions(c, scratch, o.file), buildConfig });
   } finally {
     await rm(scratch, { recursive: true, force: true });
     untrack();

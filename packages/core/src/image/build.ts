@@ -35,6 +35,7 @@ import { checkSeed } from '../guid.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
 import { checkRootTree, rootPartition, writeRootFsRecorded } from './root-build.js';
+import type { RecordedBuildConfig } from '../config/schema.js';
 
 /** FAT cannot date anything before 1980; this is the timestamp used when SOURCE_DATE_EPOCH is unset. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
@@ -74,6 +75,8 @@ export interface BuildOptions {
   secureBoot?: boolean;
   /** Also record the plain sha256 of the whole raw image (costs a pass over the disk's full size). */
   imageSha256?: boolean;
+  /** The configuration this build was resolved from (config/), recorded in the manifest as it is. */
+  buildConfig?: RecordedBuildConfig;
   onProgress?: ProgressFn;
 }
 
@@ -263,6 +266,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         image: { name: basename(o.output), sha256: null, bytes: plan.diskBytes },
         // the build's declared time, not the clock: a rebuild writes the same manifest
         history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde, clock: 'source-date-epoch' }],
+        ...(o.buildConfig ? { buildConfig: o.buildConfig } : {}),
       };
       manifest.image.digest = digestRecord(await digester.finish());
       if (o.imageSha256) manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);
