@@ -205,9 +205,9 @@ Examples:
     .addHelpText(
       'after',
       `
-With neither flags nor -c it reads ./imgbuild.json (README: Build file). Without -o the image goes to
-image.raw (and image.raw.manifest.json), or with --format qemu_uefi to the folder image_qemu_uefi/, beside
-the build file, or here without one.` +
+With neither flags nor -c it reads ./imgbuild.json (README: Build file); flags override its keys.
+Without -o the image goes to ./image.raw (and ./image.raw.manifest.json), or with --format qemu_uefi
+to the folder ./image_qemu_uefi/; with a build file, beside it.` +
         examples(
           'imgbuild build                                   reads ./imgbuild.json',
           'imgbuild build -c examples/imgbuild.json --seed other -o other.raw',

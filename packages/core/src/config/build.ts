@@ -58,10 +58,12 @@ export function buildOptionsOf(c: ResolvedBuildConfig, o: Pick<ConfigBuildOption
   if (!i.from && !i.fromDir) throw missing('inputs.from or inputs.fromDir', '--from or --from-dir', '/usr');
   if (!i.kernel) throw missing('inputs.kernel', '--kernel', 'kernel');
   if (!i.initrd) throw missing('inputs.initrd', '--initrd', 'initrd');
+  if (c.extensions.length && !i.rootTree) throw new InputError("extensions need inputs.rootTree: they go into ROOT's var/lib/extensions/", { file: o.file });
   const s = c.signing;
   if (!!s.key !== !!s.cert || (s.passFile && !s.key)) {
-    const words = s.passFile && !s.key && !s.cert ? 'a password file needs the key and certificate' : 'give both the key and the certificate';
-    throw o.file ? new InputError(`signing: ${words} (signing.key, signing.cert)`, { file: o.file }) : new UsageError(`${words} (--sign-key, --sign-cert)`);
+    const onlyPass = s.passFile && !s.key && !s.cert;
+    if (!o.file) throw new UsageError(onlyPass ? '--sign-pass-file needs --sign-key and --sign-cert' : 'give both --sign-key and --sign-cert');
+    throw new InputError(`signing: ${onlyPass ? 'a password file needs the key and the certificate' : 'give both the key and the certificate'} (signing.key, signing.cert)`, { file: o.file });
   }
   return {
     from: i.from ?? undefined,
@@ -72,7 +74,7 @@ export function buildOptionsOf(c: ResolvedBuildConfig, o: Pick<ConfigBuildOption
     layout: c.layout,
     format: c.outputs.format,
     seed: c.seed ?? undefined,
-    cmdline: c.cmdline,
+    cmdline: c.cmdline ?? undefined,
     rootTree: i.rootTree ?? undefined,
     bootStyle: c.bootStyle,
     osRelease: i.osRelease ?? undefined,
@@ -110,11 +112,11 @@ export async function checkDeclaredVersion(c: ResolvedBuildConfig, file?: string
  * it with dm-verity only with the root hash beside it), and systemd-sysext.service enabled
  * (sysinit.target.wants), which Debian does not do. The copy lives in `scratch`.
  */
-async function rootWithExtensions(c: ResolvedBuildConfig, scratch: string, file?: string): Promise<string> {
-  if (!c.inputs.rootTree) throw new InputError('extensions need inputs.rootTree: they go into ROOT\'s var/lib/extensions/', { file });
-  const root = join(scratch, basename(c.inputs.rootTree)); // the manifest records the tree's folder name
-  const cp = await execa('cp', ['-a', '--', c.inputs.rootTree, root], { reject: false });
-  if (cp.exitCode !== 0) throw new ToolError(`cp -a ${c.inputs.rootTree} failed: ${String(cp.stderr).trim().split('\n').pop()}`, { file: c.inputs.rootTree });
+async function rootWithExtensions(c: ResolvedBuildConfig, scratch: string): Promise<string> {
+  const tree = c.inputs.rootTree!; // buildOptionsOf has checked
+  const root = join(scratch, basename(tree)); // the manifest records the tree's folder name
+  const cp = await execa('cp', ['-a', '--', tree, root], { reject: false });
+  if (cp.exitCode !== 0) throw new ToolError(`cp -a ${tree} failed: ${String(cp.stderr).trim().split('\n').pop()}`, { file: tree });
   const dir = join(root, 'var/lib/extensions');
   await fsp.mkdir(dir, { recursive: true });
   for (const e of c.extensions) {
@@ -155,7 +157,7 @@ export async function buildFromConfig(config: ResolvedBuildConfig, o: ConfigBuil
   const scratch = await mkdtemp(join(tmpdir(), 'imgbuild-ext-'));
   const untrack = trackTemporary(scratch);
   try {
-    return await buildImage({ ...opts, rootTree: await rootWithExtensions(c, scratch, o.file), buildConfig });
+    return await buildImage({ ...opts, rootTree: await rootWithExtensions(c, scratch), buildConfig });
   } finally {
     await rm(scratch, { recursive: true, force: true });
     untrack();

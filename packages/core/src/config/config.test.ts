@@ -59,6 +59,8 @@ describe('parseBuildConfig', () => {
     expect(problem({ inputs: { recipe: { run: 'bash x.sh' } } })).toMatch(/^inputs\.recipe\.run: expected the command as a list of words/);
     expect(problem({ extensions: [{ fromDir: 'd', version: '1' }] })).toBe('extensions[0]: missing "name" (expected the extension name)');
     expect(problem([])).toMatch(/^a build file is a JSON object .* got a list$/);
+    expect(problem({ layout: 'flatcr' })).toBe('layout: unknown layout "flatcr" (did you mean "flatcar"?) (built-in: flatcar, flatcar-2025, mini; or a path to a layout file)');
+    expect(parseBuildConfig({ layout: 'layouts/mine.json' }).layout).toBe('layouts/mine.json');
   });
 
   it('says when the text is not JSON', () => {
@@ -99,7 +101,7 @@ describe('resolving', () => {
 
   it('keeps a built-in layout name, fills the defaults, and puts the default output beside the build file', () => {
     const c = resolveBuildConfig({ file: { layout: 'flatcar', arch: 'aarch64', outputs: { format: 'qemu_uefi' } }, fileDir: '/proj' });
-    expect(c).toMatchObject({ layout: 'flatcar', arch: 'arm64', cmdline: '', bootStyle: 'uki', seed: null, outputs: { path: '/proj/image_qemu_uefi' } });
+    expect(c).toMatchObject({ layout: 'flatcar', arch: 'arm64', cmdline: null, bootStyle: 'uki', seed: null, outputs: { path: '/proj/image_qemu_uefi' } });
     expect(resolveBuildConfig({}).outputs.path).toBe('image.raw');
     expect(resolveBuildConfig({}).layout).toBe('mini');
   });
@@ -117,6 +119,9 @@ describe('resolving', () => {
     expect(at('/a/proj')).toEqual(at('/b/c/proj'));
     expect(at('/a/proj').inputs).toMatchObject({ from: 'usr.sqfs', kernel: '../kit/k' });
     expect(at('/a/proj').outputs.path).toBe('out/a.raw');
+    const signed = resolveBuildConfig({ file: { signing: { key: 'db.key', cert: 'db.crt', passFile: '/secret/pass' } }, fileDir: '/a' });
+    expect(signed.signing.passFile).toBe('/secret/pass');
+    expect(portableConfig(signed, '/a').signing).toEqual({ key: 'db.key', cert: 'db.crt', passFile: null, secureBoot: false });
   });
 });
 
@@ -143,6 +148,8 @@ describe('buildOptionsOf', () => {
     expect(() => buildOptionsOf(both, { file: 'imgbuild.json' })).toThrow(/inputs.from or inputs.fromDir, not both/);
     const half = completeBuildConfig({ inputs: { from: '/a', kernel: '/k', initrd: '/i' }, signing: { key: '/db.key' } }, '/p');
     expect(() => buildOptionsOf(half, { file: 'imgbuild.json' })).toThrow(/signing: give both the key and the certificate/);
+    const ext = completeBuildConfig({ inputs: { from: '/a', kernel: '/k', initrd: '/i' }, extensions: [{ fromDir: '/h', name: 'h', version: '1' }] }, '/p');
+    expect(() => buildOptionsOf(ext, { file: 'imgbuild.json' })).toThrow("extensions need inputs.rootTree: they go into ROOT's var/lib/extensions/");
   });
 
   it('maps every key to the build option', () => {

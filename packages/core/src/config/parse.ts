@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { InputError } from '../errors.js';
+import { BUILTIN_LAYOUT_NAMES, BUILTIN_LAYOUTS } from '../layout/builtin.js';
 import { nearestWord } from '../nearest.js';
 import { buildConfigSchema, type BuildConfig } from './schema.js';
 
@@ -23,7 +24,10 @@ export function parseBuildConfig(json: unknown, file?: string): BuildConfig {
     throw new InputError(`a build file is a JSON object (see imgbuild's build-config.schema.json), got ${show(json)}`, { file });
   }
   const r = buildConfigSchema.safeParse(json);
-  if (r.success) return r.data;
+  if (r.success) {
+    checkLayoutName(r.data.layout, file);
+    return r.data;
+  }
   // One line, one problem; a typo first, since it is the likelier cause of whatever else is wrong.
   const issue = r.error.issues.find((i) => i.code === 'unrecognized_keys') ?? r.error.issues[0];
   const more = r.error.issues.length - 1;
@@ -39,6 +43,16 @@ export function parseBuildConfigText(text: string, file?: string): BuildConfig {
     throw new InputError(`not valid JSON: ${(e as Error).message}`, { file });
   }
   return parseBuildConfig(json, file);
+}
+
+/**
+ * A layout is a built-in name or a file; a bare word that is neither is a mistyped name (a file would
+ * have a `.json` or a folder in it), said now with the nearest built-in rather than as a missing file.
+ */
+function checkLayoutName(layout: string | undefined, file?: string): void {
+  if (layout === undefined || Object.hasOwn(BUILTIN_LAYOUTS, layout) || /[./]/.test(layout)) return;
+  const near = nearestWord(layout, BUILTIN_LAYOUT_NAMES);
+  throw new InputError(`layout: unknown layout "${layout}"${near ? ` (did you mean "${near}"?)` : ''} (built-in: ${BUILTIN_LAYOUT_NAMES.join(', ')}; or a path to a layout file)`, { file });
 }
 
 function describeIssue(i: z.ZodIssue, root: unknown): string {

@@ -11,7 +11,7 @@ import { BUILTIN_LAYOUTS } from '../layout/builtin.js';
 import { PATH_KEYS, type BuildConfig, type ResolvedBuildConfig } from './schema.js';
 
 /** The defaults, in one place (the CLI's --help and the README quote them). */
-export const CONFIG_DEFAULTS = { layout: 'mini', cmdline: '', bootStyle: 'uki', format: 'raw', rawOutput: 'image.raw', bundleOutput: 'image_qemu_uefi', extensionFs: 'squashfs' } as const;
+export const CONFIG_DEFAULTS = { layout: 'mini', bootStyle: 'uki', format: 'raw', rawOutput: 'image.raw', bundleOutput: 'image_qemu_uefi', extensionFs: 'squashfs' } as const;
 
 type Obj = Record<string, unknown>;
 
@@ -75,7 +75,7 @@ export function completeBuildConfig(c: BuildConfig, baseDir: string): ResolvedBu
       osRelease: i.osRelease ?? null,
       selector: i.selector ?? null,
     },
-    cmdline: c.cmdline ?? CONFIG_DEFAULTS.cmdline,
+    cmdline: c.cmdline || null,
     bootStyle: c.bootStyle ?? CONFIG_DEFAULTS.bootStyle,
     extensions: (c.extensions ?? []).map((e) => ({
       fromDir: e.fromDir,
@@ -112,7 +112,9 @@ export function resolveBuildConfig(o: { file?: BuildConfig; fileDir?: string; fl
 /**
  * The configuration as a manifest records it: every path relative to `baseDir` (the build file's
  * folder), with forward slashes, so the same file built from another checkout records the same.
- * Relative paths (to the current folder) are resolved against it first.
+ * Relative paths (to the current folder) are resolved against it first. The key's password file is
+ * left out: how a key is unlocked is no part of the image (a password from $IMGBUILD_SIGN_PASS gives
+ * the same image and manifest).
  */
 export function portableConfig(c: ResolvedBuildConfig, baseDir: string): ResolvedBuildConfig {
   const rel = (p: string | null): string | null => {
@@ -126,7 +128,7 @@ export function portableConfig(c: ResolvedBuildConfig, baseDir: string): Resolve
     layout: isBuiltinLayout(c.layout) ? c.layout : rel(c.layout)!,
     inputs,
     extensions: c.extensions.map((e) => ({ ...e, fromDir: rel(e.fromDir)! })),
-    signing: { ...c.signing, key: rel(c.signing.key), cert: rel(c.signing.cert), passFile: rel(c.signing.passFile) },
+    signing: { ...c.signing, key: rel(c.signing.key), cert: rel(c.signing.cert), passFile: null },
     outputs: { ...c.outputs, path: rel(c.outputs.path)! },
   };
 }

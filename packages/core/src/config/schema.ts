@@ -124,7 +124,7 @@ export const resolvedBuildConfigSchema = z
         selector: maybe(str),
       })
       .strict(),
-    cmdline: str,
+    cmdline: maybe(str),
     bootStyle: z.enum(BOOT_STYLES),
     extensions: z.array(
       z
