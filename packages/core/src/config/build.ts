@@ -12,7 +12,7 @@ import { InputError, ToolError, UsageError } from '../errors.js';
 import { execa } from '../exec.js';
 import { buildImage, planBuild, type BuildOptions, type BuildResult } from '../image/build.js';
 import type { BuildPlan } from '../image/build-plan.js';
-import { probeUsrImage, usrVersion } from '../image/usr-image.js';
+import { probeUsrImage, usrVersion } from '../fs/usr-image.js';
 import type { ProgressFn } from '../progress.js';
 import { buildSysext } from '../sysext/build.js';
 import { applyRecipeOutputs, parseRecipeOutput } from './recipe.js';
