@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { trackTemporary } from '../atomic.js';
+import { userCmdlineArgs } from '../boot/cmdline.js';
 import { InputError, ToolError, UsageError } from '../errors.js';
 import { execa } from '../exec.js';
 import { buildImage, planBuild, type BuildOptions, type BuildResult } from '../image/build.js';
@@ -58,6 +59,14 @@ export function buildOptionsOf(c: ResolvedBuildConfig, o: Pick<ConfigBuildOption
   if (!i.from && !i.fromDir) throw missing('inputs.from or inputs.fromDir', '--from or --from-dir', '/usr');
   if (!i.kernel) throw missing('inputs.kernel', '--kernel', 'kernel');
   if (!i.initrd) throw missing('inputs.initrd', '--initrd', 'initrd');
+  if (o.file && c.cmdline) {
+    // the same check the build makes, worded for the file (a flag's is a usage error, exit 2)
+    try {
+      userCmdlineArgs(c.cmdline, 'cmdline', { rootOwned: !!i.rootTree });
+    } catch (e) {
+      throw new InputError((e as Error).message, { file: o.file });
+    }
+  }
   if (c.extensions.length && !i.rootTree) throw new InputError("extensions need inputs.rootTree: they go into ROOT's var/lib/extensions/", { file: o.file });
   const s = c.signing;
   if (!!s.key !== !!s.cert || (s.passFile && !s.key)) {

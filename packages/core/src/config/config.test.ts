@@ -148,6 +148,8 @@ describe('buildOptionsOf', () => {
     expect(() => buildOptionsOf(both, { file: 'imgbuild.json' })).toThrow(/inputs.from or inputs.fromDir, not both/);
     const half = completeBuildConfig({ inputs: { from: '/a', kernel: '/k', initrd: '/i' }, signing: { key: '/db.key' } }, '/p');
     expect(() => buildOptionsOf(half, { file: 'imgbuild.json' })).toThrow(/signing: give both the key and the certificate/);
+    const owned = completeBuildConfig({ inputs: { from: '/a', kernel: '/k', initrd: '/i' }, cmdline: 'quiet usrhash=00' }, '/p');
+    expect(() => buildOptionsOf(owned, { file: 'imgbuild.json' })).toThrow(expect.objectContaining({ kind: 'input', message: expect.stringMatching(/^cmdline may not set usrhash/) }));
     const ext = completeBuildConfig({ inputs: { from: '/a', kernel: '/k', initrd: '/i' }, extensions: [{ fromDir: '/h', name: 'h', version: '1' }] }, '/p');
     expect(() => buildOptionsOf(ext, { file: 'imgbuild.json' })).toThrow("extensions need inputs.rootTree: they go into ROOT's var/lib/extensions/");
   });
