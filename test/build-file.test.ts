@@ -110,6 +110,9 @@ describe('imgbuild build with a build file', () => {
     const printed = await imgbuild(['build', '--print-config', '--seed', 'flag', '-o', 'mine.raw', '--format', 'qemu_uefi'], { cwd: p, env });
     expect(printed.exitCode, String(printed.stderr)).toBe(0);
     const c = JSON.parse(String(printed.stdout));
+    const ajv = new Ajv({ strict: false });
+    const validate = ajv.compile(json(join(ROOT, 'packages/core/schemas/build-print-config.schema.json')));
+    expect(validate(c), ajv.errorsText(validate.errors)).toBe(true);
     expect(c).toMatchObject({ seed: 'flag', layout: 'mini', cmdline: 'quiet', outputs: { format: 'qemu_uefi', path: 'mine.raw' }, inputs: { fromDir: 'usr', kernel: 'boot/vmlinuz' } });
     // -c from elsewhere: the file's paths are joined to its folder as named
     const other = JSON.parse(String((await imgbuild(['build', '-c', 'override/imgbuild.json', '--print-config'], { cwd: dir })).stdout));
