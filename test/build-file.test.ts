@@ -97,6 +97,20 @@ describe('imgbuild build with a build file', () => {
     expect(readFileSync(join(b, 'out/disk.raw.manifest.json'), 'utf8')).toBe(readFileSync(join(a, 'out/disk.raw.manifest.json'), 'utf8'));
   });
 
+  it('an update keeps the recorded configuration, and verify passes on the updated image', async () => {
+    const p = project('updated', BASE);
+    expect((await imgbuild(['build'], { cwd: p, env })).exitCode).toBe(0);
+    const img = join(p, 'out/disk.raw');
+    const before = json(`${img}.manifest.json`).buildConfig;
+    writeFileSync(join(p, 'usr/share/imgbuild-example/payload.txt'), 'version 2\n');
+    await tool('mksquashfs', [join(p, 'usr'), join(p, 'usr-2.squashfs'), '-noappend', '-all-root', '-quiet']);
+    const u = await imgbuild(['update', img, '--from', join(p, 'usr-2.squashfs')], { env });
+    expect(u.exitCode, String(u.stderr)).toBe(0);
+    expect(json(`${img}.manifest.json`).buildConfig).toEqual(before);
+    const v = await imgbuild(['verify', img], { env });
+    expect(v.exitCode, String(v.stdout)).toBe(0);
+  });
+
   it('-c FILE reads another file; its relative paths resolve against its own folder, not the current one', async () => {
     const p = project('dash-c', { ...BASE, outputs: { path: 'built/x.raw' } });
     const r = await imgbuild(['build', '-c', join(p, 'imgbuild.json')], { cwd: dir, env });
