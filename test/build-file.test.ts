@@ -3,8 +3,9 @@
  * ./imgbuild.json, `-c FILE` another; flags override keys; `--print-config` prints the merged result
  * and builds nothing; errors name the file and the key path (and the nearest valid key); paths are
  * relative to the file's folder; the same file gives the same image and manifest, byte for byte, from
- * another checkout too; the manifest records the configuration; a recipe makes inputs; extensions land
- * in ROOT (judged by debugfs and a separate `sysext build`); the JSON Schema (ajv) takes the examples.
+ * another checkout too; the manifest records the configuration (and keeps it through an update); a
+ * recipe makes inputs; extensions land in ROOT (judged by debugfs and a separate `sysext build`); the
+ * JSON Schemas (ajv) take the examples and the printed configuration.
  * Needs a build (`npm run build`). Pure parts: packages/core/src/config/config.test.ts.
  */
 import { Ajv } from 'ajv';
