@@ -1,8 +1,8 @@
 /**
  * The build file, `imgbuild.json`: one image described completely, as a zod schema. It is the one
- * source of truth for the file's parser (parse.ts), the JSON Schema editors validate against
- * (packages/core/schemas/build-config.schema.json, by `npm run schemas`), and the resolved form the
- * manifest records.
+ * source of truth for the file's parser (parse.ts) and the JSON Schema editors validate against
+ * (packages/core/schemas/build-config.schema.json, by `npm run schemas`). The resolved form, which the
+ * manifest records, is manifest/build-config.ts; a test keeps the two vocabularies one.
  *
  * JSON, not YAML or TOML: every other file imgbuild reads or writes (layouts, manifests, `--json`
  * outputs) is JSON checked by zod with a published JSON Schema, so the build file gets the same
@@ -13,7 +13,11 @@
  * setting. Pure data; no I/O.
  */
 import { z } from 'zod';
-import { ARCHITECTURES, ARCHITECTURE_NAMES } from '../arch.js';
+import { ARCHITECTURE_NAMES } from '../arch.js';
+import { BOOT_STYLES, IMAGE_FORMATS } from '../manifest/build-config.js';
+
+// The resolved form (every key present) is what a manifest records: it lives in the manifest's room.
+export * from '../manifest/build-config.js';
 
 const text = (what: string) => z.string({ invalid_type_error: `expected ${what}`, required_error: `expected ${what}` }).min(1, { message: `expected ${what}, not an empty string` }).describe(what);
 const path = (what: string) => text(`a path (${what})`).describe(`${what}; relative to the build file's folder`);
@@ -21,8 +25,6 @@ const bool = (what: string) => z.boolean({ invalid_type_error: `expected true or
 const choice = <T extends string>(values: readonly [T, ...T[]], what: string) =>
   z.enum(values, { errorMap: () => ({ message: `expected ${values.map((v) => JSON.stringify(v)).join(' or ')} (${what})` }) }).describe(what);
 
-export const IMAGE_FORMATS = ['raw', 'qemu_uefi'] as const;
-export const BOOT_STYLES = ['uki', 'flatcar'] as const;
 
 /** A program that makes the inputs: its last lines of stdout are `usr=`, `root=`, `kernel=`, `initrd=`, `version=`. */
 export const recipeSchema = z
@@ -97,50 +99,6 @@ export const buildConfigSchema = z
 export type BuildConfig = z.infer<typeof buildConfigSchema>;
 export type RecipeConfig = z.infer<typeof recipeSchema>;
 export type ExtensionConfig = z.infer<typeof extensionSchema>;
-
-const maybe = <T extends z.ZodTypeAny>(t: T) => t.nullable();
-const str = z.string();
-
-/**
- * The configuration a build runs with: the file, the flags over it, the defaults filled in. Every key
- * is present (an unset one is null); paths are absolute, or, as the manifest records them, relative
- * to the build file's folder (portableConfig).
- */
-export const resolvedBuildConfigSchema = z
-  .object({
-    layout: str,
-    arch: z.enum(ARCHITECTURES),
-    seed: maybe(str),
-    version: maybe(str),
-    inputs: z
-      .object({
-        from: maybe(str),
-        fromDir: maybe(str),
-        recipe: maybe(recipeSchema),
-        kernel: maybe(str),
-        initrd: maybe(str),
-        rootTree: maybe(str),
-        osRelease: maybe(str),
-        selector: maybe(str),
-      })
-      .strict(),
-    cmdline: maybe(str),
-    bootStyle: z.enum(BOOT_STYLES),
-    extensions: z.array(
-      z
-        .object({ fromDir: str, name: str, version: str, osId: maybe(str), sysextLevel: maybe(str), osVersionId: maybe(str), fs: z.enum(['squashfs', 'erofs']) })
-        .strict(),
-    ),
-    signing: z.object({ key: maybe(str), cert: maybe(str), passFile: maybe(str), secureBoot: z.boolean() }).strict(),
-    outputs: z.object({ format: z.enum(IMAGE_FORMATS), path: str, imageSha256: z.boolean() }).strict(),
-  })
-  .strict();
-
-export type ResolvedBuildConfig = z.infer<typeof resolvedBuildConfigSchema>;
-
-/** What a manifest records: the build file's name (null: flags alone) and the configuration, its paths relative to that file's folder. */
-export const recordedBuildConfigSchema = z.object({ file: z.string().nullable(), config: resolvedBuildConfigSchema }).strict();
-export type RecordedBuildConfig = z.infer<typeof recordedBuildConfigSchema>;
 
 /** The keys that hold paths (resolved against the file's folder), as key paths. */
 export const PATH_KEYS = [

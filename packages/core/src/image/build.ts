@@ -36,7 +36,7 @@ import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, wr
 import { probeUsrImage, usrVersion } from '../fs/usr-image.js';
 import { mksquashfsReproducible, sourceDateEpochFromEnv } from '../repro.js';
 import { checkRootTree, rootPartition, writeRootFsRecorded } from '../rootfs/partition.js';
-import type { RecordedBuildConfig } from '../config/schema.js';
+import type { RecordedBuildConfig } from '../manifest/build-config.js';
 
 
 export type ImageFormat = 'raw' | 'qemu_uefi';

@@ -6,7 +6,7 @@
  * cannot check. Unknown keys are refused everywhere: a misspelt key must not be silently ignored.
  */
 import { z } from 'zod';
-import { recordedBuildConfigSchema } from '../config/schema.js';
+import { recordedBuildConfigSchema } from './build-config.js';
 import { ARCHITECTURES, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
 
 // Each leaf carries a short description of what it expects; formatIssue prints it with the value found.

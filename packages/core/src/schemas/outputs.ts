@@ -7,7 +7,7 @@
  * Every key is present in every output: an absent value is null, never "" and never left out.
  */
 import { z } from 'zod';
-import { resolvedBuildConfigSchema } from '../config/schema.js';
+import { resolvedBuildConfigSchema } from '../manifest/build-config.js';
 import { ARCHITECTURES } from '../arch.js';
 import { manifestV2Schema, signingSchema } from '../manifest/schema.js';
 
