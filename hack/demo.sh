@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the bundled example: build an image from examples/usr, verify it against the
-# manifest's root hash, and boot it once in qemu (TCG), printing the boot marker.
+# The main job on the bundled example: build an image from its build file (examples/imgbuild.json:
+# examples/usr, the mini layout, the boot kit), verify it against the manifest's root hash, and boot it
+# once in qemu (TCG), printing the boot marker.
 # Works on a fresh Debian 12 machine: installs what it needs first (root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,15 +17,10 @@ bash hack/install-deps.sh
 [ -f packages/cli/dist/bundle/imgbuild.js ] || npm run build
 imgbuild() { node packages/cli/bin/imgbuild.js "$@"; }
 
-step "boot kit (Debian kernel + initramfs, cached in .cache/)"
-kit=$(bash hack/bootkit.sh | tail -n 2)
-kernel=$(sed -n 's/^kernel=//p' <<<"$kit")
-initrd=$(sed -n 's/^initrd=//p' <<<"$kit")
-
-step "build"
+step "build (examples/imgbuild.json; its recipe, hack/bootkit.sh, makes the Debian kernel + initramfs, cached in .cache/)"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-imgbuild build --from-dir examples/usr --kernel "$kernel" --initrd "$initrd" \
-  --layout mini --seed demo -o "$out/demo.raw" --force
+# the build file says everything; -o only follows DEMO_OUT (flags override the file's keys)
+imgbuild build -c examples/imgbuild.json -o "$out/demo.raw" --force
 hash=$(node -e 'console.log(require(process.argv[1]).slots.A.rootHash)' "$PWD/$out/demo.raw.manifest.json")
 
 step "verify USR-A against the manifest's root hash"

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Writes packages/core/schemas/*.schema.json from the zod schemas (packages/core/src/schemas/outputs.ts
- * and manifest/schema.ts), the one source of truth. `npm run schemas` after changing an output;
+ * manifest/schema.ts and config/schema.ts), the one source of truth. `npm run schemas` after changing an output;
  * test/schemas.test.ts fails while the committed files and the zod schemas differ.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { zodToJsonSchema } from 'zod-to-json-schema';
 // The zod schemas are internal to the library (its "exports" do not reach them): read from the build.
 import { manifestV1Schema, manifestV2Schema } from '../packages/core/dist/manifest/schema.js';
 import { OUTPUT_SCHEMAS } from '../packages/core/dist/schemas/index.js';
+import { buildConfigSchema } from '../packages/core/dist/config/schema.js';
 
 export const SCHEMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '../packages/core/schemas');
 
@@ -24,6 +25,8 @@ export function generateSchemas() {
   const out = {
     'manifest.schema.json': jsonSchema('manifest', 'imgbuild image manifest, version 2 (what build and update write)', manifestV2Schema),
     'manifest-v1.schema.json': jsonSchema('manifest-v1', 'imgbuild image manifest, version 1 (still read)', manifestV1Schema),
+    // for editors: "$schema": "node_modules/@imgbuild/core/schemas/build-config.schema.json" in imgbuild.json
+    'build-config.schema.json': jsonSchema('build-config', 'imgbuild build file (imgbuild.json): one image, described completely', buildConfigSchema),
   };
   for (const [name, schema] of Object.entries(OUTPUT_SCHEMAS)) {
     out[`${name}.schema.json`] = jsonSchema(name, `imgbuild ${name.replace('-', ' ')} --json`, schema);

@@ -40,6 +40,13 @@ export { buildImage, planBuild, type BuildOptions, type BuildResult, type ImageF
 export type { BuildPlan } from './image/build-plan.js';
 export type { BootStyle } from './boot/inputs.js';
 
+// The build file (imgbuild.json): one image described completely
+export { loadBuildConfig, BUILD_FILE_NAME, type LoadedBuildConfig } from './config/load.js';
+export { parseBuildConfig, parseBuildConfigText } from './config/parse.js';
+export { resolveBuildConfig } from './config/resolve.js';
+export { buildFromConfig, type ConfigBuildOptions } from './config/build.js';
+export type { BuildConfig, ResolvedBuildConfig } from './config/schema.js';
+
 // Update
 export { updateImage, type UpdateOptions, type UpdatePlan, type UpdateResult } from './image/update.js';
 

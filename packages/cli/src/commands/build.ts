@@ -1,83 +1,68 @@
-import { assertWritableTarget, buildImage, formatBytes, isLegacyBoot, planBuild, signingFilesFromFlags, type BuildOptions, type BuildPlan, type ImageManifest } from '@imgbuild/core';
+import { mkdir } from 'node:fs/promises';
+import { dirname, relative } from 'node:path';
+import { assertWritableTarget, buildFromConfig, formatBytes, isLegacyBoot, type BuildPlan, type BuildResult, type ImageManifest } from '@imgbuild/core';
 import { checkLayoutArg } from '../args.js';
 import { printJson, progressBar } from '../output.js';
-import { archOf } from '../arch-option.js';
+import { buildConfiguration, type BuildFlags } from '../build-config.js';
 
-interface Opts {
-  from?: string;
-  fromDir?: string;
-  kernel: string;
-  initrd: string;
-  arch?: string;
-  layout: string;
-  format: 'raw' | 'qemu_uefi';
-  seed?: string;
-  cmdline: string;
-  rootTree?: string;
-  bootStyle: 'uki' | 'flatcar';
-  osRelease?: string;
-  selector?: string;
-  signKey?: string;
-  signCert?: string;
-  signPassFile?: string;
-  secureBoot?: boolean;
-  imageSha256?: boolean;
-  output?: string;
+interface Opts extends BuildFlags {
+  config?: string;
+  printConfig?: boolean;
   force?: boolean;
   dryRun?: boolean;
   json?: boolean;
 }
 
 export async function run(opts: Opts): Promise<void> {
-  await checkLayoutArg(opts.layout);
-  const output = opts.output ?? (opts.format === 'qemu_uefi' ? 'image_qemu_uefi' : 'image.raw');
+  if (opts.layout !== undefined) await checkLayoutArg(opts.layout);
+  const { config, loaded } = await buildConfiguration(opts);
+  if (opts.printConfig) return printJson(config);
+  const output = config.outputs.path;
+  // A build file declares where its image goes: that folder is made when missing (flags alone: it must exist).
+  if (loaded && !opts.dryRun) await mkdir(dirname(output), { recursive: true });
   // Before minutes of work: an output we may not replace (a folder, a device; a file without --force)
   // is refused now. The library checks again before its final rename.
   await assertWritableTarget(output, !!opts.force);
   const progress = progressBar(!opts.json && !opts.dryRun);
-  const o: BuildOptions = {
-    from: opts.from,
-    fromDir: opts.fromDir,
-    kernel: opts.kernel,
-    initrd: opts.initrd,
-    arch: archOf(opts.arch),
-    layout: opts.layout,
-    format: opts.format,
-    seed: opts.seed,
-    cmdline: opts.cmdline,
-    rootTree: opts.rootTree,
-    bootStyle: opts.bootStyle,
-    osRelease: opts.osRelease,
-    selector: opts.selector,
-    sign: signingFilesFromFlags(opts),
-    secureBoot: opts.secureBoot,
-    imageSha256: opts.imageSha256,
-    output,
+  const built = buildFromConfig(config, {
+    file: loaded?.file,
+    baseDir: loaded?.dir ?? '.',
     force: opts.force,
+    dryRun: opts.dryRun,
     onProgress: progress,
-  };
-  if (opts.dryRun) return printPlan(await planBuild(o), !!opts.json);
+    // a recipe's progress on stderr, as the build's own; with --json stdout stays the one document
+    recipeLog: true,
+  });
+  if (opts.dryRun) return printPlan((await built) as BuildPlan, !!opts.json);
   try {
-    const r = await buildImage(o);
+    const r = (await built) as BuildResult;
     progress.finish();
     if (opts.json) return printJson({ output: r.output, manifestPath: r.manifestPath, ...r.manifest });
     const a = r.manifest.slots.A!;
     process.stdout.write(
       [
-        `built ${r.output} (${opts.format}, ${r.manifest.architecture ?? 'x86-64'}, layout ${r.manifest.layout})`,
+        `built ${shown(r.output)} (${config.outputs.format}, ${r.manifest.architecture ?? 'x86-64'}, layout ${r.manifest.layout})`,
         `  USR-A root hash ${a.rootHash}`,
         `  hash offset ${a.hashOffset} bytes into PARTUUID=${a.partuuid}`,
         ...(r.manifest.rootFs ? [`  ROOT: ext4 from ${r.manifest.rootFs.tree} on PARTUUID=${r.manifest.rootFs.partuuid} (root=, rw)`] : []),
+        ...(config.extensions.length ? [`  extensions in ROOT: ${config.extensions.map((e) => `${e.name} ${e.version}`).join(', ')}`] : []),
         `  ESP: ${espSummary(r.manifest.boot)}`,
-        `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${opts.secureBoot ? ' (enrolled in the bundle\'s UEFI vars: Secure Boot on)' : ''}` : 'unsigned'}`,
+        `  ${'signing' in r.manifest.boot && r.manifest.boot.signing ? `signed: certificate sha256 ${r.manifest.boot.signing.certSha256}${config.signing.secureBoot ? ' (enrolled in the bundle\'s UEFI vars: Secure Boot on)' : ''}` : 'unsigned'}`,
         `  image digest ${r.manifest.image.digest?.rootHash} (${r.manifest.image.digest?.algorithm})`,
         ...(r.manifest.image.sha256 ? [`  image sha256 ${r.manifest.image.sha256}`] : []),
-        `  manifest ${r.manifestPath}`,
+        `  manifest ${shown(r.manifestPath)}`,
+        ...(loaded ? [`  configuration from ${loaded.file} (recorded in the manifest)`] : []),
       ].join('\n') + '\n',
     );
   } finally {
     progress.finish();
   }
+}
+
+/** A path under the current folder as a relative one; others as they are. */
+function shown(p: string): string {
+  const r = relative('.', p);
+  return r.startsWith('..') || r === '' ? p : r;
 }
 
 /** `build --dry-run`: what would be written where; nothing is. */

@@ -36,6 +36,7 @@ import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, wr
 import { probeUsrImage, usrVersion } from '../fs/usr-image.js';
 import { mksquashfsReproducible, sourceDateEpochFromEnv } from '../repro.js';
 import { checkRootTree, rootPartition, writeRootFsRecorded } from '../rootfs/partition.js';
+import type { RecordedBuildConfig } from '../manifest/build-config.js';
 
 
 /**
@@ -101,6 +102,8 @@ export interface BuildOptions {
   secureBoot?: boolean;
   /** Also record the plain sha256 of the whole raw image (costs a pass over the disk's full size). */
   imageSha256?: boolean;
+  /** The configuration this build was resolved from (config/), recorded in the manifest as it is. */
+  buildConfig?: RecordedBuildConfig;
   onProgress?: ProgressFn;
 }
 
@@ -300,6 +303,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         image: { name: basename(o.output), sha256: null, bytes: plan.diskBytes },
         // the build's declared time, not the clock: a rebuild writes the same manifest
         history: [{ action: 'build', slot: 'A', rootHash: v.rootHash, at: sde, clock: 'source-date-epoch' }],
+        ...(o.buildConfig ? { buildConfig: o.buildConfig } : {}),
       };
       manifest.image.digest = digestRecord(await digester.finish());
       if (o.imageSha256) manifest.image.sha256 = await sha256File(imagePath, o.onProgress, written);

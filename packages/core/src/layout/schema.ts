@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { LayoutError } from '../errors.js';
 import { FLAG_NAMES } from '../gpt/attributes.js';
 import { ZERO_GUID } from '../guid.js';
+import { nearestWord } from '../nearest.js';
 import { ROLES, type LayoutSpec } from './spec.js';
 
 const SIZE_RE = /^\s*\d+(?:\.\d+)?\s*(?:b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i;
@@ -148,22 +149,11 @@ function knownKeys(path: readonly (string | number)[]): string[] {
   return Object.keys(sectorsObject.shape);
 }
 
-/** Levenshtein distance, small strings only. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
 function unknownKeyText(keys: string[], path: readonly (string | number)[]): string {
   const known = knownKeys(path);
   return keys
     .map((k) => {
-      const near = known.find((c) => distance(k.toLowerCase(), c.toLowerCase()) <= 2);
+      const near = nearestWord(k, known);
       return `unknown key ${JSON.stringify(k)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}`;
     })
     .join(', ');

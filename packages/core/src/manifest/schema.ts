@@ -6,6 +6,7 @@
  * cannot check. Unknown keys are refused everywhere: a misspelt key must not be silently ignored.
  */
 import { z } from 'zod';
+import { recordedBuildConfigSchema } from './build-config.js';
 import { ARCHITECTURES, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
 
 // Each leaf carries a short description of what it expects; formatIssue prints it with the value found.
@@ -207,6 +208,8 @@ const v2Base = z
     slots: z.object({ A: slotSchema.optional(), B: slotSchema.optional() }).strict(),
     /** The writable ROOT as `build --root-tree` made it: what it started as; verify does not cover it (it changes at every boot). */
     rootFs: z.object({ number: uint, partuuid: guid, fsType: z.literal('ext4'), fsUuid: guid, tree: text, sha256, bytes: uint }).strict().optional(),
+    /** The configuration the image was built with (build file and flags, resolved); absent in manifests written before build files. */
+    buildConfig: recordedBuildConfigSchema.optional(),
   })
   .strict();
 export const manifestV2Schema = v2Base.merge(recordedSchema).strict();

@@ -7,6 +7,7 @@
  * Every key is present in every output: an absent value is null, never "" and never left out.
  */
 import { z } from 'zod';
+import { resolvedBuildConfigSchema } from '../manifest/build-config.js';
 import { ARCHITECTURES } from '../arch.js';
 import { manifestV2Schema, signingSchema } from '../manifest/schema.js';
 
@@ -126,6 +127,8 @@ export const OUTPUT_SCHEMAS = {
     z.object({ ok: z.literal(false), partition: uint.nullable(), ...verityFiles, ...verityUnread, rootHash: z.string(), ...verityFailure }).strict(),
   ]),
   build: manifestV2Schema.extend({ output: text, manifestPath: text }).strict(),
+  // `build --print-config`: the build file, the flags over its keys, the defaults (config/)
+  'build-print-config': resolvedBuildConfigSchema,
   'build-dry-run': z
     .object({
       dryRun: z.literal(true),
