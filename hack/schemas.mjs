@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Writes packages/core/schemas/*.schema.json from the zod schemas (packages/core/src/schemas/outputs.ts
- * and image/manifest-schema.ts), the one source of truth. `npm run schemas` after changing an output;
+ * and manifest/schema.ts), the one source of truth. `npm run schemas` after changing an output;
  * test/schemas.test.ts fails while the committed files and the zod schemas differ.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

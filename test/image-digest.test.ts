@@ -10,7 +10,7 @@ import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync, 
 import { join } from 'node:path';
 import { sparseVerityRoot } from '../packages/core/src/verity/sparse.js';
 import { formatVerity } from '../packages/core/src/verity/format.js';
-import { dataExtents, imageDigest, parseFilefrag } from '../packages/core/src/image/image-digest.js';
+import { dataExtents, imageDigest, parseFilefrag } from '../packages/core/src/verify/image-digest.js';
 import { fakeBzImage, imgbuild, ROOT, tempDir, tool } from './helpers.js';
 
 const dir = tempDir('imgbuild-digest-');

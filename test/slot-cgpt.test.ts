@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { createGptImage } from '../packages/core/src/image/gpt-image.js';
+import { createGptImage } from '../packages/core/src/layout/gpt-image.js';
 import { SlotError } from '../packages/core/src/errors.js';
 import { getBootBits, setBootBits } from '../packages/core/src/gpt/attributes.js';
 import { readGpt, writeGpt } from '../packages/core/src/gpt/io.js';

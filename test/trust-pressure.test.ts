@@ -338,8 +338,8 @@ describe('verify holds an empty slot to zeros', () => {
 
 describe('an update interrupted after its UKI reached the ESP', () => {
   it('verifies as the old image, the unfinished slot and UKI named; the next update repairs it', async () => {
-    const { pendingUpdateManifest, encodeManifest } = await import('../packages/core/src/image/manifest.js');
-    const { readManifest } = await import('../packages/core/src/image/manifest.js');
+    const { pendingUpdateManifest, encodeManifest } = await import('../packages/core/src/manifest/manifest.js');
+    const { readManifest } = await import('../packages/core/src/manifest/manifest.js');
     // Where an update stands just before its manifest: B's bytes and UKI written, the flip not yet made.
     const donor = copyOfBuilt();
     expect((await imgbuild(['update', donor, '--from', bigUsr], { env })).exitCode).toBe(0);

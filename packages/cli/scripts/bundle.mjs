@@ -2,8 +2,8 @@
 /**
  * Bundles the CLI (run by the root `npm run build` after tsc): packages/cli/dist/bin.js and everything
  * it imports (@imgbuild/core, commander, zod, execa, fs-extra, ...) into packages/cli/dist/bundle/,
- * which packages/cli/bin/imgbuild.js runs. One file for the start-up path (bin, program, output,
- * commander), one lazily loaded chunk per command module, so `imgbuild verity format` parses and runs
+ * which packages/cli/bin/imgbuild.js runs. One file for the start-up path (bin, program, the commands'
+ * words in commands/*.command.ts, output, commander), one lazily loaded chunk per command module, so `imgbuild verity format` parses and runs
  * only what the verity path uses: node resolves one file instead of ~150 and zod's schemas, execa and
  * the image builder are never evaluated.
  *

@@ -174,7 +174,7 @@ export async function verify(data: string, opts: VerifyFlags): Promise<number | 
   await checkImageArg(data, { bundle: opts.slot !== undefined });
   // With --slot, a qemu_uefi bundle folder is read through a raw copy of its qcow2.
   if (opts.slot !== undefined) {
-    const { withRawImage } = await import('@imgbuild/core/image/qemu-bundle');
+    const { withRawImage } = await import('@imgbuild/core/qemu/bundle');
     return withRawImage(data, false, (raw) => verifyOn(data, raw, p, relOffset, opts));
   }
   return verifyOn(data, data, p, relOffset, opts);

@@ -16,8 +16,8 @@
  *                 says, PCR 7 and the extensions are the expected ones)
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import type { ImageManifest } from '../image/manifest.js';
-import { isLegacyBoot } from '../image/manifest.js';
+import type { ImageManifest } from '../manifest/manifest.js';
+import { isLegacyBoot } from '../manifest/manifest.js';
 import type { Slot } from '../layout/plan.js';
 import { authorities, parseSystemdMeasureLog, parseTcgEventLog, replayPcr, type MeasuredEvent } from './eventlog.js';
 import { BOOT_PHASES, extendPcr, pcr11Step, type BootPhase } from './pcr.js';

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CorruptError, InputError } from '../errors.js';
-import { probeUsrImage } from '../image/usr-image.js';
+import { probeUsrImage } from './usr-image.js';
 import { detectFilesystem } from './detect.js';
 import { probeFilesystem } from './probe.js';
 

@@ -7,7 +7,7 @@ import type { EspFile } from '../boot/index.js';
 import type { PartitionRecord } from '../gpt/record.js';
 import { plannedPartitionRecord, planRecord } from '../layout/record.js';
 import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
-import { bundlePaths } from './qemu-bundle.js';
+import { bundlePaths } from '../qemu/bundle.js';
 import type { Architecture } from '../arch.js';
 
 export interface BuildPlan {

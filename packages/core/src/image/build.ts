@@ -11,7 +11,7 @@ import { withLockIfExists } from '../lock.js';
 import { espPlanFiles, espVolumeId, loadSigningKey, makeEsp, selectorEspPath, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
 import { DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
 import { checkLayoutArchitecture } from '../layout/architecture.js';
-import { signedPlan, signingRecord } from './signing.js';
+import { signedPlan, signingRecord } from '../signing/plan.js';
 import { DEFAULT_CONSOLE_ARGS, formatCmdline, userCmdlineArgs } from '../boot/cmdline.js';
 import { InputError, LayoutError, UsageError } from '../errors.js';
 import { freshImageProblem } from '../slot/state.js';
@@ -22,22 +22,21 @@ import { planToTable, requireSlotPair, type LayoutPlan, type PlannedPartition } 
 import { checkEspRoom } from './esp-room.js';
 import type { ProgressFn } from '../progress.js';
 import { FileStorage } from '../storage.js';
-import { defaultSeed } from './gpt-image.js';
+import { defaultSeed } from '../layout/gpt-image.js';
 import { TOOL } from '../version.js';
 import { pcr11Entry } from '../attest/pcr.js';
 import { buildPlan, type BuildPlan } from './build-plan.js';
-import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from './boot-files.js';
-import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from './manifest.js';
-import { writeQemuBundle } from './qemu-bundle.js';
-import { digestRecord, ImageDigester } from './image-digest.js';
+import { defaultOsRelease, flatcarFiles, flatcarKernel, readBootInput, readKernel, readSelector, readUkiStub, slotUki, type BootStyle } from '../boot/inputs.js';
+import { MANIFEST_VERSION, encodeManifest, manifestPathFor, sha256Buffer, sha256File, type ByteRange, type ImageManifest } from '../manifest/manifest.js';
+import { writeQemuBundle } from '../qemu/bundle-write.js';
+import { digestRecord, ImageDigester } from '../verify/image-digest.js';
 import { recordImage } from '../verify/record.js';
 import { checkSeed } from '../guid.js';
 import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
-import { mksquashfsReproducible, probeUsrImage, usrVersion } from './usr-image.js';
-import { checkRootTree, rootPartition, writeRootFsRecorded } from './root-build.js';
+import { probeUsrImage, usrVersion } from '../fs/usr-image.js';
+import { mksquashfsReproducible, sourceDateEpochFromEnv } from '../repro.js';
+import { checkRootTree, rootPartition, writeRootFsRecorded } from '../rootfs/partition.js';
 
-/** FAT cannot date anything before 1980; this is the timestamp used when SOURCE_DATE_EPOCH is unset. */
-export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
 
 export type ImageFormat = 'raw' | 'qemu_uefi';
 
@@ -83,26 +82,6 @@ export interface BuildResult {
   manifestPath: string;
 }
 
-/** The last second FAT can date (2107-12-31 23:59:58). */
-const FAT_LAST_EPOCH = 4354819198;
-
-/**
- * SOURCE_DATE_EPOCH from the environment, DEFAULT_SOURCE_DATE_EPOCH when unset. An image's ESP is FAT,
- * which dates nothing before 1980 or after 2107: a time outside that is refused, not moved (a silently
- * different time would be a silently different image). `fat: false` (a system extension, no FAT) takes any.
- */
-export function sourceDateEpochFromEnv(opts: { fat?: boolean } = {}): number {
-  const v = process.env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return DEFAULT_SOURCE_DATE_EPOCH;
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(v)}`);
-  const sde = Number(v);
-  if ((opts.fat ?? true) && (sde < DEFAULT_SOURCE_DATE_EPOCH || sde > FAT_LAST_EPOCH)) {
-    throw new UsageError(
-      `SOURCE_DATE_EPOCH=${v} is outside what the ESP's FAT can date (${DEFAULT_SOURCE_DATE_EPOCH}..${FAT_LAST_EPOCH}, 1980-01-01..2107-12-31); set it within, or unset it for 1980-01-01`,
-    );
-  }
-  return sde;
-}
 
 /** A layout whose fresh image would not boot slot A is refused before the first write. */
 function requireFreshBoot(plan: LayoutPlan, source: string): void {

@@ -6,7 +6,7 @@
 import { espBytesNeeded, espCapacityBytes, espGeometry, ukiEspPath, type EspFile } from '../boot/index.js';
 import { InputError } from '../errors.js';
 import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
-import type { ImageManifest } from './manifest.js';
+import type { ImageManifest } from '../manifest/manifest.js';
 
 const MiB = 1024 * 1024;
 

@@ -15,7 +15,7 @@ import { basename } from 'node:path';
 import { flushFile, writeFileAtomic } from '../atomic.js';
 import { withImageLock } from '../lock.js';
 import { readEspFile, readUki, replaceEspFiles, ukiEspPath, type SigningKeyFiles, type UkiContents } from '../boot/index.js';
-import { updateSigner } from './signing.js';
+import { updateSigner } from '../signing/plan.js';
 import { formatCmdline, parseCmdline } from '../boot/cmdline.js';
 import { InputError, SlotError } from '../errors.js';
 import { partitions } from '../gpt/table.js';
@@ -24,15 +24,15 @@ import { applySlotTransition, inactiveSlot, readSlotStatus, setSlotBits, slotSta
 import { partitionRecord, type PartitionRecord } from '../gpt/record.js';
 import type { Slot } from '../layout/plan.js';
 import { findEsp } from '../layout/roles.js';
-import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from './boot-files.js';
-import { encodeManifest, isLegacyBoot, manifestArchitecture, pendingUpdateManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from './manifest.js';
-import { findBundle, withRawImage } from './qemu-bundle.js';
+import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from '../boot/inputs.js';
+import { encodeManifest, isLegacyBoot, manifestArchitecture, pendingUpdateManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from '../manifest/manifest.js';
+import { findBundle, withRawImage } from '../qemu/bundle.js';
 import { slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { checkUpdateEspRoom } from './esp-room.js';
-import { probeUsrImage, usrVersion } from './usr-image.js';
+import { probeUsrImage, usrVersion } from '../fs/usr-image.js';
 import { recordImage } from '../verify/record.js';
-import { digestRecord, ImageDigester, sealedTreeOf } from './image-digest.js';
-import { sourceDateEpochFromEnv } from './build.js';
+import { digestRecord, ImageDigester, sealedTreeOf } from '../verify/image-digest.js';
+import { sourceDateEpochFromEnv, updateTime } from '../repro.js';
 import type { Architecture } from '../arch.js';
 import { pcr11Entry } from '../attest/pcr.js';
 
@@ -247,11 +247,3 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   }
 }
 
-/**
- * When an update ran, for the manifest's history: the clock, unless SOURCE_DATE_EPOCH is set (a
- * pipeline that sets it asks for the same manifest bytes from the same inputs). The entry says which.
- */
-export function updateTime(): { at: number; clock: 'source-date-epoch' | 'wall' } {
-  const set = (process.env.SOURCE_DATE_EPOCH ?? '') !== '';
-  return set ? { at: sourceDateEpochFromEnv({ fat: false }), clock: 'source-date-epoch' } : { at: Math.floor(Date.now() / 1000), clock: 'wall' };
-}

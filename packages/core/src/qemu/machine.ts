@@ -8,7 +8,7 @@ import { archFacts, archOfSelectorPath, DEFAULT_ARCHITECTURE, type Architecture 
 import { listEsp } from '../boot/esp.js';
 import { readGpt } from '../gpt/io.js';
 import { TYPE_ALIASES } from '../gpt/types.js';
-import { manifestArchitecture, manifestPathFor, readManifest } from '../image/manifest.js';
+import { manifestArchitecture, manifestPathFor, readManifest } from '../manifest/manifest.js';
 import { FileStorage } from '../storage.js';
 
 export interface ArchitectureFound {

@@ -19,7 +19,7 @@ import { withImageLock } from '../lock.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
 import { DEFAULT_OVMF_CODE, DEFAULT_OVMF_VARS } from './firmware.js';
-import { findBundle } from '../image/qemu-bundle.js';
+import { findBundle } from './bundle.js';
 import { firmwareRefusal, secureBootVarsFile, varsEnforceSecureBoot } from './secure-boot.js';
 import { firmwareFiles, firmwarePackage, imageArchitecture, machineArgs, qemuBinary } from './machine.js';
 import type { Architecture } from '../arch.js';

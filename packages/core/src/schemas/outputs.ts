@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { ARCHITECTURES } from '../arch.js';
-import { manifestV2Schema, signingSchema } from '../image/manifest-schema.js';
+import { manifestV2Schema, signingSchema } from '../manifest/schema.js';
 
 const uint = z.number().int().nonnegative();
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);

@@ -17,7 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { assertWritableTarget, tempPathFor, trackTemporary, withAtomicOutput, writeFileAtomic } from '../atomic.js';
 import { fsError, InputError, ToolError, UsageError } from '../errors.js';
 import { checkSeed, deriveBytes, deriveUuid } from '../guid.js';
-import { sourceDateEpochFromEnv } from '../image/build.js';
+import { sourceDateEpochFromEnv } from '../repro.js';
 import { deriveDiskGuid } from '../layout/plan.js';
 import { writeDdi, type DdiPartition } from './ddi.js';
 import { checkReleaseFacts, extensionReleasePath, mergeExtensionRelease, releaseDisagreements, renderExtensionRelease, type ExtensionReleaseFacts } from './extension-release.js';

@@ -1,7 +1,7 @@
 /** Packing the staged tree into a read-only filesystem, reproducibly (fixed times, everything root's). */
 import { execa } from '../exec.js';
 import { ToolError } from '../errors.js';
-import { mksquashfsReproducible } from '../image/usr-image.js';
+import { mksquashfsReproducible } from '../repro.js';
 
 export type SysextFs = 'squashfs' | 'erofs';
 

@@ -6,8 +6,8 @@
  */
 import { readUki, type UkiContents } from '../boot/uki.js';
 import { BOOT_PHASES, pcr11Record } from '../attest/pcr.js';
-import type { ImageManifest } from '../image/manifest.js';
-import { isLegacyBoot, sha256Buffer, type SlotBootManifest } from '../image/manifest.js';
+import type { ImageManifest } from '../manifest/manifest.js';
+import { isLegacyBoot, sha256Buffer, type SlotBootManifest } from '../manifest/manifest.js';
 import type { Slot } from '../layout/plan.js';
 import { fail, pass, type ImageCheck } from './check.js';
 import type { EspFileRead } from './check-esp.js';

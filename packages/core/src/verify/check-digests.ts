@@ -2,7 +2,7 @@
  * Regions checked by digest: reserved partitions (neither ESP, slot, nor writable) and unallocated
  * space. Writable partitions are listed as not covered, so nothing is skipped without saying so.
  */
-import type { ImageManifest } from '../image/manifest.js';
+import type { ImageManifest } from '../manifest/manifest.js';
 import { fail, notCovered, pass, type ImageCheck } from './check.js';
 import { coverageOf, partName } from './coverage.js';
 import { digestRanges } from './digest.js';

@@ -5,8 +5,8 @@
  * (a replaced file leaves different FAT chains and stale free clusters); the files they hold are.
  */
 import { listEsp, readEspFile } from '../boot/esp.js';
-import type { ImageManifest } from '../image/manifest.js';
-import { isLegacyBoot, sha256Buffer } from '../image/manifest.js';
+import type { ImageManifest } from '../manifest/manifest.js';
+import { isLegacyBoot, sha256Buffer } from '../manifest/manifest.js';
 import { fail, notCovered, pass, type ImageCheck } from './check.js';
 import { fatBootArea } from './fat.js';
 import { findEsp } from '../layout/roles.js';

@@ -7,8 +7,8 @@
 import type { X509Certificate } from 'node:crypto';
 import { signatureCertificates, verifyAuthenticode } from '../boot/authenticode.js';
 import { certSha256 } from '../boot/sign.js';
-import type { ImageManifest } from '../image/manifest.js';
-import { isLegacyBoot } from '../image/manifest.js';
+import type { ImageManifest } from '../manifest/manifest.js';
+import { isLegacyBoot } from '../manifest/manifest.js';
 import { fail, info, notCovered, pass, type ImageCheck } from './check.js';
 import type { EspFileRead } from './check-esp.js';
 

@@ -5,7 +5,7 @@
  * prove different things and a failure in one does not hide the other.
  */
 import { CorruptError } from '../errors.js';
-import type { ImageManifest, SlotManifest } from '../image/manifest.js';
+import type { ImageManifest, SlotManifest } from '../manifest/manifest.js';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
 import { decodeVeritySuperblock, verifyVerity, SUPERBLOCK_SIZE } from '../verity/index.js';

@@ -1,7 +1,7 @@
 /** Reading an image for verify: byte ranges, and their sha256 read in 8 MiB chunks and hashed in order. */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import type { ByteRange } from '../image/manifest.js';
+import type { ByteRange } from '../manifest/manifest.js';
 
 export async function digestRanges(path: string, ranges: readonly ByteRange[]): Promise<{ sha256: string; bytes: number }> {
   const h = createHash('sha256');

@@ -4,7 +4,7 @@
  * count and next-free hint mtools rewrites on every file write. The ranges are read from the boot
  * sector itself, which is part of the digest, so a changed pointer changes the digest too.
  */
-import type { ByteRange } from '../image/manifest.js';
+import type { ByteRange } from '../manifest/manifest.js';
 import { digestRanges, readBytes } from './digest.js';
 
 const SECTOR = 512;

@@ -1,5 +1,5 @@
 /** Where the manifest says each region lies, in bytes: shared by recording and verifying. */
-import type { ByteRange } from '../image/manifest.js';
+import type { ByteRange } from '../manifest/manifest.js';
 
 export interface Geometry {
   sectorSize: number;

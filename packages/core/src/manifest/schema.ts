@@ -28,7 +28,7 @@ const source = z.object({ name: text, sha256: sha256.optional(), bytes: uint }).
 /**
  * The image's identity digest: the dm-verity root hash of the whole raw image (sha256, 4096/4096, no
  * salt, no superblock), which `veritysetup format --no-superblock --salt=- IMAGE HASHFILE` prints as
- * its root hash. Its cost follows the bytes written, not the disk's size (image/image-digest.ts).
+ * its root hash. Its cost follows the bytes written, not the disk's size (verify/image-digest.ts).
  * Absent in manifests written before it existed (still version 2: the field is additive).
  */
 export const imageDigestSchema = z

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseManifestJson } from './manifest-parse.js';
+import { parseManifestJson } from './parse.js';
 import { encodeManifest } from './manifest.js';
 
 const H = (c: string) => c.repeat(64);

@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import { selectorEfiPath } from '@imgbuild/efi-select';
 import { fsError, InputError } from '../errors.js';
 import { archFacts, archOfPeMachine, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
-import { buildUki, checkKernel, decodePe, type EspFile } from '../boot/index.js';
+import { buildUki, checkKernel, decodePe, type EspFile } from './index.js';
 import type { Slot } from '../layout/plan.js';
 import { USR_A_UUID } from '../layout/builtin.js';
 

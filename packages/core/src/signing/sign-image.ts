@@ -10,10 +10,10 @@ import { withImageLock } from '../lock.js';
 import { loadSigningKey, readEspFile, replaceEspFiles, signPe, ukiEspPath, type SigningKeyFiles } from '../boot/index.js';
 import { InputError } from '../errors.js';
 import { recordImage } from '../verify/record.js';
-import { sourceDateEpochFromEnv } from './build.js';
-import { digestRecord, imageDigest } from './image-digest.js';
-import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest, type SigningManifest } from './manifest.js';
-import { findBundle, withRawImage } from './qemu-bundle.js';
+import { sourceDateEpochFromEnv } from '../repro.js';
+import { digestRecord, imageDigest } from '../verify/image-digest.js';
+import { encodeManifest, isLegacyBoot, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest, type SigningManifest } from '../manifest/manifest.js';
+import { findBundle, withRawImage } from '../qemu/bundle.js';
 
 export interface SignImageResult {
   signing: SigningManifest;

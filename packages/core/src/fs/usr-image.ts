@@ -1,8 +1,7 @@
-/** Checks on a /usr filesystem image, and packing a folder into one reproducibly. */
-import { promises as fsp } from 'node:fs';
+/** Checks on a /usr filesystem image: its type, the bytes that go into a slot, its version. (Packing one is in repro.ts.) */
 import { execa } from '../exec.js';
-import { CorruptError, InputError, ToolError } from '../errors.js';
-import { probeFilesystem, type FilesystemInfo } from '../fs/index.js';
+import { CorruptError, InputError } from '../errors.js';
+import { probeFilesystem, type FilesystemInfo } from './index.js';
 
 export type UsrFsType = 'squashfs' | 'erofs';
 
@@ -30,22 +29,6 @@ export async function probeUsrImage(path: string): Promise<UsrImage> {
   }
 }
 
-/**
- * Packs `dir` (the contents of /usr) with mksquashfs: all files owned by root, every timestamp set to
- * SOURCE_DATE_EPOCH, so the same tree gives the same bytes.
- */
-export async function mksquashfsReproducible(dir: string, out: string, sourceDateEpoch: number): Promise<void> {
-  const st = await fsp.stat(dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new InputError('not a directory', { file: dir });
-  // mksquashfs refuses SOURCE_DATE_EPOCH in its environment together with the explicit time options.
-  const { SOURCE_DATE_EPOCH: _ignored, ...env } = process.env;
-  const r = await execa('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-mkfs-time', String(sourceDateEpoch), '-all-time', String(sourceDateEpoch), '-no-xattrs'], {
-    reject: false,
-    env,
-    extendEnv: false,
-  });
-  if (r.exitCode !== 0) throw new ToolError(`mksquashfs failed: ${String(r.stderr).trim().split('\n').pop()}`, { file: dir });
-}
 
 /** A readable VERSION_ID from the image's lib/os-release, when unsquashfs can get at it. */
 export async function usrVersion(usrPath: string, fsType: string): Promise<string | undefined> {

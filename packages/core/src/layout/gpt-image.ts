@@ -4,8 +4,8 @@ import { withAtomicOutput } from '../atomic.js';
 import { writeGpt } from '../gpt/io.js';
 import { checkSeed } from '../guid.js';
 import type { GptTable } from '../gpt/table.js';
-import { loadLayout } from '../layout/load.js';
-import { planToTable, type LayoutPlan } from '../layout/plan.js';
+import { loadLayout } from './load.js';
+import { planToTable, type LayoutPlan } from './plan.js';
 import { FileStorage } from '../storage.js';
 
 /** With no seed given, one derived from the layout itself, so the same layout gives the same table. */

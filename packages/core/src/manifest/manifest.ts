@@ -4,13 +4,13 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
-import { parseManifestJson } from './manifest-parse.js';
-import { isLegacyBoot, manifestV2Schema, type ImageManifest } from './manifest-schema.js';
+import { parseManifestJson } from './parse.js';
+import { isLegacyBoot, manifestV2Schema, type ImageManifest } from './schema.js';
 
 export const MANIFEST_VERSION = 2;
 
-export type { BootManifest, ImageManifest, ImageManifestV1, ImageManifestV2, LegacyBootManifest, SigningManifest, SlotBootManifest, SlotManifest } from './manifest-schema.js';
-export { isLegacyBoot, manifestArchitecture } from './manifest-schema.js';
+export type { BootManifest, ImageManifest, ImageManifestV1, ImageManifestV2, LegacyBootManifest, SigningManifest, SlotBootManifest, SlotManifest } from './schema.js';
+export { isLegacyBoot, manifestArchitecture } from './schema.js';
 
 export function sha256Buffer(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');

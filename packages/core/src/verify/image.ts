@@ -11,12 +11,12 @@ import { readCertificate } from '../boot/sign.js';
 import { aboutFile } from '../errors.js';
 import type { Slot } from '../layout/plan.js';
 import type { ProgressFn } from '../progress.js';
-import { checkArchitecture, checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, pendingBootCheck, checkUnallocated, info, listWritable, type ImageCheck } from '../verify/index.js';
-import { manifestPathFor, readManifest, sha256File, type ImageManifest } from './manifest.js';
-import { findBundle, withRawImage } from './qemu-bundle.js';
+import { checkArchitecture, checkBoot, checkSignatures, checkDiskSize, checkEsp, checkGptCopy, checkProtectiveMbr, checkReserved, checkSlot, pendingBootCheck, checkUnallocated, info, listWritable, type ImageCheck } from './index.js';
+import { manifestPathFor, readManifest, sha256File, type ImageManifest } from '../manifest/manifest.js';
+import { findBundle, withRawImage } from '../qemu/bundle.js';
 import { ImageDigester, sealedTreeOf } from './image-digest.js';
 
-export type { ImageCheck } from '../verify/index.js';
+export type { ImageCheck } from './index.js';
 
 export interface VerifyImageResult {
   ok: boolean;

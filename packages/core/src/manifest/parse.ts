@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import { InputError } from '../errors.js';
-import { manifestV1Schema, manifestV2Schema, type ImageManifest, type ImageManifestV1 } from './manifest-schema.js';
+import { manifestV1Schema, manifestV2Schema, type ImageManifest, type ImageManifestV1 } from './schema.js';
 
 function valueAt(input: unknown, path: ReadonlyArray<string | number>): unknown {
   let v = input;

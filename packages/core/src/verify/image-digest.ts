@@ -10,7 +10,7 @@
 import type { ProgressFn } from '../progress.js';
 import { promises as fsp } from 'node:fs';
 import { verityLayout, type VerityParams } from '../verity/geometry.js';
-import type { SlotManifest } from './manifest.js';
+import type { SlotManifest } from '../manifest/manifest.js';
 import { clipExtents as clip, dataExtents } from '../extents.js';
 
 export { dataExtents, parseFilefrag } from '../extents.js';

@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
-import { checkRootTree, writeRootFs } from './root-fs.js';
+import { checkRootTree, writeRootFs } from './ext4.js';
 
 export { checkRootTree };
 

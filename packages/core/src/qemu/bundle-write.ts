@@ -1,55 +1,15 @@
 /**
- * The qemu_uefi output, shaped like Flatcar's: `<name>.qcow2`, a read-only copy of the OVMF code,
- * a per-VM copy of the OVMF variables, and `<name>.sh`, a launch script with Flatcar's habits.
+ * Writes a qemu_uefi bundle (see bundle.ts for its shape): the qcow2 disk, the firmware's code and
+ * variables, and a launch script in Flatcar's manner.
  */
 import { promises as fsp } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { syncDir, trackTemporary } from '../atomic.js';
-import { tmpdir } from 'node:os';
-import { execa } from '../exec.js';
-import { fsError, ImgbuildError, InputError, ToolError, withFile } from '../errors.js';
-import { secureBootVarsFile } from '../qemu/secure-boot.js';
-import { firmwareFiles, firmwarePackage, qemuBinary } from '../qemu/machine.js';
 import { archFacts, DEFAULT_ARCHITECTURE, type Architecture } from '../arch.js';
-import { swtpmArgs, tpmQemuArgs } from '../qemu/tpm.js';
-import { CREDENTIAL_FW_CFG_DIR, credentialTransport, IGNITION_FW_CFG } from '../qemu/provision.js';
-
-
-export interface BundlePaths {
-  dir: string;
-  name: string;
-  qcow2: string;
-  code: string;
-  vars: string;
-  script: string;
-  manifest: string;
-}
-
-export function bundlePaths(dir: string, name: string): BundlePaths {
-  return {
-    dir,
-    name,
-    qcow2: join(dir, `${name}.qcow2`),
-    code: join(dir, `${name}_efi_code.fd`),
-    vars: join(dir, `${name}_efi_vars.fd`),
-    script: join(dir, `${name}.sh`),
-    manifest: join(dir, `${name}.manifest.json`),
-  };
-}
-
-/** Finds the bundle in a folder made by `imgbuild build --format qemu_uefi`. */
-export async function findBundle(dir: string): Promise<BundlePaths> {
-  const names = (await fsp.readdir(dir)).filter((f) => f.endsWith('.qcow2'));
-  if (names.length !== 1) throw new InputError(`a qemu_uefi bundle folder holds exactly one .qcow2; found ${names.length}`, { file: dir });
-  return bundlePaths(dir, names[0].slice(0, -'.qcow2'.length));
-}
-
-export async function convertImage(from: string, fromFormat: 'raw' | 'qcow2', to: string, toFormat: 'raw' | 'qcow2'): Promise<void> {
-  // -t writeback: qemu-img convert does not flush by default, and its output may be renamed over the
-  // only good copy of a disk.
-  const r = await execa('qemu-img', ['convert', '-t', 'writeback', '-f', fromFormat, '-O', toFormat, from, to], { reject: false });
-  if (r.exitCode !== 0) throw new ToolError(`qemu-img convert failed: ${String(r.stderr).trim().split('\n').pop()}`, { file: from });
-}
+import { InputError } from '../errors.js';
+import { bundlePaths, convertImage, type BundlePaths } from './bundle.js';
+import { firmwareFiles, firmwarePackage, qemuBinary } from './machine.js';
+import { secureBootVarsFile } from './secure-boot.js';
+import { swtpmArgs, tpmQemuArgs } from './tpm.js';
+import { CREDENTIAL_FW_CFG_DIR, credentialTransport, IGNITION_FW_CFG } from './provision.js';
 
 async function copyFirmware(src: string, dst: string, mode: number, arch: Architecture): Promise<void> {
   try {
@@ -60,7 +20,6 @@ async function copyFirmware(src: string, dst: string, mode: number, arch: Archit
   await fsp.chmod(dst, mode);
 }
 
-/** Writes everything but the manifest into `dir`, converting `rawImage` to qcow2. */
 /**
  * Writes everything but the manifest into `dir`, converting `rawImage` to qcow2. With `secureBoot`,
  * the firmware is OVMF's Secure Boot build and the vars file, written by imgbuild, enrolls the
@@ -183,39 +142,3 @@ function shellWords(args: string[]): string {
   return args.map((a) => `"${a}"`).join(' ');
 }
 
-/**
- * Runs `fn` on a raw view of `target`: the file itself, or, for a qemu_uefi bundle folder, a raw copy
- * of its qcow2 beside it. When `writable`, the copy is converted back and renamed over the qcow2, so
- * the bundle is either entirely old or entirely new.
- */
-export async function withRawImage<T>(target: string, writable: boolean, fn: (raw: string) => Promise<T>): Promise<T> {
-  const st = await fsp.stat(target).catch(() => undefined);
-  if (!st?.isDirectory()) return fn(target);
-  const bundle = await findBundle(target);
-  // A read-only look needs no write access to the bundle; a change is staged beside the qcow2.
-  const scratch = writable ? undefined : await fsp.mkdtemp(join(tmpdir(), 'imgbuild-bundle-'));
-  const raw = scratch ? join(scratch, `${bundle.name}.raw`) : join(dirname(bundle.qcow2), `.${bundle.name}.raw.tmp-${process.pid}`);
-  const qcow2 = `${raw}.qcow2`;
-  const untrack = [trackTemporary(scratch ?? raw), trackTemporary(qcow2)];
-  try {
-    await convertImage(bundle.qcow2, 'qcow2', raw, 'raw');
-    const result = await fn(raw);
-    if (writable) {
-      await convertImage(raw, 'raw', qcow2, 'qcow2');
-      await fsp.rename(qcow2, bundle.qcow2);
-      await syncDir(dirname(bundle.qcow2));
-    }
-    return result;
-  } catch (e) {
-    // Errors about the staging copy are about the bundle, as far as the user can tell.
-    if (e instanceof ImgbuildError && (e.file === raw || e.file === qcow2)) {
-      throw withFile(e, target);
-    }
-    if ([raw, qcow2].includes((e as NodeJS.ErrnoException)?.path ?? '')) throw fsError(e, target);
-    throw e;
-  } finally {
-    await fsp.rm(scratch ?? raw, { recursive: true, force: true });
-    await fsp.rm(qcow2, { force: true });
-    untrack.forEach((u) => u());
-  }
-}

@@ -6,8 +6,8 @@
 import { selectorEspPath, signedEspPaths, signEspPlan, ukiEspPath, type EspPlan } from '../boot/esp-plan.js';
 import { loadSigningKey, signPe, type SigningKey, type SigningKeyFiles } from '../boot/sign.js';
 import { InputError } from '../errors.js';
-import type { SigningManifest } from './manifest-schema.js';
-import { sha256Buffer } from './manifest.js';
+import type { SigningManifest } from '../manifest/schema.js';
+import { sha256Buffer } from '../manifest/manifest.js';
 
 /** The plan as it goes on the ESP: signed when there is a key, as is otherwise. */
 export async function signedPlan(plan: EspPlan, key: SigningKey | undefined, time: number): Promise<EspPlan> {
