@@ -13,8 +13,8 @@ import { imgbuild, tempDir } from './helpers.js';
 const dir = tempDir('imgbuild-provision-cli-');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO7provisiontestkey000000000000000000000000 test@imgbuild';
 
-/** Starts qemu paused (-S) with `args`: 'running' when it is still up after 2 s, else its complaint. */
-function qemuAccepts(args: string[]): Promise<string> {
+/** Starts qemu paused (-S) with `args`: 'running' when it is still up after `waitMs`, else its complaint. */
+function qemuAccepts(args: string[], waitMs = 3000): Promise<string> {
   return new Promise((resolve) => {
     const q = spawn('qemu-system-x86_64', ['-machine', 'q35,accel=tcg', '-nodefaults', '-display', 'none', '-monitor', 'none', '-S', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -22,7 +22,7 @@ function qemuAccepts(args: string[]): Promise<string> {
     const timer = setTimeout(() => {
       q.kill('SIGKILL');
       resolve('running');
-    }, 2000);
+    }, waitMs);
     q.on('close', () => {
       clearTimeout(timer);
       resolve(err.trim() || 'exited');
@@ -74,8 +74,8 @@ describe('qemu takes the arguments', () => {
     writeFileSync(credFile, KEY);
     expect(await qemuAccepts(credentialArgs(creds.slice(0, 1), 'fw_cfg', () => credFile))).toBe('running');
     // the control: qemu does refuse a bad fw_cfg (so 'running' above means accepted)
-    expect(await qemuAccepts(ignitionArgs(join(dir, 'missing.ign')))).toMatch(/fw_cfg|missing\.ign|No such file/i);
-  }, 30_000);
+    expect(await qemuAccepts(ignitionArgs(join(dir, 'missing.ign')), 20_000)).toMatch(/fw_cfg|missing\.ign|No such file/i);
+  }, 60_000);
 });
 
 describe('the qemu_uefi launch script: -i and -c', () => {
