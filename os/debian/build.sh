@@ -150,7 +150,7 @@ if [ ! -f "$BASE/.complete" ]; then
 --include /tmp/imgbuild/watchdog.conf /etc/systemd/system.conf.d/50-imgbuild-watchdog.conf \
 --include /tmp/imgbuild/modprobe.conf /etc/modprobe.d/imgbuild-watchdog.conf \
 --include /tmp/imgbuild/cmdline.conf /etc/cmdline.d/50-imgbuild.conf \
---add ignition --add-drivers qemu_fw_cfg --install 'sha256sum sync grep sed' --include /tmp/imgbuild/initrd / \
+--add ignition --add-drivers qemu_fw_cfg --install 'sha256sum sync grep sed tail head cut tr wc cat rm mkdir' --include /tmp/imgbuild/initrd / \
 --compress zstd /tmp/initrd.img"
   put_initrd_files="mkdir -p \"\$1/tmp/imgbuild\" && cp '$FILES/${INITRD_FILES[0]}' \"\$1/tmp/imgbuild/watchdog.conf\" \
 && cp '$FILES/${INITRD_FILES[1]}' \"\$1/tmp/imgbuild/modprobe.conf\" && cp '$HERE/initrd-cmdline.conf' \"\$1/tmp/imgbuild/cmdline.conf\" \
@@ -214,6 +214,8 @@ if [ ! -f "$OUT/.complete" ]; then
   # home directories under /var, so that provisioning changes only /etc and /var
   mkdir -p "$T/var/lib/imgbuild" && printf 'platform=qemu\n' >"$T/var/lib/imgbuild/ignition-firstboot"
   if [ -d "$T/home" ] && [ ! -L "$T/home" ]; then rmdir "$T/home" && mkdir -p "$T/var/home" && ln -s var/home "$T/home"; fi
+  # no SELinux: Debian's Ignition reads this before it relabels what it wrote (docs/boot.md § 12)
+  mkdir -p "$T/etc/selinux" && printf 'SELINUX=disabled\n' >"$T/etc/selinux/config"
   [ -z "$OVERLAY" ] || cp -a --remove-destination "$OVERLAY/." "$T/"
   # the overlay and os-release: every time that is not SDE already (the rest shares inodes with base)
   find "$T" ! \( -newermt "@$((SDE - 1))" ! -newermt "@$SDE" \) -exec touch -h -d "@$SDE" {} +
