@@ -215,7 +215,7 @@ if [ ! -f "$OUT/.complete" ]; then
   mkdir -p "$T/var/lib/imgbuild" && printf 'platform=qemu\n' >"$T/var/lib/imgbuild/ignition-firstboot"
   if [ -d "$T/home" ] && [ ! -L "$T/home" ]; then rmdir "$T/home" && mkdir -p "$T/var/home" && ln -s var/home "$T/home"; fi
   # no SELinux: Debian's Ignition reads this before it relabels what it wrote (docs/boot.md § 12)
-  mkdir -p "$T/etc/selinux" && printf 'SELINUX=disabled\n' >"$T/etc/selinux/config"
+  mkdir -p "$T/etc/selinux" && printf 'SELINUX=disabled\nSELINUXTYPE=default\n' >"$T/etc/selinux/config"
   [ -z "$OVERLAY" ] || cp -a --remove-destination "$OVERLAY/." "$T/"
   # the overlay and os-release: every time that is not SDE already (the rest shares inodes with base)
   find "$T" ! \( -newermt "@$((SDE - 1))" ! -newermt "@$SDE" \) -exec touch -h -d "@$SDE" {} +
