@@ -7,11 +7,12 @@ import { promises as fsp } from 'node:fs';
 import { execa } from './exec.js';
 import { InputError, ToolError, UsageError } from './errors.js';
 
-/** FAT cannot date anything before 1980; this is the timestamp used when SOURCE_DATE_EPOCH is unset. */
-export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
+/** The first and the last second FAT can date (1980-01-01 00:00:00, 2107-12-31 23:59:58): an ESP's limits. */
+export const FAT_FIRST_EPOCH = 315_532_800;
+export const FAT_LAST_EPOCH = 4_354_819_198;
 
-/** The last second FAT can date (2107-12-31 23:59:58). */
-const FAT_LAST_EPOCH = 4354819198;
+/** FAT cannot date anything before 1980; this is the timestamp used when SOURCE_DATE_EPOCH is unset. */
+export const DEFAULT_SOURCE_DATE_EPOCH = FAT_FIRST_EPOCH;
 
 /**
  * SOURCE_DATE_EPOCH from the environment, DEFAULT_SOURCE_DATE_EPOCH when unset. An image's ESP is FAT,

@@ -1,7 +1,8 @@
 /** The ESP writer's pure parts; the tool-driven behaviour is judged in test/esp.test.ts. */
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.js';
-import { ESP_BOOT_PATH, ESP_DEFAULT_LABEL, ESP_MIN_BYTES, espVolumeId, makeEsp, sectorsPerCluster } from './esp.js';
+import { ESP_BOOT_PATH, ESP_DEFAULT_LABEL, ESP_MIN_BYTES, espVolumeId, makeEsp } from './esp.js';
+import { sectorsPerCluster } from './esp-geometry.js';
 
 const MiB = 1024 * 1024;
 

@@ -2,6 +2,7 @@ export * from './pe.js';
 export * from './uki.js';
 export * from './kernel.js';
 export * from './esp.js';
+export * from './esp-geometry.js';
 export * from './cmdline.js';
 export * from './esp-plan.js';
 export * from './sign.js';

@@ -8,22 +8,8 @@ import { planLayout, planToTable } from '../layout/plan.js';
 import { MemoryStorage } from '../storage.js';
 import { readGpt, writeGpt } from '../gpt/io.js';
 import { cgptPrioritize } from './prioritize.js';
-import {
-  activeSlot,
-  cancelUpgrade,
-  findSlots,
-  inactiveSlot,
-  markSuccessful,
-  next,
-  otherSlot,
-  prioritize,
-  prioritizePartitions,
-  resolveSlot,
-  rollback,
-  setSlotBits,
-  slotStatus,
-  upgrade,
-} from './state.js';
+import { activeSlot, findSlots, inactiveSlot, otherSlot, resolveSlot, slotStatus } from './state.js';
+import { cancelUpgrade, markSuccessful, next, prioritize, prioritizePartitions, rollback, setSlotBits, upgrade } from './transitions.js';
 import { applySlotTransition, readSlotStatus } from './image.js';
 
 const plan = planLayout(BUILTIN_LAYOUTS.mini);

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { verityLayout, type VerityParams } from './geometry.js';
-import { formatVerity, verifyVerity, type FormatVerityResult } from './format.js';
+import { formatVerity, type FormatVerityResult } from './format.js';
+import { verifyVerity } from './verify.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'imgbuild-verity-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
