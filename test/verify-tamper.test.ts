@@ -376,7 +376,7 @@ describe('the manifest itself', () => {
     await tool('mcopy', ['-o', '-i', at, file, '::EFI/BOOT/BOOTX64.EFI'], { env: MT_ENV });
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     editManifest(img, (j) => {
-      for (const k of ['protectiveMbr', 'gpt', 'esp', 'reserved', 'unallocated', 'architecture']) delete j[k];
+      for (const k of ['protectiveMbr', 'gpt', 'esp', 'reserved', 'unallocated', 'architecture', 'buildConfig']) delete j[k];
       j.manifestVersion = 1;
       j.image = { name: j.image.name, sha256: '', bytes: j.image.bytes }; // version 1 had no digest, and a sha256 string
       j.partitions = j.partitions.map((p: any) => ({ number: p.number, label: p.label, type: p.type, uuid: p.uuid, startLba: p.firstLba, sizeBytes: (p.lastLba - p.firstLba + 1) * SS, role: p.role }));
