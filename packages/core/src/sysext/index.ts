@@ -1,4 +1,3 @@
-export * from './kind.js';
 export * from './naming.js';
 export * from './extension-release.js';
 export * from './transfer.js';
