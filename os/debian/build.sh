@@ -74,6 +74,8 @@ KVER=${KPKG#linux-image-}
 
 # --- mmdebstrap's arguments, shared by the OS and the initrd builder -----------------------------
 mapfile -t PACKAGES < <(sed -e 's/#.*//' -e '/^\s*$/d' "$HERE/packages.list")
+# the initrd builder's own: Ignition and what its dracut module needs (initrd-packages.list)
+mapfile -t INITRD_PACKAGES < <(sed -e 's/#.*//' -e '/^\s*$/d' "$HERE/initrd-packages.list")
 SOURCES=(
   "deb $MIRROR bookworm main"
   "deb $MIRROR bookworm-updates main"
@@ -147,10 +149,13 @@ if [ ! -f "$BASE/.complete" ]; then
 --drivers 'virtio_pci virtio_blk dm_mod dm_verity squashfs ext4 i6300esb watchdog' \
 --include /tmp/imgbuild/watchdog.conf /etc/systemd/system.conf.d/50-imgbuild-watchdog.conf \
 --include /tmp/imgbuild/modprobe.conf /etc/modprobe.d/imgbuild-watchdog.conf \
---include /tmp/imgbuild/cmdline.conf /etc/cmdline.d/50-imgbuild.conf --compress zstd /tmp/initrd.img"
+--include /tmp/imgbuild/cmdline.conf /etc/cmdline.d/50-imgbuild.conf \
+--add ignition --add-drivers qemu_fw_cfg --install 'sha256sum sync grep sed tail head cut tr wc cat rm mkdir' --include /tmp/imgbuild/initrd / \
+--compress zstd /tmp/initrd.img"
   put_initrd_files="mkdir -p \"\$1/tmp/imgbuild\" && cp '$FILES/${INITRD_FILES[0]}' \"\$1/tmp/imgbuild/watchdog.conf\" \
-&& cp '$FILES/${INITRD_FILES[1]}' \"\$1/tmp/imgbuild/modprobe.conf\" && cp '$HERE/initrd-cmdline.conf' \"\$1/tmp/imgbuild/cmdline.conf\""
-  mmdebstrap "${ARGS[@]}" --format=null --include="$(IFS=,; echo "${PACKAGES[*]}"),dracut-core,zstd,binutils" \
+&& cp '$FILES/${INITRD_FILES[1]}' \"\$1/tmp/imgbuild/modprobe.conf\" && cp '$HERE/initrd-cmdline.conf' \"\$1/tmp/imgbuild/cmdline.conf\" \
+&& cp -a '$HERE/initrd' \"\$1/tmp/imgbuild/initrd\""
+  mmdebstrap "${ARGS[@]}" --format=null --include="$(IFS=,; echo "${PACKAGES[*]} ${INITRD_PACKAGES[*]}" | tr ' ' ,),dracut-core,zstd,binutils" \
     --customize-hook="$add_modules" \
     --customize-hook="$put_initrd_files" \
     --customize-hook="SOURCE_DATE_EPOCH=$SDE chroot \"\$1\" $DRACUT >&2" \
@@ -164,7 +169,10 @@ if [ ! -f "$BASE/.complete" ]; then
   # what must not differ between two builds, or must not be shared by every machine
   rm -rf "$T"/var/log/* "$T"/var/cache/apt/* "$T"/var/lib/apt/lists/* "$T"/var/cache/ldconfig/aux-cache \
     "$T"/var/lib/dpkg/*-old "$T"/var/cache/debconf/*-old "$T"/etc/*- "$T"/etc/ssh/ssh_host_* "$T"/tmp/* "$T"/run/*
-  : >"$T/etc/machine-id" # empty: systemd makes one on the first boot (ROOT is writable) and commits it
+  # "uninitialized": the first boot is a first boot for systemd (ConditionFirstBoot: presets applied, so
+# units Ignition enables start; systemd-firstboot takes firstboot.* credentials); systemd makes the
+# machine ID then and commits it (ROOT is writable). An empty file would not count as a first boot.
+echo uninitialized >"$T/etc/machine-id"
   # a system that talks DHCP on any wired link when it has one; the tests run without a NIC
   mkdir -p "$T/etc/systemd/network" "$T/etc/systemd/system/multi-user.target.wants"
   printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n' >"$T/etc/systemd/network/80-wired.network"
@@ -202,6 +210,12 @@ if [ ! -f "$OUT/.complete" ]; then
   grep -q '^VERSION_ID=' "$T/usr/lib/os-release" || echo "VERSION_ID=\"$VERSION\"" >>"$T/usr/lib/os-release"
   # blessing, health, marker (os/files; their enablement links live in /usr, not /etc), then the overlay
   sh "$FILES/install.sh" "$T"
+  # first-boot provisioning (docs/boot.md § 12): Ignition's signal on ROOT, cleared by a successful run;
+  # home directories under /var, so that provisioning changes only /etc and /var
+  mkdir -p "$T/var/lib/imgbuild" && printf 'platform=qemu\n' >"$T/var/lib/imgbuild/ignition-firstboot"
+  if [ -d "$T/home" ] && [ ! -L "$T/home" ]; then rmdir "$T/home" && mkdir -p "$T/var/home" && ln -s var/home "$T/home"; fi
+  # no SELinux: Debian's Ignition reads this before it relabels what it wrote (docs/boot.md § 12)
+  mkdir -p "$T/etc/selinux" && printf 'SELINUX=disabled\nSELINUXTYPE=default\n' >"$T/etc/selinux/config"
   [ -z "$OVERLAY" ] || cp -a --remove-destination "$OVERLAY/." "$T/"
   # the overlay and os-release: every time that is not SDE already (the rest shares inodes with base)
   find "$T" ! \( -newermt "@$((SDE - 1))" ! -newermt "@$SDE" \) -exec touch -h -d "@$SDE" {} +

@@ -15,7 +15,7 @@ import { declareLayout } from './commands/layout.command.js';
 import { declareQemu } from './commands/qemu.command.js';
 import { declareSign } from './commands/sign.command.js';
 import { declareSlot } from './commands/slot.command.js';
-import { declareSysext } from './commands/sysext.command.js';
+import { declareConfext, declareSysext } from './commands/sysext.command.js';
 import { declareUpdate } from './commands/update.command.js';
 import { declareVerify } from './commands/verify.command.js';
 import { declareVerity } from './commands/verity.command.js';
@@ -33,6 +33,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   declareSign,
   declareSlot,
   declareSysext,
+  declareConfext,
   declareQemu,
   declareAttest,
 ];

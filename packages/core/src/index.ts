@@ -107,7 +107,8 @@ export { DEFAULT_VERITY_PARAMS, type VerityParams, type VerityHash } from './ver
 export type { VerityFailure, VerityRegion } from './verity/tree.js';
 
 // System extensions
-export { buildSysext, type BuildSysextOptions, type BuildSysextResult, type SysextFormat } from './sysext/build.js';
+export { buildSysext, buildConfext, type BuildSysextOptions, type BuildSysextResult, type SysextFormat } from './sysext/build.js';
+export { extensionTarget, type ExtensionKind, type ExtensionTarget } from './sysext/kind.js';
 export type { SysextFs } from './sysext/pack.js';
 export type { SysextArch } from './sysext/naming.js';
 export type { DdiPartition } from './sysext/ddi.js';
@@ -122,6 +123,7 @@ export { runQemu, resolveBootTarget, type RunQemuOptions, type QemuRunResult, ty
 export { formatBootMarker, formatBootFailure, type BootMarker, type BootFailure, type BootHealth } from './qemu/marker.js';
 export type { SelectorLog, SelectorChoice } from './qemu/selector-log.js';
 export type { MachineReset } from './qemu/watchdog.js';
+export { parseCredentials, type Credential } from './qemu/provision.js';
 export { findBundle, withRawImage, type BundlePaths } from './qemu/bundle.js';
 
 // Attest

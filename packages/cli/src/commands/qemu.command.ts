@@ -21,7 +21,9 @@ export function declareQemu(program: Command): void {
     .addOption(archOption("the machine (arm64: qemu-system-aarch64 -M virt with AAVMF); default: the image's manifest, else its ESP's loader"))
     .option('--tpm', 'attach a TPM 2.0 (swtpm; its state kept in <image>.tpm/, or tpm/ inside a bundle), stopped with the machine (x86-64)')
     .option('--tpm-state <dir>', 'with a TPM: keep its state in this folder instead (implies --tpm)')
+    .option('--ignition <config.ign>', 'an Ignition config (JSON, spec 3.0-3.3) for the first boot, as fw_cfg opt/com.coreos/config; checked before the boot')
+    .option('--credential <NAME=VALUE>', 'a systemd credential for the guest (SMBIOS type 11 on x86-64, fw_cfg opt/io.systemd.credentials/NAME elsewhere); repeatable', (v: string, acc: string[] = []) => [...acc, v])
     .addOption(OPTIONS.json())
-    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu disk.raw --allow-reset 3 --json   # self-healing: at most 3 resets', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars', 'imgbuild qemu disk.raw --tpm --log console.log'))
+    .addHelpText('after', examples('imgbuild qemu disk.raw', 'imgbuild qemu os.raw --ignition node.ign --memory 2048 --smp 2', 'imgbuild qemu os.raw --credential "ssh.authorized_keys.root=$(cat ~/.ssh/id_ed25519.pub)" --credential firstboot.timezone=Europe/Berlin', 'imgbuild qemu image_qemu_uefi --timeout 600 --log console.log', 'imgbuild qemu signed.raw --enroll-cert db.crt --json', 'imgbuild qemu disk.raw --allow-reset 3 --json   # self-healing: at most 3 resets', 'imgbuild qemu arm64.raw --secure-boot   # AAVMF and its snakeoil vars', 'imgbuild qemu disk.raw --tpm --log console.log'))
     .action(lazy(() => import('./qemu.js')));
 }

@@ -1,4 +1,4 @@
-import { readCertificate, CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu } from '@imgbuild/core';
+import { parseCredentials, readCertificate, CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu } from '@imgbuild/core';
 import { EXIT_FAILED, EXIT_OK, printJson } from '../output.js';
 import { archOf } from '../arch-option.js';
 
@@ -18,6 +18,8 @@ interface QemuOpts {
   arch?: string;
   tpm?: boolean;
   tpmState?: string;
+  ignition?: string;
+  credential?: string[];
   json?: boolean;
 }
 
@@ -41,9 +43,10 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
   const timeoutMs = (opts.timeout ?? 300) * 1000;
   const memoryMiB = Math.round(opts.memory ?? 512);
   const smp = Math.round(opts.smp ?? 1);
+  const credentials = parseCredentials(opts.credential ?? []);
   await checkRawDisk(image);
   const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
-  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, watchdog: opts.watchdog !== false, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch), tpm: opts.tpmState ? { stateDir: opts.tpmState } : !!opts.tpm });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, watchdog: opts.watchdog !== false, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch), tpm: opts.tpmState ? { stateDir: opts.tpmState } : !!opts.tpm, ignition: opts.ignition, credentials });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({

@@ -4,3 +4,4 @@ export * from './selector-log.js';
 export * from './secure-boot.js';
 export * from './machine.js';
 export * from './tpm.js';
+export * from './provision.js';

@@ -14,7 +14,7 @@ import fse from 'fs-extra';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { onInterrupt, trackTemporary } from '../atomic.js';
-import { ImgbuildError, InputError, ToolError, UsageError, withFile } from '../errors.js';
+import { fsError, ImgbuildError, InputError, ToolError, UsageError, withFile } from '../errors.js';
 import { withImageLock } from '../lock.js';
 import { parseBootMarker, type BootFailure, type BootMarker } from './marker.js';
 import { parseSelectorLog, type SelectorLog } from './selector-log.js';
@@ -24,6 +24,7 @@ import { firmwareRefusal, secureBootVarsFile, varsEnforceSecureBoot } from './se
 import { firmwareFiles, firmwarePackage, imageArchitecture, machineArgs, qemuBinary } from './machine.js';
 import type { Architecture } from '../arch.js';
 import { restartedOnVerity, stuckOnVerity } from './stuck.js';
+import { checkIgnitionConfig, credentialArgs, credentialTransport, ignitionArgs, type Credential } from './provision.js';
 import { defaultTpmStateDir, startSwtpm, type Swtpm } from './tpm.js';
 import { lastBootLog, resetBound, watchResets, WATCHDOG_QEMU_ARGS, type MachineReset } from './watchdog.js';
 
@@ -81,6 +82,10 @@ export interface RunQemuOptions {
    * beside a file, `tpm/` inside a bundle folder). swtpm stops with the machine.
    */
   tpm?: boolean | { stateDir: string };
+  /** An Ignition config for the guest's first boot, as fw_cfg opt/com.coreos/config (provision.ts); checked first. */
+  ignition?: string;
+  /** systemd credentials for the guest: SMBIOS type 11 on x86-64, fw_cfg elsewhere (provision.ts). */
+  credentials?: Credential[];
 }
 
 /**
@@ -215,6 +220,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuRunResult> {
   for (const [what, f] of [['OVMF code', t.ovmfCode], ['OVMF variables', t.ovmfVars]] as const) {
     if (!(await fse.pathExists(f))) throw new InputError(`${what} not found (install the ${firmwarePackage(t.arch)} package, or run hack/install-deps.sh)`, { file: f });
   }
+  if (opts.ignition !== undefined) await readIgnitionConfig(opts.ignition);
   // The guest writes the image (the selector's tries, the blessing): a writer like any other.
   return withImageLock(t.bundle ?? t.image, () => bootLocked(opts, t));
 }
@@ -240,6 +246,8 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
       // The i6300esb is a q35 (x86-64) watchdog; the arm64 virt machine boots without one.
       ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: maxResets !== null, secureBoot: t.secureBoot, smp: opts.smp, arch: t.arch, watchdog: (opts.watchdog ?? true) && t.arch === 'x86-64' }),
       ...(tpm?.qemuArgs ?? []),
+      ...(opts.ignition !== undefined ? ignitionArgs(resolve(opts.ignition)) : []),
+      ...(await guestCredentialArgs(opts.credentials ?? [], t.arch, work)),
       ...watch.args,
       ...(opts.extraArgs ?? []),
     ];
@@ -280,6 +288,28 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
     await fsp.rm(work, { recursive: true, force: true });
     untrack();
   }
+}
+
+/** Reads and checks the Ignition config the guest will be given: one line naming the file when it is unusable. */
+async function readIgnitionConfig(path: string): Promise<void> {
+  const text = await fsp.readFile(path, 'utf8').catch((e) => {
+    throw fsError(e, path, 'cannot read the Ignition config');
+  });
+  try {
+    checkIgnitionConfig(text);
+  } catch (e) {
+    throw e instanceof ImgbuildError ? withFile(e, path) : e;
+  }
+}
+
+/** The credentials' qemu arguments; for fw_cfg each value is written to a file in the run's work folder. */
+async function guestCredentialArgs(creds: Credential[], arch: Architecture, work: string): Promise<string[]> {
+  const via = credentialTransport(arch);
+  if (via === 'fw_cfg') {
+    await fsp.mkdir(join(work, 'credentials'), { mode: 0o700 });
+    for (const c of creds) await fsp.writeFile(join(work, 'credentials', c.name), c.value, { mode: 0o600 });
+  }
+  return credentialArgs(creds, via, (name) => join(work, 'credentials', name));
 }
 
 /** Why a run ended without a marker or failure line, when its resets say: the bound, or the watchdog. */

@@ -98,6 +98,32 @@ const transition = {
 };
 const checkValue = z.union([z.string(), z.number(), z.null()]);
 
+/** `sysext build --json` and `confext build --json`: one pipeline, two targets (sysext/kind.ts). */
+const extensionBuild = z
+  .object({
+    kind: z.enum(['sysext', 'confext']),
+    output: text,
+    name: text,
+    version: text,
+    arch: text,
+    format: z.enum(['ddi', 'squashfs']),
+    fs: z.enum(['squashfs', 'erofs']),
+    bytes: uint,
+    sha256,
+    rootHash: hex.nullable(),
+    roothashFile: text.nullable(),
+    partitions: z.array(
+      z.object({ number: uint, role: z.enum(['root', 'root-verity']), type: guid, uuid: guid, label: text, offset: uint, bytes: uint }).strict(),
+    ),
+    seed: text,
+    extensionRelease: z.object({ path: text, text: text }).strict(),
+    sysupdate: z
+      .object({ dir: text, transfer: text, roothashTransfer: text.nullable(), sha256sums: text, source: z.object({ type: z.enum(['url-file', 'regular-file']), path: text }).strict() })
+      .strict()
+      .nullable(),
+  })
+  .strict();
+
 export const OUTPUT_SCHEMAS = {
   'layout-show': layoutPlan,
   'layout-list': z.array(z.object({ name: text, diskBytes: uint, slotBytes: uint.nullable(), description: text.nullable() }).strict()),
@@ -266,29 +292,8 @@ export const OUTPUT_SCHEMAS = {
       checks: z.array(z.object({ name: text, ok: z.boolean(), expected: z.string().nullable(), found: z.string().nullable(), detail: z.string() }).strict()),
     })
     .strict(),
-  'sysext-build': z
-    .object({
-      output: text,
-      name: text,
-      version: text,
-      arch: text,
-      format: z.enum(['ddi', 'squashfs']),
-      fs: z.enum(['squashfs', 'erofs']),
-      bytes: uint,
-      sha256,
-      rootHash: hex.nullable(),
-      roothashFile: text.nullable(),
-      partitions: z.array(
-        z.object({ number: uint, role: z.enum(['root', 'root-verity']), type: guid, uuid: guid, label: text, offset: uint, bytes: uint }).strict(),
-      ),
-      seed: text,
-      extensionRelease: z.object({ path: text, text: text }).strict(),
-      sysupdate: z
-        .object({ dir: text, transfer: text, roothashTransfer: text.nullable(), sha256sums: text, source: z.object({ type: z.enum(['url-file', 'regular-file']), path: text }).strict() })
-        .strict()
-        .nullable(),
-    })
-    .strict(),
+  'sysext-build': extensionBuild,
+  'confext-build': extensionBuild,
 } as const;
 
 export type OutputName = keyof typeof OUTPUT_SCHEMAS;

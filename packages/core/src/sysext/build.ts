@@ -1,7 +1,9 @@
 /**
  * `buildSysext`: a folder holding usr/ (and opt/) → a system extension image for systemd-sysext, a
- * DDI (GPT with usr + usr-verity) or a plain squashfs, and optionally the files systemd-sysupdate
- * needs to fetch it (transfer file, SHA256SUMS) in a release folder.
+ * DDI (GPT with root + root-verity) or a plain squashfs, and optionally the files systemd-sysupdate
+ * needs to fetch it (transfer file, SHA256SUMS) in a release folder. `buildConfext`: the same
+ * pipeline for a folder holding etc/ → a configuration extension for systemd-confext (kind.ts holds
+ * what differs).
  *
  * Reproducible: the tree is copied, the extension-release file added, and the copy's digest (tree.ts)
  * is the seed of every identifier that would otherwise be random, derived the way systemd-repart
@@ -19,6 +21,7 @@ import { sourceDateEpochFromEnv } from '../repro.js';
 import { deriveDiskGuid } from '../layout/plan.js';
 import { writeDdi, type DdiPartition } from './ddi.js';
 import { checkReleaseFacts, extensionReleasePath, mergeExtensionRelease, releaseDisagreements, renderExtensionRelease, type ExtensionReleaseFacts } from './extension-release.js';
+import type { ExtensionKind } from './kind.js';
 import { checkSysextArch, checkSysextName, checkSysextVersion, sysextFileName, type SysextArch } from './naming.js';
 import { packSysextTree, type SysextFs } from './pack.js';
 import { renderSha256Sums, renderTransfer, renderRoothashTransfer, transferFileName, transferSource, roothashFileName, roothashTransferFileName, type TransferSource } from './transfer.js';
@@ -45,14 +48,18 @@ export const SHA256SUMS = 'SHA256SUMS';
  * ```
  */
 export interface BuildSysextOptions {
-  /** The folder holding usr/ (and opt/). */
+  /** sysext (default): usr/ and opt/ for systemd-sysext; confext: etc/ for systemd-confext. */
+  kind?: ExtensionKind;
+  /** The folder holding usr/ (and opt/), or etc/ for a configuration extension. */
   fromDir: string;
   name: string;
   version: string;
   /** Host os-release ID= the extension is for; default "_any". */
   osId?: string;
   sysextLevel?: string;
-  /** VERSION_ID= of the host, when SYSEXT_LEVEL= is not used. */
+  /** CONFEXT_LEVEL= the host must have (configuration extensions only). */
+  confextLevel?: string;
+  /** VERSION_ID= of the host, when SYSEXT_LEVEL= (CONFEXT_LEVEL=) is not used. */
   osVersionId?: string;
   arch?: string;
   fs?: SysextFs;
@@ -77,6 +84,7 @@ export interface BuildSysextOptions {
  * ```
  */
 export interface BuildSysextResult {
+  kind: ExtensionKind;
   output: string;
   name: string;
   version: string;
@@ -97,6 +105,7 @@ export interface BuildSysextResult {
 }
 
 interface Checked {
+  kind: ExtensionKind;
   name: string;
   version: string;
   arch: SysextArch;
@@ -115,6 +124,10 @@ interface Checked {
 
 /** Every flag, before any work: usage errors exit 2 and name the flag. */
 function checkOptions(o: BuildSysextOptions): Checked {
+  const kind = o.kind ?? 'sysext';
+  if (kind !== 'sysext' && kind !== 'confext') throw new UsageError(`internal: extension kind "${String(kind)}"`);
+  if (kind === 'confext' && o.sysextLevel !== undefined) throw new UsageError('--sysext-level is for system extensions; a configuration extension takes --confext-level');
+  if (kind === 'sysext' && o.confextLevel !== undefined) throw new UsageError('--confext-level is for configuration extensions; a system extension takes --sysext-level');
   const name = checkSysextName(o.name);
   const version = checkSysextVersion(o.version);
   const arch = checkSysextArch(o.arch ?? 'x86-64');
@@ -123,20 +136,20 @@ function checkOptions(o: BuildSysextOptions): Checked {
   if (fs !== 'squashfs' && fs !== 'erofs') throw new UsageError(`--fs must be squashfs or erofs, got "${fs}"`);
   if (format !== 'ddi' && format !== 'squashfs') throw new UsageError(`--format must be ddi or squashfs, got "${format}"`);
   if (format === 'squashfs' && fs !== 'squashfs') throw new UsageError('--format squashfs is a plain squashfs image: it cannot go with --fs erofs (use --format ddi)');
-  const facts = checkReleaseFacts({ osId: o.osId ?? '_any', sysextLevel: o.sysextLevel, versionId: o.osVersionId, arch });
+  const facts = checkReleaseFacts({ kind, osId: o.osId ?? '_any', level: kind === 'confext' ? o.confextLevel : o.sysextLevel, versionId: o.osVersionId, arch });
   const fileName = sysextFileName(name, version, arch);
   if (o.sysupdate && o.output !== undefined) throw new UsageError('give either -o or --sysupdate: a published image must be named NAME-VERSION-ARCH.raw in the release folder');
   let sysupdate: Checked['sysupdate'];
   if (o.sysupdate) {
     const dir = o.sysupdate.dir;
     const source = transferSource(o.sysupdate.source ?? resolve(dir));
-    const transfers = [{ path: join(dir, transferFileName(name)), text: renderTransfer({ name, arch, source }) }];
-    if (format === 'ddi') transfers.push({ path: join(dir, roothashTransferFileName(name)), text: renderRoothashTransfer({ name, arch, source }) });
+    const transfers = [{ path: join(dir, transferFileName(name)), text: renderTransfer({ name, arch, source, kind }) }];
+    if (format === 'ddi') transfers.push({ path: join(dir, roothashTransferFileName(name)), text: renderRoothashTransfer({ name, arch, source, kind }) });
     sysupdate = { dir, source, transfers };
   }
   const output = o.sysupdate ? join(o.sysupdate.dir, fileName) : (o.output ?? fileName);
   const roothashFile = format === 'ddi' ? join(dirname(output), roothashFileName(basename(output))) : undefined;
-  return { name, version, arch, fs, format, facts, output, roothashFile, sysupdate };
+  return { kind, name, version, arch, fs, format, facts, output, roothashFile, sysupdate };
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -147,7 +160,7 @@ async function sha256File(path: string): Promise<string> {
 
 /** Adds (or checks and completes) the extension-release file in the staged copy. */
 async function writeExtensionRelease(stage: string, fromDir: string, name: string, facts: ExtensionReleaseFacts): Promise<{ path: string; text: string }> {
-  const rel = extensionReleasePath(name);
+  const rel = extensionReleasePath(name, facts.kind);
   const path = join(stage, rel);
   const st = await fsp.lstat(path).catch(() => undefined);
   let text = renderExtensionRelease(facts);
@@ -156,7 +169,7 @@ async function writeExtensionRelease(stage: string, fromDir: string, name: strin
     const treeText = await fsp.readFile(path, 'utf8');
     const d = releaseDisagreements(treeText, facts);
     if (d.length) {
-      const flag: Record<string, string> = { ID: '--os-id', SYSEXT_LEVEL: '--sysext-level', VERSION_ID: '--os-version-id', ARCHITECTURE: '--arch' };
+      const flag: Record<string, string> = { ID: '--os-id', SYSEXT_LEVEL: '--sysext-level', CONFEXT_LEVEL: '--confext-level', VERSION_ID: '--os-version-id', ARCHITECTURE: '--arch' };
       throw new InputError(`${rel}: ${d.map((x) => `${x.key} is "${x.inTree}" in the tree but ${flag[x.key]} gives "${x.fromFlags}"`).join('; ')}`, { file: fromDir });
     }
     text = mergeExtensionRelease(treeText, facts);
@@ -229,7 +242,7 @@ export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextRes
     await assertWritableTarget(c.output, force);
     if (c.roothashFile) await assertWritableTarget(c.roothashFile, force);
   }
-  await checkSysextTree(o.fromDir);
+  await checkSysextTree(o.fromDir, c.kind);
   // The first publication makes its release folder (its parent must exist), once every input is checked.
   if (newReleaseDir) await fsp.mkdir(c.sysupdate!.dir).catch((e) => {
     throw fsError(e, c.sysupdate!.dir, 'cannot make the release folder');
@@ -281,6 +294,7 @@ export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextRes
       sysupdate = { dir: c.sysupdate.dir, transfer, roothashTransfer: roothashTransfer ?? null, sha256sums: sums, source: c.sysupdate.source };
     }
     return {
+      kind: c.kind,
       output: c.output,
       name: c.name,
       version: c.version,
@@ -300,4 +314,17 @@ export async function buildSysext(o: BuildSysextOptions): Promise<BuildSysextRes
     await fsp.rm(work, { recursive: true, force: true });
     untrack();
   }
+}
+
+/**
+ * A configuration extension (etc/ → systemd-confext): buildSysext's pipeline with the confext target.
+ *
+ * @example
+ * ```ts
+ * const r = await buildConfext({ fromDir: 'fleet-etc', name: 'fleet', version: '1' });
+ * console.log(r.output, r.rootHash);
+ * ```
+ */
+export function buildConfext(o: Omit<BuildSysextOptions, 'kind' | 'sysextLevel'>): Promise<BuildSysextResult> {
+  return buildSysext({ ...o, kind: 'confext' });
 }

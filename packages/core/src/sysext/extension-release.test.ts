@@ -3,20 +3,26 @@ import { UsageError } from '../errors.js';
 import { checkReleaseFacts, extensionReleasePath, mergeExtensionRelease, parseOsRelease, releaseDisagreements, renderExtensionRelease } from './extension-release.js';
 
 describe('extension-release', () => {
-  it('lives where systemd-sysext looks for it', () => {
+  it('lives where systemd-sysext (systemd-confext) looks for it', () => {
     expect(extensionReleasePath('hello')).toBe('usr/lib/extension-release.d/extension-release.hello');
+    expect(extensionReleasePath('site', 'confext')).toBe('etc/extension-release.d/extension-release.site');
+  });
+
+  it('a configuration extension pins CONFEXT_LEVEL=, and says so', () => {
+    expect(renderExtensionRelease({ kind: 'confext', osId: 'debian', level: '2', arch: 'x86-64' })).toBe('ID=debian\nCONFEXT_LEVEL=2\nARCHITECTURE=x86-64\n');
+    expect(() => checkReleaseFacts({ kind: 'confext', osId: 'debian', arch: 'x86-64' })).toThrow(/--confext-level or --os-version-id: systemd-confext refuses/);
   });
 
   it('renders ID, the level keys given, and ARCHITECTURE', () => {
     expect(renderExtensionRelease({ osId: '_any', arch: 'x86-64' })).toBe('ID=_any\nARCHITECTURE=x86-64\n');
     expect(renderExtensionRelease({ osId: 'debian', versionId: '12', arch: 'x86-64' })).toBe('ID=debian\nVERSION_ID=12\nARCHITECTURE=x86-64\n');
-    expect(renderExtensionRelease({ osId: 'flatcar', sysextLevel: '1.0', arch: 'x86-64' })).toBe('ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\n');
+    expect(renderExtensionRelease({ osId: 'flatcar', level: '1.0', arch: 'x86-64' })).toBe('ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\n');
   });
 
   it('needs a level for a named OS, and well-formed values', () => {
     expect(() => checkReleaseFacts({ osId: 'debian', arch: 'x86-64' })).toThrow(/--sysext-level or --os-version-id/);
     expect(() => checkReleaseFacts({ osId: 'Debian', versionId: '12', arch: 'x86-64' })).toThrow(UsageError);
-    expect(() => checkReleaseFacts({ osId: '_any', sysextLevel: 'a b', arch: 'x86-64' })).toThrow(UsageError);
+    expect(() => checkReleaseFacts({ osId: '_any', level: 'a b', arch: 'x86-64' })).toThrow(UsageError);
     expect(checkReleaseFacts({ osId: '_any', arch: 'x86-64' }).osId).toBe('_any');
   });
 

@@ -1,28 +1,33 @@
 /**
- * `usr/lib/extension-release.d/extension-release.NAME`: the os-release-style file by which
- * systemd-sysext decides whether an extension fits the host (systemd-sysext(8), as of systemd 252:
- * ID= must equal the host's ID unless it is "_any"; then SYSEXT_LEVEL= if set, else VERSION_ID=, must
+ * `usr/lib/extension-release.d/extension-release.NAME` (a configuration extension's:
+ * `etc/extension-release.d/…`): the os-release-style file by which systemd-sysext (systemd-confext)
+ * decides whether an extension fits the host (systemd-sysext(8), as of systemd 252: ID= must equal the
+ * host's ID unless it is "_any"; then SYSEXT_LEVEL= (CONFEXT_LEVEL=) if set, else VERSION_ID=, must
  * match; ARCHITECTURE=, unless "_any", must be the kernel's).
  */
 import { UsageError } from '../errors.js';
+import { extensionTarget, type ExtensionKind } from './kind.js';
 import type { SysextArch } from './naming.js';
 
-export const EXTENSION_RELEASE_DIR = 'usr/lib/extension-release.d';
+export const EXTENSION_RELEASE_DIR = extensionTarget('sysext').releaseDir;
 
-export function extensionReleasePath(name: string): string {
-  return `${EXTENSION_RELEASE_DIR}/extension-release.${name}`;
+export function extensionReleasePath(name: string, kind: ExtensionKind = 'sysext'): string {
+  return `${extensionTarget(kind).releaseDir}/extension-release.${name}`;
 }
 
 export interface ExtensionReleaseFacts {
+  /** Which tool reads the file (default sysext): the level key is SYSEXT_LEVEL= or CONFEXT_LEVEL=. */
+  kind?: ExtensionKind;
   /** The host OS ID= this extension is for, or "_any". */
   osId: string;
-  sysextLevel?: string;
+  /** SYSEXT_LEVEL= (CONFEXT_LEVEL= for a configuration extension) the host must have. */
+  level?: string;
   versionId?: string;
   arch: SysextArch;
 }
 
 /** The keys we write, in the order we write them. */
-export type ReleaseKey = 'ID' | 'SYSEXT_LEVEL' | 'VERSION_ID' | 'ARCHITECTURE';
+export type ReleaseKey = 'ID' | 'SYSEXT_LEVEL' | 'CONFEXT_LEVEL' | 'VERSION_ID' | 'ARCHITECTURE';
 
 // os-release(5) values we accept unquoted: ID= is lowercase [a-z0-9._-]; the others are version-like.
 const ID_RE = /^(_any|[a-z0-9][a-z0-9._-]*)$/;
@@ -30,11 +35,12 @@ const LEVEL_RE = /^[A-Za-z0-9][A-Za-z0-9._+~^-]*$/;
 
 /** Checks the facts; a host-specific ID needs SYSEXT_LEVEL= or VERSION_ID=, or systemd refuses the image. */
 export function checkReleaseFacts(f: ExtensionReleaseFacts): ExtensionReleaseFacts {
+  const t = extensionTarget(f.kind);
   if (!ID_RE.test(f.osId)) throw new UsageError(`--os-id must be "_any" or an os-release ID (lowercase letters, digits, . _ -), got "${f.osId}"`);
-  if (f.sysextLevel !== undefined && !LEVEL_RE.test(f.sysextLevel)) throw new UsageError(`--sysext-level must be a version-like word, got "${f.sysextLevel}"`);
+  if (f.level !== undefined && !LEVEL_RE.test(f.level)) throw new UsageError(`${t.levelFlag} must be a version-like word, got "${f.level}"`);
   if (f.versionId !== undefined && !LEVEL_RE.test(f.versionId)) throw new UsageError(`--os-version-id must be a version-like word, got "${f.versionId}"`);
-  if (f.osId !== '_any' && f.sysextLevel === undefined && f.versionId === undefined) {
-    throw new UsageError(`--os-id ${f.osId} needs --sysext-level or --os-version-id: systemd-sysext refuses an extension for a named OS that carries neither (or use --os-id _any)`);
+  if (f.osId !== '_any' && f.level === undefined && f.versionId === undefined) {
+    throw new UsageError(`--os-id ${f.osId} needs ${t.levelFlag} or --os-version-id: ${t.tool} refuses an extension for a named OS that carries neither (or use --os-id _any)`);
   }
   return f;
 }
@@ -42,7 +48,7 @@ export function checkReleaseFacts(f: ExtensionReleaseFacts): ExtensionReleaseFac
 /** The key/value pairs the facts stand for. */
 export function releaseEntries(f: ExtensionReleaseFacts): [ReleaseKey, string][] {
   const e: [ReleaseKey, string][] = [['ID', f.osId]];
-  if (f.sysextLevel !== undefined) e.push(['SYSEXT_LEVEL', f.sysextLevel]);
+  if (f.level !== undefined) e.push([extensionTarget(f.kind).levelKey, f.level]);
   if (f.versionId !== undefined) e.push(['VERSION_ID', f.versionId]);
   e.push(['ARCHITECTURE', f.arch]);
   return e;

@@ -1,3 +1,4 @@
+export * from './kind.js';
 export * from './naming.js';
 export * from './extension-release.js';
 export * from './transfer.js';

@@ -10,10 +10,12 @@
  * /var (the only place a read-only-/usr node certainly has room for images) and outside /etc.
  */
 import { UsageError } from '../errors.js';
+import { extensionTarget, type ExtensionKind } from './kind.js';
 import { sysextMatchPattern, type SysextArch } from './naming.js';
 
-export const SYSEXT_TARGET_DIR = '/var/lib/extensions.d';
-export const SYSEXT_MERGE_DIR = '/var/lib/extensions';
+/** A system extension's; a configuration extension's are /var/lib/confexts.d and /var/lib/confexts (kind.ts). */
+export const SYSEXT_TARGET_DIR = extensionTarget('sysext').targetDir;
+export const SYSEXT_MERGE_DIR = extensionTarget('sysext').mergeDir;
 /** Versions kept on the node: the running one and the one before it, to go back to. */
 export const SYSEXT_INSTANCES_MAX = 2;
 
@@ -45,7 +47,7 @@ export function transferFileName(name: string): string {
 }
 
 /** The [Transfer]/[Source]/[Target] body both transfers share: one file pattern, its current symlink. */
-function transferBody(o: { source: TransferSource; pattern: string; currentSymlink: string }): string[] {
+function transferBody(o: { source: TransferSource; pattern: string; currentSymlink: string; targetDir: string }): string[] {
   return [
     '[Transfer]',
     "# The release folder's SHA256SUMS is not signed (no SHA256SUMS.gpg); the files are checked against it.",
@@ -58,7 +60,7 @@ function transferBody(o: { source: TransferSource; pattern: string; currentSymli
     '',
     '[Target]',
     'Type=regular-file',
-    `Path=${SYSEXT_TARGET_DIR}`,
+    `Path=${o.targetDir}`,
     `MatchPattern=${o.pattern}`,
     `CurrentSymlink=${o.currentSymlink}`,
     `InstancesMax=${SYSEXT_INSTANCES_MAX}`,
@@ -67,11 +69,12 @@ function transferBody(o: { source: TransferSource; pattern: string; currentSymli
 }
 
 /** The transfer file for one extension, from the facts that also name its image (naming.ts). */
-export function renderTransfer(o: { name: string; arch: SysextArch; source: TransferSource }): string {
+export function renderTransfer(o: { name: string; arch: SysextArch; source: TransferSource; kind?: ExtensionKind }): string {
+  const t = extensionTarget(o.kind);
   return [
-    `# systemd-sysupdate transfer for the ${o.name} system extension, written by imgbuild sysext build.`,
-    `# Install as /etc/sysupdate.d/${transferFileName(o.name)}; systemd-sysext merges ${SYSEXT_MERGE_DIR}/${o.name}.raw.`,
-    ...transferBody({ source: o.source, pattern: sysextMatchPattern(o.name, o.arch), currentSymlink: `${SYSEXT_MERGE_DIR}/${o.name}.raw` }),
+    `# systemd-sysupdate transfer for the ${o.name} ${t.noun}, written by imgbuild ${t.kind} build.`,
+    `# Install as /etc/sysupdate.d/${transferFileName(o.name)}; ${t.tool} merges ${t.mergeDir}/${o.name}.raw.`,
+    ...transferBody({ source: o.source, pattern: sysextMatchPattern(o.name, o.arch), currentSymlink: `${t.mergeDir}/${o.name}.raw`, targetDir: t.targetDir }),
   ].join('\n');
 }
 
@@ -96,12 +99,13 @@ export function roothashTransferFileName(name: string): string {
  * version every transfer offers). A stale hash would not match the new image's partition UUIDs and
  * the merge would fail.
  */
-export function renderRoothashTransfer(o: { name: string; arch: SysextArch; source: TransferSource }): string {
+export function renderRoothashTransfer(o: { name: string; arch: SysextArch; source: TransferSource; kind?: ExtensionKind }): string {
+  const t = extensionTarget(o.kind);
   return [
-    `# systemd-sysupdate transfer for the ${o.name} system extension's root hash, written by imgbuild sysext build.`,
-    `# Install as /etc/sysupdate.d/${roothashTransferFileName(o.name)} beside ${transferFileName(o.name)}: systemd-sysext`,
-    `# checks ${SYSEXT_MERGE_DIR}/${o.name}.raw with dm-verity only when ${o.name}.roothash lies beside it.`,
-    ...transferBody({ source: o.source, pattern: roothashFileName(sysextMatchPattern(o.name, o.arch)), currentSymlink: `${SYSEXT_MERGE_DIR}/${o.name}.roothash` }),
+    `# systemd-sysupdate transfer for the ${o.name} ${t.noun}'s root hash, written by imgbuild ${t.kind} build.`,
+    `# Install as /etc/sysupdate.d/${roothashTransferFileName(o.name)} beside ${transferFileName(o.name)}: ${t.tool}`,
+    `# checks ${t.mergeDir}/${o.name}.raw with dm-verity only when ${o.name}.roothash lies beside it.`,
+    ...transferBody({ source: o.source, pattern: roothashFileName(sysextMatchPattern(o.name, o.arch)), currentSymlink: `${t.mergeDir}/${o.name}.roothash`, targetDir: t.targetDir }),
   ].join('\n');
 }
 

@@ -7,24 +7,25 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import fse from 'fs-extra';
 import { fsError, InputError } from '../errors.js';
+import { extensionTarget, type ExtensionKind } from './kind.js';
 
 /**
- * Top-level folders systemd-sysext merges: /usr and /opt. systemd 252 (Debian 12) already documents
- * both in systemd-sysext(8); anything else in an extension is silently not merged, which is always a
- * packaging mistake, so it is refused.
+ * Top-level folders systemd-sysext merges: /usr and /opt (systemd-confext: /etc; kind.ts). Anything
+ * else in an extension is silently not merged, which is always a packaging mistake, so it is refused.
  */
-export const SYSEXT_HIERARCHIES = ['usr', 'opt'] as const;
+export const SYSEXT_HIERARCHIES = extensionTarget('sysext').hierarchies;
 
 /** Refuses a tree with anything but the merged hierarchies at its top, or one of them not a real folder. */
-export async function checkSysextTree(dir: string): Promise<void> {
+export async function checkSysextTree(dir: string, kind: ExtensionKind = 'sysext'): Promise<void> {
+  const t = extensionTarget(kind);
   const st = await fsp.stat(dir).catch((e) => {
     throw fsError(e, dir, 'cannot read the tree');
   });
-  if (!st.isDirectory()) throw new InputError('not a directory (give the folder that holds usr/)', { file: dir });
+  if (!st.isDirectory()) throw new InputError(`not a directory (give the folder that holds ${t.hierarchies[0]}/)`, { file: dir });
   for (const entry of (await fsp.readdir(dir)).sort()) {
     const path = join(dir, entry);
-    if (!(SYSEXT_HIERARCHIES as readonly string[]).includes(entry)) {
-      throw new InputError(`${entry} is outside ${SYSEXT_HIERARCHIES.map((h) => `${h}/`).join(' and ')}: systemd-sysext merges only those (move it under usr/)`, { file: dir });
+    if (!t.hierarchies.includes(entry)) {
+      throw new InputError(`${entry} is outside ${t.hierarchies.map((h) => `${h}/`).join(' and ')}: ${t.tool} merges only ${t.hierarchies.length > 1 ? 'those' : 'that'} (move it under ${t.hierarchies[0]}/)`, { file: dir });
     }
     const lst = await fsp.lstat(path);
     if (!lst.isDirectory()) throw new InputError(`${entry} must be a folder, not ${lst.isSymbolicLink() ? 'a symlink' : 'a file'}`, { file: dir });
