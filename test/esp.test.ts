@@ -318,6 +318,21 @@ describe('replaceEspFiles', () => {
     await fsckRange(a, ESP_OFF, ESP_SIZE);
   });
 
+  it('replaces an unbooted file in place where a side copy would not fit; a live one still fails', { timeout: 60_000 }, async () => {
+    const img = await gptImage('rep-full.img');
+    await make(img);
+    // 18 MiB files in a 64 MiB ESP: two leave room for a side copy, three do not.
+    const big = (b: number) => Buffer.alloc(18 * MiB, b);
+    await replaceEspFiles(img, ESP_OFF, [{ path: 'EFI/Linux/a.efi', data: big(1) }, { path: 'EFI/Linux/b.efi', data: big(2) }], SDE);
+    await replaceEspFiles(img, ESP_OFF, [{ path: 'EFI/Linux/a.efi', data: big(3) }], SDE);
+    await replaceEspFiles(img, ESP_OFF, [{ path: 'EFI/Linux/c.efi', data: big(4) }], SDE);
+    await replaceEspFiles(img, ESP_OFF, [{ path: 'EFI/Linux/b.efi', data: big(5) }], SDE, { unbooted: ['EFI/Linux/b.efi'] });
+    expect((await readEspFile(img, ESP_OFF, 'EFI/Linux/a.efi')).equals(big(3))).toBe(true);
+    expect((await readEspFile(img, ESP_OFF, 'EFI/Linux/b.efi')).equals(big(5))).toBe(true);
+    await fsckRange(img, ESP_OFF, ESP_SIZE);
+    await expect(replaceEspFiles(img, ESP_OFF, [{ path: 'EFI/Linux/a.efi', data: big(6) }], SDE)).rejects.toThrow(/Disk full/);
+  });
+
   it('refuses to put a file where a folder is, and vice versa', async () => {
     const img = await gptImage('rep-conflict.img');
     await make(img);

@@ -306,12 +306,21 @@ describe('update checks the ESP before writing, in a dry run too', () => {
     for (const extra of [['--dry-run'], []]) {
       const r = await imgbuild(['update', img, '--from', bigUsr, '--initrd', initrd45, ...extra], { env });
       expect(r.exitCode, `update ${extra.join(' ')}`).toBe(1);
-      expect(String(r.stderr).trim()).toMatch(/the ESP \(EFI-SYSTEM\) would need [\d.]+ MiB after this update \(EFI\/Linux\/imgbuild-usr-b\.efi 45\.\d MiB\) but its FAT holds [\d.]+ MiB; nothing was written$/);
+      expect(String(r.stderr).trim()).toMatch(/the ESP \(EFI-SYSTEM\) would need [\d.]+ MiB while this update writes EFI\/Linux\/imgbuild-usr-b\.efi \(45\.\d MiB\) but its FAT holds [\d.]+ MiB; nothing was written$/);
       expect(readFileSync(img).equals(before)).toBe(true);
     }
     // the same initrd size as the build's still fits: the room the build kept for B
     const ok = await imgbuild(['update', img, '--from', bigUsr, '--dry-run'], { env });
     expect(ok.exitCode, String(ok.stderr)).toBe(0);
+    // Two real updates: the second rewrites A's UKI while B's is there. A side copy of it would not
+    // fit; A is not bootable while it is written, so its UKI is replaced in place.
+    for (const slot of ['B', 'A']) {
+      const u = await imgbuild(['update', img, '--from', bigUsr, '--json'], { env });
+      expect(u.exitCode, String(u.stderr)).toBe(0);
+      expect(JSON.parse(String(u.stdout)).slot).toBe(slot);
+      expect((await imgbuild(['slot', 'mark-successful', img, slot, '--force'])).exitCode).toBe(0); // as if it had booted
+    }
+    expect((await imgbuild(['verify', img], { env })).exitCode).toBe(0);
   });
 });
 

@@ -38,7 +38,7 @@ export const ESP_BOOT_PATH = 'EFI/BOOT/BOOTX64.EFI';
 export const ESP_DEFAULT_LABEL = 'EFI-SYSTEM';
 export const ESP_MIN_BYTES = 33 * 1024 * 1024;
 /** Side name a replaced file is written under before it takes the old one's place. */
-const REPLACE_SUFFIX = '.imgbuild-new';
+export const ESP_REPLACE_SUFFIX = '.imgbuild-new';
 
 export interface EspFile {
   /** Relative path inside the ESP, e.g. 'EFI/BOOT/BOOTX64.EFI'. */
@@ -224,11 +224,21 @@ export async function makeEsp(opts: MakeEspOptions): Promise<void> {
   await copyIn(image, offsetBytes, files, dirs, sourceDateEpoch, false);
 }
 
+export interface ReplaceEspOptions {
+  /**
+   * Paths that no bootable slot reads now (the UKI of a slot whose priority is 0 while it is
+   * rewritten). These are deleted first and written in place: no side copy, so an update needs no
+   * room for a second copy of the largest file on the ESP.
+   */
+  unbooted?: readonly string[];
+}
+
 /**
  * Writes `files` into an existing ESP, overwriting files of the same name and creating missing
- * folders. Not atomic (see the module comment).
+ * folders. Not atomic (see the module comment). Files named in `unbooted` are replaced first, in
+ * place; every other replaced file goes through a side copy.
  */
-export async function replaceEspFiles(image: string, offsetBytes: number, files: EspFile[], sourceDateEpoch: number): Promise<void> {
+export async function replaceEspFiles(image: string, offsetBytes: number, files: EspFile[], sourceDateEpoch: number, opts: ReplaceEspOptions = {}): Promise<void> {
   checkOffset(offsetBytes);
   checkEpoch(sourceDateEpoch);
   const checked = checkFiles(files);
@@ -240,20 +250,25 @@ export async function replaceEspFiles(image: string, offsetBytes: number, files:
   for (const f of checked.files) {
     if (kinds.get(f.path.toUpperCase()) === 'dir') throw new InputError(`ESP has a folder where file ${f.path} is to go`, { file: image });
   }
+  const unbooted = new Set((opts.unbooted ?? []).map((p) => p.toUpperCase()));
   const missing = checked.dirs.filter((d) => !kinds.has(d.toUpperCase()));
   const replaced = checked.files.filter((f) => kinds.get(f.path.toUpperCase()) === 'file');
+  const inPlace = replaced.filter((f) => unbooted.has(f.path.toUpperCase()));
+  const live = replaced.filter((f) => !unbooted.has(f.path.toUpperCase()));
   const added = checked.files.filter((f) => kinds.get(f.path.toUpperCase()) !== 'file');
-  await copyIn(image, offsetBytes, added, missing, sourceDateEpoch, false);
+  const env = toolEnv(sourceDateEpoch);
+  const target = mtools(image, offsetBytes);
+  // Deleted before anything is added: their clusters are then free for what follows.
+  for (const f of inPlace) await run('mdel', ['-i', target, `::/${f.path}`], image, env, 'mtools');
+  await copyIn(image, offsetBytes, [...inPlace, ...added], missing, sourceDateEpoch, false);
   // FAT has no atomic replace. Copy the new file in full under a side name first, then drop the old
   // entry and rename: a crash can then cost the file only between two directory updates, not during
   // the whole copy (mcopy -o deletes first and writes after).
-  const side = replaced.map((f) => ({ path: `${f.path}${REPLACE_SUFFIX}`, data: f.data }));
+  const side = live.map((f) => ({ path: `${f.path}${ESP_REPLACE_SUFFIX}`, data: f.data }));
   await copyIn(image, offsetBytes, side, [], sourceDateEpoch, true);
-  const env = toolEnv(sourceDateEpoch);
-  const target = mtools(image, offsetBytes);
-  for (const f of replaced) {
+  for (const f of live) {
     await run('mdel', ['-i', target, `::/${f.path}`], image, env, 'mtools');
-    await run('mren', ['-i', target, `::/${f.path}${REPLACE_SUFFIX}`, `::/${f.path}`], image, env, 'mtools');
+    await run('mren', ['-i', target, `::/${f.path}${ESP_REPLACE_SUFFIX}`, `::/${f.path}`], image, env, 'mtools');
   }
 }
 

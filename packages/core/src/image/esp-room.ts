@@ -3,7 +3,7 @@
  * files must fit, and so must one more UKI of the same size: the first `update` adds slot B's UKI
  * beside A's, and an image whose first update cannot land is a trap.
  */
-import { espBytesNeeded, espCapacityBytes, espGeometry, ukiEspPath, type EspFile } from '../boot/index.js';
+import { ESP_REPLACE_SUFFIX, espBytesNeeded, espCapacityBytes, espGeometry, ukiEspPath, type EspFile } from '../boot/index.js';
 import { InputError } from '../errors.js';
 import type { LayoutPlan, PlannedPartition } from '../layout/plan.js';
 import type { ImageManifest } from '../manifest/manifest.js';
@@ -23,22 +23,31 @@ export function checkEspRoom(plan: LayoutPlan, esp: PlannedPartition, files: rea
   }
 }
 
+/** A file `update` writes: `inPlace` when no bootable slot reads it (see replaceEspFiles' `unbooted`). */
+export interface UpdateEspFile {
+  path: string;
+  size: number;
+  inPlace?: boolean;
+}
+
 /**
- * `update`'s question, asked in a dry run too: with the files it writes replacing their namesakes,
- * does the ESP still hold everything the manifest says it holds? A manifest without an ESP record
- * (version 1) cannot answer; the write itself then decides.
+ * `update`'s question, asked in a dry run too: does the ESP hold the most it will hold while the
+ * files are written? That is, the manifest's files, with the in-place ones swapped for their new
+ * size and the others' side copies beside their old selves (replaceEspFiles keeps both until the
+ * rename). A manifest without an ESP record (version 1) cannot answer; the write itself then decides.
  */
-export function checkUpdateEspRoom(m: ImageManifest, esp: { label: string; firstLba: number; lastLba: number }, files: readonly { path: string; size: number }[], source: string): void {
+export function checkUpdateEspRoom(m: ImageManifest, esp: { label: string; firstLba: number; lastLba: number }, files: readonly UpdateEspFile[], source: string): void {
   if (!m.esp) return;
-  const replaced = new Set(files.map((f) => f.path.toUpperCase()));
-  const planned = [...m.esp.files.filter((f) => !replaced.has(f.path.toUpperCase())).map((f) => ({ path: f.path, size: f.bytes })), ...files];
+  const inPlace = new Set(files.filter((f) => f.inPlace).map((f) => f.path.toUpperCase()));
+  const kept = m.esp.files.filter((f) => !inPlace.has(f.path.toUpperCase())).map((f) => ({ path: f.path, size: f.bytes }));
+  const written = files.map((f) => ({ path: f.inPlace ? f.path : `${f.path}${ESP_REPLACE_SUFFIX}`, size: f.size }));
   const sizeBytes = (esp.lastLba - esp.firstLba + 1) * m.disk.sectorSize;
   const where = { imageBytes: m.image.bytes, offsetBytes: esp.firstLba * m.disk.sectorSize };
-  const need = espBytesNeeded(planned, espGeometry(sizeBytes, where).clusterBytes);
+  const need = espBytesNeeded([...kept, ...written], espGeometry(sizeBytes, where).clusterBytes);
   const room = espCapacityBytes(sizeBytes, where);
   if (need > room) {
     throw new InputError(
-      `the ESP (${esp.label}) would need ${(need / MiB).toFixed(1)} MiB after this update (${files.map((f) => `${f.path} ${(f.size / MiB).toFixed(1)} MiB`).join(', ')}) but its FAT holds ${(room / MiB).toFixed(1)} MiB; nothing was written`,
+      `the ESP (${esp.label}) would need ${(need / MiB).toFixed(1)} MiB while this update writes ${files.map((f) => `${f.path} (${(f.size / MiB).toFixed(1)} MiB)`).join(', ')} but its FAT holds ${(room / MiB).toFixed(1)} MiB; nothing was written`,
       { file: source },
     );
   }

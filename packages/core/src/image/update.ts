@@ -202,7 +202,10 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const draftCmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: '0'.repeat(64), hashOffset: slotHashOffset(partition.sizeBytes), fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
   const draftUki = await signer.sign(slotUki(inputs, draftCmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
   const draftFlatcar = boot.style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: bothSlots, cmdlineExtra: extra.join(' '), hashOffset: slotHashOffset(partition.sizeBytes) }) : [];
-  checkUpdateEspRoom(manifest, esp, [{ path: ukiEspPath(slot), size: draftUki.length }, ...draftFlatcar.map((f) => ({ path: f.path, size: f.data.length }))], displayName);
+  const unbooted = unbootedEspFiles(slot, boot.style);
+  const inPlace = (path: string) => unbooted.includes(path);
+  const draftFiles = [{ path: ukiEspPath(slot), data: draftUki }, ...draftFlatcar];
+  checkUpdateEspRoom(manifest, esp, draftFiles.map((f) => ({ path: f.path, size: f.data.length, inPlace: inPlace(f.path) })), displayName);
   if (o.dryRun) {
     // The same two transitions as below, on the table in memory.
     const after = slotStatus(upgrade(setSlotBits(table, slot, { priority: 0, tries: 0, successful: false }), slot));
@@ -251,7 +254,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     const hashes = { [before.next!]: manifest.slots[before.next!]?.rootHash, [slot]: v.rootHash } as Partial<Record<Slot, string>>;
     files.push(...flatcarFiles({ inputs, slotHashes: hashes, cmdlineExtra: extra.join(' '), hashOffset: v.hashOffset }));
   }
-  await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
+  await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv(), { unbooted });
   await Promise.all([digester.settle(), flushing]);
   // 4. The flip, last.
   const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
@@ -288,3 +291,12 @@ async function readSlotUki(image: string, espOffset: number, slot: Slot, display
   }
 }
 
+
+/**
+ * The boot files of the slot being written: its priority is 0 from step 1 until the flip, so no
+ * boot path reads them and they are rewritten in place (no room for a second copy needed).
+ * Flatcar's GRUB shares flatcar/initrd and grub.cfg between slots: those stay side-copied.
+ */
+function unbootedEspFiles(slot: Slot, style: string): string[] {
+  return [ukiEspPath(slot), ...(style === 'flatcar' ? [`flatcar/vmlinuz-${slot.toLowerCase()}`] : [])];
+}
