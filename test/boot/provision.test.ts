@@ -8,7 +8,8 @@
  *      `imgbuild confext build`, and an enabled unit of ours (provision-marker.service) that prints a
  *      PROVISION-MARKER line: a digest of the provisioned files, units and user, and what it sees.
  *      The same boot takes systemd credentials from `--credential` (SMBIOS type 11): an SSH key that
- *      must end up in root's authorized_keys, and a tmpfiles.extra line. imgbuild-confext-check
+ *      must end up in root's authorized_keys, a tmpfiles.extra line, and firstboot.locale, which
+ *      systemd-firstboot writes to /etc/locale.conf. imgbuild-confext-check
  *      refuses the confext with a changed byte (dm-verity); systemd-confext waits for the second boot
  *      (a merged /etc is read-only in 254, docs/boot.md § 12).
  *   2. A's second boot, the config still offered: Ignition does not run again; same digest;
@@ -92,10 +93,11 @@ digest=$(printf '%s\\n' "$state" | sha256sum | cut -c1-64)
 corekey=$(cat /home/core/.ssh/authorized_keys.d/* /home/core/.ssh/authorized_keys 2>/dev/null | grep -c 'core@fleet')
 rootkey=$(grep -c 'root-credential-key' /root/.ssh/authorized_keys 2>/dev/null)
 cred=$(cat /var/lib/provision-credential 2>/dev/null || echo none)
+locale=$(sed -n 's/^LANG=//p' /etc/locale.conf 2>/dev/null)
 confext=$(ls /etc/extension-release.d 2>/dev/null | sed -n 's/^extension-release\\.//p' | paste -sd, -)
 site=$(tr ' ' _ </etc/site/motd 2>/dev/null || echo none)
 refused=$(ls /var/lib/confexts.refused 2>/dev/null | sed -n 's/\\.raw$//p' | paste -sd, -)
-echo "PROVISION-MARKER digest=$digest hostname=$(hostname) user=$(id -u core 2>/dev/null || echo none) core-key=\${corekey:-0} root-key=\${rootkey:-0} credential=$cred confext=\${confext:-none} site=$site refused=\${refused:-none} signal=$(test -e /var/lib/imgbuild/ignition-firstboot && echo set || echo cleared)"
+echo "PROVISION-MARKER digest=$digest hostname=$(hostname) user=$(id -u core 2>/dev/null || echo none) core-key=\${corekey:-0} root-key=\${rootkey:-0} credential=$cred locale=\${locale:-none} confext=\${confext:-none} site=$site refused=\${refused:-none} signal=$(test -e /var/lib/imgbuild/ignition-firstboot && echo set || echo cleared)"
 `;
 
 const MARKER_UNIT = `[Unit]
@@ -176,13 +178,13 @@ describe('first-boot provisioning on the booted example OS (Ignition 2.14, syste
   let digestA = '';
 
   it('1. node A, first boot: Ignition provisions /etc and /var, credentials land, the tampered confext is refused', async () => {
-    const creds = ['--credential', `ssh.authorized_keys.root=${ROOT_KEY}`, '--credential', 'tmpfiles.extra=f /var/lib/provision-credential 0644 root root - from-a-credential'];
+    const creds = ['--credential', `ssh.authorized_keys.root=${ROOT_KEY}`, '--credential', 'tmpfiles.extra=f /var/lib/provision-credential 0644 root root - from-a-credential', '--credential', 'firstboot.locale=C.UTF-8'];
     const { json, exitCode, log } = await boot(node.A, 'a1', { timeoutS: BOOT_S, extraArgs: [...OS_QEMU, '--ignition', goodIgn, ...creds] });
     expect(exitCode, `${json.failure?.detail}\n${said(log)}`).toBe(0);
     expect(log).toContain('imgbuild-ignition: first boot: running Ignition (platform=qemu)');
     expect(log).toMatch(/imgbuild-ignition: provisioned \(platform=qemu config-sha256=[0-9a-f]{64}\); the signal is cleared/);
     const p = provisioned(log);
-    expect(p, said(log)).toMatchObject({ hostname: HOSTNAME, user: '1000', 'core-key': '1', 'root-key': '1', credential: 'from-a-credential', confext: 'none', site: 'none', refused: 'tampered', signal: 'cleared' });
+    expect(p, said(log)).toMatchObject({ hostname: HOSTNAME, user: '1000', 'core-key': '1', 'root-key': '1', credential: 'from-a-credential', locale: 'C.UTF-8', confext: 'none', site: 'none', refused: 'tampered', signal: 'cleared' });
     expect(p.digest).toMatch(/^[0-9a-f]{64}$/);
     digestA = p.digest;
     // the changed byte, caught by dm-verity before systemd-confext could see it
@@ -210,7 +212,7 @@ describe('first-boot provisioning on the booted example OS (Ignition 2.14, syste
     const p = provisioned(log);
     expect(p, said(log)).toMatchObject({ digest: digestA, hostname: HOSTNAME, user: '1000', 'core-key': '1', confext: 'none', refused: 'tampered', signal: 'cleared' });
     // no credentials on B: root got no key, tmpfiles.extra wrote nothing
-    expect(p).toMatchObject({ 'root-key': '0', credential: 'none' });
+    expect(p).toMatchObject({ 'root-key': '0', credential: 'none', locale: 'none' });
   });
 
   it('4. node C, a config that cannot be applied: the first boot stops in the initrd with one line, nothing blessed', async () => {
