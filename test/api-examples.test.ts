@@ -8,11 +8,11 @@
  * test/core-readme.test.ts. Needs a build (`npm run build`).
  */
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from './helpers.js';
+import { coreConsumer, ROOT, tempDir } from './helpers.js';
 
 const CORE = join(ROOT, 'packages/core');
 
@@ -90,26 +90,7 @@ describe('the API reference examples', () => {
 
   it('type-check against the built package', async () => {
     const dir = tempDir('imgbuild-api-examples-');
-    mkdirSync(join(dir, 'node_modules/@imgbuild'), { recursive: true });
-    symlinkSync(CORE, join(dir, 'node_modules/@imgbuild/core'));
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'api-examples', private: true, type: 'module' }));
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          lib: ['ES2022'],
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: ['node'],
-          typeRoots: [join(ROOT, 'node_modules/@types')],
-        },
-        include: ['*.ts'],
-      }),
-    );
+    coreConsumer(dir, 'api-examples');
     writeFileSync(join(dir, 'prelude.d.ts'), PRELUDE);
     const header = `import { readFile, writeFile } from 'node:fs/promises';\n${importsOfEveryEntry()}`;
     const origin = new Map<string, Example>();

@@ -10,11 +10,11 @@
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { transform } from 'esbuild';
-import { fakeBzImage, ROOT, tempDir, tool } from './helpers.js';
+import { coreConsumer, fakeBzImage, ROOT, tempDir, tool } from './helpers.js';
 
 export interface ReadmeExample {
   /** 1-based line of the ```ts fence in the README. */
@@ -75,26 +75,7 @@ const dir = tempDir('imgbuild-core-readme-');
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
 
 beforeAll(async () => {
-  // A program's folder: @imgbuild/core resolves to this package, as an installed dependency would.
-  mkdirSync(join(dir, 'node_modules/@imgbuild'), { recursive: true });
-  symlinkSync(join(ROOT, 'packages/core'), join(dir, 'node_modules/@imgbuild/core'));
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'readme-examples', private: true, type: 'module' }));
-  writeFileSync(
-    join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        types: ['node'],
-        typeRoots: [join(ROOT, 'node_modules/@types')],
-      },
-      include: ['*.ts'],
-    }),
-  );
+  coreConsumer(dir, 'readme-examples');
   // The inputs the README names.
   await tool('mksquashfs', [join(ROOT, 'examples/usr'), join(dir, 'usr.squashfs'), '-noappend', '-all-root', '-quiet', '-mkfs-time', '0', '-all-time', '0']);
   cpSync(join(ROOT, 'examples/usr'), join(dir, 'usr-v2'), { recursive: true });

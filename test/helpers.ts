@@ -1,7 +1,7 @@
 /** Shared helpers for integration tests: run the built CLI and the reference tools, temp folders. */
 import { execa, type Options } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,4 +63,16 @@ export function copyOfImage(image: string, dir: string): string {
   cpSync(image, copy);
   cpSync(`${image}.manifest.json`, `${copy}.manifest.json`);
   return copy;
+}
+
+/**
+ * Makes `dir` a program's folder in which `@imgbuild/core` resolves to this package, as an installed
+ * dependency would, with a strict NodeNext tsconfig over its *.ts files.
+ */
+export function coreConsumer(dir: string, name: string): void {
+  mkdirSync(join(dir, 'node_modules/@imgbuild'), { recursive: true });
+  symlinkSync(join(ROOT, 'packages/core'), join(dir, 'node_modules/@imgbuild/core'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+  const compilerOptions = { target: 'ES2022', lib: ['ES2022'], module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] };
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts'] }));
 }
