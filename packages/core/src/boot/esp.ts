@@ -290,6 +290,26 @@ export async function readEspFile(image: string, offsetBytes: number, path: stri
   }
 }
 
+/**
+ * Every file of the ESP with its bytes, sorted by path: one mcopy for the whole tree rather than one
+ * per file. For an ESP that imgbuild wrote; a name mtools cannot glob fails the whole read, so a
+ * checker of foreign images reads file by file (readEspFile) instead.
+ */
+export async function readEspFiles(image: string, offsetBytes: number): Promise<EspFile[]> {
+  const entries = await listEsp(image, offsetBytes);
+  const top = [...new Set(entries.map((e) => e.path.split('/')[0]))];
+  if (top.length === 0) return [];
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'imgbuild-esp-'));
+  try {
+    await run('mcopy', ['-s', '-n', '-i', mtools(image, offsetBytes), ...top.map((t) => `::/${t}`), `${dir}/`], image, toolEnv(), 'mtools');
+    const files: EspFile[] = [];
+    for (const e of entries) if (e.kind === 'file') files.push({ path: e.path, data: await fsp.readFile(join(dir, e.path)) });
+    return files;
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Every file and folder of the ESP, sorted by path (long names as stored). */
 export async function listEsp(image: string, offsetBytes: number): Promise<EspEntry[]> {
   checkOffset(offsetBytes);

@@ -6,7 +6,7 @@
  */
 import { findEsp } from '../layout/roles.js';
 import { promises as fsp } from 'node:fs';
-import { listEsp, readEspFile } from '../boot/esp.js';
+import { readEspFiles } from '../boot/esp.js';
 import { InputError } from '../errors.js';
 import { readGpt } from '../gpt/io.js';
 import { partitions } from '../gpt/table.js';
@@ -51,12 +51,7 @@ export async function gptRecord(imagePath: string, sectorSize: number, diskBytes
 /** Every file on the ESP, read back through mtools. */
 export async function espRecord(imagePath: string, esp: PartitionRecord, sectorSize: number): Promise<EspRecord> {
   const offset = esp.firstLba * sectorSize;
-  const files: EspRecord['files'] = [];
-  for (const e of await listEsp(imagePath, offset)) {
-    if (e.kind !== 'file') continue;
-    const data = await readEspFile(imagePath, offset, e.path);
-    files.push({ path: e.path, sha256: sha256Buffer(data), bytes: data.length });
-  }
+  const files = (await readEspFiles(imagePath, offset)).map(({ path, data }) => ({ path, sha256: sha256Buffer(data), bytes: data.length }));
   return { partition: esp.number, bootArea: await fatBootArea(imagePath, offset), files };
 }
 
