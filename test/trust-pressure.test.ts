@@ -89,8 +89,17 @@ describe('every command that writes an image takes its lock', () => {
   it('a writer waits for the holder and then runs (the wait is said on stderr)', async () => {
     const img = copyOfBuilt();
     const release = await holdLock(img);
-    const cmd = imgbuild(['slot', 'set', img, 'A', '--priority', '9'], { env: { ...env, IMGBUILD_LOCK_WAIT: '30' } });
-    await new Promise((r) => setTimeout(r, 1500));
+    const cmd = imgbuild(['slot', 'set', img, 'A', '--priority', '9'], { env: { ...env, IMGBUILD_LOCK_WAIT: '60' } });
+    // Released once the writer says it waits (not after a fixed time: on a loaded machine node may
+    // not even have started by then).
+    await new Promise<void>((resolve) => {
+      let said = '';
+      cmd.stderr!.on('data', (b: Buffer) => {
+        said += String(b);
+        if (/waiting for another imgbuild command/.test(said)) resolve();
+      });
+      void cmd.then(() => resolve());
+    });
     await release();
     const r = await cmd;
     expect(r.exitCode, String(r.stderr)).toBe(0);

@@ -150,7 +150,7 @@ describe('update of a raw image', () => {
 });
 
 describe('an interrupted update', () => {
-  it('leaves slot A bootable and next, wherever it is cut (SIGKILL at several points)', async () => {
+  it('leaves slot A bootable and next, wherever it is cut (SIGKILL at several points)', { timeout: 600_000 }, async () => {
     const base = join(dir, 'cut-base.raw');
     expect((await imgbuild(['build', '--from', usr('1'), '--kernel', kernel, '--initrd', initrd, '--seed', 'cut', '-o', base], { env })).exitCode).toBe(0);
     const m = manifest(`${base}.manifest.json`);
