@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, cpSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readSlotStatus } from '../packages/core/src/slot/image.js';
@@ -274,11 +274,13 @@ describe('block devices: read, never written', () => {
       return false;
     }
   });
-  // One this machine lets us open (sandboxes often refuse even root): then the whole read path is judged.
+  // One this machine lets us open (sandboxes often refuse even root) and that has a size (a loop
+  // device without a backing file is 0 bytes, and "only 0 bytes" is then the truth): then the whole
+  // read path is judged.
   const readable = devices.find((d) => {
     try {
       closeSync(openSync(d, 'r'));
-      return true;
+      return Number(readFileSync(`/sys/class/block/${basename(d)}/size`, 'utf8')) > 0;
     } catch {
       return false;
     }
