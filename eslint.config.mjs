@@ -14,7 +14,7 @@ export const FLOORS = [
   ['manifest'], // what was built, as data: schema, parse, record, upgrade
   ['verify', 'attest', 'sysext', 'qemu', 'picture', 'schemas'], // readers of images and manifests; runners
   ['image', 'signing'], // the pipeline: build and update, and signing in place
-  ['config'], // the build file: read, resolved with flags, and built through the pipeline
+  ['config', 'feed'], // the build file: read, resolved with flags, and built through the pipeline
 ];
 /** The package's face beside index.ts: public/ holds the subpath entries (`@imgbuild/core/gpt`, …). No room imports it. */
 export const FACE = ['public'];

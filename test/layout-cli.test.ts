@@ -89,7 +89,7 @@ describe('layout list', () => {
     const r = await imgbuild(['layout', 'list', '--json']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const rows = JSON.parse(String(r.stdout)) as { name: string; diskBytes: number; slotBytes: number; description: string }[];
-    expect(rows.map((x) => x.name)).toEqual(['flatcar', 'flatcar-2025', 'mini']);
+    expect(rows.map((x) => x.name)).toEqual(['flatcar', 'flatcar-2025', 'sysupdate', 'sysupdate-mini', 'mini']);
     expect(rows.find((x) => x.name === 'flatcar')).toMatchObject({ diskBytes: 9289728 * 512, slotBytes: 1024 ** 3 });
     expect(rows.find((x) => x.name === 'mini')).toMatchObject({ diskBytes: 782336 * 512, slotBytes: 128 * 1024 ** 2 });
   });

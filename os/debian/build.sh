@@ -2,7 +2,7 @@
 # The example OS: a usr-merged Debian 12 with systemd 254 (bookworm-backports), built only from
 # Debian's packages, ready for `imgbuild build --from … --root-tree …`.
 #
-#   bash os/debian/build.sh [--version V] [--overlay DIR]
+#   bash os/debian/build.sh [--version V] [--overlay DIR] [--pubring FILE]
 #
 # Last lines of stdout (progress goes to stderr):
 #   usr=<abs path>      the /usr squashfs (zstd level 6: 8 s instead of 170 s at the default 15, for 10 % more;
@@ -12,8 +12,11 @@
 #   initrd=<abs path>   Debian's dracut initrd for that kernel, built with this OS's systemd 254
 #   version=<V>
 #
-# - VERSION_ID in /usr/lib/os-release becomes V (default 1): the image's version, what the boot marker
-#   and the manifest report. Debian's VERSION stays.
+# - VERSION_ID and IMAGE_VERSION in /usr/lib/os-release become V (default 1): the image's version, what
+#   the boot marker and the manifest report, and what systemd-sysupdate protects (ProtectVersion=%A)
+#   and finds in the slot's label. Debian's VERSION stays.
+# - --pubring FILE: the update feed publisher's OpenPGP public key (binary keyring, `gpg --export`),
+#   installed as /usr/lib/systemd/import-pubring.gpg, which systemd-sysupdate verifies the feed with.
 # - --overlay DIR is copied over the tree (e.g. extra units under usr/lib/systemd/system).
 # - os/files/ (blessing, health target, boot marker) is always installed.
 # - Reproducible: SOURCE_DATE_EPOCH (default 1700000000) for every timestamp; the package set is
@@ -43,6 +46,7 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 VERSION=1
 OVERLAY=
+PUBRING=
 RELOCK=
 
 while [ $# -gt 0 ]; do
@@ -50,7 +54,8 @@ while [ $# -gt 0 ]; do
     --version) VERSION=${2:?--version needs a value}; shift 2 ;;
     --overlay) OVERLAY=$(cd "${2:?--overlay needs a folder}" && pwd); shift 2 ;;
     --relock) RELOCK=1; shift ;;
-    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --pubring) PUBRING=$(realpath "${2:?--pubring needs a file}"); [ -f "$PUBRING" ] || die "--pubring $2: no such file"; shift 2 ;;
+    -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -197,6 +202,7 @@ VAR_KEY=$( {
   echo "$BASE_KEY $VERSION"
   (cd "$FILES" && find . | sort && find . -type f | sort | xargs sha256sum && sha256sum <usr/lib/imgbuild/bless-rules.sh)
   [ -z "$OVERLAY" ] || (cd "$OVERLAY" && find . | sort && find . -type f | sort | xargs -r sha256sum)
+  [ -z "$PUBRING" ] || sha256sum <"$PUBRING"
 } | sha256sum | cut -c1-16)
 OUT=$CACHE/os-$VAR_KEY
 if [ ! -f "$OUT/.complete" ]; then
@@ -208,6 +214,7 @@ if [ ! -f "$OUT/.complete" ]; then
   osr=$(sed -E "s/^VERSION_ID=.*/VERSION_ID=\"$VERSION\"/" "$T/usr/lib/os-release")
   rm "$T/usr/lib/os-release" && printf '%s\n' "$osr" >"$T/usr/lib/os-release"
   grep -q '^VERSION_ID=' "$T/usr/lib/os-release" || echo "VERSION_ID=\"$VERSION\"" >>"$T/usr/lib/os-release"
+  echo "IMAGE_VERSION=$VERSION" >>"$T/usr/lib/os-release"
   # blessing, health, marker (os/files; their enablement links live in /usr, not /etc), then the overlay
   sh "$FILES/install.sh" "$T"
   # first-boot provisioning (docs/boot.md § 12): Ignition's signal on ROOT, cleared by a successful run;
@@ -217,6 +224,7 @@ if [ ! -f "$OUT/.complete" ]; then
   # no SELinux: Debian's Ignition reads this before it relabels what it wrote (docs/boot.md § 12)
   mkdir -p "$T/etc/selinux" && printf 'SELINUX=disabled\nSELINUXTYPE=default\n' >"$T/etc/selinux/config"
   [ -z "$OVERLAY" ] || cp -a --remove-destination "$OVERLAY/." "$T/"
+  [ -z "$PUBRING" ] || install -m 0644 "$PUBRING" "$T/usr/lib/systemd/import-pubring.gpg"
   # the overlay and os-release: every time that is not SDE already (the rest shares inodes with base)
   find "$T" ! \( -newermt "@$((SDE - 1))" ! -newermt "@$SDE" \) -exec touch -h -d "@$SDE" {} +
   t0=$(date +%s)

@@ -14,8 +14,8 @@ export interface OsBuild {
 }
 
 /** Runs the recipe (minutes the first time, about a second when cached) and reads its last lines. */
-export async function exampleOs(version: string, overlay?: string): Promise<OsBuild> {
-  const args = [join(ROOT, 'os/debian/build.sh'), '--version', version, ...(overlay ? ['--overlay', overlay] : [])];
+export async function exampleOs(version: string, overlay?: string, pubring?: string): Promise<OsBuild> {
+  const args = [join(ROOT, 'os/debian/build.sh'), '--version', version, ...(overlay ? ['--overlay', overlay] : []), ...(pubring ? ['--pubring', pubring] : [])];
   const r = await execa('bash', args, { reject: false, timeout: 1_800_000, env: { SOURCE_DATE_EPOCH: '1700000000' } });
   if (r.exitCode !== 0) throw new Error(`os/debian/build.sh failed:\n${String(r.stderr).split('\n').slice(-15).join('\n')}`);
   const kv = Object.fromEntries(

@@ -12,6 +12,7 @@ import { declareAttest } from './commands/attest.command.js';
 import { declareBuild } from './commands/build.command.js';
 import { declareGpt } from './commands/gpt.command.js';
 import { declareLayout } from './commands/layout.command.js';
+import { declarePublish } from './commands/publish.command.js';
 import { declareQemu } from './commands/qemu.command.js';
 import { declareSign } from './commands/sign.command.js';
 import { declareSlot } from './commands/slot.command.js';
@@ -30,6 +31,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   declareBuild,
   declareVerify,
   declareUpdate,
+  declarePublish,
   declareSign,
   declareSlot,
   declareSysext,

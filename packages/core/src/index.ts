@@ -126,6 +126,11 @@ export type { MachineReset } from './qemu/watchdog.js';
 export { parseCredentials, type Credential } from './qemu/provision.js';
 export { findBundle, withRawImage, type BundlePaths } from './qemu/bundle.js';
 
+// Publishing an update feed for nodes that update themselves (systemd-sysupdate)
+export { publishVersion, type PublishOptions, type PublishResult } from './feed/publish.js';
+export { sysupdateTransfers, type NodeFile } from './feed/transfers.js';
+export type { GpgSigner } from './feed/gpg.js';
+
 // Attest
 export { attestReport, type AttestInput, type AttestVerdict, type AttestCheck, type AttestIdentity } from './attest/attest.js';
 export { parseAttestReport, type AttestReport } from './attest/report.js';

@@ -66,8 +66,27 @@ static int is_usr_type(const uint8_t *entry)
 	       bytes_equal(type, USR_ARM64, 16);
 }
 
-const char *gptprio_find_slots(uint8_t *entries, uint32_t entry_count, uint32_t entry_size,
-			       struct slots *out)
+static unsigned label_length(const uint8_t *entry)
+{
+	unsigned len = 0;
+
+	while (len < GPT_ENTRY_NAME_UNITS && gpt_entry_name_unit(entry, len))
+		len++;
+	return len;
+}
+
+static int label_is(const uint8_t *entry, const char *text)
+{
+	unsigned i = 0;
+
+	for (; text[i]; i++)
+		if (i >= GPT_ENTRY_NAME_UNITS || gpt_entry_name_unit(entry, i) != (uint8_t)text[i])
+			return 0;
+	return i == GPT_ENTRY_NAME_UNITS || !gpt_entry_name_unit(entry, i);
+}
+
+/* Slots named -A/-B by their labels (Flatcar's USR-A/USR-B). */
+static const char *find_lettered(uint8_t *entries, uint32_t entry_count, uint32_t entry_size, struct slots *out)
 {
 	bytes_zero(out, sizeof(*out));
 	for (uint32_t i = 0; i < entry_count; i++) {
@@ -87,6 +106,85 @@ const char *gptprio_find_slots(uint8_t *entries, uint32_t entry_count, uint32_t 
 		return "no slot A (a /usr partition labelled ...-A)";
 	if (!out->slot[SLOT_B].entry)
 		return "no slot B (a /usr partition labelled ...-B)";
+	return NULL;
+}
+
+/* Exactly two /usr partitions, neither lettered: A and B in table order. 0 when the table is not so. */
+static int find_versioned(uint8_t *entries, uint32_t entry_count, uint32_t entry_size, struct slots *out)
+{
+	unsigned n = 0;
+
+	bytes_zero(out, sizeof(*out));
+	for (uint32_t i = 0; i < entry_count; i++) {
+		uint8_t *entry = entries + (size_t)i * entry_size;
+
+		if (!is_usr_type(entry))
+			continue;
+		if (slot_of_label(entry) || n == SLOT_COUNT)
+			return 0;
+		struct slot *s = &out->slot[n];
+		s->letter = n == SLOT_A ? 'A' : 'B';
+		s->number = i + 1;
+		s->entry = entry;
+		s->versioned = 1;
+		s->empty = label_is(entry, GPTPRIO_EMPTY_LABEL);
+		n++;
+	}
+	return n == SLOT_COUNT;
+}
+
+const char *gptprio_find_slots(uint8_t *entries, uint32_t entry_count, uint32_t entry_size,
+			       struct slots *out)
+{
+	const char *why = find_lettered(entries, entry_count, entry_size, out);
+
+	if (why && find_versioned(entries, entry_count, entry_size, out))
+		return NULL;
+	if (why)
+		bytes_zero(out, sizeof(*out));
+	return why;
+}
+
+unsigned gptprio_empty_mask(const struct slots *s)
+{
+	unsigned mask = 0;
+
+	for (int i = 0; i < SLOT_COUNT; i++)
+		if (s->slot[i].empty)
+			mask |= 1u << i;
+	return mask;
+}
+
+static const char UKI_DIR[] = "\\EFI\\Linux\\";
+
+const char *gptprio_uki_path(const struct slot *s, char *out, unsigned size)
+{
+	const char *fixed = s->letter == 'A' ? "\\EFI\\Linux\\imgbuild-usr-a.efi" : "\\EFI\\Linux\\imgbuild-usr-b.efi";
+	unsigned k = 0, len;
+
+	if (!s->versioned) {
+		for (; fixed[k] && k + 1 < size; k++)
+			out[k] = fixed[k];
+		out[k] = 0;
+		return NULL;
+	}
+	len = label_length(s->entry);
+	if (len == 0 || sizeof(UKI_DIR) - 1 + len + 5 > size)
+		return "label too long or empty for a UKI name";
+	for (unsigned i = 0; UKI_DIR[i]; i++)
+		out[k++] = UKI_DIR[i];
+	for (unsigned i = 0; i < len; i++) {
+		uint16_t c = gpt_entry_name_unit(s->entry, i);
+		/* what sysupdate's @v and a FAT file name both take; never a path separator */
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == '~' || c == '+'))
+			return "label has characters a UKI file name cannot carry";
+		out[k++] = (char)c;
+	}
+	out[k++] = '.';
+	out[k++] = 'e';
+	out[k++] = 'f';
+	out[k++] = 'i';
+	out[k] = 0;
 	return NULL;
 }
 

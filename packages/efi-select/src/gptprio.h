@@ -26,7 +26,14 @@ struct slot {
 	char letter;		/* 'A' or 'B' */
 	uint32_t number;	/* partition number, 1-based */
 	uint8_t *entry;		/* its entry inside the array */
+	int versioned;		/* found by type and table order (labels name versions, not A/B) */
+	int empty;		/* labelled "_empty": systemd-sysupdate's free (or half-written) slot, never booted */
 };
+
+/* The label of a slot no version occupies (systemd-sysupdate's convention). */
+#define GPTPRIO_EMPTY_LABEL "_empty"
+/* Longest UKI path: \EFI\Linux\ + 36 label characters + .efi + NUL. */
+#define GPTPRIO_UKI_PATH_MAX 64
 
 /* Both slots, indexed by SLOT_A / SLOT_B. */
 struct slots {
@@ -38,8 +45,10 @@ uint64_t gptprio_with_bits(uint64_t attributes, struct boot_bits bits);
 int gptprio_can_boot(struct boot_bits bits);
 
 /*
- * Finds slot A and slot B: /usr-typed partitions (flatcar-usr or usr-x86-64) labelled ...-A/_A and
- * ...-B/_B, any case. NULL when there is exactly one of each, else why not.
+ * Finds slot A and slot B: /usr-typed partitions (flatcar-usr, usr-x86-64, usr-arm64) labelled
+ * ...-A/_A and ...-B/_B, any case. Failing that, when the table has exactly two /usr-typed partitions
+ * and neither carries such a label (systemd-sysupdate's labels: `<name>_<version>` and `_empty`), the
+ * first in table order is A and the second B ("versioned" slots). NULL on success, else why not.
  */
 const char *gptprio_find_slots(uint8_t *entries, uint32_t entry_count, uint32_t entry_size,
 			       struct slots *out);
@@ -49,6 +58,16 @@ const char *gptprio_find_slots(uint8_t *entries, uint32_t entry_count, uint32_t 
  * 1 << SLOT_x), the lower partition number on a tie. -1 when none.
  */
 int gptprio_choose(const struct slots *s, unsigned excluded);
+
+/* The mask (1 << SLOT_x) of slots labelled "_empty": they never boot, not even as the least bad. */
+unsigned gptprio_empty_mask(const struct slots *s);
+
+/*
+ * The slot's UKI on the ESP, in `out`: `\EFI\Linux\imgbuild-usr-a.efi` / `-b.efi` for lettered slots,
+ * `\EFI\Linux\<label>.efi` for versioned ones (sysupdate names the UKI by version, as the label).
+ * NULL, or why there is none (a label with characters a file name cannot carry).
+ */
+const char *gptprio_uki_path(const struct slot *s, char *out, unsigned size);
 
 /* gptprio.next's one change to the chosen slot's bits: a try used up when any are left. */
 struct boot_bits gptprio_next_bits(struct boot_bits chosen);

@@ -11,6 +11,15 @@ const char *selector_uki_path(int slot)
 	return slot == SLOT_A ? "\\EFI\\Linux\\imgbuild-usr-a.efi" : "\\EFI\\Linux\\imgbuild-usr-b.efi";
 }
 
+static void copy_text(char *out, unsigned size, const char *text)
+{
+	unsigned i = 0;
+
+	for (; text[i] && i + 1 < size; i++)
+		out[i] = text[i];
+	out[i] = 0;
+}
+
 static void say(const struct boot_env *env, struct line *l)
 {
 	env->say(env->ctx, l->text);
@@ -113,7 +122,9 @@ static void say_no_slot(const struct boot_env *env, const struct slots *s, unsig
 		if (i)
 			line_str(&l, "; ");
 		slot_text(&l, &s->slot[i]);
-		if (failed & (1u << i))
+		if (s->slot[i].empty)
+			line_str(&l, ", labelled _empty");
+		else if (failed & (1u << i))
 			line_str(&l, ", failed to boot");
 	}
 	line_str(&l, "); resetting to try again");
@@ -242,7 +253,7 @@ int selector_run(struct disk *d, const struct boot_env *env, int read_only)
 	struct gpt_load_report r;
 	struct slots s;
 	const char *err;
-	unsigned failed = 0, limit = env->attempt_limit ? env->attempt_limit : IMGBUILD_BOOT_ATTEMPTS;
+	unsigned failed, limit = env->attempt_limit ? env->attempt_limit : IMGBUILD_BOOT_ATTEMPTS;
 	int rc = 1, said_least_bad = 0;
 
 	int loaded = gpt_load(d, &t, read_only, &r);
@@ -260,6 +271,8 @@ int selector_run(struct disk *d, const struct boot_env *env, int read_only)
 		if (demoted & (1u << i))
 			say_demoted(env, &s.slot[i], limit);
 	int dirty = demoted != 0;
+	/* a slot labelled _empty holds no version (or a half-written one): never started */
+	failed = gptprio_empty_mask(&s);
 	for (;;) {
 		struct pick p = attempts_choose(&s, failed);
 		int i = p.slot;
@@ -282,8 +295,12 @@ int selector_run(struct disk *d, const struct boot_env *env, int read_only)
 		say_decision(env, &s.slot[i], before);
 
 		char why[SELECTOR_WHY_MAX] = "";
-		const char *path = selector_uki_path(i);
-		if (env->boot(env->ctx, i, path, why, sizeof(why)) == 0) {
+		char path[GPTPRIO_UKI_PATH_MAX];
+		const char *bad = gptprio_uki_path(&s.slot[i], path, sizeof(path));
+		if (bad) {
+			copy_text(why, sizeof(why), bad);
+			copy_text(path, sizeof(path), "(no path)");
+		} else if (env->boot(env->ctx, i, path, why, sizeof(why)) == 0) {
 			rc = 0;
 			break;
 		}

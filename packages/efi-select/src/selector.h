@@ -22,7 +22,7 @@ struct boot_env {
 	unsigned attempt_limit;
 };
 
-/* `\EFI\Linux\imgbuild-usr-a.efi` for SLOT_A, `...-usr-b.efi` for SLOT_B. */
+/* `\EFI\Linux\imgbuild-usr-a.efi` for SLOT_A, `...-usr-b.efi` for SLOT_B (lettered slots). */
 const char *selector_uki_path(int slot);
 
 /* selector_run's result when no slot's UKI could be started: reset and try again, never power off. */

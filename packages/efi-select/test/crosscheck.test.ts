@@ -133,6 +133,26 @@ describe('gptprio.c agrees with next() on every state of two slots', () => {
     await compareAllStates(table, 'swapped.img');
   });
 
+  it('versioned slots (sysupdate labels, found by table order): a version and _empty; _empty never starts', async () => {
+    const table = planToTable(await loadLayout('sysupdate-mini'), 'crosscheck');
+    const slots = findSlots(table);
+    expect(slots.map((s) => [s.slot, s.label, s.versioned, s.empty])).toEqual([
+      ['A', 'imgbuild_@v', true, false],
+      ['B', '_empty', true, true],
+    ]);
+    await compareAllStates(table, 'versioned-empty.img');
+  });
+
+  it('versioned slots: _empty first in the table, a version second; and two versions', async () => {
+    const table = planToTable(await loadLayout('sysupdate-mini'), 'crosscheck');
+    const [a, b] = findSlots(table).map((s) => s.number - 1);
+    table.entries[a] = { ...table.entries[a], name: '_empty' };
+    table.entries[b] = { ...table.entries[b], name: 'imgbuild_7' };
+    await compareAllStates(table, 'versioned-empty-first.img');
+    table.entries[a] = { ...table.entries[a], name: 'imgbuild_8' };
+    await compareAttemptStates(table, 'versioned-two.img', 3);
+  });
+
   it('attempt counting: every state that fits, for every limit 1-6 (mini layout)', async () => {
     const table = planToTable(await loadLayout('mini'), 'crosscheck');
     for (let limit = 1; limit <= 6; limit++) await compareAttemptStates(table, `attempts-${limit}.img`, limit);

@@ -145,7 +145,7 @@ static int open_disk(const char *path, int writable, struct file_disk *f)
 static int decide(struct slots *s, unsigned limit, int *kind)
 {
 	attempts_demote(s, limit);
-	struct pick p = attempts_choose(s, 0);
+	struct pick p = attempts_choose(s, gptprio_empty_mask(s));
 	if (p.slot >= 0) {
 		struct slot *chosen = &s->slot[p.slot];
 		gpt_set_entry_attributes(chosen->entry, attempts_next(gpt_entry_attributes(chosen->entry)));

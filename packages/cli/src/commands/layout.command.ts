@@ -13,7 +13,7 @@ export function declareLayout(program: Command): void {
   layout
     .command('show')
     .description('print the planned geometry of a layout (built-in name or JSON file)')
-    .argument('<layout>', 'built-in layout (flatcar, flatcar-2025, mini) or a JSON file')
+    .argument('<layout>', 'built-in layout (flatcar, flatcar-2025, sysupdate, sysupdate-mini, mini) or a JSON file')
     .addOption(OPTIONS.svg('also write a picture of the layout as SVG'))
     .addOption(OPTIONS.svgForce())
     .addOption(OPTIONS.json())

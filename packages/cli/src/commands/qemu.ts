@@ -1,4 +1,4 @@
-import { parseCredentials, readCertificate, CorruptError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu } from '@imgbuild/core';
+import { parseCredentials, readCertificate, CorruptError, UsageError, FileStorage, formatBootFailure, formatBootMarker, InputError, readGpt, resolveBootTarget, runQemu } from '@imgbuild/core';
 import { EXIT_FAILED, EXIT_OK, printJson } from '../output.js';
 import { archOf } from '../arch-option.js';
 
@@ -20,7 +20,13 @@ interface QemuOpts {
   tpmState?: string;
   ignition?: string;
   credential?: string[];
+  nic?: string;
   json?: boolean;
+}
+
+function nicOf(v: string | undefined): 'none' | 'user' | undefined {
+  if (v === undefined || v === 'none' || v === 'user') return v;
+  throw new UsageError(`--nic ${JSON.stringify(v)}: none or user`);
 }
 
 /** A raw file with no GPT would only sit in the firmware until the timeout: say so at once. */
@@ -46,7 +52,7 @@ export async function run(image: string, opts: QemuOpts): Promise<number> {
   const credentials = parseCredentials(opts.credential ?? []);
   await checkRawDisk(image);
   const enrollCert = opts.enrollCert ? Buffer.from((await readCertificate(opts.enrollCert)).raw) : undefined;
-  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, watchdog: opts.watchdog !== false, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch), tpm: opts.tpmState ? { stateDir: opts.tpmState } : !!opts.tpm, ignition: opts.ignition, credentials });
+  const r = await runQemu({ image, timeoutMs, memoryMiB, smp, logPath: opts.log, accel: opts.accel ?? 'tcg', allowReset: opts.allowReset, watchdog: opts.watchdog !== false, secureBoot: !!opts.secureBoot, enrollCert, arch: archOf(opts.arch), tpm: opts.tpmState ? { stateDir: opts.tpmState } : !!opts.tpm, ignition: opts.ignition, credentials, nic: nicOf(opts.nic) });
   const healthy = !!r.marker && r.marker.health !== 'fail';
   if (opts.json) {
     printJson({

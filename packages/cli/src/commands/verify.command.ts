@@ -10,7 +10,8 @@ export function declareVerify(program: Command): void {
     .argument('<image>', BUILT_IMAGE_ARG)
     .option('--manifest <file>', 'manifest to check against (default: <image>.manifest.json, or the bundle\'s)')
     .option('--cert <cert.pem>', 'check the Secure Boot signatures against this certificate (default: the manifest\'s fingerprint)')
+    .option('--feed-manifest <file>', "an image updated on the node (systemd-sysupdate): the feed's manifest of a version it installed; repeat for each", (v: string, prev: string[] = []) => [...prev, v])
     .addOption(OPTIONS.json())
-    .addHelpText('after', examples('imgbuild verify disk.raw', 'imgbuild verify image_qemu_uefi --json | jq \'.checks[] | select(.ok == false)\'', 'imgbuild verify disk.raw --manifest release.manifest.json --cert db.crt'))
+    .addHelpText('after', examples('imgbuild verify disk.raw', 'imgbuild verify node.raw --feed-manifest feed/stable/imgbuild_2.manifest.json', 'imgbuild verify image_qemu_uefi --json | jq \'.checks[] | select(.ok == false)\'', 'imgbuild verify disk.raw --manifest release.manifest.json --cert db.crt'))
     .action(lazy(() => import('./verify.js')));
 }

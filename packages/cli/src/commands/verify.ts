@@ -2,10 +2,10 @@ import { formatCheck, verifyImage } from '@imgbuild/core';
 import { checkImageArg } from '../args.js';
 import { EXIT_FAILED, printJson, progressBar } from '../output.js';
 
-export async function run(image: string, opts: { manifest?: string; cert?: string; json?: boolean }): Promise<number> {
+export async function run(image: string, opts: { manifest?: string; cert?: string; feedManifest?: string[]; json?: boolean }): Promise<number> {
   await checkImageArg(image, { bundle: true }); // a qcow2 or a stray folder, said plainly
   const progress = progressBar(!opts.json);
-  const r = await verifyImage({ image, manifestPath: opts.manifest, cert: opts.cert, onProgress: progress });
+  const r = await verifyImage({ image, manifestPath: opts.manifest, cert: opts.cert, feedManifests: opts.feedManifest, onProgress: progress });
   progress.finish();
   const count = (s: string) => r.checks.filter((c) => c.status === s).length;
   if (opts.json) {

@@ -7,6 +7,9 @@
  *     systemd.verity_usr_options=hash-offset=<bytes>,restart-on-corruption   (a stock systemd ≥ 254 initrd)
  *   verity.usr=PARTUUID=<uuid> verity.usrhash=<hex> verity.usrhashoffset=<bytes>   (Flatcar's names)
  *   imgbuild.slot=<A|B>                                             (our test initramfs's marker)
+ *   or imgbuild.version=<v>        a versioned slot's (layout/versioned.ts): its UKI is published before
+ *                                  anyone knows which slot it lands in, so it names a version, and a
+ *                                  PARTUUID derived from the root hash, never a slot
  *   root=PARTUUID=<uuid> rootfstype=ext4 rw                         (only with a ROOT built from a tree)
  *   console=ttyS0,115200n8 panic=-1 <the user's --cmdline>
  *
@@ -30,6 +33,8 @@ export interface SlotBootArgs {
   fsType: string;
   /** The writable ROOT partition imgbuild formatted (`build --root-tree`): the image's, the same for both slots. */
   rootPartuuid?: string;
+  /** A versioned slot's version: `imgbuild.version=` replaces `imgbuild.slot=` (the UKI fits either slot). */
+  version?: string;
 }
 
 export interface SlotCmdline extends SlotBootArgs {
@@ -88,7 +93,7 @@ export function formatCmdline(c: SlotCmdline): string {
     `verity.usr=${dev}`,
     `verity.usrhash=${c.rootHash}`,
     `verity.usrhashoffset=${c.hashOffset}`,
-    `imgbuild.slot=${c.slot}`,
+    c.version ? `imgbuild.version=${c.version}` : `imgbuild.slot=${c.slot}`,
     ...(c.rootPartuuid ? [`root=PARTUUID=${c.rootPartuuid}`, 'rootfstype=ext4', 'rw'] : []),
     ...c.extra,
   ].join(' ');
@@ -100,7 +105,7 @@ export function parseCmdline(line: string): Partial<SlotBootArgs> & { extra: str
   const extra: string[] = [];
   const words = line.trim().split(/\s+/).filter(Boolean);
   // formatCmdline's root triple, where it puts it (right after imgbuild.slot=)
-  const slotAt = words.findIndex((w) => w.startsWith('imgbuild.slot='));
+  const slotAt = words.findIndex((w) => w.startsWith('imgbuild.slot=') || w.startsWith('imgbuild.version='));
   let rootPartuuid: string | undefined;
   if (slotAt >= 0 && /^root=PARTUUID=/i.test(words[slotAt + 1] ?? '') && words[slotAt + 2] === 'rootfstype=ext4' && words[slotAt + 3] === 'rw') {
     rootPartuuid = words[slotAt + 1].slice('root=PARTUUID='.length).toLowerCase();
@@ -115,6 +120,8 @@ export function parseCmdline(line: string): Partial<SlotBootArgs> & { extra: str
   if (rootPartuuid) out.rootPartuuid = rootPartuuid;
   const slot = kv.get('imgbuild.slot');
   if (slot === 'A' || slot === 'B') out.slot = slot;
+  const version = kv.get('imgbuild.version');
+  if (version) out.version = version;
   const dev = kv.get('verity.usr') ?? kv.get('systemd.verity_usr_data');
   if (dev) out.partuuid = dev.replace(/^PARTUUID=/i, '').toLowerCase();
   const hash = kv.get('usrhash') ?? kv.get('verity.usrhash');

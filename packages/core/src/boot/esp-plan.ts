@@ -27,8 +27,15 @@ export interface EspPlan {
   selector: Buffer;
   /** One UKI per filled slot. */
   ukis: Partial<Record<Slot, Buffer>>;
+  /** Where a slot's UKI goes when not at ukiEspPath(slot): a versioned slot's, named after its label. */
+  ukiPaths?: Partial<Record<Slot, string>>;
   /** Files for other boot styles (Flatcar's GRUB), written as they are. */
   extra?: EspFile[];
+}
+
+/** Where the plan puts slot `s`'s UKI. */
+export function planUkiPath(plan: Pick<EspPlan, 'ukiPaths'>, s: Slot): string {
+  return plan.ukiPaths?.[s] ?? ukiEspPath(s);
 }
 
 /** The ESP's files, in a fixed order (the FAT's directory order follows it). */
@@ -36,7 +43,7 @@ export function espPlanFiles(plan: EspPlan): EspFile[] {
   const files: EspFile[] = [{ path: selectorEspPath(plan.arch), data: plan.selector }];
   for (const s of ['A', 'B'] as Slot[]) {
     const uki = plan.ukis[s];
-    if (uki) files.push({ path: ukiEspPath(s), data: uki });
+    if (uki) files.push({ path: planUkiPath(plan, s), data: uki });
   }
   return [...files, ...(plan.extra ?? [])];
 }
@@ -49,12 +56,12 @@ export async function signEspPlan(plan: EspPlan, sign: (data: Buffer, path: stri
   const ukis: Partial<Record<Slot, Buffer>> = {};
   for (const s of ['A', 'B'] as Slot[]) {
     const uki = plan.ukis[s];
-    if (uki) ukis[s] = await sign(uki, ukiEspPath(s));
+    if (uki) ukis[s] = await sign(uki, planUkiPath(plan, s));
   }
-  return { arch: plan.arch, selector: await sign(plan.selector, selectorEspPath(plan.arch)), ukis, extra: plan.extra };
+  return { arch: plan.arch, selector: await sign(plan.selector, selectorEspPath(plan.arch)), ukis, ukiPaths: plan.ukiPaths, extra: plan.extra };
 }
 
 /** The ESP paths `signEspPlan` signs, in the ESP's order. */
 export function signedEspPaths(plan: EspPlan): string[] {
-  return [selectorEspPath(plan.arch), ...(['A', 'B'] as Slot[]).filter((s) => plan.ukis[s]).map(ukiEspPath)];
+  return [selectorEspPath(plan.arch), ...(['A', 'B'] as Slot[]).filter((s) => plan.ukis[s]).map((s) => planUkiPath(plan, s))];
 }

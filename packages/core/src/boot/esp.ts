@@ -272,6 +272,17 @@ export async function replaceEspFiles(image: string, offsetBytes: number, files:
   }
 }
 
+/** Deletes files from the ESP (those that are there; a missing one is no error). */
+export async function removeEspFiles(image: string, offsetBytes: number, paths: string[], sourceDateEpoch: number): Promise<void> {
+  checkOffset(offsetBytes);
+  checkEpoch(sourceDateEpoch);
+  const kinds = new Map((await listEsp(image, offsetBytes)).map((e) => [e.path.toUpperCase(), e.kind]));
+  const target = mtools(image, offsetBytes);
+  for (const p of paths) {
+    if (kinds.get(p.toUpperCase()) === 'file') await run('mdel', ['-i', target, `::/${p}`], image, toolEnv(sourceDateEpoch), 'mtools');
+  }
+}
+
 /** Reads one file out of the ESP. InputError when it is not there. */
 export async function readEspFile(image: string, offsetBytes: number, path: string): Promise<Buffer> {
   checkOffset(offsetBytes);

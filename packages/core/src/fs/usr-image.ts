@@ -35,6 +35,8 @@ export async function usrVersion(usrPath: string, fsType: string): Promise<strin
   if (fsType !== 'squashfs') return undefined;
   const r = await execa('unsquashfs', ['-cat', usrPath, 'lib/os-release'], { reject: false });
   if (r.exitCode !== 0) return undefined;
-  const m = /^VERSION_ID=["']?([^"'\n]*)["']?$/m.exec(String(r.stdout));
+  // IMAGE_VERSION first: what systemd-sysupdate protects as the running version (ProtectVersion=%A)
+  const image = /^IMAGE_VERSION=["']?([^"'\n]*)["']?$/m.exec(String(r.stdout));
+  const m = image ?? /^VERSION_ID=["']?([^"'\n]*)["']?$/m.exec(String(r.stdout));
   return m?.[1];
 }

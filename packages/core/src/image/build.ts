@@ -32,7 +32,9 @@ import { writeQemuBundle } from '../qemu/bundle-write.js';
 import { digestRecord, ImageDigester } from '../verify/image-digest.js';
 import { recordImage } from '../verify/record.js';
 import { checkSeed } from '../guid.js';
-import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
+import { checkUsrFits, slotHashOffset, slotManifestEntry, slotSuperblockUuid, versionedSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
+import { slotNaming, versionedLabel, versionedUkiPath } from '../layout/versioned.js';
+import { versionedSlotBoot } from './versioned-slot.js';
 import { probeUsrImage, usrVersion } from '../fs/usr-image.js';
 import { mksquashfsReproducible, sourceDateEpochFromEnv } from '../repro.js';
 import { checkRootTree, rootPartition, writeRootFsRecorded } from '../rootfs/partition.js';
@@ -214,12 +216,17 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
     const kernelSha = sha256Buffer(kernel);
     const initrdSha = sha256Buffer(initrd);
     const version = await usrVersion(usrPath, usr.fsType);
+    // Slots named by version (systemd-sysupdate's labels): A is <name>_<version>, its UKI named so.
+    const naming = slotNaming(plan);
+    const labelA = naming ? versionedLabel(naming, version, o.fromDir ?? usrPath) : slots.A.label;
     // The boot files as they will be, with a stand-in root hash of the same length: their sizes are final.
     const draftArgs = { slot: 'A' as const, partuuid: '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12), rootHash: '0'.repeat(64), hashOffset: slotHashOffset(slots.A.sizeBytes), fsType: usr.fsType, rootPartuuid: rootPart ? '0'.repeat(8) + '-0000-0000-0000-' + '0'.repeat(12) : undefined, extra };
-    const draftUki = slotUki({ kernel, initrd, stub, osRelease, arch }, formatCmdline(draftArgs), o.kernel);
+    const draftCmdline = naming ? versionedSlotBoot({ naming, version, ...draftArgs }).cmdline : formatCmdline(draftArgs);
+    const draftUki = slotUki({ kernel, initrd, stub, osRelease, arch }, draftCmdline, o.kernel);
     const draftFlatcar = style === 'flatcar' ? flatcarFiles({ inputs: { kernel, initrd, stub, osRelease, arch }, slotHashes: { A: draftArgs.rootHash }, cmdlineExtra: extra.join(' '), hashOffset: draftArgs.hashOffset }) : [];
     // Signed drafts when signing: a signature adds a few KiB to each file.
-    const draftPlan = await signedPlan({ arch, selector, ukis: { A: draftUki }, extra: draftFlatcar }, key, sde);
+    const ukiPaths = naming ? { A: versionedUkiPath(labelA) } : undefined;
+    const draftPlan = await signedPlan({ arch, selector, ukis: { A: draftUki }, ukiPaths, extra: draftFlatcar }, key, sde);
     checkEspRoom(plan, esp, espPlanFiles(draftPlan), draftPlan.ukis.A!.length, typeof o.layout === 'string' ? o.layout : plan.name);
     if (dryRun) {
       const usrIn = { path: o.from ?? o.fromDir!, bytes: usr.bytes, fsType: usr.fsType };
@@ -237,7 +244,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         usrBytes: usr.bytes,
         superblockUuid: (rootHash) => {
           seed = o.seed ?? defaultSeed(plan, rootHash, kernelSha, initrdSha, sha256Buffer(stub), sha256Buffer(selector), sha256Buffer(Buffer.from(osRelease)), extra.join(' '), style, String(sde), o.rootTree ? 'root-tree' : '');
-          return slotSuperblockUuid(seed, 'A', rootHash);
+          return naming ? versionedSuperblockUuid(rootHash) : slotSuperblockUuid(seed, 'A', rootHash);
         },
         jobs: o.jobs,
         onProgress: o.onProgress,
@@ -264,10 +271,17 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       const partuuid = (n: number) => table.entries[n - 1].uuid;
       const hashOffset = slotHashOffset(slots.A.sizeBytes);
       const rootFs = rootPart ? await writeRootFsRecorded({ imagePath, partition: rootPart, partuuid: partuuid(rootPart.number), tree: o.rootTree!, seed, sourceDateEpoch: sde }) : undefined;
-      const cmdline = formatCmdline({ slot: 'A', partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, rootPartuuid: rootFs?.partuuid, extra });
+      const slotArgs = { slot: 'A' as const, partuuid: partuuid(slots.A.number), rootHash: v.rootHash, hashOffset, fsType: usr.fsType, rootPartuuid: rootFs?.partuuid, extra };
+      let cmdline = formatCmdline(slotArgs);
+      if (naming) {
+        // the label and PARTUUID sysupdate would give this version; the UKI fits either slot
+        const vb = versionedSlotBoot({ naming, version, ...slotArgs, file: usrPath });
+        table.entries[slots.A.number - 1] = { ...table.entries[slots.A.number - 1], name: vb.label, uuid: vb.partuuid };
+        cmdline = vb.cmdline;
+      }
       const inputs = { kernel, initrd, stub, osRelease, arch };
       const flatcar = style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: { A: v.rootHash }, cmdlineExtra: extra.join(' '), hashOffset }) : [];
-      const espPlan = await signedPlan({ arch, selector, ukis: { A: slotUki(inputs, cmdline, o.kernel) }, extra: flatcar }, key, sde);
+      const espPlan = await signedPlan({ arch, selector, ukis: { A: slotUki(inputs, cmdline, o.kernel) }, ukiPaths, extra: flatcar }, key, sde);
       const ukiA = espPlan.ukis.A!;
       const files = espPlanFiles(espPlan);
       o.onProgress?.(0, 1, 'ESP');
@@ -280,7 +294,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
       } finally {
         await disk.close();
       }
-      const slotA = slotManifestEntry({ number: slots.A.number, label: slots.A.label, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!) }, version);
+      const slotA = slotManifestEntry({ number: slots.A.number, label: labelA, uuid: partuuid(slots.A.number) }, v, usr, { name: basename(o.from ?? o.fromDir!) }, version);
       const recorded = await recordImage(imagePath, { sectorSize: plan.sectorSize, roleOf: (n) => plan.partitions.find((q) => q.number === n)!.role });
       const manifest: ImageManifest = {
         manifestVersion: MANIFEST_VERSION,
@@ -297,7 +311,7 @@ async function buildOrPlan(o: BuildOptions, dryRun: boolean): Promise<BuildResul
         boot: {
           style,
           selector: { path: selectorEspPath(arch), sha256: sha256Buffer(espPlan.selector) },
-          slots: { A: { uki: ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha, ...pcr11Entry(ukiA) } },
+          slots: { A: { uki: ukiPaths?.A ?? ukiEspPath('A'), sha256: sha256Buffer(ukiA), cmdline, kernelSha256: kernelSha, initrdSha256: initrdSha, ...pcr11Entry(ukiA) } },
           signing: signingRecord(espPlan, key),
         },
         image: { name: basename(o.output), sha256: null, bytes: plan.diskBytes },

@@ -19,6 +19,14 @@ const BLOCK = DEFAULT_VERITY_PARAMS.dataBlockSize;
 // slotHashOffset lives in verity/slot-area.ts (slot/ needs it too); re-exported for this module's importers.
 export { slotHashOffset };
 
+/**
+ * The superblock UUID of a versioned slot (layout/versioned.ts): from the root hash alone, so that the
+ * published payload, an offline update and a build write the same bytes whatever the image's seed.
+ */
+export function versionedSuperblockUuid(rootHash: string): string {
+  return deriveUuid('imgbuild-versioned-slot', `verity-uuid:${rootHash}`);
+}
+
 /** Throws a one-line error saying by how much `usrBytes` is too large for the slot. */
 export function checkUsrFits(usrBytes: number, partition: Pick<PlannedPartition, 'label' | 'sizeBytes'>, file: string, packedAs?: string): void {
   const room = slotHashOffset(partition.sizeBytes);

@@ -14,7 +14,9 @@ import { promises as fsp } from 'node:fs';
 import { basename } from 'node:path';
 import { flushFile, writeFileAtomic } from '../atomic.js';
 import { withImageLock } from '../lock.js';
-import { readEspFile, readUki, replaceEspFiles, ukiEspPath, type SigningKeyFiles, type UkiContents } from '../boot/index.js';
+import { readEspFile, readUki, removeEspFiles, replaceEspFiles, ukiEspPath, type SigningKeyFiles, type UkiContents } from '../boot/index.js';
+import { EMPTY_LABEL, namingOfLabel, versionedLabel, versionedUkiPath } from '../layout/versioned.js';
+import { relabelSlot, versionedSlotBoot } from './versioned-slot.js';
 import { updateSigner } from '../signing/plan.js';
 import { formatCmdline, parseCmdline } from '../boot/cmdline.js';
 import { InputError, SlotError } from '../errors.js';
@@ -27,7 +29,7 @@ import { findEsp } from '../layout/roles.js';
 import { flatcarFiles, readBootInput, readKernel, readUkiStub, slotUki } from '../boot/inputs.js';
 import { encodeManifest, isLegacyBoot, manifestArchitecture, pendingUpdateManifest, manifestPathFor, readManifest, sha256Buffer, sha256File, type ImageManifest } from '../manifest/manifest.js';
 import { findBundle, withRawImage } from '../qemu/bundle.js';
-import { slotHashOffset, slotManifestEntry, slotSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
+import { slotHashOffset, slotManifestEntry, slotSuperblockUuid, versionedSuperblockUuid, writeUsrToSlot } from './slot-writer.js';
 import { checkUpdateEspRoom } from './esp-room.js';
 import { probeUsrImage, usrVersion } from '../fs/usr-image.js';
 import { recordImage } from '../verify/record.js';
@@ -170,6 +172,18 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     );
   }
   const slotNumber = before.slots.find((s) => s.slot === slot)!.number;
+  // Slots named by version (sysupdate's labels): the new slot is labelled <name>_<version>, its
+  // PARTUUID comes from the root hash, its UKI is named by version (image/versioned-slot.ts)
+  const target = before.slots.find((s) => s.slot === slot)!;
+  const naming = active.versioned ? namingOfLabel(active.label) : null;
+  if (active.versioned && !naming) throw new SlotError(`the running slot ${active.slot} is labelled ${active.label}, not <name>_<version>`, { file: displayName });
+  const version = naming ? await usrVersion(o.from, usr.fsType) : undefined;
+  const newLabel = naming ? versionedLabel(naming, version, o.from) : part0Label(table, slotNumber);
+  if (naming && newLabel === active.label) throw new InputError(`version ${version} is what slot ${active.slot} runs already (${active.label}); an update needs another version`, { file: o.from });
+  const ukiPathOf = (s: { slot: Slot; label: string; versioned: boolean }) => (s.versioned ? versionedUkiPath(s.label) : ukiEspPath(s.slot));
+  const newUkiPath = naming ? versionedUkiPath(newLabel) : ukiEspPath(slot);
+  // the UKI of the version this update overwrites goes with it
+  const staleUki = naming && target.label !== EMPTY_LABEL && target.label !== newLabel ? [versionedUkiPath(target.label)] : [];
   const part = partitions(table).find((p) => p.number === slotNumber)!;
   const partition = { label: part.name, offsetBytes: part.firstLba * table.sectorSize, sizeBytes: (part.lastLba - part.firstLba + 1) * table.sectorSize };
   const esp = findEsp(manifest.partitions, manifestPath);
@@ -178,7 +192,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
 
   // Everything that can fail on bad input is read before the first write. The new slot starts from the
   // running slot's boot files: its kernel and initrd unless new ones are given, its extra arguments.
-  const activeUki = await readSlotUki(imagePath, espOffset, before.next!, displayName);
+  const activeUki = await readSlotUki(imagePath, espOffset, before.next!, displayName, ukiPathOf(active));
   const kernel = o.kernel ? await readKernel(o.kernel, arch) : activeUki.sections['.linux'];
   const initrd = o.initrd ? await readBootInput(o.initrd, 'initrd') : activeUki.sections['.initrd'];
   if (!kernel || !initrd) throw new InputError(`the UKI of slot ${before.next} lacks .linux or .initrd; pass --kernel and --initrd`, { file: displayName });
@@ -189,26 +203,32 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const signer = await updateSigner(boot.signing, o.sign, displayName);
   // Flatcar's files are named by the slots that hold a /usr: both, once this update is done.
   const bothSlots = { A: '0'.repeat(64), B: '0'.repeat(64) };
-  const espFiles = [ukiEspPath(slot), ...(boot.style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: bothSlots, cmdlineExtra: '', hashOffset: 0 }).map((f) => f.path) : [])];
+  const espFiles = [newUkiPath, ...staleUki, ...(boot.style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: bothSlots, cmdlineExtra: '', hashOffset: 0 }).map((f) => f.path) : [])];
   const plan: UpdatePlan = {
     partition: partitionRecord(part, 'usr-slot'),
     usr: { path: o.from, bytes: usr.bytes, fsType: usr.fsType },
-    kernel: o.kernel ?? `the running slot's UKI (${ukiEspPath(before.next!)})`,
-    initrd: o.initrd ?? `the running slot's UKI (${ukiEspPath(before.next!)})`,
+    kernel: o.kernel ?? `the running slot's UKI (${ukiPathOf(active)})`,
+    initrd: o.initrd ?? `the running slot's UKI (${ukiPathOf(active)})`,
     espFiles,
   };
   // The ESP must hold the new boot files before /usr is written, dry run or not. The draft has the
   // real size: a root hash is always 64 hex digits, and it is signed as the real one will be.
-  const draftCmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: '0'.repeat(64), hashOffset: slotHashOffset(partition.sizeBytes), fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
-  const draftUki = await signer.sign(slotUki(inputs, draftCmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
+  const slotCmdline = (rootHash: string) => {
+    const args = { slot, partuuid: part.uuid, rootHash, hashOffset: slotHashOffset(partition.sizeBytes), fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra };
+    return naming ? versionedSlotBoot({ naming, version, ...args, file: o.from }) : { label: newLabel, partuuid: part.uuid, ukiPath: newUkiPath, cmdline: formatCmdline(args) };
+  };
+  const draftCmdline = slotCmdline('0'.repeat(64)).cmdline;
+  const draftUki = await signer.sign(slotUki(inputs, draftCmdline, o.kernel ?? o.image), newUkiPath, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
   const draftFlatcar = boot.style === 'flatcar' ? flatcarFiles({ inputs, slotHashes: bothSlots, cmdlineExtra: extra.join(' '), hashOffset: slotHashOffset(partition.sizeBytes) }) : [];
-  const unbooted = unbootedEspFiles(slot, boot.style);
-  const inPlace = (path: string) => unbooted.includes(path);
-  const draftFiles = [{ path: ukiEspPath(slot), data: draftUki }, ...draftFlatcar];
-  checkUpdateEspRoom(manifest, esp, draftFiles.map((f) => ({ path: f.path, size: f.data.length, inPlace: inPlace(f.path) })), displayName);
+  // The new UKI is unbooted while written (see unbootedEspFiles); a stale one is deleted first.
+  const unbooted = [newUkiPath, ...(boot.style === 'flatcar' ? [`flatcar/vmlinuz-${slot.toLowerCase()}`] : [])];
+  const draftFiles = [{ path: newUkiPath, data: draftUki }, ...draftFlatcar];
+  const removed = staleUki.map((path) => ({ path, size: 0, inPlace: true }));
+  checkUpdateEspRoom(manifest, esp, [...draftFiles.map((f) => ({ path: f.path, size: f.data.length, inPlace: unbooted.includes(f.path) })), ...removed], displayName);
   if (o.dryRun) {
     // The same two transitions as below, on the table in memory.
-    const after = slotStatus(upgrade(setSlotBits(table, slot, { priority: 0, tries: 0, successful: false }), slot));
+    const cleared = setSlotBits(table, slot, { priority: 0, tries: 0, successful: false });
+    const after = slotStatus(upgrade(naming ? relabelSlot(cleared, slot, { label: newLabel, uuid: slotCmdline('0'.repeat(64)).partuuid }) : cleared, slot));
     return { slot, rootHash: null, before, after, plan, dryRun: true, written: false, manifest, manifestPath };
   }
 
@@ -216,7 +236,12 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   // the image verifies as the old one with this slot and these files named as unfinished.
   if (writeManifest) await writeFileAtomic(manifestPath, encodeManifest(pendingUpdateManifest(manifest, slot, espFiles)));
   // 1. The slot about to be overwritten must not be chosen while it is half-written.
-  await applySlotTransition(imagePath, (t) => setSlotBits(t, slot, { priority: 0, tries: 0, successful: false }));
+  // A versioned slot is labelled _empty meanwhile, as sysupdate does: the selector never starts it.
+  await applySlotTransition(imagePath, (t) => {
+    const cleared = setSlotBits(t, slot, { priority: 0, tries: 0, successful: false });
+    return naming ? relabelSlot(cleared, slot, { label: EMPTY_LABEL }) : cleared;
+  });
+  if (staleUki.length) await removeEspFiles(imagePath, espOffset, staleUki, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
   // The image digest, in parts: the partitions this update does not write from now on, on worker
   // threads; the running slot from its tree's leaf level (hashed up to its recorded root hash) rather
   // than its data; the new slot likewise once written; the ESP and the GPT, which change until the
@@ -238,7 +263,7 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
     partition,
     usrPath: o.from,
     usrBytes: usr.bytes,
-    superblockUuid: (rootHash) => slotSuperblockUuid(manifest.seed, slot, rootHash),
+    superblockUuid: (rootHash) => (naming ? versionedSuperblockUuid(rootHash) : slotSuperblockUuid(manifest.seed, slot, rootHash)),
     jobs: o.jobs,
     onProgress: o.onProgress,
   });
@@ -247,9 +272,10 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   const flushing = flushFile(imagePath);
   flushing.catch(() => {}); // awaited before the flip
   // 3. The slot's own UKI; the running slot's boot files stay untouched.
-  const cmdline = formatCmdline({ slot, partuuid: part.uuid, rootHash: v.rootHash, hashOffset: v.hashOffset, fsType: usr.fsType, rootPartuuid: running.rootPartuuid, extra });
-  const uki = await signer.sign(slotUki(inputs, cmdline, o.kernel ?? o.image), ukiEspPath(slot), manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
-  const files = [{ path: ukiEspPath(slot), data: uki }];
+  const decided = slotCmdline(v.rootHash);
+  const cmdline = decided.cmdline;
+  const uki = await signer.sign(slotUki(inputs, cmdline, o.kernel ?? o.image), newUkiPath, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv());
+  const files = [{ path: newUkiPath, data: uki }];
   if (boot.style === 'flatcar') {
     const hashes = { [before.next!]: manifest.slots[before.next!]?.rootHash, [slot]: v.rootHash } as Partial<Record<Slot, string>>;
     files.push(...flatcarFiles({ inputs, slotHashes: hashes, cmdlineExtra: extra.join(' '), hashOffset: v.hashOffset }));
@@ -257,11 +283,11 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
   await replaceEspFiles(imagePath, espOffset, files, manifest.sourceDateEpoch ?? sourceDateEpochFromEnv(), { unbooted });
   await Promise.all([digester.settle(), flushing]);
   // 4. The flip, last.
-  const flip = await applySlotTransition(imagePath, (t) => upgrade(t, slot));
+  const flip = await applySlotTransition(imagePath, (t) => upgrade(naming ? relabelSlot(t, slot, { label: decided.label, uuid: decided.partuuid }) : t, slot));
 
-  manifest.slots[slot] = slotManifestEntry({ number: part.number, label: part.name, uuid: part.uuid }, v, usr, { name: basename(o.from) }, await usrVersion(o.from, usr.fsType));
-  boot.slots[slot] = { uki: ukiEspPath(slot), sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ...pcr11Entry(uki) };
-  boot.signing = signer.record(boot.signing, ukiEspPath(slot), uki);
+  manifest.slots[slot] = slotManifestEntry({ number: part.number, label: decided.label, uuid: decided.partuuid }, v, usr, { name: basename(o.from) }, await usrVersion(o.from, usr.fsType));
+  boot.slots[slot] = { uki: newUkiPath, sha256: sha256Buffer(uki), cmdline, kernelSha256: sha256Buffer(kernel), initrdSha256: sha256Buffer(initrd), ...pcr11Entry(uki) };
+  boot.signing = signer.record(boot.signing, newUkiPath, uki);
   // The identity digest costs what the image holds (FIEMAP finds its data); the plain sha256 only on request.
   const digest = digestRecord(await digester.finish());
   manifest.image = { ...manifest.image, sha256: o.imageSha256 ? await sha256File(imagePath, o.onProgress) : null, digest };
@@ -274,29 +300,23 @@ async function updateRaw(o: UpdateOptions, imagePath: string, manifestPath: stri
 }
 
 /** The running slot's UKI: where the new slot's kernel, initrd and extra arguments come from by default. */
-async function readSlotUki(image: string, espOffset: number, slot: Slot, displayName: string): Promise<UkiContents> {
+async function readSlotUki(image: string, espOffset: number, slot: Slot, displayName: string, path = ukiEspPath(slot)): Promise<UkiContents> {
   let bytes: Buffer;
   try {
-    bytes = await readEspFile(image, espOffset, ukiEspPath(slot));
+    bytes = await readEspFile(image, espOffset, path);
   } catch {
     throw new InputError(
-      `the ESP has no UKI for the running slot ${slot} (${ukiEspPath(slot)}); was this image built by an imgbuild without the slot selector? Rebuild it`,
+      `the ESP has no UKI for the running slot ${slot} (${path}); was this image built by an imgbuild without the slot selector? Rebuild it`,
       { file: displayName },
     );
   }
   try {
     return readUki(bytes);
   } catch (e) {
-    throw new InputError(`${ukiEspPath(slot)} on the ESP is not a UKI: ${(e as Error).message}`, { file: displayName });
+    throw new InputError(`${path} on the ESP is not a UKI: ${(e as Error).message}`, { file: displayName });
   }
 }
 
-
-/**
- * The boot files of the slot being written: its priority is 0 from step 1 until the flip, so no
- * boot path reads them and they are rewritten in place (no room for a second copy needed).
- * Flatcar's GRUB shares flatcar/initrd and grub.cfg between slots: those stay side-copied.
- */
-function unbootedEspFiles(slot: Slot, style: string): string[] {
-  return [ukiEspPath(slot), ...(style === 'flatcar' ? [`flatcar/vmlinuz-${slot.toLowerCase()}`] : [])];
+function part0Label(table: { entries: { name: string }[] }, n: number): string {
+  return table.entries[n - 1].name;
 }

@@ -23,6 +23,21 @@ function flatcarPartitions(sizes: { esp: PartitionSpec['size']; usr: PartitionSp
 }
 
 /**
+ * Slots named by version for systemd-sysupdate (layout/versioned.ts): slot 3 carries `imgbuild_<version>`
+ * from the build on, slot 4 starts `_empty`. Flatcar's /usr type (the blessing's and the selector's),
+ * fixed UUIDs for none of the slots: a versioned slot's PARTUUID comes from its root hash.
+ */
+function sysupdatePartitions(sizes: { esp: PartitionSpec['size']; usr: PartitionSpec['size']; root: PartitionSpec['size'] }): PartitionSpec[] {
+  return [
+    { number: 1, label: 'EFI-SYSTEM', type: 'efi', size: sizes.esp, role: 'esp' },
+    // read-only (bit 60), as sysupdate's ReadOnly=1 marks every slot it installs
+    { number: 3, label: 'imgbuild_@v', type: 'flatcar-usr', size: sizes.usr, role: 'usr-slot', attributes: { ...SLOT_A_INITIAL, readOnly: true } },
+    { number: 4, label: '_empty', type: 'flatcar-usr', size: sizes.usr, role: 'usr-slot' },
+    { number: 9, label: 'ROOT', type: 'flatcar-resize', size: sizes.root, role: 'root' },
+  ];
+}
+
+/**
  * The built-in layouts by name, as specs (what a layout file holds).
  *
  * @example
@@ -52,6 +67,28 @@ export const BUILTIN_LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
     alignment: { sectors: 4096 },
     diskSize: 'auto',
     partitions: flatcarPartitions({ esp: '1GiB', usr: '2GiB', oem: '1GiB', root: '2GiB' }),
+  },
+  /** Slots named by version, updated on the node by systemd-sysupdate from a published feed. */
+  sysupdate: {
+    name: 'sysupdate',
+    description: 'A/B /usr slots named by version for systemd-sysupdate (imgbuild_<version>, _empty): 128 MiB ESP, 512 MiB USR slots',
+    sectorSize: 512,
+    alignment: { sectors: 4096 },
+    diskSize: 'auto',
+    partitions: sysupdatePartitions({ esp: '128MiB', usr: '512MiB', root: '256MiB' }),
+  },
+  /**
+   * The same, sized for the example OS (a 150 MB /usr, a 48 MB UKI) with a third to spare: for tests.
+   * A slot's payload runs to the end of its verity tree near the slot's end, so the slot size is what a
+   * node downloads (compressed) and writes; 512 MiB slots made each update under TCG take minutes more.
+   */
+  'sysupdate-mini': {
+    name: 'sysupdate-mini',
+    description: 'sysupdate sized for the example OS, for tests: 128 MiB ESP, 192 MiB USR slots',
+    sectorSize: 512,
+    alignment: { sectors: 4096 },
+    diskSize: 'auto',
+    partitions: sysupdatePartitions({ esp: '128MiB', usr: '192MiB', root: '64MiB' }),
   },
   /** Same partitions and UUIDs, small sizes: for tests, CI and the demo. */
   mini: {

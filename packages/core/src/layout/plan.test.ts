@@ -34,9 +34,10 @@ describe('built-in layouts', () => {
     for (const spec of Object.values(BUILTIN_LAYOUTS)) {
       const plan = planLayout(spec);
       const t = planToTable(plan, 'seed');
-      const byLabel = Object.fromEntries(partitions(t).map((x) => [x.name, x]));
-      expect(getBootBits(byLabel['USR-A'].attributes)).toEqual({ priority: 1, tries: 0, successful: true });
-      expect(getBootBits(byLabel['USR-B'].attributes)).toEqual({ priority: 0, tries: 0, successful: false });
+      // A and B by the planner's own assignment (labels -A/-B, or by table order for versioned slots)
+      const bySlot = Object.fromEntries(plan.partitions.filter((p) => p.slot).map((p) => [p.slot!, partitions(t).find((x) => x.number === p.number)!]));
+      expect(getBootBits(bySlot.A.attributes)).toEqual({ priority: 1, tries: 0, successful: true });
+      expect(getBootBits(bySlot.B.attributes)).toEqual({ priority: 0, tries: 0, successful: false });
     }
   });
   it('derives unfixed GUIDs from the seed, reproducibly', () => {

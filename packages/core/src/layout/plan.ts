@@ -181,6 +181,7 @@ export function planLayout(input: LayoutSpec, source = input?.name ?? 'layout'):
   for (const p of planned) {
     if (p.endLba > lastUsableLba) fail(`${source}: partition ${p.number} (${p.label})`, `ends at sector ${p.endLba}, beyond the last usable sector ${lastUsableLba} of a ${totalSectors}-sector disk`);
   }
+  assignVersionedSlots(planned);
   checkSlots(planned, source);
   checkSingleRoles(planned, (msg) => fail(source, msg));
   checkFixedGuids(planned, diskGuid, source);
@@ -197,6 +198,15 @@ export function planLayout(input: LayoutSpec, source = input?.name ?? 'layout'):
     lastUsableLba,
     partitions: planned,
   };
+}
+
+/**
+ * Slots labelled by version (`imgbuild_@v`, `_empty`) rather than by letter are A and B in table order,
+ * as the selector and findSlots find them on the disk.
+ */
+function assignVersionedSlots(planned: PlannedPartition[]): void {
+  const slots = planned.filter((p) => p.role === 'usr-slot').sort((x, y) => x.number - y.number);
+  if (slots.length === 2 && slots.every((p) => !p.slot)) slots.forEach((p, i) => (p.slot = i === 0 ? 'A' : 'B'));
 }
 
 function checkSlots(planned: PlannedPartition[], source: string): void {

@@ -139,6 +139,17 @@ describe('every documented form is accepted', () => {
   });
 });
 
+describe('the versioned built-in layouts', () => {
+  it.each(['sysupdate', 'sysupdate-mini'])('%s: slot 3 is A labelled imgbuild_@v (read-only, booting), slot 4 is B labelled _empty', async (name) => {
+    expect(parseLayoutSpec(BUILTIN_LAYOUTS[name], name)).toBe(BUILTIN_LAYOUTS[name]);
+    const plan = await loadLayout(name);
+    expect(plan.partitions.filter((p) => p.role === 'usr-slot').map((p) => [p.number, p.label, p.slot, '0x' + p.attributes.toString(16)])).toEqual([
+      [3, 'imgbuild_@v', 'A', '0x1101000000000000'],
+      [4, '_empty', 'B', '0x0'],
+    ]);
+  });
+});
+
 describe('built-in layouts go through the schema and plan exactly as before it', () => {
   // sha256 of each plan's JSON (what defaultSeed hashes) and the sectors, taken before the schema existed.
   const before: Record<string, { hash: string; total: number; parts: [number, number, number, string][] }> = {
@@ -158,7 +169,8 @@ describe('built-in layouts go through the schema and plan exactly as before it',
       parts: [[1, 4096, 135167, '0x4'], [2, 135168, 139263, '0x0'], [3, 139264, 401407, '0x101000000000000'], [4, 401408, 663551, '0x0'], [6, 663552, 696319, '0x0'], [7, 696320, 712703, '0x0'], [9, 712704, 778239, '0x0']],
     },
   };
-  it.each(Object.keys(BUILTIN_LAYOUTS))('%s', async (name) => {
+  // the layouts that existed before the schema; the versioned ones (sysupdate, sysupdate-mini) came after
+  it.each(Object.keys(before))('%s', async (name) => {
     expect(parseLayoutSpec(BUILTIN_LAYOUTS[name], name)).toBe(BUILTIN_LAYOUTS[name]);
     const plan = await loadLayout(name);
     const json = JSON.stringify(plan, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));

@@ -63,6 +63,11 @@ export interface RunQemuOptions {
   /** Extra qemu arguments, appended. */
   extraArgs?: string[];
   /**
+   * The guest's network: 'none' (default) or 'user', qemu's user-mode network (a virtio NIC; the host
+   * is 10.0.2.2 from the guest, which reaches only what the host serves or can reach itself).
+   */
+  nic?: 'none' | 'user';
+  /**
    * Let the machine reset (a kernel panic with panic=-1, a watchdog) instead of ending the run, so the
    * selector gets its next boot within one run, as on real hardware. true: bounded by timeoutMs only;
    * a number: at most that many resets, then the run is stopped (failure `reset-limit`).
@@ -86,6 +91,12 @@ export interface RunQemuOptions {
   ignition?: string;
   /** systemd credentials for the guest: SMBIOS type 11 on x86-64, fw_cfg elsewhere (provision.ts). */
   credentials?: Credential[];
+  /**
+   * Cut the power: SIGKILL qemu, with no shutdown and nothing flushed by the guest, as soon as this
+   * returns true (polled every 500 ms). For tests of writes interrupted at a chosen point; the run's
+   * failure is then `power-cut`.
+   */
+  powerCutWhen?: () => boolean | Promise<boolean>;
 }
 
 /**
@@ -187,12 +198,13 @@ export async function resolveBootTarget(opts: Pick<RunQemuOptions, 'image' | 'fo
 }
 
 /** The qemu command line for one boot (pure). */
-export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number; arch?: Architecture; watchdog?: boolean }): string[] {
+export function qemuArgs(t: { image: string; format: string; ovmfCode: string; varsCopy: string; serialLog: string; memoryMiB: number; accel: string; allowReset?: boolean; secureBoot?: boolean; smp?: number; arch?: Architecture; watchdog?: boolean; nic?: 'none' | 'user' }): string[] {
   return [
     ...machineArgs(t.arch ?? 'x86-64', t.accel, !!t.secureBoot),
     '-m', String(t.memoryMiB),
     ...(t.smp && t.smp > 1 ? ['-smp', String(t.smp)] : []),
-    '-nic', 'none',
+    // no ROM on the NIC: the firmware must not try to boot from the network before the disk
+    ...(t.nic === 'user' ? ['-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0,romfile='] : ['-nic', 'none']),
     '-display', 'none',
     '-serial', `file:${t.serialLog}`,
     '-monitor', 'none',
@@ -244,7 +256,7 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
     const watch = watchResets(join(work, 'qmp.sock'), serialLog);
     const argv = [
       // The i6300esb is a q35 (x86-64) watchdog; the arm64 virt machine boots without one.
-      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: maxResets !== null, secureBoot: t.secureBoot, smp: opts.smp, arch: t.arch, watchdog: (opts.watchdog ?? true) && t.arch === 'x86-64' }),
+      ...qemuArgs({ image: t.image, format: t.format, ovmfCode: t.ovmfCode, varsCopy, serialLog, memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? 'tcg', allowReset: maxResets !== null, secureBoot: t.secureBoot, smp: opts.smp, arch: t.arch, watchdog: (opts.watchdog ?? true) && t.arch === 'x86-64', nic: opts.nic }),
       ...(tpm?.qemuArgs ?? []),
       ...(opts.ignition !== undefined ? ignitionArgs(resolve(opts.ignition)) : []),
       ...(await guestCredentialArgs(opts.credentials ?? [], t.arch, work)),
@@ -258,7 +270,9 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
     let refusal: string | null = null;
     // A run allowed to reset is not stopped on a frozen boot: the guest's watchdog resets it and the
     // selector chooses again; the reset bound stops it instead.
+    let cut = false;
     const stopWhen = async () => {
+      if (opts.powerCutWhen && (await opts.powerCutWhen())) return (cut = true);
       if (maxResets !== null && watch.resets.length > maxResets) return true;
       const text = await fsp.readFile(serialLog, 'latin1').catch(() => '');
       if (t.secureBoot && (refusal = firmwareRefusal(text)) !== null) return true;
@@ -271,6 +285,7 @@ async function bootLocked(opts: RunQemuOptions, t: BootTarget): Promise<QemuRunR
     const whole = await fsp.readFile(serialLog, 'latin1');
     const log = lastBootLog(whole, watch.resets);
     let { marker, failure } = parseBootMarker(log);
+    if (!marker && !failure && cut) failure = { reason: 'power-cut', detail: `the power was cut after ${Math.round(durationMs / 1000)} s, as asked` };
     if (!marker && !failure) failure = resetFailure(watch.resets, maxResets, stopped, log) ?? restartedOnVerity(log);
     if (!marker && !failure && refusal) {
       failure = { reason: 'secure-boot-refused', detail: `the firmware refused the boot loader (Secure Boot): ${refusal}` };

@@ -3,7 +3,7 @@
  * manifest's record of it (`boot.signing`: the certificate's fingerprint and every signed file's
  * digest, or null for an unsigned image).
  */
-import { selectorEspPath, signedEspPaths, signEspPlan, ukiEspPath, type EspPlan } from '../boot/esp-plan.js';
+import { planUkiPath, selectorEspPath, signedEspPaths, signEspPlan, type EspPlan } from '../boot/esp-plan.js';
 import { loadSigningKey, signPe, type SigningKey, type SigningKeyFiles } from '../boot/sign.js';
 import { InputError } from '../errors.js';
 import type { SigningManifest } from '../manifest/schema.js';
@@ -18,7 +18,7 @@ export async function signedPlan(plan: EspPlan, key: SigningKey | undefined, tim
 /** What the manifest records for a (signed) plan; null when unsigned. */
 export function signingRecord(plan: EspPlan, key: SigningKey | undefined): SigningManifest | null {
   if (!key) return null;
-  const data = (path: string) => (path === selectorEspPath(plan.arch) ? plan.selector : plan.ukis[path === ukiEspPath('A') ? 'A' : 'B']!);
+  const data = (path: string) => (path === selectorEspPath(plan.arch) ? plan.selector : plan.ukis[path === planUkiPath(plan, 'A') ? 'A' : 'B']!);
   return { certSha256: key.certSha256, files: signedEspPaths(plan).map((path) => ({ path, sha256: sha256Buffer(data(path)) })) };
 }
 

@@ -72,6 +72,10 @@ export interface SlotInfo extends BootBits {
   attempts: number;
   /** The selector gave up on this slot: its last N boots never became healthy. */
   demoted: boolean;
+  /** Found by type and table order: its label names a version (`<name>_<version>`) or `_empty`. */
+  versioned: boolean;
+  /** Labelled `_empty` (versioned slots only): holds no version, or one being written; never boots. */
+  empty: boolean;
 }
 
 /**
@@ -138,22 +142,36 @@ export interface GuardOptions {
 export const bitsText = (b: BootBits) => `priority ${b.priority}, tries ${b.tries}, successful ${b.successful ? 1 : 0}`;
 export const describe = (s: SlotInfo) => `${s.slot} (${s.label}, partition ${s.number}: ${bitsText(s)}${s.demoted ? ', demoted' : ''})`;
 
-/** The two slot partitions of a table, in table order. SlotError when there is not exactly one A and one B. */
+/** systemd-sysupdate's label of a slot no version occupies (or one being written): never booted. */
+export const EMPTY_SLOT_LABEL = '_empty';
+
+/**
+ * The two slot partitions of a table, in table order. Slots are the /usr-typed partitions labelled
+ * ...-A / ...-B (Flatcar's USR-A, USR-B); failing that, when the table has exactly two /usr-typed
+ * partitions and neither is so labelled (systemd-sysupdate's `<name>_<version>` and `_empty`), the
+ * first in table order is A and the second B: "versioned" slots. The selector finds them by the same
+ * rules (packages/efi-select/src/gptprio.c). SlotError when neither rule finds one A and one B.
+ */
 export function findSlots(table: GptTable): SlotInfo[] {
-  const found: SlotInfo[] = [];
-  table.entries.forEach((e, i) => {
-    if (!SLOT_TYPES.includes(e.type)) return;
-    const slot = slotOfLabel(e.name);
-    if (!slot) return;
-    const other = found.find((f) => f.slot === slot);
-    if (other) throw new SlotError(`two partitions are slot ${slot}: ${other.number} (${other.label}) and ${i + 1} (${e.name})`);
+  const info = (e: GptEntry, i: number, slot: Slot, versioned: boolean): SlotInfo => {
     const bits = getBootBits(e.attributes);
     const attempts = getAttempts(e.attributes);
-    found.push({ slot, number: i + 1, label: e.name, uuid: e.uuid, type: e.type, firstLba: e.firstLba, lastLba: e.lastLba, attributes: e.attributes, ...bits, canBoot: canBoot(bits), attempts, demoted: attempts === ATTEMPTS_DEMOTED });
-  });
+    const empty = versioned && e.name === EMPTY_SLOT_LABEL;
+    return { slot, number: i + 1, label: e.name, uuid: e.uuid, type: e.type, firstLba: e.firstLba, lastLba: e.lastLba, attributes: e.attributes, ...bits, canBoot: canBoot(bits) && !empty, attempts, demoted: attempts === ATTEMPTS_DEMOTED, versioned, empty };
+  };
+  const usr = table.entries.map((e, i) => ({ e, i })).filter(({ e }) => SLOT_TYPES.includes(e.type));
+  if (usr.length === 2 && usr.every(({ e }) => !slotOfLabel(e.name))) return usr.map(({ e, i }, k) => info(e, i, SLOTS[k], true));
+  const found: SlotInfo[] = [];
+  for (const { e, i } of usr) {
+    const slot = slotOfLabel(e.name);
+    if (!slot) continue;
+    const other = found.find((f) => f.slot === slot);
+    if (other) throw new SlotError(`two partitions are slot ${slot}: ${other.number} (${other.label}) and ${i + 1} (${e.name})`);
+    found.push(info(e, i, slot, false));
+  }
   for (const s of SLOTS) {
     if (!found.some((f) => f.slot === s)) {
-      throw new SlotError(`no slot ${s}: need a /usr partition (type flatcar-usr, usr-x86-64 or usr-arm64) labelled ...-${s}`);
+      throw new SlotError(`no slot ${s}: need a /usr partition (type flatcar-usr, usr-x86-64 or usr-arm64) labelled ...-${s}, or exactly two /usr partitions labelled by version (<name>_<version>, _empty)`);
     }
   }
   return found;
@@ -192,7 +210,7 @@ export function slotStatusRecord(st: SlotStatus) {
  */
 export function roleInTable(p: Pick<GptEntry, 'type' | 'name'>): string | null {
   if (p.type === TYPE_ALIASES.efi) return 'esp';
-  if (SLOT_TYPES.includes(p.type) && slotOfLabel(p.name)) return 'usr-slot';
+  if (SLOT_TYPES.includes(p.type) && (slotOfLabel(p.name) || p.name === EMPTY_SLOT_LABEL || /_[^_]+$/.test(p.name))) return 'usr-slot';
   return null;
 }
 

@@ -104,8 +104,11 @@ function nextCounted(table: GptTable, limit: number): NextResult {
     if (after !== e.attributes && isDemoted(after)) demoted.push(s.slot);
     e.attributes = after;
   }
-  const { index, kind } = pickSlot(slots.map((s) => ({ number: s.number, attributes: t.entries[s.number - 1].attributes })));
-  const chosen = slots[index];
+  // a slot labelled _empty is never started, not even as the least bad (the selector's rule too)
+  const candidates = slots.filter((s) => !s.empty);
+  const { index, kind } = pickSlot(candidates.map((s) => ({ number: s.number, attributes: t.entries[s.number - 1].attributes })));
+  if (index < 0) return { slot: null, number: null, pick: null, demoted, table: t, changed: bitsDiffer(table, t) };
+  const chosen = candidates[index];
   const e = t.entries[chosen.number - 1];
   e.attributes = startedAttributes(e.attributes);
   return { slot: chosen.slot, number: chosen.number, pick: kind, demoted, table: t, changed: bitsDiffer(table, t) };

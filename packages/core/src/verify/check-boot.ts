@@ -64,7 +64,10 @@ function bootRecord(path: string, data: Buffer, uki: UkiContents, m: ImageManife
     cmp('.initrd sha256', rec.initrdSha256, sha256Buffer(uki.initrd));
     // a slot's UKI must boot that slot and no other: the selector starts it for that slot alone
     const own = /(?:^|\s)imgbuild\.slot=([AB])(?=\s|$)/.exec(uki.cmdline)?.[1] ?? null;
-    cmp('imgbuild.slot', s, own ?? '(none)');
+    const version = /(?:^|\s)imgbuild\.version=(\S+)/.exec(uki.cmdline)?.[1] ?? null;
+    // a versioned slot's UKI names its version (the slot's label), not a slot: it fits either
+    if (version !== null && !own) cmp('imgbuild.version', m.slots[s]?.label.slice(m.slots[s]!.label.lastIndexOf('_') + 1) ?? '(no slot)', version);
+    else cmp('imgbuild.slot', s, own ?? '(none)');
     if (rec.pcr11) out.push(...checkPcr11(path, data, rec.pcr11));
   }
   return out;

@@ -54,7 +54,11 @@ async function treeCheck(region: string, s: Slot, image: string, rec: SlotManife
 
 /** The partition that holds slot `s`, by role and label: known even while the manifest records no /usr there. */
 function slotPartition(m: ImageManifest, s: Slot) {
-  return m.partitions.find((p) => p.role === 'usr-slot' && slotOfLabel(p.label) === s);
+  const slots = m.partitions.filter((p) => p.role === 'usr-slot').sort((a, b) => a.number - b.number);
+  const lettered = slots.find((p) => slotOfLabel(p.label) === s);
+  if (lettered) return lettered;
+  // slots named by version (<name>_<version>, _empty): A and B in table order, as findSlots has it
+  return slots.length === 2 && slots.every((p) => !slotOfLabel(p.label)) ? slots[s === 'A' ? 0 : 1] : undefined;
 }
 
 /**

@@ -15,6 +15,7 @@ import { checkArchitecture, checkBoot, checkSignatures, checkDiskSize, checkEsp,
 import { manifestPathFor, readManifest, sha256File, type ImageManifest } from '../manifest/manifest.js';
 import { findBundle, withRawImage } from '../qemu/bundle.js';
 import { ImageDigester, sealedTreeOf } from './image-digest.js';
+import { readFeedManifest, withFeedVersions } from './feed.js';
 
 export type { ImageCheck } from './index.js';
 
@@ -47,6 +48,8 @@ export interface VerifyImageResult {
 export interface VerifyOptions {
   /** Check the signatures against this certificate (PEM/DER file) instead of the manifest's fingerprint. */
   cert?: string;
+  /** Feed manifests (imgbuild publish) of versions installed on the node: their slots are checked against them. */
+  feedManifests?: string[];
   jobs?: number;
   onProgress?: ProgressFn;
 }
@@ -92,7 +95,11 @@ export async function imageChecks(image: string, m: ImageManifest, o: VerifyOpti
 }
 
 async function verifyRaw(image: string, manifestPath: string, o: VerifyOptions): Promise<VerifyImageResult> {
-  const m = await readManifest(manifestPath);
+  let m = await readManifest(manifestPath);
+  if (o.feedManifests?.length) {
+    const feeds = await Promise.all(o.feedManifests.map(readFeedManifest));
+    m = (await withFeedVersions(image, m, feeds)).manifest;
+  }
   const trusted = o.cert ? await readCertificate(o.cert) : undefined;
   const checks = await imageChecks(image, m, { ...o, trusted });
   // A slot whose every check passed has been read and found to match its tree: the digest takes its
