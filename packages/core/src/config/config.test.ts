@@ -59,7 +59,7 @@ describe('parseBuildConfig', () => {
     expect(problem({ inputs: { recipe: { run: 'bash x.sh' } } })).toMatch(/^inputs\.recipe\.run: expected the command as a list of words/);
     expect(problem({ extensions: [{ fromDir: 'd', version: '1' }] })).toBe('extensions[0]: missing "name" (expected the extension name)');
     expect(problem([])).toMatch(/^a build file is a JSON object .* got a list$/);
-    expect(problem({ layout: 'flatcr' })).toBe('layout: unknown layout "flatcr" (did you mean "flatcar"?) (built-in: flatcar, flatcar-2025, mini; or a path to a layout file)');
+    expect(problem({ layout: 'flatcr' })).toBe('layout: unknown layout "flatcr" (did you mean "flatcar"?) (built-in: flatcar, flatcar-2025, sysupdate, sysupdate-mini, mini; or a path to a layout file)');
     expect(parseBuildConfig({ layout: 'layouts/mine.json' }).layout).toBe('layouts/mine.json');
   });
 
