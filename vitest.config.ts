@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import OsFirstSequencer from './test/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -8,5 +9,6 @@ export default defineConfig({
     // Two cores: integration tests drive external tools and qemu; keep the machine from thrashing.
     maxWorkers: 2,
     pool: 'forks',
+    sequence: { sequencer: OsFirstSequencer },
   },
 });
