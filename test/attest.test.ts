@@ -3,7 +3,7 @@
  * node. Its PCR 11 is extended with the events the stub and systemd-pcrphase would measure for slot
  * A's UKI of a built image; tpm2_quote signs. The quote decoder is judged by tpm2_checkquote; the
  * verdict accepts the honest report and names what is wrong in each altered one. The real node (the
- * example OS under qemu with swtpm) is test/boot/attest.test.ts.
+ * example OS under qemu with swtpm) is test/boot/os.test.ts.
  */
 import { Ajv } from 'ajv';
 import { randomBytes } from 'node:crypto';

@@ -2,7 +2,7 @@
  * The manifest's PCR 11 predictions (boot.slots.X.pcr11, from attest/pcr.ts) against the reference:
  * `systemd-measure calculate` on the sections objcopy cuts out of the UKI on the ESP. After build (A)
  * and after update (B); `verify` passes, and fails naming PCR 11 when a recorded value is edited.
- * The boot test (test/boot/attest.test.ts) checks the same values against a TPM.
+ * The boot test (test/boot/os.test.ts) checks the same values against a TPM.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * `imgbuild qemu --tpm` without waiting for a boot: swtpm is started with its state in `<image>.tpm/`
  * (or --tpm-state), the firmware initialises the TPM (its permanent state appears), and swtpm is gone
- * when the command returns. The TPM as a guest sees it: test/boot/attest.test.ts.
+ * when the command returns. The TPM as a guest sees it: test/boot/os.test.ts.
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
