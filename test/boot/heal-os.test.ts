@@ -67,7 +67,7 @@ describe('self-healing boots of the example OS', { timeout: (2 * BOOT_S + 120) *
     const realRoot = afterGap.search(/systemd\[1\]: systemd 254[^\r\n]* running in system mode/);
     expect(realRoot).toBeGreaterThan(0);
     expect(afterGap.slice(realRoot)).toMatch(/systemd\[1\]: Using hardware watchdog 'i6300ESB timer'/);
-    expect(json.details).toMatchObject({ watchdog: 'active,30s', bless: 'blessed', pid1: 'systemd' }); // back on top of B
+    expect(json.details).toMatchObject({ watchdog: 'active,60s', bless: 'blessed', pid1: 'systemd' }); // back on top of B
     const st = await slotStatus(img);
     expect(st.B).toMatchObject({ tries: 0, successful: false, attempts: 1 });
     expect(st.A).toMatchObject({ priority: 2, successful: true, attempts: 0 });

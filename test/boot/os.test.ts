@@ -15,10 +15,10 @@
  *      version edited, and the same measurements replayed into another TPM (a swtpm on the host, every
  *      PCR 7 and 11 event of the node's own logs extended into it). PCR 7's log shows the firmware
  *      allowed the boot files by the image's signing certificate;
- *   2. update v2 → slot B, through `runQemu({ tpm: true })` (what `imgbuild qemu --tpm` runs, with the
- *      i6300esb watchdog): B boots with its one try and blesses itself, the boot count boot 1 wrote to
- *      /var is still there (ROOT persists), `slot status` on the host shows B good; PCR 11 is B's
- *      prediction, and attest accepts it under the key pinned in boot 1 (the same TPM state).
+ *   2. update v2 → slot B, through `runQemu({ tpm: true })` (what `imgbuild qemu --tpm` runs): B
+ *      boots with its one try and blesses itself, the boot count boot 1 wrote to /var is still there
+ *      (ROOT persists), `slot status` on the host shows B good; PCR 11 is B's prediction, and
+ *      attest accepts it under the key pinned in boot 1 (the same TPM state).
  *
  * Elsewhere on the same OS: a failing health check and the fallback (sysupdate.test.ts, boots 4-5),
  * one byte of /usr changed (heal-os.test.ts: dm-verity restarts the machine, the selector falls back).
@@ -118,7 +118,7 @@ describe('the example OS: boots, updates, measured boot, attestation', { timeout
       target: 'multi-user',
       boots: '1',
       sysext: 'none', // no system extension merged (sysext.test.ts merges some)
-      watchdog: 'none', // the launch script gives the guest none; boot 2 has one
+      watchdog: 'active,60s', // systemd feeds the launch script's i6300esb (heal-os.test.ts)
       refused: 'none', // no system extension refused (sysext.test.ts refuses a corrupted one)
     });
     expect(log).toMatch(/systemd 254\.\d+/); // the backports systemd, in the initrd and as PID 1
@@ -207,7 +207,7 @@ describe('the example OS: boots, updates, measured boot, attestation', { timeout
     expect(r.marker, r.failure?.detail).toMatchObject({ slot: 'B', usrhash: m.slots.B.rootHash, version: '2', health: 'ok' });
     expect(r.selector.choices).toEqual([expect.objectContaining({ slot: 'B', triesBefore: 1, triesAfter: 0, successful: false })]);
     // blessed by the OS; boots=2: the count boot 1 wrote to /var survived (ROOT persists)
-    expect(r.marker!.details).toMatchObject({ bless: 'blessed', boots: '2', pid1: 'systemd', usr: 'verity-ro', watchdog: 'active,30s' });
+    expect(r.marker!.details).toMatchObject({ bless: 'blessed', boots: '2', pid1: 'systemd', usr: 'verity-ro', watchdog: 'active,60s' });
     const s = await slotStatus(vm);
     expect(s.B).toMatchObject({ priority: 2, tries: 0, successful: true });
     expect(s.A).toMatchObject({ priority: 1, successful: true });
