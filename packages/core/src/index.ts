@@ -74,21 +74,9 @@ export { planRecord } from './layout/record.js';
 export { BUILTIN_LAYOUTS, BUILTIN_LAYOUT_NAMES } from './layout/builtin.js';
 export { formatBytes, parseBytes, type LayoutSpec, type PartitionSpec, type Role, type SizeSpec } from './layout/spec.js';
 
-// Slots: the boot state in the GPT and its transitions
-export {
-  readSlotStatus,
-  applySlotTransition,
-  type SlotTarget,
-  type SlotImageOptions,
-  type SlotTransitionResult,
-  type TransitionOutput,
-  type SlotDiskFacts,
-} from './slot/image.js';
-export { slotStatus, slotStatusRecord, slotBytes, resolveSlot, roleInTable } from './slot/state.js';
-export { next, upgrade, markSuccessful, rollback, cancelUpgrade, prioritize, setSlotBits } from './slot/transitions.js';
-export type { SlotInfo, SlotStatus, SlotContent, SlotContents, GuardOptions, Variant } from './slot/state.js';
-export type { NextResult, SlotBitsChange } from './slot/transitions.js';
-export type { PickKind } from './slot/attempts.js';
+// Slots: the boot state in the GPT and its transitions (the one list is the `slots` entry point's)
+export * from './public/slots.js';
+export { roleInTable } from './slot/state.js';
 
 // The GPT, as far as the verbs above need it (the codec is @imgbuild/core/gpt)
 export { readGpt, writeGpt, repairGpt, type GptReadResult, type GptSource, type RepairResult, type WriteGptOptions } from './gpt/io.js';
