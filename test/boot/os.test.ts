@@ -36,7 +36,7 @@ import { runQemu } from '../../packages/core/src/qemu/run.js';
 import { imgbuild, tempDir, tool } from '../helpers.js';
 import { startHostTpm } from '../tpm-host.js';
 import { durations, env, slotStatus } from './boot.js';
-import { exampleOs } from './os.js';
+import { exampleOs, OS_MEMORY_MIB, OS_SMP } from './os.js';
 
 const dir = tempDir('imgbuild-os-');
 const vm = join(dir, 'vm');
@@ -96,7 +96,7 @@ describe('the example OS: boots, updates, measured boot, attestation', { timeout
     const t0 = Date.now();
     const run = await execa(
       join(vm, 'vm.sh'),
-      ['--tcg', '--no-net', '--tpm', '-m', '2048', '--', '-smp', '2', '-fw_cfg', `name=${NONCE_SLOT},string=${nonce1}`],
+      ['--tcg', '--no-net', '--tpm', '-m', String(OS_MEMORY_MIB), '--', '-smp', String(OS_SMP), '-fw_cfg', `name=${NONCE_SLOT},string=${nonce1}`],
       {
         reject: false,
         timeout: BOOT_S * 1000,
@@ -196,8 +196,8 @@ describe('the example OS: boots, updates, measured boot, attestation', { timeout
     const r = await runQemu({
       image: vm,
       tpm: true,
-      memoryMiB: 2048,
-      smp: 2,
+      memoryMiB: OS_MEMORY_MIB,
+      smp: OS_SMP,
       timeoutMs: BOOT_S * 1000,
       logPath: join(dir, 'boot2.log'),
       extraArgs: ['-fw_cfg', `name=${NONCE_SLOT},string=${n}`],

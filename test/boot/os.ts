@@ -30,8 +30,11 @@ export async function exampleOs(version: string, overlay?: string, pubring?: str
   return kv as unknown as OsBuild;
 }
 
-/** qemu for this OS: systemd under TCG wants memory and a second CPU (≈ 30 % faster). */
-export const OS_QEMU = ['--memory', '2048', '--smp', '2'];
+/** The guest's CPUs and memory for this OS: systemd under TCG wants memory and a second CPU (≈ 30 % faster). */
+export const OS_SMP = 2;
+export const OS_MEMORY_MIB = 2048;
+/** The same as `imgbuild qemu` options. */
+export const OS_QEMU = ['--memory', String(OS_MEMORY_MIB), '--smp', String(OS_SMP)];
 
 /**
  * Inverts one byte of the /usr in `label`'s partition, in the squashfs's first 4 KiB block: the block

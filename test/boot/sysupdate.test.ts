@@ -30,7 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runQemu, type QemuRunResult } from '../../packages/core/src/qemu/run.js';
 import { imgbuild, ROOT, tempDir } from '../helpers.js';
 import { durations, env } from './boot.js';
-import { exampleOs, type OsBuild } from './os.js';
+import { exampleOs, OS_MEMORY_MIB, OS_SMP, type OsBuild } from './os.js';
 
 const dir = tempDir('imgbuild-sysupdate-');
 const img = join(dir, 'os.raw');
@@ -113,8 +113,8 @@ async function nodeBoot(name: string, channels: string[], powerCutWhen?: (consol
   const logPath = join(dir, `${name}.log`);
   const r = await runQemu({
     image: img,
-    memoryMiB: 2048,
-    smp: 2,
+    memoryMiB: OS_MEMORY_MIB,
+    smp: OS_SMP,
     timeoutMs: BOOT_S * 1000,
     logPath,
     nic: 'user',
