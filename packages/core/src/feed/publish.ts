@@ -14,8 +14,8 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { Transform, type TransformOptions } from 'node:stream';
+import { createGzip, type ZlibOptions } from 'node:zlib';
 import { readEspFile, readUki } from '../boot/index.js';
 import { parseCmdline } from '../boot/cmdline.js';
 import { InputError, SlotError, UsageError } from '../errors.js';
@@ -132,7 +132,7 @@ export async function publishVersion(o: PublishOptions): Promise<PublishResult> 
     // verity superblock and tree at the layout's hash offset, zeros between), gzip'd as they are made.
     const scratch = join(tmp, '.payload.hash');
     const payload = slotPayload({
-      partition: { label, offsetBytes: 0, sizeBytes: slotSize },
+      partition: { label, sizeBytes: slotSize },
       usrPath: o.from,
       usrBytes: usr.bytes,
       superblockUuid: versionedSuperblockUuid,
@@ -147,7 +147,7 @@ export async function publishVersion(o: PublishOptions): Promise<PublishResult> 
     });
     const w = await payload.sealed;
     await fsp.rm(scratch);
-    const uncompressedBytes = payload.bytes;
+    const uncompressedBytes = z.inputBytes;
     const boot = versionedSlotBoot({ naming, version, slot: running.slot, rootHash: w.rootHash, hashOffset: w.hashOffset, fsType: usr.fsType, rootPartuuid: cmd.rootPartuuid, extra: cmd.extra, file: o.from });
     const files = { payload: payloadName(label, boot.partuuid), uki: ukiName(label), manifest: manifestName(label) };
     await fsp.rename(packed, join(tmp, files.payload));
@@ -206,7 +206,7 @@ async function writeSums(dir: string): Promise<void> {
 }
 
 /** gzip (what systemd 254 decompresses) of `chunks` into `dst`, with the sha256 of what went in and of what came out. */
-async function gzipStream(chunks: AsyncIterable<Buffer>, total: number, dst: string, onProgress?: ProgressFn): Promise<{ bytes: number; sha256: string; inputSha256: string }> {
+async function gzipStream(chunks: AsyncIterable<Buffer>, total: number, dst: string, onProgress?: ProgressFn): Promise<{ bytes: number; sha256: string; inputBytes: number; inputSha256: string }> {
   const hin = createHash('sha256');
   const hout = createHash('sha256');
   let done = 0;
@@ -226,7 +226,11 @@ async function gzipStream(chunks: AsyncIterable<Buffer>, total: number, dst: str
       cb(null, chunk);
     },
   });
-  // level 1: the /usr is compressed already; the zeros before the hash area shrink at any level
-  await pipeline(tapIn(), createGzip({ level: 1 }), tapOut, createWriteStream(dst));
-  return { bytes, sha256: hout.digest('hex'), inputSha256: hin.digest('hex') };
+  // level 1: the /usr is compressed already; the zeros before the hash area shrink at any level.
+  // Several input chunks queued (so the next one is read and hashed while zlib packs this one) and
+  // 1 MiB out (not 16 KiB: 64 times fewer trips through tapOut): the same bytes either way.
+  // (node's zlib hands stream options on to its Transform; ZlibOptions does not list them.)
+  const options: ZlibOptions & TransformOptions = { level: 1, chunkSize: 1 << 20, writableHighWaterMark: 8 << 20 };
+  await pipeline(tapIn(), createGzip(options), tapOut, createWriteStream(dst));
+  return { bytes, sha256: hout.digest('hex'), inputBytes: done, inputSha256: hin.digest('hex') };
 }

@@ -1,7 +1,8 @@
 /**
- * Writes a /usr image into a slot partition and its dm-verity hash area after it, the Flatcar way:
- * data at the partition start, superblock and tree at a hash offset fixed by the layout (the largest
- * data area whose tree still fits), so the offset never moves between builds and updates.
+ * The bytes of a slot holding a /usr, decided here for `build`, `update` and `publish`: the /usr at
+ * the partition start, its dm-verity superblock and tree at a hash offset fixed by the layout (the
+ * largest data area whose tree still fits), so the offset never moves between builds and updates.
+ * writeUsrToSlot writes them into a partition of an image; slotPayload streams them for a feed.
  */
 import { createReadStream, promises as fsp, statSync } from 'node:fs';
 import { InputError } from '../errors.js';
@@ -52,7 +53,7 @@ export interface SlotWriteResult {
 
 /**
  * The superblock UUID of a slot holding the /usr whose root hash is `rootHash`, derived from the seed
- * so builds are reproducible. (Slot trees have no salt: see writeUsrToSlot.)
+ * so builds are reproducible. (Slot trees have no salt: see sealUsr.)
  */
 export function slotSuperblockUuid(seed: string, slot: Slot, rootHash: string): string {
   return deriveUuid(seed, `verity-uuid:${slot}:${rootHash}`);
@@ -73,9 +74,8 @@ function slotArea(usrPath: string, usrBytes: number, partition: Pick<PlannedPart
   return { hashOffset, dataBlocks };
 }
 
-/** What every slot writer is given: the /usr, the slot it is for, how its superblock is named. */
+/** What every slot writer is given: the /usr, how its superblock is named. */
 interface SlotSource {
-  partition: Pick<PlannedPartition, 'label' | 'offsetBytes' | 'sizeBytes'>;
   usrPath: string;
   usrBytes: number;
   superblockUuid: (rootHash: string) => string;
@@ -121,7 +121,7 @@ async function sealUsr(o: SlotSource, area: SlotArea, hash: { path: string; offs
  * threads read each block of the source once, write it into the slot and hash it, so the tree seals
  * exactly the bytes written (sealUsr for the tree's parameters).
  */
-export async function writeUsrToSlot(opts: SlotSource & { imagePath: string }): Promise<SlotWriteResult> {
+export async function writeUsrToSlot(opts: SlotSource & { imagePath: string; partition: Pick<PlannedPartition, 'label' | 'offsetBytes' | 'sizeBytes'> }): Promise<SlotWriteResult> {
   const { partition } = opts;
   const area = slotArea(opts.usrPath, opts.usrBytes, partition);
   return sealUsr(
@@ -140,7 +140,7 @@ export async function writeUsrToSlot(opts: SlotSource & { imagePath: string }): 
  * of the /usr is written; the stream ends with the hash area once the tree is done, and fails if the
  * source changed meanwhile. `sealed` settles with the tree (await it after the stream).
  */
-export function slotPayload(opts: SlotSource & { scratch: string }): { bytes: number; chunks: AsyncIterable<Buffer>; sealed: Promise<SlotWriteResult> } {
+export function slotPayload(opts: SlotSource & { partition: Pick<PlannedPartition, 'label' | 'sizeBytes'>; scratch: string }): { bytes: number; chunks: AsyncIterable<Buffer>; sealed: Promise<SlotWriteResult> } {
   const area = slotArea(opts.usrPath, opts.usrBytes, opts.partition);
   const before = sourceState(opts.usrPath);
   const sealed = (async () => {
