@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages/cli/bin/imgbuild.js'); // runs the esbuild bundle
+const CLI = process.env.BENCH_CLI ?? join(ROOT, 'packages/cli/bin/imgbuild.js'); // runs the esbuild bundle
 const filters = process.argv.slice(2);
 
 /** Runs a command, returns wall seconds; throws with its stderr when it fails. */
