@@ -8,8 +8,8 @@
  * host (free page reporting) each such page first costs a host fault. On the bench VM, `dd` of 1 GiB
  * onto such memory took 2.9-4.2 s buffered and 0.6 s with oflag=direct, and which of build, update
  * or publish landed on it depended on what ran just before. Direct, the device takes the bytes from
- * the very buffer the thread read and hashed, while the other threads hash on; the caller's
- * fdatasync still makes the new extents durable. A gigabyte of other files also stays cached.
+ * the very buffer the thread read, while the thread hashes it; the caller's fdatasync still makes
+ * the new extents durable. A gigabyte of other files also stays cached.
  *
  * O_DIRECT needs the buffers, the file offset and the length aligned to the device's logical block
  * size: the batches are whole data blocks in page-aligned memory (alignedBuffer), the offset a
@@ -97,7 +97,8 @@ export class CopyTarget {
 }
 
 /**
- * Whose turn it is to write the copy. Buffered writes to one file take its inode lock, and a thread
+ * Whose turn it is to write a buffered copy (a direct one needs none: LevelWorker.run) and the hash
+ * blocks beside it. Buffered writes to one file take its inode lock, and a thread
  * that waits for it spins on the CPU (the kernel's optimistic spinning); on a VM whose fresh
  * page-cache memory faults to the host, a write holds it long, and the spinning thread hashes
  * nothing meanwhile. So the threads take turns: one that finds the turn taken hashes its batch first

@@ -199,6 +199,15 @@ export class LevelWorker {
       if (k + 1 < reads) pending = readBatch(k + 1, this.batches[(k + 1) & 1]);
       if (this.turn === undefined) {
         hasher.digestBatch(b, n, out, k * this.perRead);
+      } else if (this.copy!.direct) {
+        // Past the page cache a write waits for the device, not the CPU, and nothing spins on the
+        // inode lock: each thread writes its batch (through the thread pool) while it hashes it.
+        const writing = this.copy!.write(hasher.blockViews(b, n), job.copyOffset! + (c0 + k * this.perRead) * job.childSize, false);
+        try {
+          hasher.digestBatch(b, n, out, k * this.perRead);
+        } finally {
+          await writing;
+        }
       } else if (this.turn.tryTake()) {
         await this.copyBatch(b, n, c0 + k * this.perRead);
         hasher.digestBatch(b, n, out, k * this.perRead);
