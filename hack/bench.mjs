@@ -4,6 +4,8 @@
  * contains one of the arguments: `node hack/bench.mjs verity`). Add a section by dropping a module
  * there exporting `title` and `async run(ctx)`; ctx (below) gives a temp folder removed afterwards,
  * the built CLI, and timing helpers. Nothing here is part of the test suite.
+ * BENCH_CLI=path runs another built CLI in place of packages/cli/bin/imgbuild.js (e.g. a copy of an
+ * older dist/bundle, to put numbers before and after a change side by side).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages/cli/bin/imgbuild.js'); // runs the esbuild bundle
+const CLI = process.env.BENCH_CLI ?? join(ROOT, 'packages/cli/bin/imgbuild.js'); // runs the esbuild bundle
 const filters = process.argv.slice(2);
 
 /** Runs a command, returns wall seconds; throws with its stderr when it fails. */

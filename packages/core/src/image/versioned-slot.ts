@@ -1,8 +1,9 @@
 /**
  * What a versioned slot (layout/versioned.ts) holds besides its /usr bytes, decided in one place for
  * `build`, `update` and `publish`: its label, its PARTUUID (from the root hash), its UKI's path and
- * command line. The /usr bytes themselves are writeUsrToSlot's with versionedSuperblockUuid, so the
- * three write the same bytes for the same inputs, whichever slot and image they land in.
+ * command line. The /usr bytes themselves are image/slot-writer.ts's with versionedSuperblockUuid
+ * (writeUsrToSlot into a partition, slotPayload as a stream), so the three write the same bytes for
+ * the same inputs, whichever slot and image they land in.
  */
 import { formatCmdline } from '../boot/cmdline.js';
 import { partuuidFromRootHash, versionedLabel, versionedUkiPath, type SlotNaming } from '../layout/versioned.js';

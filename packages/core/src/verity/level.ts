@@ -7,18 +7,17 @@
  *
  * Used unchanged by the main thread (upper levels, small inputs) and the workers (leaf level).
  */
-import { closeSync, openSync, read, readv, readvSync, readSync, write, writev, writevSync } from 'node:fs';
+import { closeSync, openSync, read, readv, readvSync, readSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { TreeHasher, type Batch, type HasherConfig } from './hasher.js';
+import { alignedBuffer, CopyTarget, CopyTurn, IOV_MAX, writeViews } from './copy.js';
 
 const readvP = promisify(readv) as unknown as (fd: number, buffers: NodeJS.ArrayBufferView[], position: number) => Promise<{ bytesRead: number }>;
 const readP = promisify(read) as unknown as (fd: number, buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesRead: number }>;
 const writeP = promisify(write) as unknown as (fd: number, buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number }>;
-const writevP = promisify(writev) as unknown as (fd: number, buffers: NodeJS.ArrayBufferView[], position: number) => Promise<{ bytesWritten: number }>;
 
 /** Blocks per vectored read: at most IOV_MAX (1024) views, about 1 MiB. */
 const READ_BYTES = 1 << 20;
-const IOV_MAX = 1024;
 /** Child bytes per work unit (rounded to whole hash blocks of the level). */
 export const UNIT_BYTES = 4 << 20;
 
@@ -45,27 +44,6 @@ export interface LevelJob {
   copyOffset?: number;
   /** Shared by every thread of the job: whose turn it is to write the copy (see CopyTurn). */
   copyTurn?: Int32Array;
-}
-
-/**
- * Whose turn it is to write the copy. Buffered writes to one file take its inode lock, and a thread
- * that waits for it spins on the CPU (the kernel's optimistic spinning); on a VM whose fresh
- * page-cache memory faults to the host, a write holds it long, and the spinning thread hashes
- * nothing meanwhile. So the threads take turns: one that finds the turn taken hashes its batch first
- * and writes after, sleeping rather than spinning if it must still wait.
- */
-class CopyTurn {
-  constructor(private readonly flag: Int32Array) {}
-  tryTake(): boolean {
-    return Atomics.compareExchange(this.flag, 0, 0, 1) === 0;
-  }
-  take(): void {
-    while (!this.tryTake()) Atomics.wait(this.flag, 0, 1, 5);
-  }
-  give(): void {
-    Atomics.store(this.flag, 0, 0);
-    Atomics.notify(this.flag, 0, 1);
-  }
 }
 
 export interface LevelMismatch {
@@ -119,31 +97,31 @@ export async function writeFully(fd: number, buf: Buffer, pos: number): Promise<
   while (done < buf.length) done += (await writeP(fd, buf, done, buf.length - done, pos + done)).bytesWritten;
 }
 
-/** Writes `views` back to back from `pos` (blocking with `sync`, like the reads of the same thread). */
-async function writeViews(fd: number, views: Buffer[], pos: number, sync: boolean): Promise<void> {
-  let vs = views;
-  while (vs.length > 0) {
-    let n = sync ? writevSync(fd, vs.slice(0, IOV_MAX), pos) : (await writevP(fd, vs.slice(0, IOV_MAX), pos)).bytesWritten;
-    pos += n;
-    // A short write (rare: a signal, a full disk) leaves the rest to the next call, or ENOSPC.
-    let i = 0;
-    while (i < vs.length && n >= vs[i].length) n -= vs[i++].length;
-    vs = i < vs.length ? [vs[i].subarray(n), ...vs.slice(i + 1)] : [];
-  }
-}
-
-/** The descriptors one thread needs for a level job (each thread opens its own), and their closing. */
-export function openLevelFiles(job: LevelJob): { src: number; dst: number; copy?: number; close(): void } {
+/**
+ * The descriptors one thread needs for a level job (each thread opens its own), and their closing.
+ * The copy is written direct (copy.ts) when its batches can be: without a salt, a batch is its blocks
+ * back to back.
+ */
+export function openLevelFiles(job: LevelJob): { src: number; dst: number; copy?: CopyTarget; close(): void } {
   const fds: number[] = [];
+  let copy: CopyTarget | undefined;
   try {
     fds.push(openSync(job.srcPath, 'r'));
     fds.push(openSync(job.dstPath, job.mode === 'create' ? 'r+' : 'r'));
-    if (job.copyPath !== undefined) fds.push(openSync(job.copyPath, 'r+'));
+    if (job.copyPath !== undefined) copy = new CopyTarget(job.copyPath, job.hasher.salt.length === 0);
   } catch (e) {
     for (const fd of fds) closeSync(fd);
     throw e;
   }
-  return { src: fds[0], dst: fds[1], copy: fds[2], close: () => fds.forEach((fd) => closeSync(fd)) };
+  return {
+    src: fds[0],
+    dst: fds[1],
+    copy,
+    close: () => {
+      fds.forEach((fd) => closeSync(fd));
+      copy?.close();
+    },
+  };
 }
 
 /** Per-thread state for processing units of one level: the hasher, two read batches, the output. */
@@ -162,17 +140,18 @@ export class LevelWorker {
     /** Blocking reads (in a worker thread). */
     private readonly sync = false,
     /** Open on job.copyPath when the job copies its children. */
-    private readonly copyFd?: number,
+    private readonly copy?: CopyTarget,
   ) {
     this.hasher = new TreeHasher(job.hasher);
     this.layout = levelUnits(job, this.hasher.perBlock);
     const unitChildren = Math.min(job.childCount, this.layout.blocksPerUnit * this.hasher.perBlock);
     this.perRead = Math.max(1, Math.min(IOV_MAX, Math.floor(READ_BYTES / job.childSize), unitChildren));
-    this.batches = [this.hasher.newBatch(this.perRead, job.childSize), this.hasher.newBatch(this.perRead, job.childSize)];
+    const alloc = copy?.direct ? alignedBuffer : undefined;
+    this.batches = [this.hasher.newBatch(this.perRead, job.childSize, alloc), this.hasher.newBatch(this.perRead, job.childSize, alloc)];
     const outBytes = this.layout.blocksPerUnit * job.hasher.hashBlockSize;
     this.out = Buffer.alloc(outBytes);
     this.stored = job.mode === 'verify' ? Buffer.alloc(outBytes) : Buffer.alloc(0);
-    if (copyFd !== undefined) this.turn = new CopyTurn(job.copyTurn ?? new Int32Array(new SharedArrayBuffer(4)));
+    if (copy !== undefined) this.turn = new CopyTurn(job.copyTurn ?? new Int32Array(new SharedArrayBuffer(4)));
   }
 
   /** Set when the job copies its children. */
@@ -192,7 +171,7 @@ export class LevelWorker {
   /** Writes the `n` children of batch `b` (from child `first`) to the copy, and gives the turn back. */
   private async copyBatch(b: Batch, n: number, first: number): Promise<void> {
     try {
-      await writeViews(this.copyFd!, this.hasher.blockViews(b, n), this.job.copyOffset! + first * this.job.childSize, this.sync);
+      await this.copy!.write(this.hasher.blockViews(b, n), this.job.copyOffset! + first * this.job.childSize, this.sync);
     } finally {
       this.turn!.give();
     }
@@ -220,6 +199,15 @@ export class LevelWorker {
       if (k + 1 < reads) pending = readBatch(k + 1, this.batches[(k + 1) & 1]);
       if (this.turn === undefined) {
         hasher.digestBatch(b, n, out, k * this.perRead);
+      } else if (this.copy!.direct) {
+        // Past the page cache a write waits for the device, not the CPU, and nothing spins on the
+        // inode lock: each thread writes its batch (through the thread pool) while it hashes it.
+        const writing = this.copy!.write(hasher.blockViews(b, n), job.copyOffset! + (c0 + k * this.perRead) * job.childSize, false);
+        try {
+          hasher.digestBatch(b, n, out, k * this.perRead);
+        } finally {
+          await writing;
+        }
       } else if (this.turn.tryTake()) {
         await this.copyBatch(b, n, c0 + k * this.perRead);
         hasher.digestBatch(b, n, out, k * this.perRead);

@@ -4,7 +4,8 @@
  *   - one flipped bit anywhere in the data or the hash area is found, and the failure names the
  *     region, level and block that really changed (seeded PRNG: a failure prints its seed and trial);
  *   - a byte range inside a larger file gives the same tree as the extracted range;
- *   - inputs are checked before anything is written.
+ *   - inputs are checked before anything is written;
+ *   - the copy (copyTo) is the same bytes whether written direct or buffered.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { InputError, UsageError } from '../errors.js';
 import { verityLayout, type VerityParams } from './geometry.js';
 import { formatVerity, type FormatVerityResult } from './format.js';
 import { verifyVerity } from './verify.js';
+import { alignedBuffer, CopyTarget } from './copy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'imgbuild-verity-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -215,6 +217,34 @@ describe('copyTo: the data written elsewhere as it is hashed', () => {
       expect(await verifyVerity({ dataPath: img, dataOffset: at, hashPath: img, hashOffset: r.hashOffset, rootHash: r.rootHash })).toMatchObject({ ok: true, dataBlocks: 2001 });
       const own = await formatVerity({ dataPath: usr, pad: true, hashPath: join(dir, `copy-${jobs}.own`), salt: null });
       expect(own.rootHash).toBe(r.rootHash);
+    }
+  });
+
+  it('is written past the page cache where it can be, and buffered with the same bytes where O_DIRECT refuses it', async () => {
+    const img = join(dir, 'copy-target.img');
+    writeFileSync(img, Buffer.alloc(64 * 4096));
+    const b = alignedBuffer(8 * 4096);
+    b.set(randomData(prng(21), b.length));
+    const t = new CopyTarget(img, true);
+    const direct = t.direct; // false only on a filesystem without O_DIRECT
+    await t.write([b], 4096, true);
+    expect(t.direct).toBe(direct);
+    await t.write([b], 20 * 4096 + 100, true); // off the device's block size: EINVAL, then buffered
+    expect(t.direct).toBe(false);
+    t.close();
+    const out = readFileSync(img);
+    expect(out.subarray(4096, 4096 + b.length).equals(b)).toBe(true);
+    expect(out.subarray(20 * 4096 + 100, 20 * 4096 + 100 + b.length).equals(b)).toBe(true);
+    // The whole engine at such an offset, unsalted (direct tried, then buffered) and salted (batches
+    // whose blocks are not contiguous: buffered from the start): the same copy.
+    const usr = join(dir, 'copy-odd.usr');
+    writeFileSync(usr, randomData(prng(22), 700 * 4096));
+    for (const salt of [null, Buffer.alloc(32, 7)]) {
+      writeFileSync(img, Buffer.alloc(64 * 4096));
+      const hash = join(dir, `copy-odd-${salt ? 'salted' : 'unsalted'}.hash`);
+      const r = await formatVerity({ dataPath: usr, copyTo: { path: img, offset: 100 }, hashPath: hash, salt, jobs: 2 });
+      expect(readFileSync(img).subarray(100, 100 + 700 * 4096).equals(readFileSync(usr))).toBe(true);
+      expect((await verifyVerity({ dataPath: img, dataOffset: 100, dataBlocks: 700, hashPath: hash, rootHash: r.rootHash })).ok).toBe(true);
     }
   });
 

@@ -8,50 +8,12 @@
  * Targets: build ≤ 1.5x verity alone, update ≤ 1.5x, 4 GiB the same with peak RSS ≤ 160 MiB.
  * BENCH_ROUNDS (default 3); BENCH_BUILD_GIB (default 1); BENCH_BIG_GIB (default 4, 0 skips it).
  */
-import { spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { f2, fakeKernel, fakeSquashfs, kernelCopy, measured, MiB, pageReportingLine } from './lib/image.mjs';
 
 export const title = 'build and update: imgbuild build/update vs verity alone (vs systemd-repart where it runs)';
-
-const MiB = 2 ** 20;
-
-/**
- * A real (tiny) squashfs at the start, so the build's superblock checks pass, then random bytes up to
- * `size`: the build copies and hashes every byte of the file.
- */
-function fakeSquashfs(dir, path, size) {
-  const tree = join(dir, 'sqtree');
-  mkdirSync(join(tree, 'lib'), { recursive: true });
-  writeFileSync(join(tree, 'lib/os-release'), 'ID=bench\nVERSION_ID=1\n');
-  const head = join(dir, 'head.squashfs');
-  const r = spawnSync('mksquashfs', [tree, head, '-noappend', '-quiet', '-all-root', '-no-progress'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mksquashfs: ${r.stderr}`);
-  const sq = readFileSync(head);
-  const fd = openSync(path, 'w');
-  const buf = Buffer.allocUnsafe(16 * MiB);
-  try {
-    for (let at = 0; at < size; at += buf.length) {
-      randomFillSync(buf);
-      if (at === 0) sq.copy(buf, 0);
-      writeSync(fd, buf, 0, Math.min(buf.length, size - at), at);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fakeKernel(path) {
-  const k = Buffer.alloc(1 * MiB);
-  randomFillSync(k);
-  k.writeUInt16LE(0xaa55, 0x1fe);
-  k.write('HdrS', 0x202, 'latin1');
-  k.writeUInt16LE(0x020f, 0x206); // boot protocol 2.15
-  k.writeUInt32LE(2047, 0x238); // cmdline_size
-  writeFileSync(path, k);
-}
 
 /** A layout like flatcar-2025 with larger slots. */
 function bigLayout(path, slotGiB) {
@@ -76,25 +38,6 @@ function bigLayout(path, slotGiB) {
   );
 }
 
-/** Wall seconds, CPU seconds (user + sys of the child) and peak RSS in MiB, through /usr/bin/time. */
-function measured(timeRun, cmd, args) {
-  const r = timeRun('/usr/bin/time', ['-f', 'IMGBUILD_BENCH %U %S %M', cmd, ...args]);
-  const m = /IMGBUILD_BENCH ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
-  return { secs: r.secs, cpu: m ? Number(m[1]) + Number(m[2]) : NaN, rssMiB: m ? Number(m[3]) / 1024 : NaN };
-}
-
-/**
- * What the kernel charges for the bytes a build writes and verity alone does not: `dd` of the /usr
- * image into a new file, flushed (`conv=fdatasync`). On a VM, page-cache memory the guest has not
- * touched lately costs the host's fault per page, which is why this moves a lot between runs.
- */
-function kernelCopy(timeRun, from, to) {
-  rmSync(to, { force: true });
-  const r = measured(timeRun, 'dd', [`if=${from}`, `of=${to}`, 'bs=4M', 'conv=fdatasync', 'status=none']);
-  rmSync(to, { force: true });
-  return r;
-}
-
 /** The build against verity alone plus the kernel's copy: the two one after the other. */
 function copyLine(t, med, v) {
   const c = med(t.copy, 'secs');
@@ -109,17 +52,6 @@ function copyLine(t, med, v) {
   );
 }
 
-/** One line when this machine hands freed memory back to its host, which makes the copy's cost move. */
-function pageReportingLine() {
-  const f = '/sys/module/page_reporting/parameters/page_reporting_order';
-  if (!existsSync(f)) return null;
-  const order = Number(readFileSync(f, 'utf8').trim());
-  return (
-    `  this VM reports freed memory to its host (free page reporting, ${(4096 * 2 ** order) / MiB} MiB chunks): page-cache memory freed a moment` +
-    ' earlier costs a host fault per page when written again, so the copy (dd\'s, the build\'s, the update\'s) moves between rounds'
-  );
-}
-
 function which(cmd, timeRun) {
   try {
     timeRun('sh', ['-c', `command -v ${cmd}`]);
@@ -128,8 +60,6 @@ function which(cmd, timeRun) {
     return false;
   }
 }
-
-const f2 = (x) => x.toFixed(2);
 
 export async function run({ cli, dir, timeRun, median, log }) {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
