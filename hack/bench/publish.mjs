@@ -23,10 +23,11 @@ export const title = 'publish: imgbuild publish vs verity alone + dd + gzip -1 o
 
 const KEY = 'bench@imgbuild.invalid';
 
-/** node:zlib's gzip at level 1 from file $1 to file $2, as publish runs it (its payload is a stream). */
+/** node:zlib's gzip at level 1 from file $1 to file $2, with publish's stream options (feed/publish.ts). */
 const NODE_GZIP = `const [src, dst] = process.argv.slice(1);
 const { createReadStream, createWriteStream } = require('node:fs');
-require('node:stream/promises').pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), require('node:zlib').createGzip({ level: 1 }), createWriteStream(dst));`;
+const gzip = require('node:zlib').createGzip({ level: 1, chunkSize: 1 << 20, writableHighWaterMark: 8 << 20 });
+require('node:stream/promises').pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), gzip, createWriteStream(dst));`;
 
 /** The sysupdate layout's partitions, 2 GiB slots. */
 function versionedLayout(path) {
