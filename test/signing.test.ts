@@ -73,7 +73,7 @@ describe('signing', { timeout: 300_000 }, () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout)).toMatch(/signed: certificate sha256 [0-9a-f]{64}/);
     const m = manifest(img);
-    const der = (await execa('openssl', ['x509', '-in', cert, '-outform', 'der'], { encoding: 'buffer' })).stdout as Uint8Array;
+    const der = (await execa('openssl', ['x509', '-in', cert, '-outform', 'der'], { encoding: 'buffer', stripFinalNewline: false })).stdout as Uint8Array;
     expect(m.boot.signing?.certSha256).toBe(createHash('sha256').update(der).digest('hex'));
     expect(m.boot.signing?.files.map((f) => f.path)).toEqual(['EFI/BOOT/BOOTX64.EFI', 'EFI/Linux/imgbuild-usr-a.efi']);
     for (const f of m.boot.signing!.files) {

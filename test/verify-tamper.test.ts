@@ -365,7 +365,7 @@ describe('the manifest itself', () => {
    */
   async function toV1(img: string): Promise<void> {
     const at = mt(img);
-    const a = readUki(Buffer.from((await execa('mcopy', ['-n', '-i', at, `::${m.boot.slots.A.uki}`, '-'], { encoding: 'buffer', env: MT_ENV })).stdout as Uint8Array));
+    const a = readUki(Buffer.from((await execa('mcopy', ['-n', '-i', at, `::${m.boot.slots.A.uki}`, '-'], { encoding: 'buffer', stripFinalNewline: false, env: MT_ENV })).stdout as Uint8Array));
     const offset = m.slots.A.hashOffset;
     const slotArgs = (['A', 'B'] as const).filter((s) => m.slots[s]).flatMap((s) => [`verity.usr.${s}=PARTUUID=${m.slots[s].partuuid}`, `verity.usrhash.${s}=${m.slots[s].rootHash}`]);
     const cmdline = ['mount.usr=/dev/mapper/usr', 'mount.usrflags=ro', `verity.usrhashoffset=${offset}`, ...slotArgs, 'console=ttyS0,115200n8', 'panic=-1'].join(' ');

@@ -48,7 +48,7 @@ async function hangingInitrd(): Promise<string> {
   writeFileSync(join(root, 'lib/modules/load.order'), order.split('\n').filter((l) => l !== 'virtio_blk.ko').join('\n') + '\n');
   const out = join(dir, 'hang-initrd.img');
   writeFileSync(out, readFileSync(kit.initrd));
-  const extra = await execa('sh', ['-c', `cd "${root}" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -n`], { encoding: 'buffer' });
+  const extra = await execa('sh', ['-c', `cd "${root}" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -n`], { encoding: 'buffer', stripFinalNewline: false });
   appendFileSync(out, Buffer.from(extra.stdout as Uint8Array));
   return out;
 }
