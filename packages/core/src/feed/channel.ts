@@ -38,9 +38,14 @@ export async function startGeneration(feed: string, channel: string, g: Generati
   return tmp;
 }
 
-/** Makes the finished generation current: rename the folder, then swap the symlink by rename. */
+/**
+ * Makes the finished generation current: every file's data on disk, then rename the folder, then swap
+ * the symlink by rename. Without the files' fsync a power cut on the publishing host after the renames
+ * could leave the live channel pointing at a torn payload under a valid signature.
+ */
 export async function commitGeneration(feed: string, channel: string, tmp: string): Promise<string> {
   const dir = tmp.replace(/\.tmp$/, '');
+  await syncFiles(tmp);
   await syncDir(tmp);
   await fsp.rename(tmp, dir);
   const link = join(feed, channel);
@@ -50,4 +55,17 @@ export async function commitGeneration(feed: string, channel: string, tmp: strin
   await fsp.rename(linkTmp, link);
   await syncDir(feed);
   return dir;
+}
+
+/** fsync of every file in `dir` (hard links to an older generation's files cost nothing: already on disk). */
+async function syncFiles(dir: string): Promise<void> {
+  for (const f of await fsp.readdir(dir, { withFileTypes: true })) {
+    if (!f.isFile()) continue;
+    const fh = await fsp.open(join(dir, f.name), 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
 }
